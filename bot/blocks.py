@@ -1,0 +1,37 @@
+"""Block Kit messages for alerts, within Slack's limits (3,000 characters a text, 50 blocks a message)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.mrkdwn import clip, escape, link
+from monitor.alerts import Alert
+
+SNIPPET_CHARS = 500
+TITLE_CHARS = 200
+
+
+def fallback_text(alert: Alert) -> str:
+    """The notification text (shown where blocks are not)."""
+    return escape(f"[{alert.rule}] {clip(alert.title or alert.snippet, TITLE_CHARS)}")
+
+
+def alert_blocks(alert: Alert) -> list[dict[str, Any]]:
+    """An alert as Block Kit: title linked to the item, snippet, labels with confidence, topic keywords."""
+    title = link(alert.url, clip(alert.title or "(no title)", TITLE_CHARS))
+    snippet = escape(clip(" ".join(alert.snippet.split()), SNIPPET_CHARS))
+    labels = "\n".join(f"*{escape(str(task))}*: {escape(str(label))} ({float(conf):.0%}{', unsure' if unsure else ''})"
+                       for task, label, conf, unsure in alert.labels) or "none"
+    keywords = escape(", ".join(alert.topic_keywords[:8])) or "no keywords yet"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n{snippet}" if snippet else f"*{title}*"}},
+        {"type": "section", "fields": [
+            {"type": "mrkdwn", "text": f"*Labels*\n{labels}"},
+            {"type": "mrkdwn", "text": f"*Topic #{alert.topic_id}* ({alert.topic_size} items)\n{keywords}"},
+        ]},
+        {"type": "context", "elements": [
+            {"type": "mrkdwn", "text": f":rotating_light: {escape(alert.rule)}: {escape(alert.reason)} · "
+                                       f"from {escape(alert.source)}"},
+        ]},
+    ]
+    return blocks

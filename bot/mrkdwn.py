@@ -1,0 +1,34 @@
+"""Untrusted text made safe for Slack mrkdwn: no pings, no mentions, no forged links."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+_BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+
+
+def escape(text: str) -> str:
+    """Escape ``&``, ``<`` and ``>`` (so ``<!channel>``, ``<@U1>`` and ``<url|text>`` stay literal) and break
+    ``@channel``/``@here``/``@everyone`` with a zero-width space."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub(lambda m: "@\u200b" + m.group(1), text)
+
+
+def safe_url(url: str) -> str:
+    """An http(s) URL with the characters that end or split a Slack link percent-encoded; '' for anything else."""
+    if not re.match(r"^https?://", url, re.IGNORECASE):
+        return ""
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%-._~")
+
+
+def link(url: str, label: str) -> str:
+    """A mrkdwn link to ``url`` showing ``label``, or the escaped label alone when the URL is not safe."""
+    target = safe_url(url)
+    label = escape(label).replace("|", "¦")
+    return f"<{target}|{label}>" if target else label
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (cut before escaping, so entities stay whole)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

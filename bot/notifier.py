@@ -1,0 +1,69 @@
+"""Posts alerts to Slack with the Web API: retries on 429 (Retry-After) and server errors, paced per channel."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks import alert_blocks, fallback_text
+from monitor.alerts import Alert
+from monitor.config import Settings
+from monitor.notify import ConsoleNotifier, DeliveryError, Notifier
+
+RETRYABLE = {"ratelimited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
+
+
+class SlackNotifier:
+    """Sends each alert to its channel with ``chat.postMessage``, at most ``per_second`` messages per channel."""
+
+    def __init__(self, token: str, base_url: str = "https://slack.com/api/", per_second: float = 1.0,
+                 rate_limit_retries: int = 3) -> None:
+        self.client = AsyncWebClient(token=token, base_url=base_url, retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ])
+        self.min_gap = 1.0 / per_second
+        self._next: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def _pace(self, channel: str) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            at = max(now, self._next.get(channel, now))
+            self._next[channel] = at + self.min_gap
+        if at > now:
+            await asyncio.sleep(at - now)
+
+    async def send(self, alert: Alert) -> None:
+        await self._pace(alert.channel)
+        try:
+            await self.client.chat_postMessage(channel=alert.channel, text=fallback_text(alert),
+                                               blocks=alert_blocks(alert), unfurl_links=False, unfurl_media=False)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", exc.response.status_code))
+            raise DeliveryError(f"Slack said {error}", permanent=error not in RETRYABLE) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"Slack unreachable: {type(exc).__name__}: {exc}", permanent=False) from None
+
+    async def close(self) -> None:
+        session = getattr(self.client, "session", None)
+        if session is not None:
+            await session.close()
+
+
+def make_notifier(settings: Settings, write: Callable[[str], None]) -> Notifier:
+    """Slack when ``SLACK_BOT_TOKEN`` is set, otherwise the console."""
+    if settings.slack_bot_token:
+        return SlackNotifier(settings.slack_bot_token, settings.slack.base_url, settings.slack.messages_per_second)
+    return ConsoleNotifier(write, color=settings.console.color)

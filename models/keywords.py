@@ -1,0 +1,43 @@
+"""Words of a text and class-based TF-IDF (c-TF-IDF) keywords for topics."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+BOILERPLATE = frozenset({
+    "http", "https", "www", "com", "org", "net", "html", "href", "quot", "amp", "nbsp", "reuters", "afp",
+    "said", "says", "new", "just", "like", "get", "got", "one", "two", "also", "would", "could", "use",
+    "subject", "wrote", "re", "fwd", "list", "mailing", "mailto", "url", "click", "gt", "lt",
+})
+STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | BOILERPLATE
+_WORD = re.compile(r"[a-z][a-z0-9]+(?:['-][a-z0-9]+)*")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words of ``text`` of at least three letters, without stop words and boilerplate."""
+    return [w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOP_WORDS and not w.isdigit()]
+
+
+def ctfidf(topic_terms: Mapping[str, int], all_terms: Mapping[str, int], n_topics: int, top: int) -> list[str]:
+    """The ``top`` terms of one topic by c-TF-IDF: ``tf(t, c) * log(1 + A / f(t))``.
+
+    ``A`` is the average number of words per topic and ``f(t)`` the frequency of ``t`` over all topics, as in
+    BERTopic; a term frequent everywhere scores low in every topic.
+    """
+    total = sum(topic_terms.values())
+    if not total:
+        return []
+    average = sum(all_terms.values()) / max(n_topics, 1)
+    scored = ((count / total * math.log(1 + average / max(all_terms.get(t, count), 1)), t)
+              for t, count in topic_terms.items())
+    return [t for _, t in sorted(scored, key=lambda s: (-s[0], s[1]))[:top]]
+
+
+def prune(terms: Counter[str], keep: int) -> Counter[str]:
+    """The ``keep`` most frequent terms of ``terms`` (ties broken alphabetically, so the result is stable)."""
+    return Counter(dict(sorted(terms.items(), key=lambda kv: (-kv[1], kv[0]))[:keep]))

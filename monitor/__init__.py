@@ -1,0 +1,1 @@
+"""The Lookout daemon: sources, the durable store, the pipeline, alert rules and notifiers (no Slack UI here)."""

