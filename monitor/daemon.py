@@ -113,8 +113,10 @@ class Daemon:
         if interrupted:
             log.warning("%d alerts were being sent when Lookout stopped; they are marked unknown, not resent",
                         interrupted)
+        known = {row["name"]: row for row in (await self.store.call(self.store.status))["sources"]}
         for s in [*self.polled, *self.streams]:
             self._positions[s.name] = await self.store.call(self.store.source_position, s.name)
+            self.health[s.name].failures = known.get(s.name, {}).get("failures") or 0
         self._scheduler = AsyncIOScheduler()
         for source in self.polled:
             self._scheduler.add_job(self._poll, "interval", seconds=source.interval, args=[source], id=source.name,

@@ -1,0 +1,163 @@
+"""Real HTTP servers on 127.0.0.1 for the tests: a feed server and a recording fake of the Slack Web API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+SAMPLE = Path(__file__).resolve().parent.parent / "monitor" / "demo" / "spamassassin_sample.jsonl"
+
+
+def sample_rows(n: int, start: int = 0, label: str | None = None) -> list[dict[str, Any]]:
+    """Rows of the committed SpamAssassin sample (real text)."""
+    rows = [json.loads(line) for line in SAMPLE.open(encoding="utf-8")]
+    if label:
+        rows = [r for r in rows if r["label"] == label]
+    return rows[start:start + n]
+
+
+def rss(rows: list[dict[str, Any]], encoding: str = "utf-8", guid: bool = True) -> bytes:
+    """An RSS 2.0 document with one item per row; descriptions carry HTML."""
+    items = []
+    for i, r in enumerate(rows):
+        link = f"https://lists.example.org/{i}"
+        guid_xml = f'<guid isPermaLink="false">{escape(r["id"])}</guid>' if guid else ""
+        html = "<p>" + escape(r["text"][:400]).replace("\n", "<br/>") + "</p>"
+        items.append(f"<item><title>{escape(r['title'])}</title><link>{link}</link>{guid_xml}"
+                     f"<description>{escape(html)}</description>"
+                     f"<pubDate>{format_datetime(datetime(2002, 8, 22, 12, 0, i % 60, tzinfo=UTC))}</pubDate>"
+                     "</item>")
+    doc = (f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel><title>Sample list</title>'
+           f'<link>https://lists.example.org/</link><description>test</description>{"".join(items)}'
+           "</channel></rss>")
+    return doc.encode(encoding, errors="xmlcharrefreplace")
+
+
+def atom(rows: list[dict[str, Any]]) -> bytes:
+    """An Atom 1.0 document with one entry per row."""
+    entries = "".join(
+        f"<entry><id>urn:sample:{escape(r['id'])}</id><title>{escape(r['title'])}</title>"
+        f'<link href="https://atom.example.org/{i}"/><updated>2002-08-22T12:00:{i % 60:02d}Z</updated>'
+        f'<author><name>List member {i}</name></author><content type="html">{escape("<b>" + escape(r["text"][:300]) + "</b>")}'
+        "</content></entry>" for i, r in enumerate(rows))
+    return ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<title>Atom sample</title><id>urn:sample</id><updated>2002-08-22T12:00:00Z</updated>{entries}"
+            "</feed>").encode()
+
+
+@dataclass
+class Route:
+    """What the feed server answers on one path; change it between polls to script a scenario."""
+
+    body: bytes = b""
+    status: int = 200
+    content_type: str = "application/rss+xml; charset=utf-8"
+    etag: str = ""
+    delay: float = 0.0
+    redirect: str = ""
+    hits: int = 0
+    conditional_hits: int = 0
+
+
+class FeedServer:
+    """Serves ``routes`` on 127.0.0.1 with ETag / If-None-Match handling."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        route = self.routes.get(request.path)
+        if route is None:
+            return web.Response(status=404, text="no such feed")
+        route.hits += 1
+        if route.delay:
+            await asyncio.sleep(route.delay)
+        if route.redirect:
+            raise web.HTTPFound(route.redirect)
+        if route.etag and request.headers.get("If-None-Match") == route.etag:
+            route.conditional_hits += 1
+            return web.Response(status=304, headers={"ETag": route.etag})
+        headers = {"ETag": route.etag} if route.etag else {}
+        return web.Response(status=route.status, body=route.body, headers={**headers,
+                                                                          "Content-Type": route.content_type})
+
+    async def start(self) -> FeedServer:
+        app = web.Application()
+        app.router.add_route("GET", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+
+@dataclass
+class FakeSlack:
+    """A recording fake of the Slack Web API: real HTTP, Slack-shaped JSON, 429s on demand."""
+
+    calls: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    rate_limit_next: int = 0
+    retry_after: int = 1
+    unknown_channels: set[str] = field(default_factory=set)
+    port: int = 0
+    _runner: web.AppRunner | None = None
+    ratelimited: int = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.content_type == "application/json":
+            payload = await request.json()
+        else:
+            payload = dict(await request.post())
+        if request.headers.get("Authorization", "") != "Bearer xoxb-test-token":
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        if self.rate_limit_next > 0:
+            self.rate_limit_next -= 1
+            self.ratelimited += 1
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(self.retry_after)})
+        self.calls[method].append(payload)
+        if method == "chat.postMessage":
+            if payload.get("channel") in self.unknown_channels:
+                return web.json_response({"ok": False, "error": "channel_not_found"})
+            ts = f"{1700000000 + len(self.calls[method])}.000100"
+            return web.json_response({"ok": True, "channel": "C0TEST", "ts": ts, "message": {"text": payload.get(
+                "text", ""), "ts": ts}})
+        return web.json_response({"ok": True})
+
+    async def start(self) -> FakeSlack:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()

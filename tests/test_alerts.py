@@ -1,0 +1,54 @@
+"""Alert rules and cooldowns, evaluated purely."""
+
+from __future__ import annotations
+
+from models.classifier import Prediction
+from monitor.alerts import AlertEngine, Evaluation, Rule
+from monitor.config import AlertSettings
+from monitor.item import Item
+
+
+def ev(topic: int = 1, size: int = 1, label: str = "spam", conf: float = 0.95, text: str = "hello") -> Evaluation:
+    item = Item(id=f"i-{topic}-{size}-{text}", source="s", title="t", text=text)
+    return Evaluation(item, [Prediction("spam", label, conf, conf < 0.5, "zero-shot")], topic, size, ["kw"])
+
+
+def rule(**kw: object) -> Rule:
+    base = {"name": "r", "kind": "label", "task": "spam", "label": "spam", "cooldown_minutes": 10.0}
+    return Rule.from_settings(AlertSettings(**{**base, **kw}), "#default")
+
+
+def test_label_rule_fires_above_its_confidence_and_stays_quiet_on_the_topic_during_the_cooldown() -> None:
+    engine = AlertEngine([rule(min_confidence=0.9)])
+    assert engine.evaluate(ev(conf=0.85), now=0) == []
+    [alert] = engine.evaluate(ev(conf=0.95), now=0)
+    assert (alert.rule, alert.channel, alert.topic_id) == ("r", "#default", 1)
+    assert "95%" in alert.reason and alert.labels == [["spam", "spam", 0.95, False]]
+    assert engine.evaluate(ev(conf=0.99, text="again"), now=599) == []
+    assert len(engine.evaluate(ev(topic=2), now=599)) == 1
+    assert len(engine.evaluate(ev(conf=0.99, text="later"), now=601)) == 1
+
+
+def test_rule_scoped_cooldown_silences_the_rule_on_every_topic() -> None:
+    engine = AlertEngine([rule(cooldown_scope="rule")])
+    assert len(engine.evaluate(ev(topic=1), now=0)) == 1
+    assert engine.evaluate(ev(topic=2), now=10) == []
+
+
+def test_keyword_rule_matches_title_and_text_with_a_regex() -> None:
+    engine = AlertEngine([rule(kind="keyword", pattern=r"(?i)\boutage\b", channel="#ops")])
+    assert engine.evaluate(ev(text="all fine"), now=0) == []
+    [alert] = engine.evaluate(ev(text="Major OUTAGE in eu-west"), now=0)
+    assert alert.channel == "#ops" and "OUTAGE" in alert.reason
+
+
+def test_topic_size_rule_fires_once_per_topic_even_after_the_cooldown() -> None:
+    engine = AlertEngine([rule(kind="topic_size", size=3, cooldown_minutes=0.0)])
+    assert engine.evaluate(ev(size=2), now=0) == []
+    assert len(engine.evaluate(ev(size=3), now=1)) == 1
+    assert engine.evaluate(ev(size=4), now=10_000) == []
+
+
+def test_cooldowns_survive_through_the_fired_map() -> None:
+    engine = AlertEngine([rule()], fired={("r", "topic:1"): 100.0})
+    assert engine.evaluate(ev(), now=200) == []

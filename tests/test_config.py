@@ -1,0 +1,70 @@
+"""Settings: defaults, the committed examples, environment overrides, and clear errors for bad values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import ConfigError, load_settings, reference
+
+ROOT = Path(__file__).resolve().parent.parent
+TASK = '[[tasks]]\nname = "spam"\n[[tasks.labels]]\nname = "spam"\n[[tasks.labels]]\nname = "ham"\n'
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "lookout.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_need_no_file_and_the_committed_examples_are_valid() -> None:
+    settings = load_settings(None, env={})
+    assert settings.store.path == "lookout.db" and settings.model.embedding == "bundled"
+    example = load_settings(ROOT / "lookout.example.toml", env={})
+    assert example.feeds and example.tasks and example.alerts
+    demo = load_settings(ROOT / "monitor" / "demo" / "demo.toml", env={})
+    assert [t.name for t in demo.tasks] == ["spam", "subject"]
+
+
+def test_environment_overrides_scalars_and_carries_secrets(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, "[topics]\nthreshold = 0.3\n"),
+                             env={"LOOKOUT_TOPICS_THRESHOLD": "0.6", "LOOKOUT_STORE_PATH": "/tmp/x.db",
+                                  "SLACK_BOT_TOKEN": "xoxb-1"})
+    assert settings.topics.threshold == 0.6
+    assert settings.store.path == "/tmp/x.db"
+    assert settings.slack_bot_token == "xoxb-1"
+    assert "xoxb" not in repr(settings)
+
+
+@pytest.mark.parametrize(("text", "env", "message"), [
+    ("[topics]\nthreshold = 'high'\n", {}, "topics.threshold = 'high': expected a number"),
+    ("[topics]\nthreshold = 2\n", {}, "topics.threshold = 2.0: expected a number between 0.01 and 1.0"),
+    ("[topics]\nthreshhold = 0.5\n", {}, "topics.threshhold: unknown setting"),
+    ("[console]\ncolor = 'pink'\n", {}, "console.color = 'pink': expected one of auto, always, never"),
+    ("[slack]\ntoken = 'xoxb'\n", {}, "slack.token: unknown setting"),
+    ("slack_token = 'xoxb'\n", {}, "slack_token: unknown section (secrets come from the environment)"),
+    ("[[feeds]]\nname = 'a'\n", {}, "feeds[0].url: missing"),
+    ("[[feeds]]\nname = 'a'\nurl = 'ftp://x'\n", {}, "feeds[0].url = 'ftp://x': expected an http"),
+    ("[[feeds]]\nname='a'\nurl='http://x'\n[[feeds]]\nname='a'\nurl='http://y'\n", {}, "feeds[1].name = 'a': used twice"),
+    (TASK + "[[alerts]]\nname='r'\nkind='label'\ntask='spam'\nlabel='eggs'\n", {}, "alerts[0].label = 'eggs'"),
+    (TASK + "[[alerts]]\nname='r'\nkind='label'\ntask='nope'\nlabel='spam'\n", {}, "alerts[0].task = 'nope'"),
+    ("[[alerts]]\nname='r'\nkind='keyword'\npattern='(unclosed'\n", {}, "not a valid regular expression"),
+    ("[[alerts]]\nname='r'\nkind='sometimes'\n", {}, "alerts[0].kind = 'sometimes': expected one of"),
+    ("[[tasks]]\nname = 'one'\n[[tasks.labels]]\nname = 'only'\n", {}, "tasks[0].labels: expected two or more"),
+    ("[store\n", {}, "not valid TOML"),
+    ("", {"LOOKOUT_PIPELINE_BATCH_SIZE": "many"}, "LOOKOUT_PIPELINE_BATCH_SIZE='many': expected a whole number"),
+])
+def test_a_bad_setting_names_the_key_and_what_was_expected(tmp_path: Path, text: str, env: dict[str, str],
+                                                           message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, text), env=env)
+    assert message in str(err.value)
+
+
+def test_every_setting_has_help_and_only_identifying_settings_are_required() -> None:
+    rows = reference()
+    assert all(help_text for _, _, help_text in rows)
+    required = {key for key, default, _ in rows if default == "(required)"}
+    assert required == {"[[feeds]] name", "[[feeds]] url", "[[replays]] name", "[[replays]] path",
+                        "[[tasks]] name", "[[alerts]] name", "[[alerts]] kind", "[[tasks.labels]] name"}

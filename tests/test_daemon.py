@@ -1,0 +1,192 @@
+"""The daemon in-process: feeds polled by APScheduler, failures backed off, restarts that neither repeat nor skip."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from models.embedding import Encoder
+from monitor.config import Settings, load_settings
+from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.notify import ConsoleNotifier
+from monitor.store import Store
+from tests.servers import FeedServer, Route, rss, sample_rows
+
+RULES = """
+[[tasks]]
+name = "spam"
+  [[tasks.labels]]
+  name = "spam"
+  description = "advertising"
+  [[tasks.labels]]
+  name = "ham"
+  description = "discussion"
+
+[[alerts]]
+name = "everything"
+kind = "keyword"
+pattern = "."
+cooldown_minutes = 0
+"""
+
+
+def settings_for(tmp_path: Path, tiny_model: str, extra: str) -> Settings:
+    path = tmp_path / "lookout.toml"
+    path.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
+                    f"{extra}{RULES}")
+    return load_settings(path, env={})
+
+
+async def run(settings: Settings, encoder: Encoder, out: list[str], until_idle: bool = True,
+              stop_when: object = None) -> Daemon:
+    store = Store(settings.store.path)
+    daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), ConsoleNotifier(out.append, "never"),
+                    build_sources(settings))
+    task = asyncio.create_task(daemon.run(until_idle=until_idle))
+    if stop_when is not None:
+        while not stop_when():  # type: ignore[operator]
+            await asyncio.sleep(0.05)
+        daemon.stop()
+    await asyncio.wait_for(task, 60)
+    store.close()
+    return daemon
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_model: str) -> Encoder:
+    return Encoder(tiny_model)
+
+
+async def test_a_failing_feed_backs_off_logs_once_and_never_stops_the_others(
+        tmp_path: Path, tiny_model: str, encoder: Encoder, feed_server: FeedServer,
+        caplog: pytest.LogCaptureFixture) -> None:
+    feed_server.routes["/good"] = Route(body=rss(sample_rows(4)), etag='"g1"')
+    feed_server.routes["/bad"] = Route(status=500, body=b"down")
+    settings = settings_for(tmp_path, tiny_model, f"""
+[[feeds]]
+name = "good"
+url = "{feed_server.url('/good')}"
+interval_seconds = 0.1
+[[feeds]]
+name = "bad"
+url = "{feed_server.url('/bad')}"
+interval_seconds = 0.1
+max_backoff_seconds = 0.4
+""")
+    out: list[str] = []
+    caplog.set_level(logging.WARNING, "monitor")
+    good, bad = feed_server.routes["/good"], feed_server.routes["/bad"]
+
+    def bad_failed_a_while() -> bool:
+        return bad.hits >= 4
+
+    daemon = await run(settings, encoder, out, until_idle=False, stop_when=bad_failed_a_while)
+    assert daemon.processed == 4 and len(out) == 4
+    assert good.hits > bad.hits, "the failing feed is polled less often than the healthy one"
+    failing = [r for r in caplog.records if "source bad failing" in r.getMessage()]
+    assert len(failing) == 1 and "HTTP 500" in failing[0].getMessage()
+    store = Store(settings.store.path)
+    health = {s["name"]: s for s in store.status()["sources"]}
+    assert health["bad"]["failures"] >= 4 and health["bad"]["last_error"] == "HTTP 500 Internal Server Error"
+    assert health["good"]["failures"] == 0 and health["good"]["items_total"] == 4
+    store.close()
+
+    bad.status, bad.body = 200, rss(sample_rows(2, start=20))
+    good.body, good.etag = rss(sample_rows(5)), '"g2"'
+    caplog.clear()
+    out.clear()
+    daemon = await run(settings, encoder, out)
+    assert daemon.processed == 3, "one new item on the good feed, two on the recovered one"
+    assert len(out) == 3
+    recovered = [r.getMessage() for r in caplog.records if "source bad recovered" in r.getMessage()]
+    assert len(recovered) == 1, "a restart remembers that the feed was failing"
+    store = Store(settings.store.path)
+    assert store.status()["items"] == 7
+    assert {s["name"]: s["failures"] for s in store.status()["sources"]} == {"bad": 0, "good": 0}
+    store.close()
+
+    out.clear()
+    conditional_before = good.conditional_hits
+    daemon = await run(settings, encoder, out)
+    assert daemon.processed == 0 and out == []
+    assert good.conditional_hits == conditional_before + 1, "the restart reused the stored ETag"
+
+
+async def test_recovery_is_logged_once(tmp_path: Path, tiny_model: str, encoder: Encoder,
+                                       feed_server: FeedServer, caplog: pytest.LogCaptureFixture) -> None:
+    route = feed_server.routes["/flaky"] = Route(status=503, body=b"busy")
+    settings = settings_for(tmp_path, tiny_model, f"""
+[[feeds]]
+name = "flaky"
+url = "{feed_server.url('/flaky')}"
+interval_seconds = 0.05
+max_backoff_seconds = 0.1
+""")
+    caplog.set_level(logging.WARNING, "monitor")
+    out: list[str] = []
+
+    def heal_then_settle() -> bool:
+        if route.hits >= 3 and route.status != 200:
+            route.status, route.body = 200, rss(sample_rows(1))
+        return route.status == 200 and route.hits >= 6
+
+    await run(settings, encoder, out, until_idle=False, stop_when=heal_then_settle)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("source flaky failing" in m for m in messages) == 1
+    assert sum("source flaky recovered" in m for m in messages) == 1
+    assert len(out) == 1
+
+
+async def test_a_replay_skips_bad_lines_with_a_warning_and_resumes_from_its_position(
+        tmp_path: Path, tiny_model: str, encoder: Encoder, caplog: pytest.LogCaptureFixture) -> None:
+    rows = sample_rows(6)
+    lines = [json.dumps(r) for r in rows[:3]] + ["{not json", json.dumps({"title": "no text"})] + \
+        [json.dumps(r) for r in rows[3:]]
+    data = tmp_path / "stream.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    settings = settings_for(tmp_path, tiny_model, f'[[replays]]\nname = "r"\npath = "{data}"\nlimit = 5\n')
+    caplog.set_level(logging.WARNING, "monitor")
+    out: list[str] = []
+    assert (await run(settings, encoder, out)).processed == 3
+    warnings = [r.getMessage() for r in caplog.records if "skipped line" in r.getMessage()]
+    assert len(warnings) == 2 and "line 4" in warnings[0] and "line 5" in warnings[1]
+    unlimited = settings_for(tmp_path, tiny_model, f'[[replays]]\nname = "r"\npath = "{data}"\n')
+    assert (await run(unlimited, encoder, out)).processed == 3
+    store = Store(settings.store.path)
+    assert store.source_position("r") == {"line": 8}
+    assert store.status()["items"] == 6
+    store.close()
+
+
+async def test_an_item_that_breaks_a_model_is_kept_as_failed_and_the_rest_go_through(
+        tmp_path: Path, tiny_model: str, encoder: Encoder) -> None:
+    rows = [*sample_rows(3), {"id": "poison", "title": "POISON", "text": "POISON pill"}, *sample_rows(3, start=3)]
+    data = tmp_path / "stream.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    settings = settings_for(tmp_path, tiny_model, f'[[replays]]\nname = "r"\npath = "{data}"\n')
+
+    class Fragile:
+        def __init__(self) -> None:
+            self.encode_calls = 0
+
+        def encode(self, texts: list[str]):
+            self.encode_calls += 1
+            if any("POISON" in t for t in texts):
+                raise RuntimeError("tensor exploded")
+            return encoder.encode(texts)
+
+    out: list[str] = []
+    daemon = await run(settings, Fragile(), out)  # type: ignore[arg-type]
+    assert daemon.processed == 7 and len(out) == 6
+    store = Store(settings.store.path)
+    status = store.status()
+    assert (status["items"], status["failed"], status["pending"]) == (7, 1, 0)
+    assert store.db.execute("select error from items where state = 'failed'").fetchone()[0] == \
+        "RuntimeError: tensor exploded"
+    topics, meta = store.load_topics()
+    assert meta["updates"] == 6
+    store.close()

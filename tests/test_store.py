@@ -1,0 +1,96 @@
+"""The SQLite store: migrations, deduplication, atomic batches, the alert outbox and source positions."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from models.classifier import Prediction
+from models.topics import OnlineTopicModel
+from monitor.alerts import Alert
+from monitor.item import Item, make_id
+from monitor.pipeline import BatchResult, Enriched
+from monitor.store import Store
+
+
+def item(n: int, source: str = "feed") -> Item:
+    return Item(id=make_id(source, str(n)), source=source, title=f"title {n}", text=f"text {n}")
+
+
+def alert(item_id: str, rule: str = "r") -> Alert:
+    return Alert(rule=rule, item_id=item_id, topic_id=1, cooldown_key="topic:1", channel="#c", created_at=1.0,
+                 reason="because", title="t", url="", source="feed", snippet="s")
+
+
+def batch(items: list[Item], alerts: list[Alert]) -> BatchResult:
+    model = OnlineTopicModel()
+    results = []
+    for i, it in enumerate(items):
+        v = np.eye(8, dtype=np.float32)[i % 8]
+        results.append(Enriched(it, v, [Prediction("t", "a", 0.9, False, "zero-shot")],
+                                model.update(v, text=it.text, item_id=it.id)))
+    changes = model.drain_changes()
+    return BatchResult(results, changes, {t.id: ["kw"] for t in changes.updated},
+                       {"next_id": model.next_id, "updates": model.updates}, alerts)
+
+
+def test_items_are_stored_once_with_the_source_position_and_migrations_rerun_safely(db_path: Path) -> None:
+    store = Store(db_path)
+    assert store.add_items("feed", "feed", [item(1), item(2), item(1)], {"etag": "a"}) == [item(1).id, item(2).id]
+    assert store.add_items("feed", "feed", [item(2), item(3)], {"etag": "b"}) == [item(3).id]
+    store.close()
+    store = Store(db_path)
+    assert store.source_position("feed") == {"etag": "b"}
+    assert [i.id for i in store.pending_items(10)] == [item(n).id for n in (1, 2, 3)]
+    assert store.status()["sources"][0]["items_total"] == 3
+    mode = sqlite3.connect(db_path).execute("pragma journal_mode").fetchone()[0]
+    assert mode == "wal"
+    store.close()
+
+
+def test_a_batch_commits_items_labels_topics_and_alerts_together(db_path: Path) -> None:
+    store = Store(db_path)
+    items = [item(n) for n in range(3)]
+    store.add_items("feed", "feed", items)
+    store.complete(batch(items, [alert(items[0].id)]))
+    assert store.pending_items(10) == []
+    status = store.status()
+    assert status["topics"] == 3 and status["labels"][0]["n"] == 3
+    topics, meta = store.load_topics()
+    assert meta == {"next_id": 4, "updates": 3} and len(topics) == 3
+    store.complete(batch(items[:1], [alert(items[0].id)]))
+    assert status["alerts_by_status"] == {"pending": 1}
+    assert store.status()["alerts_by_status"] == {"pending": 1}
+    store.close()
+
+
+def test_the_outbox_never_sends_an_alert_twice_across_a_crash(db_path: Path) -> None:
+    store = Store(db_path)
+    items = [item(n) for n in range(3)]
+    store.add_items("feed", "feed", items)
+    store.complete(batch(items, [alert(i.id) for i in items]))
+    [(first, _), (second, _)] = store.claim_alerts(limit=2)
+    store.finish_alert(first)
+    store.close()
+    store = Store(db_path)
+    assert store.recover_interrupted() == 1
+    [(third, a)] = store.claim_alerts()
+    assert a.item_id == items[2].id
+    store.release_alerts([third])
+    assert [i for i, _ in store.claim_alerts()] == [third]
+    store.finish_alert(third, error="channel_not_found")
+    assert store.status()["alerts_by_status"] == {"failed": 1, "sent": 1, "unknown": 1}
+    assert second not in (first, third)
+    store.close()
+
+
+def test_failed_items_are_kept_with_their_reason(db_path: Path) -> None:
+    store = Store(db_path)
+    store.add_items("feed", "feed", [item(1)])
+    store.fail_items({item(1).id: "ValueError: bad"})
+    assert store.pending_items(5) == []
+    row = store.db["items"].get(item(1).id)
+    assert (row["state"], row["error"]) == ("failed", "ValueError: bad")
+    store.close()
