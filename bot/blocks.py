@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.mrkdwn import clip, escape, link
+from bot.mrkdwn import clip, escape, fit, link
 from monitor.alerts import Alert
 
 SNIPPET_CHARS = 500
 TITLE_CHARS = 200
+TEXT_LIMIT = 3000
+FIELD_LIMIT = 2000
 
 
 def fallback_text(alert: Alert) -> str:
@@ -22,16 +24,18 @@ def alert_blocks(alert: Alert) -> list[dict[str, Any]]:
     snippet = escape(clip(" ".join(alert.snippet.split()), SNIPPET_CHARS))
     labels = "\n".join(f"*{escape(str(task))}*: {escape(str(label))} ({float(conf):.0%}{', unsure' if unsure else ''})"
                        for task, label, conf, unsure in alert.labels) or "none"
-    keywords = escape(", ".join(alert.topic_keywords[:8])) or "no keywords yet"
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n{snippet}" if snippet else f"*{title}*"}},
+    keywords = escape(clip(", ".join(alert.topic_keywords[:8]), 300)) or "no keywords yet"
+    headline = f"*{title}*\n{fit(snippet, TEXT_LIMIT - len(title) - 4)}"
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
         {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*Labels*\n{labels}"},
-            {"type": "mrkdwn", "text": f"*Topic #{alert.topic_id}* ({alert.topic_size} items)\n{keywords}"},
+            {"type": "mrkdwn", "text": fit(f"*Labels*\n{labels}", FIELD_LIMIT)},
+            {"type": "mrkdwn", "text": fit(f"*Topic #{alert.topic_id}* ({alert.topic_size} items)\n{keywords}",
+                                           FIELD_LIMIT)},
         ]},
         {"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f":rotating_light: {escape(alert.rule)}: {escape(alert.reason)} · "
-                                       f"from {escape(alert.source)}"},
+            {"type": "mrkdwn", "text": fit(f":rotating_light: {escape(alert.rule)}: {escape(alert.reason)} · "
+                                           f"from {escape(alert.source)} · item {escape(alert.item_id)}",
+                                           TEXT_LIMIT)},
         ]},
     ]
-    return blocks

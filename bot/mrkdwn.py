@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+MAX_URL = 2000
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 
 
@@ -17,7 +18,7 @@ def escape(text: str) -> str:
 
 def safe_url(url: str) -> str:
     """An http(s) URL with the characters that end or split a Slack link percent-encoded; '' for anything else."""
-    if not re.match(r"^https?://", url, re.IGNORECASE):
+    if len(url) > MAX_URL or not re.match(r"^https?://", url, re.IGNORECASE):
         return ""
     return quote(url, safe=":/?#[]@!$&'()*+,;=%-._~")
 
@@ -27,6 +28,13 @@ def link(url: str, label: str) -> str:
     target = safe_url(url)
     label = escape(label).replace("|", "¦")
     return f"<{target}|{label}>" if target else label
+
+
+def fit(escaped: str, limit: int) -> str:
+    """Already-escaped mrkdwn cut to ``limit`` characters without leaving half an ``&entity;`` behind."""
+    if len(escaped) <= limit:
+        return escaped
+    return re.sub(r"&[a-z]*$", "", escaped[: limit - 1]) + "…"
 
 
 def clip(text: str, limit: int) -> str:

@@ -23,16 +23,15 @@ def words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOP_WORDS and not w.isdigit()]
 
 
-def ctfidf(topic_terms: Mapping[str, int], all_terms: Mapping[str, int], n_topics: int, top: int) -> list[str]:
+def ctfidf(topic_terms: Mapping[str, int], all_terms: Mapping[str, int], average: float, top: int) -> list[str]:
     """The ``top`` terms of one topic by c-TF-IDF: ``tf(t, c) * log(1 + A / f(t))``.
 
-    ``A`` is the average number of words per topic and ``f(t)`` the frequency of ``t`` over all topics, as in
-    BERTopic; a term frequent everywhere scores low in every topic.
+    ``A`` (``average``) is the average number of words per topic and ``f(t)`` the frequency of ``t`` over all
+    topics (``all_terms``), as in BERTopic; a term frequent everywhere scores low in every topic.
     """
     total = sum(topic_terms.values())
     if not total:
         return []
-    average = sum(all_terms.values()) / max(n_topics, 1)
     scored = ((count / total * math.log(1 + average / max(all_terms.get(t, count), 1)), t)
               for t, count in topic_terms.items())
     return [t for _, t in sorted(scored, key=lambda s: (-s[0], s[1]))[:top]]

@@ -71,6 +71,7 @@ class OnlineTopicModel:
         self._ids: list[int] = []
         self._matrix = np.zeros((0, 0), dtype=np.float32)
         self._all_terms: Counter[str] = Counter()
+        self._total_terms = 0
         self._dirty: set[int] = set()
         self._removed: dict[int, int | None] = {}
 
@@ -172,6 +173,7 @@ class OnlineTopicModel:
         self._ids.append(topic.id)
         self._topics[topic.id] = topic
         self._all_terms.update(topic.terms)
+        self._total_terms += topic.terms.total()
         self._dirty.add(topic.id)
 
     def _remove(self, tid: int, merged_into: int | None) -> None:
@@ -181,19 +183,27 @@ class OnlineTopicModel:
         self._ids[row] = self._ids[last]
         self._ids.pop()
         topic = self._topics.pop(tid)
-        self._all_terms.subtract(topic.terms)
-        self._all_terms = +self._all_terms
+        self._forget_terms(topic.terms)
         self._dirty.discard(tid)
         self._removed[tid] = merged_into
 
     def _add_terms(self, topic: Topic, terms: Counter[str]) -> None:
         topic.terms.update(terms)
         self._all_terms.update(terms)
+        self._total_terms += terms.total()
         if len(topic.terms) > 2 * self.max_terms:
             kept = prune(topic.terms, self.max_terms)
-            self._all_terms.subtract(topic.terms - kept)
-            self._all_terms = +self._all_terms
+            self._forget_terms(topic.terms - kept)
             topic.terms = kept
+
+    def _forget_terms(self, terms: Counter[str]) -> None:
+        for term, count in terms.items():
+            left = self._all_terms[term] - count
+            if left > 0:
+                self._all_terms[term] = left
+            else:
+                del self._all_terms[term]
+        self._total_terms -= terms.total()
 
     # reading ----------------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -209,7 +219,8 @@ class OnlineTopicModel:
     def keywords(self, tid: int, top: int = 8) -> list[str]:
         """The topic's ``top`` keywords by c-TF-IDF against all live topics."""
         topic = self._topics.get(tid)
-        return ctfidf(topic.terms, self._all_terms, len(self._ids), top) if topic else []
+        average = self._total_terms / max(len(self._ids), 1)
+        return ctfidf(topic.terms, self._all_terms, average, top) if topic else []
 
     def drain_changes(self) -> TopicChanges:
         """Topics created or changed and topics removed since the last call (for saving them)."""

@@ -45,7 +45,6 @@ class Evaluation:
     predictions: Sequence[Prediction]
     topic_id: int
     topic_size: int
-    topic_keywords: Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -108,5 +107,5 @@ class AlertEngine:
                 created_at=now, reason=reason, title=ev.item.title, url=ev.item.url, source=ev.item.source,
                 snippet=ev.item.text[:SNIPPET_CHARS],
                 labels=[[p.task, p.label, round(p.confidence, 3), p.unsure] for p in ev.predictions],
-                topic_keywords=list(ev.topic_keywords), topic_size=ev.topic_size))
+                topic_size=ev.topic_size))
         return alerts

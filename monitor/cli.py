@@ -148,9 +148,10 @@ def cmd_settings(args: argparse.Namespace, _: NotifierFactory) -> int:
 
 # printing -----------------------------------------------------------------------------------------------------------
 def _print_topics(store: Store, settings: Settings, limit: int, min_size: int | None = None) -> None:
-    topics = store.top_topics(limit, settings.topics.min_size if min_size is None else min_size)
+    smallest = settings.topics.min_size if min_size is None else min_size
+    topics = store.top_topics(limit, smallest)
     if not topics:
-        print("no topics yet")
+        print(f"no topic has {smallest} or more items yet")
         return
     titles = store.titles([t["representatives"][0][1] for t in topics if t["representatives"]])
     rows = [[f"#{t['id']}", t["size"], ", ".join(t["keywords"][:6]),
@@ -173,8 +174,17 @@ def _print_labels(store: Store, settings: Settings) -> None:
 # parser -------------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lookout", description="Lookout watches feeds and streams, labels and groups every item, and "
-                                    "raises alerts (to Slack when SLACK_BOT_TOKEN is set, else to the console).")
+        prog="lookout", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Lookout watches feeds and streams, labels and groups every item, and raises alerts "
+                    "(to Slack when SLACK_BOT_TOKEN is set, else to the console).",
+        epilog="examples:\n"
+               "  lookout demo                          replay the bundled sample stream end to end\n"
+               "  lookout run -c lookout.toml           run the daemon (start from lookout.example.toml)\n"
+               "  lookout status                        sources, health, counts of items, labels and alerts\n"
+               "  lookout topics -n 5                   the five largest topics\n"
+               "  lookout items --label spam            the newest items labelled spam\n"
+               "  lookout settings                      every setting with its default and meaning\n"
+               "\nEach command has its own --help.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -47,12 +47,13 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    batch_size: int = setting(32, "Most items enriched together; a smaller batch lowers latency.", low=1, high=4096)
+    batch_size: int = setting(256, "Most items enriched together when a backlog waits (a larger batch pads less).",
+                              low=1, high=4096)
 
 
 @dataclass(frozen=True)
 class TopicSettings:
-    threshold: float = setting(0.45, "Cosine similarity an item needs to join a topic; below it starts a new one.",
+    threshold: float = setting(0.35, "Cosine similarity an item needs to join a topic; below it starts a new one.",
                                low=0.01, high=1.0)
     merge_threshold: float = setting(0.8, "Cosine similarity between two topic centres at which they merge.",
                                      low=0.01, high=1.0)

@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -19,12 +21,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from models.classifier import LabelSpec, TaskSpec, ZeroShotClassifier
 from models.embedding import Encoder
 from models.topics import OnlineTopicModel
-from monitor.alerts import AlertEngine, Rule
+from monitor.alerts import Alert, AlertEngine, Rule
 from monitor.backoff import Health, backoff_delay
 from monitor.config import Settings
 from monitor.item import Item
 from monitor.notify import DeliveryError, Notifier
-from monitor.pipeline import Pipeline
+from monitor.pipeline import BatchResult, Pipeline
 from monitor.sources import PolledSource, StreamSource
 from monitor.sources.feed import FeedSource
 from monitor.sources.replay import ReplaySource
@@ -33,6 +35,7 @@ from monitor.store import Store
 log = logging.getLogger(__name__)
 IDLE_WAIT = 1.0
 RETRY_LATER_SECONDS = 5.0
+OUTBOX_BATCH = 200
 
 
 def task_specs(settings: Settings) -> list[TaskSpec]:
@@ -96,6 +99,7 @@ class Daemon:
         self._wake = asyncio.Event()
         self._outbox_wake = asyncio.Event()
         self._scheduler: AsyncIOScheduler | None = None
+        self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enrich")
 
     def stop(self) -> None:
         """Ask the daemon to finish the batch in hand, deliver what is pending and return."""
@@ -144,6 +148,7 @@ class Daemon:
             for source in self.polled:
                 await source.close()
             await self.notifier.close()
+            self._compute.shutdown(wait=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 
@@ -206,7 +211,7 @@ class Daemon:
 
     async def _process(self, items: list[Item]) -> None:
         try:
-            result = await asyncio.to_thread(self.pipeline.enrich, items)
+            result = await self._enrich(items)
         except Exception:
             log.exception("enriching a batch of %d items failed; retrying them one by one", len(items))
             await self._process_singly(items)
@@ -214,11 +219,15 @@ class Daemon:
         await self.store.call(self.store.complete, result)
         self._done(len(items), bool(result.alerts))
 
+    async def _enrich(self, items: list[Item]) -> BatchResult:
+        """Enrich on the one compute thread: torch keeps one OpenMP team instead of one per pool thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._compute, self.pipeline.enrich, items)
+
     async def _process_singly(self, items: list[Item]) -> None:
         for item in items:
             await self._reload_state()
             try:
-                result = await asyncio.to_thread(self.pipeline.enrich, [item])
+                result = await self._enrich([item])
             except Exception as exc:
                 log.error("item %s from %s cannot be enriched and is kept as failed: %s", item.id, item.source, exc)
                 await self.store.call(self.store.fail_items, {item.id: f"{type(exc).__name__}: {exc}"})
@@ -244,24 +253,35 @@ class Daemon:
     async def _deliver(self) -> None:
         while True:
             self._outbox_wake.clear()
-            claimed = await self.store.call(self.store.claim_alerts, 50)
-            for alert_id, alert in claimed:
-                try:
-                    await self.notifier.send(alert)
-                except DeliveryError as exc:
-                    if exc.permanent:
-                        log.error("alert %d (%s) could not be delivered: %s", alert_id, alert.rule, exc)
-                        await self.store.call(self.store.finish_alert, alert_id, str(exc))
-                        continue
+            claimed = await self.store.call(self.store.claim_alerts, OUTBOX_BATCH)
+            if not claimed:
+                if self._closing.is_set():
+                    return
+                await _wait(self._outbox_wake, IDLE_WAIT)
+                continue
+            if not await self._send(claimed):
+                await _wait(self._closing, RETRY_LATER_SECONDS)
+                if self._closing.is_set():
+                    return
+
+    async def _send(self, claimed: list[tuple[int, Alert]]) -> bool:
+        """Send claimed alerts, recording outcomes about once a second; False when the rest must wait."""
+        outcomes: dict[int, str] = {}
+        flushed = time.monotonic()
+        for n, (alert_id, alert) in enumerate(claimed):
+            try:
+                await self.notifier.send(alert)
+                outcomes[alert_id] = ""
+            except DeliveryError as exc:
+                if not exc.permanent:
                     log.warning("alert %d (%s) delivery will be retried: %s", alert_id, alert.rule, exc)
-                    await self.store.call(self.store.release_alerts, [i for i, _ in claimed])
-                    await _wait(self._closing, RETRY_LATER_SECONDS)
-                    if self._closing.is_set():
-                        return
-                    break
-                await self.store.call(self.store.finish_alert, alert_id)
-            else:
-                if not claimed:
-                    if self._closing.is_set():
-                        return
-                    await _wait(self._outbox_wake, IDLE_WAIT)
+                    await self.store.call(self.store.finish_alerts, outcomes)
+                    await self.store.call(self.store.release_alerts, [i for i, _ in claimed[n:]])
+                    return False
+                log.error("alert %d (%s) could not be delivered: %s", alert_id, alert.rule, exc)
+                outcomes[alert_id] = str(exc)
+            if time.monotonic() - flushed > 1.0:
+                await self.store.call(self.store.finish_alerts, outcomes)
+                outcomes, flushed = {}, time.monotonic()
+        await self.store.call(self.store.finish_alerts, outcomes)
+        return True

@@ -40,9 +40,8 @@ def render_console(alert: Alert, color: bool = False) -> str:
                        for task, label, conf, unsure in alert.labels)
     lines = [f"{yellow}▲ {alert.rule}{reset}: {safe(alert.reason)}",
              f"  {bold}{safe(alert.title) or '(no title)'}{reset}"]
-    meta = " · ".join(x for x in (safe(alert.source), safe(alert.url)) if x)
-    if meta:
-        lines.append(f"  {dim}{meta}{reset}")
+    meta = " · ".join(x for x in (f"item {alert.item_id}", safe(alert.source), safe(alert.url)) if x)
+    lines.append(f"  {dim}{meta}{reset}")
     if labels:
         lines.append(f"  labels: {labels}")
     lines.append(f"  topic #{alert.topic_id} ({alert.topic_size} items): {', '.join(alert.topic_keywords[:6])}")
@@ -56,7 +55,7 @@ class ConsoleNotifier:
     """Prints alerts to the terminal (through ``write``, so a progress bar can stay intact)."""
 
     def __init__(self, write: Callable[[str], None] | None = None, color: str = "auto") -> None:
-        self._write = write or print
+        self._write = write or (lambda text: print(text, flush=True))
         self._color = color == "always" or (color == "auto" and sys.stdout.isatty())
 
     async def send(self, alert: Alert) -> None:

@@ -66,10 +66,11 @@ class Pipeline:
             predictions = [preds[i] for preds in per_task]
             tid = self.topics.update(embeddings[i], text=texts[i], item_id=item.id, ts=item.fetched.timestamp())
             topic = self.topics.get(tid)
-            keywords = self.topics.keywords(tid, self.n_keywords)
             results.append(Enriched(item, embeddings[i], predictions, tid))
-            alerts.extend(self.engine.evaluate(
-                Evaluation(item, predictions, tid, topic.size if topic else 1, keywords), now))
+            fired = self.engine.evaluate(Evaluation(item, predictions, tid, topic.size if topic else 1), now)
+            for alert in fired:
+                alert.topic_keywords = self.topics.keywords(tid, self.n_keywords)
+            alerts.extend(fired)
         changes = self.topics.drain_changes()
         return BatchResult(results, changes, {t.id: self.topics.keywords(t.id, self.n_keywords)
                                               for t in changes.updated},

@@ -212,10 +212,12 @@ class Store:
             self._conn.executemany("update alerts set status = 'pending' where id = ? and status = 'sending'",
                                    [(i,) for i in alert_ids])
 
-    def finish_alert(self, alert_id: int, error: str = "") -> None:
+    def finish_alerts(self, outcomes: dict[int, str]) -> None:
+        """Record delivered alerts (empty error) and failed ones (the error), in one transaction."""
+        now = time.time()
         with self._conn:
-            self._conn.execute("update alerts set status = ?, error = ?, sent_at = ? where id = ?",
-                               ["failed" if error else "sent", error, time.time(), alert_id])
+            self._conn.executemany("update alerts set status = ?, error = ?, sent_at = ? where id = ?",
+                                   [("failed" if e else "sent", e, now, i) for i, e in outcomes.items()])
 
     def cooldowns(self, since: float) -> dict[tuple[str, str], float]:
         """When each (rule, cooldown key) last fired, for alerts created after ``since``."""

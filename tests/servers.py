@@ -47,7 +47,8 @@ def atom(rows: list[dict[str, Any]]) -> bytes:
     entries = "".join(
         f"<entry><id>urn:sample:{escape(r['id'])}</id><title>{escape(r['title'])}</title>"
         f'<link href="https://atom.example.org/{i}"/><updated>2002-08-22T12:00:{i % 60:02d}Z</updated>'
-        f'<author><name>List member {i}</name></author><content type="html">{escape("<b>" + escape(r["text"][:300]) + "</b>")}'
+        f'<author><name>List member {i}</name></author>'
+        f'<content type="html">{escape("<b>" + escape(r["text"][:300]) + "</b>")}'
         "</content></entry>" for i, r in enumerate(rows))
     return ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
             f"<title>Atom sample</title><id>urn:sample</id><updated>2002-08-22T12:00:00Z</updated>{entries}"

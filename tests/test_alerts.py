@@ -10,7 +10,7 @@ from monitor.item import Item
 
 def ev(topic: int = 1, size: int = 1, label: str = "spam", conf: float = 0.95, text: str = "hello") -> Evaluation:
     item = Item(id=f"i-{topic}-{size}-{text}", source="s", title="t", text=text)
-    return Evaluation(item, [Prediction("spam", label, conf, conf < 0.5, "zero-shot")], topic, size, ["kw"])
+    return Evaluation(item, [Prediction("spam", label, conf, conf < 0.5, "zero-shot")], topic, size)
 
 
 def rule(**kw: object) -> Rule:

@@ -187,6 +187,6 @@ async def test_an_item_that_breaks_a_model_is_kept_as_failed_and_the_rest_go_thr
     assert (status["items"], status["failed"], status["pending"]) == (7, 1, 0)
     assert store.db.execute("select error from items where state = 'failed'").fetchone()[0] == \
         "RuntimeError: tensor exploded"
-    topics, meta = store.load_topics()
+    _, meta = store.load_topics()
     assert meta["updates"] == 6
     store.close()

@@ -92,7 +92,7 @@ async def test_failures_raise_a_clear_feed_error(feed_server: FeedServer, route:
 
 async def test_an_unreachable_host_is_a_feed_error() -> None:
     source = FeedSource("down", "http://127.0.0.1:9/feed", timeout=2)
-    with pytest.raises(FeedError, match="ClientConnectorError|Connect"):
+    with pytest.raises(FeedError, match=r"ClientConnectorError|Connect"):
         await source.poll({})
     await source.close()
 

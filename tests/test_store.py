@@ -72,7 +72,7 @@ def test_the_outbox_never_sends_an_alert_twice_across_a_crash(db_path: Path) -> 
     store.add_items("feed", "feed", items)
     store.complete(batch(items, [alert(i.id) for i in items]))
     [(first, _), (second, _)] = store.claim_alerts(limit=2)
-    store.finish_alert(first)
+    store.finish_alerts({first: ""})
     store.close()
     store = Store(db_path)
     assert store.recover_interrupted() == 1
@@ -80,7 +80,7 @@ def test_the_outbox_never_sends_an_alert_twice_across_a_crash(db_path: Path) -> 
     assert a.item_id == items[2].id
     store.release_alerts([third])
     assert [i for i, _ in store.claim_alerts()] == [third]
-    store.finish_alert(third, error="channel_not_found")
+    store.finish_alerts({third: "channel_not_found"})
     assert store.status()["alerts_by_status"] == {"failed": 1, "sent": 1, "unknown": 1}
     assert second not in (first, third)
     store.close()

@@ -1,0 +1,47 @@
+"""The shape of the project: dependencies flow bot -> monitor -> models, and the README documents everything."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import build_parser
+from monitor.config import reference
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def imported_packages(package: str) -> set[str]:
+    found = set()
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize(("package", "forbidden"), [
+    ("models", {"monitor", "bot", "slack_sdk", "slack_bolt", "sqlite_utils", "sqlite3", "asyncio", "aiohttp"}),
+    ("monitor", {"bot", "slack_sdk", "slack_bolt"}),
+])
+def test_dependencies_flow_one_way(package: str, forbidden: set[str]) -> None:
+    assert imported_packages(package) & forbidden == set()
+
+
+def test_the_readme_lists_every_setting_and_every_command() -> None:
+    for key, _, _ in reference():
+        assert f"| {key} " in README, key
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for command in commands:
+        assert f"lookout {command}" in README, command
+
+
+def test_ci_runs_the_readmes_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci and "make test" in README.split("\n\n")[1] + README.split("\n\n")[2]
+    assert "make demo" in README[:1500]
