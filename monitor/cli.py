@@ -154,9 +154,9 @@ def _print_topics(store: Store, settings: Settings, limit: int, min_size: int | 
         print(f"no topic has {smallest} or more items yet")
         return
     titles = store.titles([t["representatives"][0][1] for t in topics if t["representatives"]])
-    rows = [[f"#{t['id']}", t["size"], ", ".join(t["keywords"][:6]),
+    rows = [[f"#{t['id']}", t["size"], _when(t["first_seen"]), _when(t["last_seen"]), ", ".join(t["keywords"][:6]),
              (titles.get(t["representatives"][0][1], "") if t["representatives"] else "")[:50]] for t in topics]
-    print(tabulate(rows, headers=["topic", "items", "keywords", "most typical item"]))
+    print(tabulate(rows, headers=["topic", "items", "first seen", "last seen", "keywords", "most typical item"]))
 
 
 def _print_labels_rows(rows: list[dict]) -> None:
