@@ -21,6 +21,7 @@ from tqdm import tqdm
 from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import ConsoleNotifier, Notifier
+from monitor.sources.mailbox_file import MailboxSource
 from monitor.store import Store
 
 NotifierFactory = Callable[[Settings, Callable[[str], None]], Notifier]
@@ -89,6 +90,25 @@ def cmd_demo(args: argparse.Namespace, factory: NotifierFactory) -> int:
     _print_labels(store, settings)
     store.close()
     print(f"\nExplore further: lookout topics --db {args.db}  ·  lookout items --db {args.db} --label spam")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, factory: NotifierFactory) -> int:
+    settings = _settings(args)
+    if args.no_alerts:
+        settings = dataclasses.replace(settings, alerts=())
+    source = MailboxSource(args.name or Path(args.path).name.split(".")[0], args.path, fmt=args.format,
+                           limit=args.limit)
+    store = Store(settings.store.path)
+    print(f"Importing {source.total} messages from {args.path} into {settings.store.path}", flush=True)
+    pipeline = build_pipeline(settings, store)
+    with tqdm(total=source.total, unit="msg", desc="imported", dynamic_ncols=True) as bar:
+        daemon = Daemon(settings, store, pipeline, factory(settings, tqdm.write), [source], on_progress=bar.update)
+        asyncio.run(daemon.run(until_idle=True))
+    status = store.status()
+    store.close()
+    print(f"Enriched {daemon.processed} new messages; the store now holds {status['items']} items "
+          f"({status['failed']} failed).")
     return 0
 
 
@@ -183,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  lookout status                        sources, health, counts of items, labels and alerts\n"
                "  lookout topics -n 5                   the five largest topics\n"
                "  lookout items --label spam            the newest items labelled spam\n"
+               "  lookout import mbox archive.mbox.gz   backfill a mailbox, with a progress bar\n"
                "  lookout settings                      every setting with its default and meaning\n"
                "\nEach command has its own --help.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
@@ -207,6 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=0.0, help="items per second (default 0: as fast as possible)")
     p.add_argument("--db", default=DEMO_DB, help=f"store to (re)create (default: {DEMO_DB})")
     p.add_argument("--topics", type=int, default=10, help="topics to show at the end (default: 10)")
+    p = command("import", cmd_import, "Import an mbox file (.gz too) or a Maildir folder: every message is stored, "
+                                      "labelled and put in a topic; a re-run resumes and skips what is stored.")
+    p.add_argument("format", choices=["mbox", "maildir"], help="mailbox format")
+    p.add_argument("path", help="the mbox file or Maildir folder")
+    p.add_argument("--name", help="source name in the store (default: the file or folder name)")
+    p.add_argument("--limit", type=int, default=0, help="import at most this many messages (default: all)")
+    p.add_argument("--no-alerts", action="store_true", help="apply no alert rules (a quiet backfill)")
     p = command("status", cmd_status, "Show sources and their health, counts of items, labels and alerts.")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p = command("topics", cmd_topics, "Show the largest live topics with keywords and a typical item.")

@@ -145,7 +145,7 @@ class Daemon:
             self._closing.set()
             self._outbox_wake.set()
             await outbox
-            for source in self.polled:
+            for source in [*self.polled, *self.streams]:
                 await source.close()
             await self.notifier.close()
             self._compute.shutdown(wait=True)

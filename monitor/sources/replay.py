@@ -82,3 +82,6 @@ class ReplaySource:
                 await asyncio.sleep(0)
         if at > reported:
             yield Batch(batch, {"line": at})
+
+    async def close(self) -> None:
+        return None
