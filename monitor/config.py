@@ -95,6 +95,24 @@ class ReplaySettings:
 
 
 @dataclass(frozen=True)
+class ImapSettings:
+    name: str = setting(help="Unique name of the mailbox source.")
+    host: str = setting(help="IMAP server host name.")
+    user: str = setting(help="Login name.")
+    port: int = setting(993, "IMAP port (993 for TLS).", low=1, high=65535)
+    password_env: str = setting("LOOKOUT_IMAP_PASSWORD", "Environment variable that holds the password.")
+    folder: str = setting("INBOX", "Folder to follow.")
+    security: str = setting("tls", "`tls` (implicit TLS) or `none` (plain text: only for a server on this machine).",
+                            choices=("tls", "none"))
+    idle: bool = setting(True, "Use IMAP IDLE for push when the server offers it; else poll.")
+    poll_seconds: float = setting(60.0, "Seconds between polls when IDLE is off or not offered.", low=0.05)
+    reidle_minutes: float = setting(10.0, "Renew IDLE this often (servers drop IDLE after 30 minutes).", low=0.001)
+    timeout_seconds: float = setting(30.0, "Seconds before an IMAP command is given up.", low=0.1)
+    max_chars: int = setting(20_000, "Longest message text kept; longer text is cut with a marker.", low=100)
+    max_backoff_seconds: float = setting(600.0, "Longest wait between reconnection attempts.", low=0.05)
+
+
+@dataclass(frozen=True)
 class LabelSettings:
     name: str = setting(help="Label name.")
     description: str = setting("", "One line describing the label; the zero-shot classifier compares items "
@@ -128,8 +146,8 @@ class AlertSettings:
 
 SECTIONS: dict[str, type] = {"store": StoreSettings, "model": ModelSettings, "pipeline": PipelineSettings,
                              "topics": TopicSettings, "slack": SlackSettings, "console": ConsoleSettings}
-LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "tasks": TaskSettings,
-                          "alerts": AlertSettings}
+LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "imap": ImapSettings,
+                          "tasks": TaskSettings, "alerts": AlertSettings}
 
 
 @dataclass(frozen=True)
@@ -144,9 +162,11 @@ class Settings:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     feeds: tuple[FeedSettings, ...] = ()
     replays: tuple[ReplaySettings, ...] = ()
+    imap: tuple[ImapSettings, ...] = ()
     tasks: tuple[TaskSettings, ...] = ()
     alerts: tuple[AlertSettings, ...] = ()
     slack_bot_token: str = field(default="", repr=False)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def _kind(tp: Any) -> str:
@@ -247,14 +267,18 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         if not isinstance(rows, list):
             raise ConfigError(f"{section}: expected [[{section}]] tables")
         values[section] = tuple(_build(cls, row, f"{section}[{i}]") for i, row in enumerate(rows))
-    settings = Settings(**values, slack_bot_token=env.get("SLACK_BOT_TOKEN", ""))
+    for i, box in enumerate(values["imap"]):
+        if not env.get(box.password_env):
+            raise ConfigError(f"imap[{i}].password_env: the environment variable {box.password_env} is not set")
+    secrets = {box.password_env: env[box.password_env] for box in values["imap"]}
+    settings = Settings(**values, slack_bot_token=env.get("SLACK_BOT_TOKEN", ""), secrets=secrets)
     validate(settings)
     return settings
 
 
 def validate(settings: Settings) -> None:
     """Checks that span settings: unique names, rules that point at real tasks and labels, valid patterns."""
-    for section in ("feeds", "replays", "tasks", "alerts"):
+    for section in ("feeds", "replays", "imap", "tasks", "alerts"):
         seen: set[str] = set()
         for i, row in enumerate(getattr(settings, section)):
             if not row.name.strip():
@@ -262,9 +286,9 @@ def validate(settings: Settings) -> None:
             if row.name in seen:
                 raise ConfigError(f"{section}[{i}].name = {row.name!r}: used twice")
             seen.add(row.name)
-    sources = [*(f.name for f in settings.feeds), *(r.name for r in settings.replays)]
+    sources = [s.name for s in (*settings.feeds, *settings.replays, *settings.imap)]
     if len(set(sources)) != len(sources):
-        raise ConfigError("feeds and replays: a source name is used twice")
+        raise ConfigError("feeds, replays and imap: a source name is used twice")
     for i, feed in enumerate(settings.feeds):
         if not re.match(r"^https?://", feed.url):
             raise ConfigError(f"feeds[{i}].url = {feed.url!r}: expected an http:// or https:// URL")

@@ -29,6 +29,7 @@ from monitor.notify import DeliveryError, Notifier
 from monitor.pipeline import BatchResult, Pipeline
 from monitor.sources import PolledSource, StreamSource
 from monitor.sources.feed import FeedSource
+from monitor.sources.imap import ImapSource
 from monitor.sources.replay import ReplaySource
 from monitor.store import Store
 
@@ -67,6 +68,10 @@ def build_sources(settings: Settings) -> list[PolledSource | StreamSource]:
         FeedSource(f.name, f.url, interval=f.interval_seconds, timeout=f.timeout_seconds,
                    max_backoff=f.max_backoff_seconds, max_bytes=f.max_bytes) for f in settings.feeds]
     sources += [ReplaySource(r.name, r.path, rate=r.rate, limit=r.limit) for r in settings.replays]
+    sources += [ImapSource(m.name, m.host, m.port, m.user, settings.secrets[m.password_env], folder=m.folder,
+                           security=m.security, idle=m.idle, poll_seconds=m.poll_seconds,
+                           reidle_seconds=m.reidle_minutes * 60, timeout=m.timeout_seconds, max_chars=m.max_chars,
+                           max_backoff=m.max_backoff_seconds) for m in settings.imap]
     return sources
 
 
@@ -108,7 +113,7 @@ class Daemon:
 
     async def run(self, until_idle: bool = False) -> None:
         """Run until ``stop()`` (SIGINT/SIGTERM), or with ``until_idle`` until every finite source is played,
-        every feed polled once, and every item and alert handled."""
+        every live stream caught up once, every feed polled once, and every item and alert handled."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -187,6 +192,8 @@ class Daemon:
                 async for batch in source.stream(self._positions.get(source.name, {})):
                     await self._store(source, batch.items, batch.position)
                     self.health[source.name].succeeded(log)
+                    if getattr(source, "live", False):
+                        self._streams_done.add(source.name)
                 self._streams_done.add(source.name)
                 self._wake.set()
                 return

@@ -54,6 +54,10 @@ def test_environment_overrides_scalars_and_carries_secrets(tmp_path: Path) -> No
     ("[[alerts]]\nname='r'\nkind='sometimes'\n", {}, "alerts[0].kind = 'sometimes': expected one of"),
     ("[[tasks]]\nname = 'one'\n[[tasks.labels]]\nname = 'only'\n", {}, "tasks[0].labels: expected two or more"),
     ("[store\n", {}, "not valid TOML"),
+    ("[[imap]]\nname = 'm'\nhost = 'h'\nuser = 'u'\n", {},
+     "imap[0].password_env: the environment variable LOOKOUT_IMAP_PASSWORD is not set"),
+    ("[[imap]]\nname = 'm'\nhost = 'h'\nuser = 'u'\nsecurity = 'starttls'\n", {"LOOKOUT_IMAP_PASSWORD": "x"},
+     "imap[0].security = 'starttls': expected one of tls, none"),
     ("", {"LOOKOUT_PIPELINE_BATCH_SIZE": "many"}, "LOOKOUT_PIPELINE_BATCH_SIZE='many': expected a whole number"),
 ])
 def test_a_bad_setting_names_the_key_and_what_was_expected(tmp_path: Path, text: str, env: dict[str, str],
@@ -68,4 +72,5 @@ def test_every_setting_has_help_and_only_identifying_settings_are_required() -> 
     assert all(help_text for _, _, help_text in rows)
     required = {key for key, default, _ in rows if default == "(required)"}
     assert required == {"[[feeds]] name", "[[feeds]] url", "[[replays]] name", "[[replays]] path",
+                        "[[imap]] name", "[[imap]] host", "[[imap]] user",
                         "[[tasks]] name", "[[alerts]] name", "[[alerts]] kind", "[[tasks.labels]] name"}

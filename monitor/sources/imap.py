@@ -1,0 +1,154 @@
+"""Email over IMAP (aioimaplib): new messages pushed by IDLE, or polled where the server has no IDLE.
+
+The position is the folder's UIDVALIDITY and the last UID stored, so a restart neither skips nor repeats a message.
+When UIDVALIDITY changes the folder is read again from the start; item ids come from Message-ID, so what was
+already stored is not stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aioimaplib
+
+from monitor.item import Item
+from monitor.sources import Batch
+from monitor.sources.mail import MailError, parse_message
+
+log = logging.getLogger(__name__)
+FETCH_CHUNK = 50
+_FETCH = re.compile(rb"FETCH \(.*UID (\d+).*\{\d+\}$")
+_UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
+
+
+class ImapError(Exception):
+    """The IMAP server refused or broke off; the message says how."""
+
+
+def _ok(response: Any, what: str) -> Any:
+    if response.result != "OK":
+        detail = b" ".join(line for line in response.lines if isinstance(line, bytes)).decode(errors="replace")
+        raise ImapError(f"{what} failed: {response.result} {detail}".strip())
+    return response
+
+
+class ImapSource:
+    """One IMAP folder, followed live; see the module docstring."""
+
+    kind = "imap"
+    live = True
+    total: int | None = None
+
+    def __init__(self, name: str, host: str, port: int, user: str, password: str, folder: str = "INBOX",
+                 security: str = "tls", idle: bool = True, poll_seconds: float = 60.0, reidle_seconds: float = 600.0,
+                 timeout: float = 30.0, max_chars: int = 20_000, interval: float = 5.0,
+                 max_backoff: float = 600.0) -> None:
+        self.name = name
+        self.host, self.port, self.user, self.password = host, port, user, password
+        self.folder = folder
+        self.security = security
+        self.use_idle = idle
+        self.poll_seconds = poll_seconds
+        self.reidle_seconds = reidle_seconds
+        self.timeout = timeout
+        self.max_chars = max_chars
+        self.interval = interval
+        self.max_backoff = max_backoff
+        self._client: aioimaplib.IMAP4 | None = None
+        self._lost = False
+
+    async def _connect(self) -> tuple[aioimaplib.IMAP4, int, bool]:
+        self._lost = False
+
+        def lost(_: Exception | None) -> None:
+            self._lost = True
+            if self._client is not None:
+                self._client.protocol.idle_queue.put_nowait(aioimaplib.STOP_WAIT_SERVER_PUSH)
+
+        if self.security == "tls":
+            client = aioimaplib.IMAP4_SSL(self.host, self.port, timeout=self.timeout, conn_lost_cb=lost,
+                                          ssl_context=ssl.create_default_context())
+        else:
+            client = aioimaplib.IMAP4(self.host, self.port, timeout=self.timeout, conn_lost_cb=lost)
+        self._client = client
+        try:
+            await client.wait_hello_from_server()
+        except (OSError, TimeoutError) as exc:
+            raise ImapError(f"cannot reach {self.host}:{self.port}: {exc or type(exc).__name__}") from None
+        login = await client.login(self.user, self.password)
+        if login.result != "OK":
+            raise ImapError(f"login as {self.user} refused")
+        can_idle = any(b"IDLE" in line for line in login.lines if isinstance(line, bytes)) or \
+            client.has_capability("IDLE")
+        selected = _ok(await client.select(self.folder), f"SELECT {self.folder}")
+        found = next((_UIDVALIDITY.search(line) for line in selected.lines
+                      if isinstance(line, bytes) and _UIDVALIDITY.search(line)), None)
+        if found is None:
+            raise ImapError(f"{self.folder}: the server sent no UIDVALIDITY")
+        return client, int(found.group(1)), can_idle
+
+    async def _fetch_since(self, client: aioimaplib.IMAP4, last_uid: int) -> tuple[list[Item], int]:
+        found = _ok(await client.uid_search(f"UID {last_uid + 1}:*", charset=None), "UID SEARCH")
+        uids = sorted(int(u) for line in found.lines[:-1] if isinstance(line, bytes)
+                      for u in line.removeprefix(b"SEARCH").split() if u.isdigit() and int(u) > last_uid)
+        items: list[Item] = []
+        for start in range(0, len(uids), FETCH_CHUNK):
+            chunk = uids[start:start + FETCH_CHUNK]
+            fetched = _ok(await client.uid("fetch", ",".join(map(str, chunk)), "(UID RFC822)"), "UID FETCH")
+            lines = fetched.lines
+            for i, line in enumerate(lines[:-1]):
+                match = _FETCH.search(line) if isinstance(line, bytes) else None
+                if match is None:
+                    continue
+                uid = int(match.group(1))
+                try:
+                    items.append(parse_message(bytes(lines[i + 1]), self.name, self.max_chars))
+                except (MailError, ValueError, LookupError) as exc:
+                    log.warning("imap %s: skipped UID %d: %s", self.name, uid, exc)
+                last_uid = max(last_uid, uid)
+        return items, max([last_uid, *uids])
+
+    async def _wait_for_news(self, client: aioimaplib.IMAP4, can_idle: bool) -> None:
+        if not (self.use_idle and can_idle):
+            await asyncio.sleep(self.poll_seconds)
+            return
+        idle = await client.idle_start(timeout=self.reidle_seconds)
+        try:
+            while client.has_pending_idle():
+                pushed = await client.wait_server_push()
+                if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH or any(
+                        isinstance(line, bytes) and line.endswith(b"EXISTS") for line in pushed):
+                    break
+        finally:
+            if not self._lost:
+                client.idle_done()
+                await asyncio.wait_for(idle, self.timeout)
+        if self._lost:
+            raise ImapError(f"connection to {self.host}:{self.port} lost")
+
+    async def stream(self, position: dict[str, Any]) -> AsyncIterator[Batch]:
+        client, uidvalidity, can_idle = await self._connect()
+        last_uid = int(position.get("last_uid", 0))
+        if position.get("uidvalidity") not in (None, uidvalidity):
+            log.warning("imap %s: UIDVALIDITY of %s changed (%s -> %s); reading the folder again, known messages "
+                        "are recognised by Message-ID", self.name, self.folder, position["uidvalidity"], uidvalidity)
+            last_uid = 0
+        try:
+            while True:
+                items, last_uid = await self._fetch_since(client, last_uid)
+                yield Batch(items, {"uidvalidity": uidvalidity, "last_uid": last_uid})
+                await self._wait_for_news(client, can_idle)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and not self._lost:
+            with contextlib.suppress(aioimaplib.AioImapException, OSError, TimeoutError, AttributeError):
+                await asyncio.wait_for(client.logout(), 5)

@@ -1,0 +1,183 @@
+"""The IMAP source against a real dovecot on 127.0.0.1: IDLE push, restarts, UIDVALIDITY, dropped connections."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import mailbox
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import aioimaplib
+import pytest
+
+from models.embedding import Encoder
+from monitor.config import Settings, load_settings
+from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.notify import ConsoleNotifier
+from monitor.store import Store
+from tests.dovecot import PASSWORD, USER, Dovecot
+from tests.test_mail import SHARED_MBOXES, message
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    root = Path(tempfile.mkdtemp(prefix="lookout-dovecot-"))
+    server = Dovecot(root).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_model: str) -> Encoder:
+    return Encoder(tiny_model)
+
+
+async def deliver(server: Dovecot, *raw: bytes) -> None:
+    client = aioimaplib.IMAP4("127.0.0.1", server.port)
+    await client.wait_hello_from_server()
+    await client.login(USER, PASSWORD)
+    for data in raw:
+        assert (await client.append(data, mailbox="INBOX")).result == "OK"
+    await client.logout()
+
+
+def mail(n: int) -> bytes:
+    return message(subject=f"Deploy {n} finished", body=f"Deploy number {n} went fine.",
+                   message_id=f"<deploy-{n}@ci>").as_bytes()
+
+
+def settings_for(tmp_path: Path, tiny_model: str, server: Dovecot, password: str = PASSWORD) -> Settings:
+    path = tmp_path / "lookout.toml"
+    path.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
+                    f'[[imap]]\nname = "ops"\nhost = "127.0.0.1"\nport = {server.port}\nuser = "{USER}"\n'
+                    'security = "none"\ntimeout_seconds = 5\nmax_backoff_seconds = 0.5\n'
+                    '[[alerts]]\nname = "all"\nkind = "keyword"\npattern = "."\ncooldown_minutes = 0\n')
+    return load_settings(path, env={"LOOKOUT_IMAP_PASSWORD": password})
+
+
+class Running:
+    """A daemon running in the background of the test's event loop."""
+
+    def __init__(self, settings: Settings, encoder: Encoder) -> None:
+        self.out: list[str] = []
+        self.store = Store(settings.store.path)
+        self.daemon = Daemon(settings, self.store, build_pipeline(settings, self.store, encoder),
+                             ConsoleNotifier(self.out.append, "never"), build_sources(settings))
+        self.task = asyncio.create_task(self.daemon.run())
+
+    async def until(self, check: Callable[[], bool], timeout: float = 20) -> float:
+        started = time.monotonic()
+        while not check():
+            if time.monotonic() - started > timeout:
+                raise AssertionError(f"not reached within {timeout} s; output: {self.out}")
+            await asyncio.sleep(0.05)
+        return time.monotonic() - started
+
+    async def stop(self) -> None:
+        self.daemon.stop()
+        await asyncio.wait_for(self.task, 30)
+        self.store.close()
+
+
+async def test_mail_arrives_by_idle_push_and_a_restart_sees_each_message_once(
+        tmp_path: Path, tiny_model: str, encoder: Encoder, dovecot: Dovecot) -> None:
+    await deliver(dovecot, mail(1), mail(2))
+    settings = settings_for(tmp_path, tiny_model, dovecot)
+    run = Running(settings, encoder)
+    await run.until(lambda: run.daemon.processed == 2)
+    await asyncio.sleep(0.5)
+    await deliver(dovecot, mail(3))
+    delay = await run.until(lambda: run.daemon.processed == 3)
+    assert delay < 5, "IDLE pushed the new message within seconds"
+    assert "Deploy 3 finished" in run.out[-1]
+    await run.stop()
+
+    await deliver(dovecot, mail(4), mail(5))
+    run = Running(settings, encoder)
+    await run.until(lambda: run.daemon.processed == 2)
+    await asyncio.sleep(0.5)
+    assert run.daemon.processed == 2 and all("Deploy 4" in o or "Deploy 5" in o for o in run.out)
+    position = run.store.source_position("ops")
+    assert position["last_uid"] == 5
+    await run.stop()
+    store = Store(settings.store.path)
+    assert store.status()["items"] == 5
+    store.close()
+
+
+async def test_a_uidvalidity_change_rereads_the_folder_without_storing_twice(
+        tmp_path: Path, tiny_model: str, encoder: Encoder, dovecot: Dovecot,
+        caplog: pytest.LogCaptureFixture) -> None:
+    await deliver(dovecot, mail(1), mail(2))
+    settings = settings_for(tmp_path, tiny_model, dovecot)
+    run = Running(settings, encoder)
+    await run.until(lambda: run.daemon.processed == 2)
+    await run.stop()
+    dovecot.stop()
+    for state in dovecot.home.rglob("dovecot*"):
+        if state.is_file():
+            state.unlink()
+    await asyncio.sleep(1.1)
+    dovecot.start()
+    await deliver(dovecot, mail(3))
+    caplog.set_level(logging.WARNING, "monitor")
+    run = Running(settings, encoder)
+    await run.until(lambda: run.daemon.processed == 1)
+    await asyncio.sleep(0.5)
+    assert run.daemon.processed == 1
+    assert any("UIDVALIDITY of INBOX changed" in r.getMessage() for r in caplog.records)
+    await run.stop()
+
+
+async def test_a_dropped_connection_is_retried_and_mail_still_arrives(
+        tmp_path: Path, tiny_model: str, encoder: Encoder, dovecot: Dovecot,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "monitor")
+    settings = settings_for(tmp_path, tiny_model, dovecot)
+    await deliver(dovecot, mail(1))
+    run = Running(settings, encoder)
+    await run.until(lambda: run.daemon.processed == 1)
+    dovecot.stop()
+    await run.until(lambda: any("source ops failing" in r.getMessage() for r in caplog.records))
+    dovecot.start()
+    await deliver(dovecot, mail(2))
+    await run.until(lambda: run.daemon.processed == 2, timeout=30)
+    await run.until(lambda: any("source ops recovered" in r.getMessage() for r in caplog.records))
+    await run.stop()
+
+
+async def test_real_corpus_messages_go_through_imap(tmp_path: Path, tiny_model: str, encoder: Encoder,
+                                                     dovecot: Dovecot) -> None:
+    raw = []
+    for group in ("hard_ham", "spam_2"):
+        plain = tmp_path / f"{group}.mbox"
+        plain.write_bytes(gzip.decompress((SHARED_MBOXES / f"{group}.mbox.gz").read_bytes()))
+        box = mailbox.mbox(plain, create=False)
+        raw += [box.get_bytes(key) for key in list(box.keys())[:10]]
+    await deliver(dovecot, *raw)
+    settings = settings_for(tmp_path, tiny_model, dovecot)
+    run = Running(settings, encoder)
+    await run.until(lambda: run.daemon.processed == 20, timeout=30)
+    rows = list(run.store.db.query("select title, text from items"))
+    assert len(rows) == 20 and sum(bool(r["text"].strip()) for r in rows) >= 18
+    await run.stop()
+
+
+async def test_a_refused_login_is_reported_with_its_reason(tmp_path: Path, tiny_model: str, encoder: Encoder,
+                                                           dovecot: Dovecot) -> None:
+    settings = settings_for(tmp_path, tiny_model, dovecot, password="wrong")
+    run = Running(settings, encoder)
+
+    def failed() -> bool:
+        sources = run.store.status()["sources"]
+        return bool(sources) and sources[0]["failures"] >= 1
+
+    await run.until(failed)
+    assert run.store.status()["sources"][0]["last_error"] == f"login as {USER} refused"
+    await run.stop()
