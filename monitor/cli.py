@@ -53,8 +53,8 @@ def _when(ts: float | None) -> str:
 def cmd_run(args: argparse.Namespace, factory: NotifierFactory) -> int:
     settings = _settings(args)
     sources = build_sources(settings)
-    if not sources:
-        raise ConfigError("no sources: add [[feeds]] or [[replays]] to the configuration")
+    if not sources and not settings.http.port:
+        raise ConfigError("no sources: add [[feeds]], [[imap]] or [[replays]], or set http.port for webhooks")
     store = Store(settings.store.path)
     log.info("loading the embedding model (%s)", settings.model.embedding)
     pipeline = build_pipeline(settings, store)

@@ -15,7 +15,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SECRET_ENV = ("SLACK_BOT_TOKEN",)
+WEBHOOK_ENV = ("LOOKOUT_WEBHOOK_SECRET", "LOOKOUT_WEBHOOK_TOKEN")
 
 
 class ConfigError(ValueError):
@@ -43,6 +43,7 @@ class ModelSettings:
     device: str = setting("auto", "`auto` (cuda when available, else cpu), `cpu`, `cuda` or `cuda:N`.")
     batch_size: int = setting(32, "Texts per encoder batch.", low=1, high=1024)
     max_chars: int = setting(2000, "Characters of an item's title and text that the models read.", low=16)
+    max_item_chars: int = setting(100_000, "Longest item text stored; longer text is cut with a marker.", low=100)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,14 @@ class TopicSettings:
     forget_after_hours: float = setting(168.0, "Topics idle this long are forgotten.", low=0.0)
     keywords: int = setting(8, "Keywords shown per topic.", low=1, high=50)
     min_size: int = setting(3, "Topics smaller than this are left out of summaries.", low=1)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str = setting("127.0.0.1", "Address the daemon's HTTP server (webhook intake, /healthz) listens on.")
+    port: int = setting(0, "Port of the daemon's HTTP server; 0 turns it off. Needs LOOKOUT_WEBHOOK_SECRET or "
+                           "LOOKOUT_WEBHOOK_TOKEN.", low=0, high=65535)
+    max_body_bytes: int = setting(1_000_000, "Largest request body accepted by POST /ingest.", low=1024)
 
 
 @dataclass(frozen=True)
@@ -145,7 +154,8 @@ class AlertSettings:
 
 
 SECTIONS: dict[str, type] = {"store": StoreSettings, "model": ModelSettings, "pipeline": PipelineSettings,
-                             "topics": TopicSettings, "slack": SlackSettings, "console": ConsoleSettings}
+                             "topics": TopicSettings, "http": HttpSettings, "slack": SlackSettings,
+                             "console": ConsoleSettings}
 LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "imap": ImapSettings,
                           "tasks": TaskSettings, "alerts": AlertSettings}
 
@@ -158,6 +168,7 @@ class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     topics: TopicSettings = field(default_factory=TopicSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     feeds: tuple[FeedSettings, ...] = ()
@@ -271,6 +282,10 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         if not env.get(box.password_env):
             raise ConfigError(f"imap[{i}].password_env: the environment variable {box.password_env} is not set")
     secrets = {box.password_env: env[box.password_env] for box in values["imap"]}
+    secrets.update({var: env[var] for var in WEBHOOK_ENV if env.get(var)})
+    if values["http"].port and not any(var in secrets for var in WEBHOOK_ENV):
+        raise ConfigError("http.port is set, so POST /ingest needs LOOKOUT_WEBHOOK_SECRET (HMAC) or "
+                          "LOOKOUT_WEBHOOK_TOKEN (bearer) in the environment")
     settings = Settings(**values, slack_bot_token=env.get("SLACK_BOT_TOKEN", ""), secrets=secrets)
     validate(settings)
     return settings
@@ -327,4 +342,7 @@ def reference() -> list[tuple[str, str, str]]:
                        else "" if f.default is MISSING else repr(f.default).replace("'", '"'))
             rows.append((f"{prefix} {f.name}", default, f.metadata["help"]))
     rows.append(("env SLACK_BOT_TOKEN", "", "Slack bot token (xoxb-...); without it alerts go to the console."))
+    rows.append(("env LOOKOUT_WEBHOOK_SECRET", "", "HMAC-SHA256 key: POST /ingest needs `X-Lookout-Signature: "
+                                                   "sha256=<hex of the body's HMAC>`."))
+    rows.append(("env LOOKOUT_WEBHOOK_TOKEN", "", "Bearer token accepted by POST /ingest instead of a signature."))
     return rows

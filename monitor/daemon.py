@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import time
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
+from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from models.classifier import LabelSpec, TaskSpec, ZeroShotClassifier
@@ -32,6 +34,8 @@ from monitor.sources.feed import FeedSource
 from monitor.sources.imap import ImapSource
 from monitor.sources.replay import ReplaySource
 from monitor.store import Store
+from monitor.text import cut
+from monitor.webhook import make_app
 
 log = logging.getLogger(__name__)
 IDLE_WAIT = 1.0
@@ -132,6 +136,7 @@ class Daemon:
                                     next_run_time=datetime.now(self._scheduler.timezone), max_instances=1,
                                     coalesce=True, misfire_grace_time=None)
         self._scheduler.start()
+        http = await self._serve_http()
         streams = [asyncio.create_task(self._stream(s)) for s in self.streams]
         worker = asyncio.create_task(self._work())
         outbox = asyncio.create_task(self._deliver())
@@ -142,6 +147,8 @@ class Daemon:
             else:
                 await self._stop.wait()
         finally:
+            if http is not None:
+                await http.cleanup()
             self._scheduler.shutdown(wait=False)
             for task in streams:
                 task.cancel()
@@ -159,10 +166,35 @@ class Daemon:
 
     # sources ------------------------------------------------------------------------------------------------------
     async def _store(self, source: PolledSource | StreamSource, items: list[Item], position: dict) -> None:
-        new = await self.store.call(self.store.add_items, source.name, source.kind, items, position)
+        await self._add(source.name, source.kind, items, position)
         self._positions[source.name] = position
+
+    async def _add(self, source: str, kind: str, items: list[Item], position: dict | None) -> int:
+        """Store items (text cut to ``max_item_chars`` with a marker) and wake the worker; return how many were new."""
+        limit = self.settings.model.max_item_chars
+        items = [dataclasses.replace(i, text=cut(i.text, limit)) if len(i.text) > limit else i for i in items]
+        new = await self.store.call(self.store.add_items, source, kind, items, position)
         if new:
             self._wake.set()
+        return len(new)
+
+    async def _ingest(self, items: list[Item]) -> int:
+        by_source: dict[str, list[Item]] = {}
+        for item in items:
+            by_source.setdefault(item.source, []).append(item)
+        return sum([await self._add(name, "webhook", group, None) for name, group in by_source.items()])
+
+    async def _serve_http(self) -> web.AppRunner | None:
+        http = self.settings.http
+        if not http.port:
+            return None
+        app = make_app(self._ingest, self.settings.secrets.get("LOOKOUT_WEBHOOK_SECRET", ""),
+                       self.settings.secrets.get("LOOKOUT_WEBHOOK_TOKEN", ""), http.max_body_bytes)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, http.host, http.port).start()
+        log.info("webhook intake listening on http://%s:%d/ingest", http.host, http.port)
+        return runner
 
     async def _failed(self, source: PolledSource | StreamSource, exc: Exception) -> float:
         error = str(exc) or type(exc).__name__

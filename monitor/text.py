@@ -25,6 +25,14 @@ def html_to_text(markup: str) -> str:
     return clean(soup.get_text(" "))
 
 
+TRUNCATED = "\n[… {n} more characters not kept]"
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` if it fits in ``limit`` characters, else its first ``limit`` with a marker saying how much is gone."""
+    return text if len(text) <= limit else text[:limit] + TRUNCATED.format(n=len(text) - limit)
+
+
 def clean(text: str) -> str:
     """Fold runs of spaces, strip each line, keep at most one blank line in a row."""
     lines = (_SPACE.sub(" ", line).strip() for line in text.replace("\x00", "").splitlines())

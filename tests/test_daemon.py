@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -189,4 +190,17 @@ async def test_an_item_that_breaks_a_model_is_kept_as_failed_and_the_rest_go_thr
         "RuntimeError: tensor exploded"
     _, meta = store.load_topics()
     assert meta["updates"] == 6
+    store.close()
+
+
+async def test_an_oversized_item_is_stored_cut_with_a_marker_not_dropped(tmp_path: Path, tiny_model: str,
+                                                                         encoder: Encoder) -> None:
+    data = tmp_path / "big.jsonl"
+    data.write_text(json.dumps({"id": "big", "title": "Huge", "text": "x" * 1500}) + "\n")
+    settings = settings_for(tmp_path, tiny_model, f'[[replays]]\nname = "r"\npath = "{data}"\n')
+    settings = dataclasses.replace(settings, model=dataclasses.replace(settings.model, max_item_chars=1000))
+    assert (await run(settings, encoder, [])).processed == 1
+    store = Store(settings.store.path)
+    [row] = store.db.query("select text from items")
+    assert row["text"] == "x" * 1000 + "\n[… 500 more characters not kept]"
     store.close()

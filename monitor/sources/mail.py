@@ -17,9 +17,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from monitor.item import Item, make_id, utcnow
-from monitor.text import clean, html_to_text
+from monitor.text import clean, cut, html_to_text
 
-TRUNCATED = "\n[… {n} more characters not kept]"
 _ATTRIBUTION = re.compile(r"^(on .{0,200} wrote|.{0,120} (schrieb|a écrit)|-----original message-----)", re.I)
 _QUOTE = re.compile(r"^\s*(>|\|)")
 
@@ -97,8 +96,7 @@ def parse_message(raw: bytes, source: str, max_chars: int = 20_000) -> Item:
     elif not msg.is_multipart():
         text, fallback = _decode(msg)
     text = trim_reply(text)
-    if len(text) > max_chars:
-        text = text[:max_chars] + TRUNCATED.format(n=len(text) - max_chars)
+    text = cut(text, max_chars)
     attachments = []
     for part in msg.iter_attachments():
         payload = part.get_payload(decode=True) or b""
