@@ -104,6 +104,18 @@ class ReplaySettings:
 
 
 @dataclass(frozen=True)
+class RedditSettings:
+    name: str = setting(help="Unique name of the Reddit source.")
+    subreddit: str = setting(help="Subreddit name, without r/.")
+    listing: str = setting("new", "`new` (posts) or `comments`.", choices=("new", "comments"))
+    interval_seconds: float = setting(120.0, "Seconds between polls.", low=0.05)
+    base_url: str = setting("https://www.reddit.com", "Reddit base URL.")
+    timeout_seconds: float = setting(20.0, "Seconds before a request is given up.", low=0.05)
+    max_backoff_seconds: float = setting(3600.0, "Longest wait between retries after failures.", low=0.05)
+    max_pages: int = setting(5, "Most listing pages (100 items each) read per poll.", low=1, high=50)
+
+
+@dataclass(frozen=True)
 class ImapSettings:
     name: str = setting(help="Unique name of the mailbox source.")
     host: str = setting(help="IMAP server host name.")
@@ -157,6 +169,7 @@ SECTIONS: dict[str, type] = {"store": StoreSettings, "model": ModelSettings, "pi
                              "topics": TopicSettings, "http": HttpSettings, "slack": SlackSettings,
                              "console": ConsoleSettings}
 LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "imap": ImapSettings,
+                          "reddit": RedditSettings,
                           "tasks": TaskSettings, "alerts": AlertSettings}
 
 
@@ -174,6 +187,7 @@ class Settings:
     feeds: tuple[FeedSettings, ...] = ()
     replays: tuple[ReplaySettings, ...] = ()
     imap: tuple[ImapSettings, ...] = ()
+    reddit: tuple[RedditSettings, ...] = ()
     tasks: tuple[TaskSettings, ...] = ()
     alerts: tuple[AlertSettings, ...] = ()
     slack_bot_token: str = field(default="", repr=False)
@@ -293,7 +307,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
 
 def validate(settings: Settings) -> None:
     """Checks that span settings: unique names, rules that point at real tasks and labels, valid patterns."""
-    for section in ("feeds", "replays", "imap", "tasks", "alerts"):
+    for section in ("feeds", "replays", "imap", "reddit", "tasks", "alerts"):
         seen: set[str] = set()
         for i, row in enumerate(getattr(settings, section)):
             if not row.name.strip():
@@ -301,9 +315,9 @@ def validate(settings: Settings) -> None:
             if row.name in seen:
                 raise ConfigError(f"{section}[{i}].name = {row.name!r}: used twice")
             seen.add(row.name)
-    sources = [s.name for s in (*settings.feeds, *settings.replays, *settings.imap)]
+    sources = [s.name for s in (*settings.feeds, *settings.replays, *settings.imap, *settings.reddit)]
     if len(set(sources)) != len(sources):
-        raise ConfigError("feeds, replays and imap: a source name is used twice")
+        raise ConfigError("feeds, replays, imap and reddit: a source name is used twice")
     for i, feed in enumerate(settings.feeds):
         if not re.match(r"^https?://", feed.url):
             raise ConfigError(f"feeds[{i}].url = {feed.url!r}: expected an http:// or https:// URL")

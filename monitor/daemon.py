@@ -32,6 +32,7 @@ from monitor.pipeline import BatchResult, Pipeline
 from monitor.sources import PolledSource, StreamSource
 from monitor.sources.feed import FeedSource
 from monitor.sources.imap import ImapSource
+from monitor.sources.reddit import RedditSource
 from monitor.sources.replay import ReplaySource
 from monitor.store import Store
 from monitor.text import cut
@@ -76,6 +77,9 @@ def build_sources(settings: Settings) -> list[PolledSource | StreamSource]:
                            security=m.security, idle=m.idle, poll_seconds=m.poll_seconds,
                            reidle_seconds=m.reidle_minutes * 60, timeout=m.timeout_seconds, max_chars=m.max_chars,
                            max_backoff=m.max_backoff_seconds) for m in settings.imap]
+    sources += [RedditSource(r.name, r.subreddit, listing=r.listing, base_url=r.base_url,
+                             interval=r.interval_seconds, timeout=r.timeout_seconds,
+                             max_backoff=r.max_backoff_seconds, max_pages=r.max_pages) for r in settings.reddit]
     return sources
 
 
