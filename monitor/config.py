@@ -116,6 +116,32 @@ class RedditSettings:
 
 
 @dataclass(frozen=True)
+class MastodonSettings:
+    name: str = setting(help="Unique name of the Mastodon source.")
+    base_url: str = setting(help="Instance URL, e.g. https://mastodon.social.")
+    timeline: str = setting("hashtag", "`hashtag`, `public`, `list` or `home`.",
+                            choices=("hashtag", "public", "list", "home"))
+    tag: str = setting("", "timeline=hashtag: the hashtag, without #.")
+    list_id: str = setting("", "timeline=list: the list id.")
+    token_env: str = setting("LOOKOUT_MASTODON_TOKEN", "Environment variable holding the access token (needed for "
+                                                       "home and list; optional otherwise).")
+    timeout_seconds: float = setting(30.0, "Seconds before a silent connection counts as dropped.", low=0.1)
+    max_backoff_seconds: float = setting(600.0, "Longest wait between reconnection attempts.", low=0.05)
+
+
+@dataclass(frozen=True)
+class BlueskySettings:
+    name: str = setting(help="Unique name of the Bluesky source.")
+    url: str = setting("wss://jetstream2.us-east.bsky.network/subscribe", "Jetstream websocket endpoint.")
+    keywords: tuple[str, ...] = setting(factory=tuple, help="Keep posts containing any of these words (all if empty).")
+    authors: tuple[str, ...] = setting(factory=tuple, help="Only posts by these DIDs (all if empty).")
+    languages: tuple[str, ...] = setting(factory=tuple, help="Only posts tagged with one of these languages, "
+                                                             "e.g. [\"en\"] (all if empty).")
+    timeout_seconds: float = setting(30.0, "Seconds before a silent connection counts as dropped.", low=0.1)
+    max_backoff_seconds: float = setting(300.0, "Longest wait between reconnection attempts.", low=0.05)
+
+
+@dataclass(frozen=True)
 class ImapSettings:
     name: str = setting(help="Unique name of the mailbox source.")
     host: str = setting(help="IMAP server host name.")
@@ -169,7 +195,7 @@ SECTIONS: dict[str, type] = {"store": StoreSettings, "model": ModelSettings, "pi
                              "topics": TopicSettings, "http": HttpSettings, "slack": SlackSettings,
                              "console": ConsoleSettings}
 LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "imap": ImapSettings,
-                          "reddit": RedditSettings,
+                          "reddit": RedditSettings, "mastodon": MastodonSettings, "bluesky": BlueskySettings,
                           "tasks": TaskSettings, "alerts": AlertSettings}
 
 
@@ -188,6 +214,8 @@ class Settings:
     replays: tuple[ReplaySettings, ...] = ()
     imap: tuple[ImapSettings, ...] = ()
     reddit: tuple[RedditSettings, ...] = ()
+    mastodon: tuple[MastodonSettings, ...] = ()
+    bluesky: tuple[BlueskySettings, ...] = ()
     tasks: tuple[TaskSettings, ...] = ()
     alerts: tuple[AlertSettings, ...] = ()
     slack_bot_token: str = field(default="", repr=False)
@@ -211,6 +239,10 @@ def _check(where: str, f: Any, value: Any) -> Any:
         value = float(value)
     if kind == "str" and not isinstance(value, str):
         raise ConfigError(f"{where} = {value!r}: expected a string")
+    if kind == "tuple[str, ...]":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} = {value!r}: expected a list of strings")
+        return tuple(value)
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(f"{where} = {value!r}: expected one of {', '.join(meta['choices'])}")
     low, high = meta.get("low"), meta.get("high")
@@ -297,6 +329,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
             raise ConfigError(f"imap[{i}].password_env: the environment variable {box.password_env} is not set")
     secrets = {box.password_env: env[box.password_env] for box in values["imap"]}
     secrets.update({var: env[var] for var in WEBHOOK_ENV if env.get(var)})
+    secrets.update({m.token_env: env[m.token_env] for m in values["mastodon"] if env.get(m.token_env)})
     if values["http"].port and not any(var in secrets for var in WEBHOOK_ENV):
         raise ConfigError("http.port is set, so POST /ingest needs LOOKOUT_WEBHOOK_SECRET (HMAC) or "
                           "LOOKOUT_WEBHOOK_TOKEN (bearer) in the environment")
@@ -307,7 +340,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
 
 def validate(settings: Settings) -> None:
     """Checks that span settings: unique names, rules that point at real tasks and labels, valid patterns."""
-    for section in ("feeds", "replays", "imap", "reddit", "tasks", "alerts"):
+    for section in ("feeds", "replays", "imap", "reddit", "mastodon", "bluesky", "tasks", "alerts"):
         seen: set[str] = set()
         for i, row in enumerate(getattr(settings, section)):
             if not row.name.strip():
@@ -315,9 +348,15 @@ def validate(settings: Settings) -> None:
             if row.name in seen:
                 raise ConfigError(f"{section}[{i}].name = {row.name!r}: used twice")
             seen.add(row.name)
-    sources = [s.name for s in (*settings.feeds, *settings.replays, *settings.imap, *settings.reddit)]
+    sources = [s.name for s in (*settings.feeds, *settings.replays, *settings.imap, *settings.reddit,
+                                *settings.mastodon, *settings.bluesky)]
     if len(set(sources)) != len(sources):
-        raise ConfigError("feeds, replays, imap and reddit: a source name is used twice")
+        raise ConfigError("sources: a source name is used twice")
+    for i, m in enumerate(settings.mastodon):
+        if m.timeline == "hashtag" and not m.tag:
+            raise ConfigError(f"mastodon[{i}].tag: missing; timeline = \"hashtag\" needs a tag")
+        if m.timeline == "list" and not m.list_id:
+            raise ConfigError(f"mastodon[{i}].list_id: missing; timeline = \"list\" needs a list id")
     for i, feed in enumerate(settings.feeds):
         if not re.match(r"^https?://", feed.url):
             raise ConfigError(f"feeds[{i}].url = {feed.url!r}: expected an http:// or https:// URL")

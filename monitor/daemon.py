@@ -30,8 +30,10 @@ from monitor.item import Item
 from monitor.notify import DeliveryError, Notifier
 from monitor.pipeline import BatchResult, Pipeline
 from monitor.sources import PolledSource, StreamSource
+from monitor.sources.bluesky import BlueskySource
 from monitor.sources.feed import FeedSource
 from monitor.sources.imap import ImapSource
+from monitor.sources.mastodon import MastodonSource
 from monitor.sources.reddit import RedditSource
 from monitor.sources.replay import ReplaySource
 from monitor.store import Store
@@ -80,6 +82,11 @@ def build_sources(settings: Settings) -> list[PolledSource | StreamSource]:
     sources += [RedditSource(r.name, r.subreddit, listing=r.listing, base_url=r.base_url,
                              interval=r.interval_seconds, timeout=r.timeout_seconds,
                              max_backoff=r.max_backoff_seconds, max_pages=r.max_pages) for r in settings.reddit]
+    sources += [MastodonSource(m.name, m.base_url, timeline=m.timeline, tag=m.tag, list_id=m.list_id,
+                               token=settings.secrets.get(m.token_env, ""), timeout=m.timeout_seconds,
+                               max_backoff=m.max_backoff_seconds) for m in settings.mastodon]
+    sources += [BlueskySource(b.name, b.url, keywords=b.keywords, authors=b.authors, languages=b.languages,
+                              timeout=b.timeout_seconds, max_backoff=b.max_backoff_seconds) for b in settings.bluesky]
     return sources
 
 

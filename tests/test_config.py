@@ -54,6 +54,9 @@ def test_environment_overrides_scalars_and_carries_secrets(tmp_path: Path) -> No
     ("[[alerts]]\nname='r'\nkind='sometimes'\n", {}, "alerts[0].kind = 'sometimes': expected one of"),
     ("[[tasks]]\nname = 'one'\n[[tasks.labels]]\nname = 'only'\n", {}, "tasks[0].labels: expected two or more"),
     ("[store\n", {}, "not valid TOML"),
+    ("[[mastodon]]\nname = 'm'\nbase_url = 'https://x'\n", {}, "mastodon[0].tag: missing"),
+    ("[[bluesky]]\nname = 'b'\nkeywords = 'outage'\n", {},
+     "bluesky[0].keywords = 'outage': expected a list of strings"),
     ("[[imap]]\nname = 'm'\nhost = 'h'\nuser = 'u'\n", {},
      "imap[0].password_env: the environment variable LOOKOUT_IMAP_PASSWORD is not set"),
     ("[[imap]]\nname = 'm'\nhost = 'h'\nuser = 'u'\nsecurity = 'starttls'\n", {"LOOKOUT_IMAP_PASSWORD": "x"},
@@ -72,5 +75,6 @@ def test_every_setting_has_help_and_only_identifying_settings_are_required() -> 
     assert all(help_text for _, _, help_text in rows)
     required = {key for key, default, _ in rows if default == "(required)"}
     assert required == {"[[feeds]] name", "[[feeds]] url", "[[replays]] name", "[[replays]] path",
-                        "[[imap]] name", "[[imap]] host", "[[imap]] user",
+                        "[[imap]] name", "[[imap]] host", "[[imap]] user", "[[reddit]] name",
+                        "[[reddit]] subreddit", "[[mastodon]] name", "[[mastodon]] base_url", "[[bluesky]] name",
                         "[[tasks]] name", "[[alerts]] name", "[[alerts]] kind", "[[tasks.labels]] name"}
