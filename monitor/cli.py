@@ -128,8 +128,9 @@ def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
     if status["sources"]:
         print()
         print(tabulate([[s["name"], s["kind"], "failing" if s["failures"] else "ok", s["items_total"],
-                         _when(s["last_success"]), (s["last_error"] or "")[:60]] for s in status["sources"]],
-                       headers=["source", "kind", "health", "items", "last success (UTC)", "last error"]))
+                         s["items_today"], _when(s["last_success"]), (s["last_error"] or "")[:60]]
+                        for s in status["sources"]],
+                       headers=["source", "kind", "health", "items", "today", "last success (UTC)", "last error"]))
     if status["labels"]:
         print()
         _print_labels_rows(status["labels"])

@@ -246,7 +246,9 @@ class Store:
             "labels": [dict(r) for r in self.db.query(
                 "select task, label, count(*) as n, avg(confidence) as confidence, sum(unsure) as unsure "
                 "from labels group by task, label order by task, n desc")],
-            "sources": [dict(r) for r in self.db.query("select * from sources order by name")],
+            "sources": [dict(r) for r in self.db.query(
+                "select sources.*, (select count(*) from items where items.source = sources.name and "
+                "items.stored_at >= ?) as items_today from sources order by name", [midnight])],
         }
 
     def top_topics(self, limit: int = 10, min_size: int = 1) -> list[dict[str, Any]]:

@@ -89,7 +89,7 @@ async def test_run_posts_escaped_alerts_to_slack_through_429s_and_status_shows_i
     status = lookout("status", "--config", str(cfg))
     assert status.returncode == 0
     assert "2 items" in status.stdout and "2 sent" in status.stdout
-    assert re.search(r"list\s+feed\s+ok\s+2", status.stdout)
+    assert re.search(r"list\s+feed\s+ok\s+2\s+2", status.stdout)
     assert re.search(r"spam\s+(spam|ham)\s+\d", status.stdout)
 
 
