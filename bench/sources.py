@@ -13,6 +13,7 @@ local Jetstream server into the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import mailbox
@@ -27,8 +28,6 @@ from aiohttp import ClientSession, web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-import contextlib
 
 from monitor.sources.bluesky import BlueskySource  # noqa: E402
 from monitor.sources.mail import parse_message  # noqa: E402
@@ -45,7 +44,7 @@ def corpus() -> list[bytes]:
             plain = Path(tmp) / path.stem
             plain.write_bytes(gzip.decompress(path.read_bytes()))
             box = mailbox.mbox(plain, create=False)
-            messages += [box.get_bytes(key) for key in box]
+            messages += [box.get_bytes(key) for key in box.iterkeys()]
             box.close()
     return messages
 
