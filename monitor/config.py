@@ -149,8 +149,9 @@ class ImapSettings:
     port: int = setting(993, "IMAP port (993 for TLS).", low=1, high=65535)
     password_env: str = setting("LOOKOUT_IMAP_PASSWORD", "Environment variable that holds the password.")
     folder: str = setting("INBOX", "Folder to follow.")
-    security: str = setting("tls", "`tls` (implicit TLS) or `none` (plain text: only for a server on this machine).",
-                            choices=("tls", "none"))
+    security: str = setting("tls", "`tls` (implicit TLS, port 993), `starttls` (port 143) or `none` (plain text: "
+                                   "only for a server on this machine).", choices=("tls", "starttls", "none"))
+    ca_file: str = setting("", "PEM file of the CA to trust for this server; empty uses the system's trust store.")
     idle: bool = setting(True, "Use IMAP IDLE for push when the server offers it; else poll.")
     poll_seconds: float = setting(60.0, "Seconds between polls when IDLE is off or not offered.", low=0.05)
     reidle_minutes: float = setting(10.0, "Renew IDLE this often (servers drop IDLE after 30 minutes).", low=0.001)

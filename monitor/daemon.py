@@ -78,7 +78,7 @@ def build_sources(settings: Settings) -> list[PolledSource | StreamSource]:
     sources += [ImapSource(m.name, m.host, m.port, m.user, settings.secrets[m.password_env], folder=m.folder,
                            security=m.security, idle=m.idle, poll_seconds=m.poll_seconds,
                            reidle_seconds=m.reidle_minutes * 60, timeout=m.timeout_seconds, max_chars=m.max_chars,
-                           max_backoff=m.max_backoff_seconds) for m in settings.imap]
+                           max_backoff=m.max_backoff_seconds, ca_file=m.ca_file) for m in settings.imap]
     sources += [RedditSource(r.name, r.subreddit, listing=r.listing, base_url=r.base_url,
                              interval=r.interval_seconds, timeout=r.timeout_seconds,
                              max_backoff=r.max_backoff_seconds, max_pages=r.max_pages) for r in settings.reddit]

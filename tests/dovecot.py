@@ -23,11 +23,18 @@ def free_port() -> int:
 class Dovecot:
     """Start with ``start()``, stop with ``stop()`` (the mail stays); ``root`` must be reachable by ``nobody``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tls: bool = False) -> None:
         if not Path(DOVECOT).exists():
             raise RuntimeError("dovecot is not installed: `make test` installs dovecot-imapd with apt-get")
         self.root = root
         self.port = free_port()
+        self.tls_port = free_port()
+        self.tls = tls
+        self.cert = root / "cert.pem"
+        if tls:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", str(root / "key.pem"), "-out", str(self.cert), "-days", "2",
+                            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
         self.proc: subprocess.Popen[bytes] | None = None
         nobody = pwd.getpwnam("nobody")
         self.uid, self.gid = nobody.pw_uid, nobody.pw_gid
@@ -49,7 +56,9 @@ listen = 127.0.0.1
 base_dir = {r}/run
 state_dir = {r}/run/state
 log_path = {r}/dovecot.log
-ssl = no
+ssl = {"yes" if self.tls else "no"}
+{f"ssl_cert = <{r}/cert.pem" if self.tls else ""}
+{f"ssl_key = <{r}/key.pem" if self.tls else ""}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 1
@@ -72,7 +81,9 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port if self.tls else 0}
+    ssl = {"yes" if self.tls else "no"}
   }}
 }}
 service anvil {{

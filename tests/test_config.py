@@ -59,8 +59,8 @@ def test_environment_overrides_scalars_and_carries_secrets(tmp_path: Path) -> No
      "bluesky[0].keywords = 'outage': expected a list of strings"),
     ("[[imap]]\nname = 'm'\nhost = 'h'\nuser = 'u'\n", {},
      "imap[0].password_env: the environment variable LOOKOUT_IMAP_PASSWORD is not set"),
-    ("[[imap]]\nname = 'm'\nhost = 'h'\nuser = 'u'\nsecurity = 'starttls'\n", {"LOOKOUT_IMAP_PASSWORD": "x"},
-     "imap[0].security = 'starttls': expected one of tls, none"),
+    ("[[imap]]\nname = 'm'\nhost = 'h'\nuser = 'u'\nsecurity = 'ssl'\n", {"LOOKOUT_IMAP_PASSWORD": "x"},
+     "imap[0].security = 'ssl': expected one of tls, starttls, none"),
     ("", {"LOOKOUT_PIPELINE_BATCH_SIZE": "many"}, "LOOKOUT_PIPELINE_BATCH_SIZE='many': expected a whole number"),
 ])
 def test_a_bad_setting_names_the_key_and_what_was_expected(tmp_path: Path, text: str, env: dict[str, str],

@@ -19,6 +19,7 @@ from models.embedding import Encoder
 from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import ConsoleNotifier
+from monitor.sources.imap import ImapSource
 from monitor.store import Store
 from tests.dovecot import PASSWORD, USER, Dovecot
 from tests.test_mail import SHARED_MBOXES, message
@@ -181,3 +182,24 @@ async def test_a_refused_login_is_reported_with_its_reason(tmp_path: Path, tiny_
     await run.until(failed)
     assert run.store.status()["sources"][0]["last_error"] == f"login as {USER} refused"
     await run.stop()
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+async def test_tls_and_starttls_connections_verify_the_server(security: str) -> None:
+    root = Path(tempfile.mkdtemp(prefix="lookout-dovecot-"))
+    server = Dovecot(root, tls=True).start()
+    try:
+        await deliver(server, mail(1))
+        port = server.tls_port if security == "tls" else server.port
+        trusted = ImapSource("ops", "127.0.0.1", port, USER, PASSWORD, security=security, timeout=5,
+                             ca_file=str(server.cert))
+        stream = trusted.stream({})
+        batch = await asyncio.wait_for(stream.__anext__(), 15)
+        assert [i.title for i in batch.items] == ["Deploy 1 finished"]
+        await stream.aclose()
+        untrusted = ImapSource("ops", "127.0.0.1", port, USER, PASSWORD, security=security, timeout=5)
+        with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
+            await asyncio.wait_for(untrusted.stream({}).__anext__(), 15)
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

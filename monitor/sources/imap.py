@@ -48,7 +48,7 @@ class ImapSource:
     def __init__(self, name: str, host: str, port: int, user: str, password: str, folder: str = "INBOX",
                  security: str = "tls", idle: bool = True, poll_seconds: float = 60.0, reidle_seconds: float = 600.0,
                  timeout: float = 30.0, max_chars: int = 20_000, interval: float = 5.0,
-                 max_backoff: float = 600.0) -> None:
+                 max_backoff: float = 600.0, ca_file: str = "") -> None:
         self.name = name
         self.host, self.port, self.user, self.password = host, port, user, password
         self.folder = folder
@@ -60,9 +60,27 @@ class ImapSource:
         self.max_chars = max_chars
         self.interval = interval
         self.max_backoff = max_backoff
+        self.ca_file = ca_file
         self._client: aioimaplib.IMAP4 | None = None
         self._lost = False
 
+    def _tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file or None)
+
+    async def _starttls(self, client: aioimaplib.IMAP4) -> None:
+        """Upgrade the plain connection with STARTTLS (aioimaplib sends the command; asyncio swaps the transport)."""
+        protocol = client.protocol
+        if "STARTTLS" not in protocol.capabilities:
+            raise ImapError(f"{self.host}:{self.port} does not offer STARTTLS")
+        _ok(await asyncio.wait_for(protocol.execute(aioimaplib.Command("STARTTLS", protocol.new_tag(),
+                                                                       loop=protocol.loop)), self.timeout),
+            "STARTTLS")
+        try:
+            protocol.transport = await protocol.loop.start_tls(protocol.transport, protocol, self._tls(),
+                                                               server_hostname=self.host)
+        except (ssl.SSLError, OSError) as exc:
+            raise ImapError(f"TLS handshake with {self.host}:{self.port} failed: {exc}") from None
+        await asyncio.wait_for(protocol.capability(), self.timeout)
     async def _connect(self) -> tuple[aioimaplib.IMAP4, int, bool]:
         self._lost = False
 
@@ -71,16 +89,15 @@ class ImapSource:
             if self._client is not None:
                 self._client.protocol.idle_queue.put_nowait(aioimaplib.STOP_WAIT_SERVER_PUSH)
 
-        if self.security == "tls":
-            client = aioimaplib.IMAP4_SSL(self.host, self.port, timeout=self.timeout, conn_lost_cb=lost,
-                                          ssl_context=ssl.create_default_context())
-        else:
-            client = aioimaplib.IMAP4(self.host, self.port, timeout=self.timeout, conn_lost_cb=lost)
+        client = aioimaplib.IMAP4(self.host, self.port, timeout=self.timeout, conn_lost_cb=lost,
+                                  ssl_context=self._tls() if self.security == "tls" else None)
         self._client = client
         try:
             await client.wait_hello_from_server()
         except (OSError, TimeoutError) as exc:
             raise ImapError(f"cannot reach {self.host}:{self.port}: {exc or type(exc).__name__}") from None
+        if self.security == "starttls":
+            await self._starttls(client)
         login = await client.login(self.user, self.password)
         if login.result != "OK":
             raise ImapError(f"login as {self.user} refused")
