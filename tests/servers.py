@@ -17,6 +17,15 @@ from aiohttp import web
 SAMPLE = Path(__file__).resolve().parent.parent / "monitor" / "demo" / "spamassassin_sample.jsonl"
 
 
+async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on a free port of 127.0.0.1; return its runner (for cleanup) and the port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
 def sample_rows(n: int, start: int = 0, label: str | None = None) -> list[dict[str, Any]]:
     """Rows of the committed SpamAssassin sample (real text)."""
     rows = [json.loads(line) for line in SAMPLE.open(encoding="utf-8")]
@@ -99,11 +108,7 @@ class FeedServer:
     async def start(self) -> FeedServer:
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app)
         return self
 
     async def stop(self) -> None:
@@ -152,11 +157,7 @@ class FakeSlack:
     async def start(self) -> FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app)
         return self
 
     async def stop(self) -> None:

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from monitor.sources.reddit import RedditError, RedditSource
 from tests.cli import start
-from tests.servers import sample_rows
+from tests.servers import sample_rows, serve
 
 
 class FakeReddit:
@@ -61,11 +61,7 @@ async def reddit() -> AsyncIterator[FakeReddit]:
     fake = FakeReddit()
     app = web.Application()
     app.router.add_get("/r/{sub}/{listing}.json", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, fake.port = await serve(app)
     yield fake
     await runner.cleanup()
 

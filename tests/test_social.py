@@ -14,15 +14,7 @@ from aiohttp import web
 from monitor.sources import Batch
 from monitor.sources.bluesky import BlueskyError, BlueskySource
 from monitor.sources.mastodon import MastodonError, MastodonSource
-from tests.servers import sample_rows
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+from tests.servers import sample_rows, serve
 
 
 async def next_batch(stream: AsyncIterator[Batch]) -> Batch:
