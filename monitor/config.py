@@ -119,10 +119,13 @@ class RedditSettings:
 class MastodonSettings:
     name: str = setting(help="Unique name of the Mastodon source.")
     base_url: str = setting(help="Instance URL, e.g. https://mastodon.social.")
-    timeline: str = setting("hashtag", "`hashtag`, `public`, `list` or `home`.",
-                            choices=("hashtag", "public", "list", "home"))
+    timeline: str = setting("hashtag", "`hashtag`, `public`, `list`, `home` or `account` (one account's posts).",
+                            choices=("hashtag", "public", "list", "home", "account"))
     tag: str = setting("", "timeline=hashtag: the hashtag, without #.")
     list_id: str = setting("", "timeline=list: the list id.")
+    account_id: str = setting("", "timeline=account: the account's id (as /api/v1/accounts/lookup returns it).")
+    poll_seconds: float = setting(60.0, "timeline=account: seconds between polls (there is no account stream).",
+                                  low=0.05)
     token_env: str = setting("LOOKOUT_MASTODON_TOKEN", "Environment variable holding the access token (needed for "
                                                        "home and list; optional otherwise).")
     timeout_seconds: float = setting(30.0, "Seconds before a silent connection counts as dropped.", low=0.1)
@@ -148,7 +151,9 @@ class ImapSettings:
     user: str = setting(help="Login name.")
     port: int = setting(993, "IMAP port (993 for TLS).", low=1, high=65535)
     password_env: str = setting("LOOKOUT_IMAP_PASSWORD", "Environment variable that holds the password.")
-    folder: str = setting("INBOX", "Folder to follow.")
+    folders: tuple[str, ...] = setting(factory=lambda: ("INBOX",),
+                                       help="Folders to follow (each one is a source named `<name>/<folder>` "
+                                            "when there are several).")
     security: str = setting("tls", "`tls` (implicit TLS, port 993), `starttls` (port 143) or `none` (plain text: "
                                    "only for a server on this machine).", choices=("tls", "starttls", "none"))
     ca_file: str = setting("", "PEM file of the CA to trust for this server; empty uses the system's trust store.")
@@ -358,6 +363,11 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"mastodon[{i}].tag: missing; timeline = \"hashtag\" needs a tag")
         if m.timeline == "list" and not m.list_id:
             raise ConfigError(f"mastodon[{i}].list_id: missing; timeline = \"list\" needs a list id")
+        if m.timeline == "account" and not m.account_id:
+            raise ConfigError(f"mastodon[{i}].account_id: missing; timeline = \"account\" needs an account id")
+    for i, box in enumerate(settings.imap):
+        if not box.folders:
+            raise ConfigError(f"imap[{i}].folders: expected at least one folder")
     for i, feed in enumerate(settings.feeds):
         if not re.match(r"^https?://", feed.url):
             raise ConfigError(f"feeds[{i}].url = {feed.url!r}: expected an http:// or https:// URL")
@@ -392,8 +402,12 @@ def reference() -> list[tuple[str, str, str]]:
     for section, cls in [*SECTIONS.items(), *LISTS.items(), ("tasks.labels", LabelSettings)]:
         prefix = f"[[{section}]]" if section in LISTS or section == "tasks.labels" else f"[{section}]"
         for f in fields(cls):
-            default = ("(required)" if f.default is MISSING and f.default_factory is MISSING
-                       else "" if f.default is MISSING else repr(f.default).replace("'", '"'))
+            if f.default is not MISSING:
+                default = repr(f.default).replace("'", '"')
+            elif f.default_factory is not MISSING:
+                default = repr(list(f.default_factory())).replace("'", '"')
+            else:
+                default = "(required)"
             rows.append((f"{prefix} {f.name}", default, f.metadata["help"]))
     rows.append(("env SLACK_BOT_TOKEN", "", "Slack bot token (xoxb-...); without it alerts go to the console."))
     rows.append(("env LOOKOUT_WEBHOOK_SECRET", "", "HMAC-SHA256 key: POST /ingest needs `X-Lookout-Signature: "

@@ -39,12 +39,14 @@ def encoder(tiny_model: str) -> Encoder:
     return Encoder(tiny_model)
 
 
-async def deliver(server: Dovecot, *raw: bytes) -> None:
+async def deliver(server: Dovecot, *raw: bytes, folder: str = "INBOX") -> None:
     client = aioimaplib.IMAP4("127.0.0.1", server.port)
     await client.wait_hello_from_server()
     await client.login(USER, PASSWORD)
+    if folder != "INBOX":
+        await client.create(folder)
     for data in raw:
-        assert (await client.append(data, mailbox="INBOX")).result == "OK"
+        assert (await client.append(data, mailbox=folder)).result == "OK"
     await client.logout()
 
 
@@ -53,11 +55,12 @@ def mail(n: int) -> bytes:
                    message_id=f"<deploy-{n}@ci>").as_bytes()
 
 
-def settings_for(tmp_path: Path, tiny_model: str, server: Dovecot, password: str = PASSWORD) -> Settings:
+def settings_for(tmp_path: Path, tiny_model: str, server: Dovecot, password: str = PASSWORD,
+                 folders: str = '["INBOX"]') -> Settings:
     path = tmp_path / "lookout.toml"
     path.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
                     f'[[imap]]\nname = "ops"\nhost = "127.0.0.1"\nport = {server.port}\nuser = "{USER}"\n'
-                    'security = "none"\ntimeout_seconds = 5\nmax_backoff_seconds = 0.5\n'
+                    f'security = "none"\ntimeout_seconds = 5\nmax_backoff_seconds = 0.5\nfolders = {folders}\n'
                     '[[alerts]]\nname = "all"\nkind = "keyword"\npattern = "."\ncooldown_minutes = 0\n')
     return load_settings(path, env={"LOOKOUT_IMAP_PASSWORD": password})
 
@@ -167,6 +170,18 @@ async def test_real_corpus_messages_go_through_imap(tmp_path: Path, tiny_model: 
     await run.until(lambda: run.daemon.processed == 20, timeout=30)
     rows = list(run.store.db.query("select title, text from items"))
     assert len(rows) == 20 and sum(bool(r["text"].strip()) for r in rows) >= 18
+    await run.stop()
+
+
+async def test_several_folders_are_followed_as_separate_sources(tmp_path: Path, tiny_model: str,
+                                                                 encoder: Encoder, dovecot: Dovecot) -> None:
+    await deliver(dovecot, mail(1))
+    await deliver(dovecot, mail(2), mail(3), folder="Alerts")
+    settings = settings_for(tmp_path, tiny_model, dovecot, folders='["INBOX", "Alerts"]')
+    run = Running(settings, encoder)
+    await run.until(lambda: run.daemon.processed == 3)
+    totals = {s["name"]: s["items_total"] for s in run.store.status()["sources"]}
+    assert totals == {"ops/INBOX": 1, "ops/Alerts": 2}
     await run.stop()
 
 

@@ -66,6 +66,7 @@ async def mastodon() -> AsyncIterator[tuple[FakeMastodon, str]]:
     fake = FakeMastodon()
     app = web.Application()
     app.router.add_get("/api/v1/timelines/tag/{tag}", fake.rest)
+    app.router.add_get("/api/v1/accounts/{account}/statuses", fake.rest)
     app.router.add_get("/api/v1/streaming/hashtag", fake.streaming)
     runner, port = await serve(app)
     yield fake, f"http://127.0.0.1:{port}"
@@ -111,6 +112,19 @@ async def test_mastodon_refusal_is_a_clear_error(mastodon: tuple[FakeMastodon, s
     await next_batch(stream)
     with pytest.raises(MastodonError, match="stream: HTTP 401"):
         await next_batch(stream)
+
+
+async def test_an_account_timeline_is_polled_through_rest(mastodon: tuple[FakeMastodon, str]) -> None:
+    fake, url = mastodon
+    fake.timeline = [status(0)]
+    stream = MastodonSource("m", url, timeline="account", account_id="42", poll_seconds=0.05).stream({})
+    assert len((await next_batch(stream)).items) == 1
+    fake.timeline += [status(1), status(2)]
+    batch = await next_batch(stream)
+    while not batch.items:
+        batch = await next_batch(stream)
+    assert [i.raw["status_id"] for i in batch.items] == ["1001", "1002"] and fake.min_ids[-1] == "1000"
+    await stream.aclose()
 
 
 # Bluesky ------------------------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Mastodon: a timeline followed over the streaming API (server-sent events), with REST catch-up after a gap.
 
 On every (re)connection the REST timeline is read forward from the last status stored (``min_id``), then the
-stream takes over; ``update`` events become items, ``delete`` events are ignored, heartbeats are skipped.
+stream takes over; ``update`` events become items, ``delete`` events are ignored, heartbeats are skipped. One
+account's posts have no stream, so that timeline is polled through REST.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -25,6 +27,7 @@ TIMELINES = {
     "hashtag": ("/api/v1/timelines/tag/{tag}", "/api/v1/streaming/hashtag", {"tag": "{tag}"}),
     "list": ("/api/v1/timelines/list/{list_id}", "/api/v1/streaming/list", {"list": "{list_id}"}),
     "home": ("/api/v1/timelines/home", "/api/v1/streaming/user", {}),
+    "account": ("/api/v1/accounts/{account_id}/statuses", "", {}),
 }
 
 
@@ -53,13 +56,16 @@ class MastodonSource:
     total: int | None = None
 
     def __init__(self, name: str, base_url: str, timeline: str = "hashtag", tag: str = "", list_id: str = "",
-                 token: str = "", timeout: float = 30.0, interval: float = 5.0, max_backoff: float = 600.0) -> None:
+                 account_id: str = "", token: str = "", timeout: float = 30.0, interval: float = 5.0,
+                 max_backoff: float = 600.0, poll_seconds: float = 60.0) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         rest, streaming, params = TIMELINES[timeline]
-        self.rest_path = rest.format(tag=tag, list_id=list_id)
+        names = {"tag": tag, "list_id": list_id, "account_id": account_id}
+        self.rest_path = rest.format(**names)
         self.stream_path = streaming
-        self.stream_params = {k: v.format(tag=tag, list_id=list_id) for k, v in params.items()}
+        self.stream_params = {k: v.format(**names) for k, v in params.items()}
+        self.poll_seconds = poll_seconds
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout = timeout
         self.interval = interval
@@ -91,6 +97,10 @@ class MastodonSource:
             try:
                 caught_up, last_id = await self._catch_up(http, last_id)
                 yield Batch(caught_up, {"last_id": last_id})
+                while not self.stream_path:
+                    await asyncio.sleep(self.poll_seconds)
+                    caught_up, last_id = await self._catch_up(http, last_id)
+                    yield Batch(caught_up, {"last_id": last_id})
                 async with http.get(self.base_url + self.stream_path, params=self.stream_params) as resp:
                     if resp.status >= 400:
                         raise MastodonError(f"stream: HTTP {resp.status} {resp.reason or ''}".strip())
