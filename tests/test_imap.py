@@ -173,6 +173,17 @@ async def test_real_corpus_messages_go_through_imap(tmp_path: Path, tiny_model: 
     await run.stop()
 
 
+async def test_without_idle_the_folder_is_polled(dovecot: Dovecot) -> None:
+    source = ImapSource("ops", "127.0.0.1", dovecot.port, USER, PASSWORD, security="none", idle=False,
+                        poll_seconds=0.2, timeout=5)
+    stream = source.stream({})
+    assert (await asyncio.wait_for(stream.__anext__(), 10)).items == []
+    await deliver(dovecot, mail(7))
+    batch = await asyncio.wait_for(stream.__anext__(), 10)
+    assert [i.title for i in batch.items] == ["Deploy 7 finished"] and batch.position["last_uid"] == 1
+    await stream.aclose()
+
+
 async def test_several_folders_are_followed_as_separate_sources(tmp_path: Path, tiny_model: str,
                                                                  encoder: Encoder, dovecot: Dovecot) -> None:
     await deliver(dovecot, mail(1))
