@@ -134,6 +134,7 @@ class ImapSource:
     async def _wait_for_news(self, client: aioimaplib.IMAP4, can_idle: bool) -> None:
         if not (self.use_idle and can_idle):
             await asyncio.sleep(self.poll_seconds)
+            _ok(await client.noop(), "NOOP")
             return
         idle = await client.idle_start(timeout=self.reidle_seconds)
         try:
