@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from bot.mrkdwn import clip, escape, fit, link
+from bot.mrkdwn import clip, escape, fit, link, safe_url
 from monitor.alerts import Alert
 
 SNIPPET_CHARS = 500
@@ -18,8 +19,31 @@ def fallback_text(alert: Alert) -> str:
     return escape(f"[{alert.rule}] {clip(alert.title or alert.snippet, TITLE_CHARS)}")
 
 
-def alert_blocks(alert: Alert) -> list[dict[str, Any]]:
-    """An alert as Block Kit: title linked to the item, snippet, labels with confidence, topic keywords."""
+def actions(alert: Alert, tasks: dict[str, list[str]]) -> dict[str, Any] | None:
+    """Buttons and menus under an alert: confirm the labels, pick the right label per task, open the item."""
+    elements: list[dict[str, Any]] = []
+    if alert.labels:
+        elements.append({"type": "button", "action_id": "lookout_confirm", "style": "primary",
+                         "text": {"type": "plain_text", "text": "Labels are right"},
+                         "value": json.dumps({"i": alert.item_id})})
+    for task, label, *_ in alert.labels[:3]:
+        names = tasks.get(str(task), [])[:100]
+        if names:
+            elements.append({"type": "static_select", "action_id": f"lookout_relabel:{task}",
+                             "placeholder": {"type": "plain_text", "text": clip(f"{task}: not {label}?", 150)},
+                             "options": [{"text": {"type": "plain_text", "text": clip(n, 75)},
+                                          "value": json.dumps({"i": alert.item_id, "t": task, "l": n})}
+                                         for n in names]})
+    url = safe_url(alert.url)
+    if url:
+        elements.append({"type": "button", "action_id": "lookout_open", "url": url,
+                         "text": {"type": "plain_text", "text": "Open"}})
+    return {"type": "actions", "elements": elements} if elements else None
+
+
+def alert_blocks(alert: Alert, tasks: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """An alert as Block Kit: title linked to the item, snippet, labels with confidence, topic keywords, and the
+    actions that correct it."""
     title = link(alert.url, clip(alert.title or "(no title)", TITLE_CHARS))
     snippet = escape(clip(" ".join(alert.snippet.split()), SNIPPET_CHARS))
     labels = "\n".join(f"*{escape(str(task))}*: {escape(str(label))} ({float(conf):.0%}{', unsure' if unsure else ''})"
@@ -33,6 +57,7 @@ def alert_blocks(alert: Alert) -> list[dict[str, Any]]:
             {"type": "mrkdwn", "text": fit(f"*Topic #{alert.topic_id}* ({alert.topic_size} items)\n{keywords}",
                                            FIELD_LIMIT)},
         ]},
+        *([row] if (row := actions(alert, tasks or {})) else []),
         {"type": "context", "elements": [
             {"type": "mrkdwn", "text": fit(f":rotating_light: {escape(alert.rule)}: {escape(alert.reason)} · "
                                            f"from {escape(alert.source)} · item {escape(alert.item_id)}",

@@ -23,16 +23,24 @@ from monitor.notify import ConsoleNotifier, DeliveryError, Notifier
 RETRYABLE = {"ratelimited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
 
 
+def slack_client(token: str, base_url: str = "https://slack.com/api/", rate_limit_retries: int = 3
+                 ) -> AsyncWebClient:
+    """A Web API client that retries connection errors, 429s (after Retry-After) and 500/503s."""
+    return AsyncWebClient(token=token, base_url=base_url, retry_handlers=[
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+    ])
+
+
 class SlackNotifier:
-    """Sends each alert to its channel with ``chat.postMessage``, at most ``per_second`` messages per channel."""
+    """Sends each alert to its channel with ``chat.postMessage``, at most ``per_second`` messages per channel.
+    ``tasks`` (task -> label names) gives the alert its relabel menus."""
 
     def __init__(self, token: str, base_url: str = "https://slack.com/api/", per_second: float = 1.0,
-                 rate_limit_retries: int = 3) -> None:
-        self.client = AsyncWebClient(token=token, base_url=base_url, retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ])
+                 rate_limit_retries: int = 3, tasks: dict[str, list[str]] | None = None) -> None:
+        self.client = slack_client(token, base_url, rate_limit_retries)
+        self.tasks = tasks or {}
         self.min_gap = 1.0 / per_second
         self._next: dict[str, float] = {}
         self._lock = asyncio.Lock()
@@ -49,7 +57,8 @@ class SlackNotifier:
         await self._pace(alert.channel)
         try:
             await self.client.chat_postMessage(channel=alert.channel, text=fallback_text(alert),
-                                               blocks=alert_blocks(alert), unfurl_links=False, unfurl_media=False)
+                                               blocks=alert_blocks(alert, self.tasks), unfurl_links=False,
+                                               unfurl_media=False)
         except SlackApiError as exc:
             error = str(exc.response.get("error", exc.response.status_code))
             raise DeliveryError(f"Slack said {error}", permanent=error not in RETRYABLE) from None
@@ -65,5 +74,6 @@ class SlackNotifier:
 def make_notifier(settings: Settings, write: Callable[[str], None]) -> Notifier:
     """Slack when ``SLACK_BOT_TOKEN`` is set, otherwise the console."""
     if settings.slack_bot_token:
-        return SlackNotifier(settings.slack_bot_token, settings.slack.base_url, settings.slack.messages_per_second)
+        return SlackNotifier(settings.slack_bot_token, settings.slack.base_url, settings.slack.messages_per_second,
+                             tasks={t.name: [x.name for x in t.labels] for t in settings.tasks})
     return ConsoleNotifier(write, color=settings.console.color)

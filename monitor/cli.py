@@ -18,9 +18,12 @@ from pathlib import Path
 from tabulate import tabulate
 from tqdm import tqdm
 
+from models.embedding import Encoder
+from monitor import service
 from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import ConsoleNotifier, Notifier
+from monitor.service import ServiceError
 from monitor.sources.mailbox_file import MailboxSource
 from monitor.store import Store
 
@@ -37,7 +40,8 @@ def demo_file(name: str) -> Path:
     return Path(str(resources.files("monitor") / "demo" / name))
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def load_cli_settings(args: argparse.Namespace) -> Settings:
+    """Settings from ``--config`` (or $LOOKOUT_CONFIG, or ./lookout.toml) with ``--db`` applied."""
     path = args.config
     if path is None and Path("lookout.toml").is_file():
         path = "lookout.toml"
@@ -51,7 +55,7 @@ def _when(ts: float | None) -> str:
 
 # commands -----------------------------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace, factory: NotifierFactory) -> int:
-    settings = _settings(args)
+    settings = load_cli_settings(args)
     sources = build_sources(settings)
     if not sources and not settings.http.port:
         raise ConfigError("no sources: add [[feeds]], [[imap]] or [[replays]], or set http.port for webhooks")
@@ -94,7 +98,7 @@ def cmd_demo(args: argparse.Namespace, factory: NotifierFactory) -> int:
 
 
 def cmd_import(args: argparse.Namespace, factory: NotifierFactory) -> int:
-    settings = _settings(args)
+    settings = load_cli_settings(args)
     if args.no_alerts:
         settings = dataclasses.replace(settings, alerts=())
     source = MailboxSource(args.name or Path(args.path).name.split(".")[0], args.path, fmt=args.format,
@@ -113,7 +117,7 @@ def cmd_import(args: argparse.Namespace, factory: NotifierFactory) -> int:
 
 
 def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
-    settings = _settings(args)
+    settings = load_cli_settings(args)
     store = Store(settings.store.path)
     status = store.status()
     store.close()
@@ -138,7 +142,7 @@ def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
 
 
 def cmd_topics(args: argparse.Namespace, _: NotifierFactory) -> int:
-    settings = _settings(args)
+    settings = load_cli_settings(args)
     store = Store(settings.store.path)
     _print_topics(store, settings, limit=args.limit, min_size=args.min_size)
     store.close()
@@ -146,7 +150,7 @@ def cmd_topics(args: argparse.Namespace, _: NotifierFactory) -> int:
 
 
 def cmd_items(args: argparse.Namespace, _: NotifierFactory) -> int:
-    settings = _settings(args)
+    settings = load_cli_settings(args)
     store = Store(settings.store.path)
     rows = store.items_with_label(args.task, args.label, args.limit)
     store.close()
@@ -164,6 +168,33 @@ def cmd_settings(args: argparse.Namespace, _: NotifierFactory) -> int:
         print(f"{args.check}: valid")
         return 0
     print(tabulate(reference(), headers=["setting", "default", "meaning"], tablefmt="github"))
+    return 0
+
+
+def cmd_label(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = load_cli_settings(args)
+    store = Store(settings.store.path)
+    try:
+        done = service.correct(store, settings, args.item, args.label, args.user, "cli", args.task)
+    finally:
+        store.close()
+    was = "confirmed" if done.old_label == done.new_label else f"was {done.old_label or 'unlabelled'}"
+    print(f"{done.item_id[:10]} {done.title[:60]!r}: {done.task} = {done.new_label} ({was}), by {done.user}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = load_cli_settings(args)
+    store = Store(settings.store.path)
+    m = settings.model
+    encoder = Encoder(m.embedding, device=m.device, batch_size=m.batch_size, max_chars=m.max_chars)
+    rows = service.search(store, encoder.encode, " ".join(args.words), args.limit)
+    store.close()
+    if not rows:
+        print("nothing stored yet")
+        return 0
+    print(tabulate([[f"{r['similarity']:.2f}", r["id"][:10], (r["title"] or "")[:60], r["source"], r["url"]]
+                    for r in rows], headers=["similarity", "item", "title", "source", "url"]))
     return 0
 
 
@@ -193,7 +224,11 @@ def _print_labels(store: Store, settings: Settings) -> None:
 
 
 # parser -------------------------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+CommandAdder = Callable[..., argparse.ArgumentParser]
+
+
+def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argparse.ArgumentParser:
+    """The command line; ``extra`` may add commands (the Slack layer adds ``bot``) with the same helper."""
     parser = argparse.ArgumentParser(
         prog="lookout", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Lookout watches feeds and streams, labels and groups every item, and raises alerts "
@@ -247,11 +282,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--limit", type=int, default=20, help="how many items (default: 20)")
     p = command("settings", cmd_settings, "List every setting with its default and meaning.", config=False)
     p.add_argument("--check", metavar="FILE", help="validate FILE instead, and say what is wrong")
+    p = command("label", cmd_label, "Correct an item's label (the correction is kept for retraining).")
+    p.add_argument("item", help="item id, or its first six or more characters")
+    p.add_argument("label", help="the right label")
+    p.add_argument("--task", help="the task, when several tasks have that label")
+    p.add_argument("--user", default=os.environ.get("USER", "cli"), help="who corrects (default: $USER)")
+    p = command("search", cmd_search, "Find stored items nearest in meaning to some words.")
+    p.add_argument("words", nargs="+", help="what to look for")
+    p.add_argument("-n", "--limit", type=int, default=5, help="how many results (default: 5)")
+    if extra:
+        extra(command)
     return parser
 
 
-def main(argv: list[str] | None = None, notifier_factory: NotifierFactory | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, notifier_factory: NotifierFactory | None = None,
+         extra: Callable[[CommandAdder], None] | None = None) -> int:
+    args = build_parser(extra).parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose + (args.command == "run"), 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("apscheduler", "httpx", "sentence_transformers", "transformers"):
@@ -260,6 +306,9 @@ def main(argv: list[str] | None = None, notifier_factory: NotifierFactory | None
         return args.func(args, notifier_factory or console_notifier)
     except ConfigError as exc:
         print(f"lookout: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ServiceError as exc:
+        print(f"lookout: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
         print(f"lookout: {exc}", file=sys.stderr)

@@ -73,6 +73,13 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class BotSettings:
+    host: str = setting("127.0.0.1", "Address `lookout bot` listens on for Slack (POST /slack/events); put a "
+                                     "TLS-terminating proxy in front of it.")
+    port: int = setting(3000, "Port `lookout bot` listens on.", low=1, high=65535)
+
+
+@dataclass(frozen=True)
 class SlackSettings:
     channel: str = setting("#lookout", "Channel for alerts whose rule names none.")
     base_url: str = setting("https://slack.com/api/", "Slack Web API base URL.")
@@ -198,7 +205,8 @@ class AlertSettings:
 
 
 SECTIONS: dict[str, type] = {"store": StoreSettings, "model": ModelSettings, "pipeline": PipelineSettings,
-                             "topics": TopicSettings, "http": HttpSettings, "slack": SlackSettings,
+                             "topics": TopicSettings, "http": HttpSettings, "bot": BotSettings,
+                             "slack": SlackSettings,
                              "console": ConsoleSettings}
 LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "imap": ImapSettings,
                           "reddit": RedditSettings, "mastodon": MastodonSettings, "bluesky": BlueskySettings,
@@ -214,6 +222,7 @@ class Settings:
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     topics: TopicSettings = field(default_factory=TopicSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    bot: BotSettings = field(default_factory=BotSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     feeds: tuple[FeedSettings, ...] = ()
@@ -336,6 +345,8 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     secrets = {box.password_env: env[box.password_env] for box in values["imap"]}
     secrets.update({var: env[var] for var in WEBHOOK_ENV if env.get(var)})
     secrets.update({m.token_env: env[m.token_env] for m in values["mastodon"] if env.get(m.token_env)})
+    if env.get("SLACK_SIGNING_SECRET"):
+        secrets["SLACK_SIGNING_SECRET"] = env["SLACK_SIGNING_SECRET"]
     if values["http"].port and not any(var in secrets for var in WEBHOOK_ENV):
         raise ConfigError("http.port is set, so POST /ingest needs LOOKOUT_WEBHOOK_SECRET (HMAC) or "
                           "LOOKOUT_WEBHOOK_TOKEN (bearer) in the environment")
@@ -410,6 +421,8 @@ def reference() -> list[tuple[str, str, str]]:
                 default = "(required)"
             rows.append((f"{prefix} {f.name}", default, f.metadata["help"]))
     rows.append(("env SLACK_BOT_TOKEN", "", "Slack bot token (xoxb-...); without it alerts go to the console."))
+    rows.append(("env SLACK_SIGNING_SECRET", "", "Slack app signing secret; `lookout bot` verifies every request "
+                                                 "with it."))
     rows.append(("env LOOKOUT_WEBHOOK_SECRET", "", "HMAC-SHA256 key: POST /ingest needs `X-Lookout-Signature: "
                                                    "sha256=<hex of the body's HMAC>`."))
     rows.append(("env LOOKOUT_WEBHOOK_TOKEN", "", "Bearer token accepted by POST /ingest instead of a signature."))

@@ -57,6 +57,13 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["meta"].create({"key": str, "value": str}, pk="key")
 
 
+@migrations()
+def m002_corrections(db: sqlite_utils.Database) -> None:
+    db["corrections"].create({"id": int, "item_id": str, "task": str, "old_label": str, "new_label": str,
+                              "user": str, "via": str, "created_at": float}, pk="id")
+    db["corrections"].create_index(["task", "created_at"])
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
@@ -224,6 +231,40 @@ class Store:
         return {(r["rule"], r["cooldown_key"]): r["at"] for r in self.db.query(
             "select rule, cooldown_key, max(created_at) as at from alerts where created_at >= ? "
             "group by rule, cooldown_key", [since])}
+
+    # corrections --------------------------------------------------------------------------------------------------
+    def find_items(self, prefix: str, limit: int = 2) -> list[dict[str, Any]]:
+        """Items whose id starts with ``prefix`` (ids are shown shortened)."""
+        return [dict(r) for r in self.db.query("select id, title, url, source, topic_id from items where id like ? "
+                                               "order by id limit ?", [prefix + "%", limit])]
+
+    def labels_of(self, item_id: str) -> dict[str, str]:
+        return {r["task"]: r["label"] for r in self.db.query(
+            "select task, label from labels where item_id = ?", [item_id])}
+
+    def correct(self, item_id: str, task: str, label: str, user: str, via: str) -> str:
+        """Record that ``user`` says ``item_id`` is ``label`` in ``task``; the label in service changes with it.
+        Returns the label it had."""
+        old = self.labels_of(item_id).get(task, "")
+        with self._conn:
+            self._conn.execute("insert into corrections (item_id, task, old_label, new_label, user, via, created_at) "
+                               "values (?, ?, ?, ?, ?, ?, ?)", [item_id, task, old, label, user, via, time.time()])
+            self._conn.execute("insert into labels (item_id, task, label, confidence, unsure, model, scores) "
+                               "values (?, ?, ?, 1.0, 0, 'human', '{}') on conflict(item_id, task) do update set "
+                               "label = excluded.label, confidence = 1.0, unsure = 0, model = 'human'",
+                               [item_id, task, label])
+        return old
+
+    def corrections(self, task: str | None = None) -> list[dict[str, Any]]:
+        where, args = ("where task = ?", [task]) if task else ("", [])
+        return [dict(r) for r in self.db.query(f"select * from corrections {where} order by id", args)]
+
+    def embeddings(self) -> tuple[list[str], np.ndarray]:
+        """Ids and stored embeddings of every enriched item (for semantic search)."""
+        rows = list(self.db.query("select id, embedding from items where state = 'done' and embedding is not null"))
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return [r["id"] for r in rows], np.stack([np.frombuffer(r["embedding"], dtype=np.float32) for r in rows])
 
     # reports ------------------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -127,6 +127,7 @@ class FakeSlack:
     port: int = 0
     _runner: web.AppRunner | None = None
     ratelimited: int = 0
+    responses: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -146,6 +147,9 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": str(self.retry_after)})
         self.calls[method].append(payload)
+        if method == "auth.test":
+            return web.json_response({"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "lookout",
+                                      "team_id": "T0TEST", "user_id": "U0BOT", "bot_id": "B0BOT"})
         if method == "chat.postMessage":
             if payload.get("channel") in self.unknown_channels:
                 return web.json_response({"ok": False, "error": "channel_not_found"})
@@ -154,9 +158,18 @@ class FakeSlack:
                 "text", ""), "ts": ts}})
         return web.json_response({"ok": True})
 
+    async def _response_url(self, request: web.Request) -> web.Response:
+        self.responses.append(await request.json())
+        return web.Response(text="ok")
+
+    @property
+    def response_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/response/1"
+
     async def start(self) -> FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
+        app.router.add_post("/response/{id}", self._response_url)
         self._runner, self.port = await serve(app)
         return self
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import add_bot
 from monitor.cli import build_parser
 from monitor.config import reference
 
@@ -36,7 +37,7 @@ def test_dependencies_flow_one_way(package: str, forbidden: set[str]) -> None:
 def test_the_readme_lists_every_setting_and_every_command() -> None:
     for key, _, _ in reference():
         assert f"| {key} " in README, key
-    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    commands = build_parser(add_bot)._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     for command in commands:
         assert f"lookout {command}" in README, command
 

@@ -1,0 +1,113 @@
+"""The Slack app: thin Bolt listeners that ack at once, parse with a pure function, call the shared service and
+answer; slow work (semantic search) runs after the ack and answers through ``respond``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages
+from bot.commands import UsageError, parse
+from monitor import service
+from monitor.config import Settings
+from monitor.service import ServiceError
+from monitor.store import Store
+
+Encode = Callable[[Sequence[str]], np.ndarray]
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def build_app(settings: Settings, store: Store, signing_secret: str, client: AsyncWebClient,
+              encoder: Callable[[], Encode]) -> AsyncApp:
+    """The Bolt app; ``encoder`` is called once, on the first search, to load the model."""
+    app = AsyncApp(signing_secret=signing_secret, client=client)
+    loaded: list[Encode] = []
+
+    async def encode() -> Encode:
+        if not loaded:
+            loaded.append(await asyncio.to_thread(encoder))
+        return loaded[0]
+
+    @app.command("/lookout")
+    async def lookout(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        try:
+            cmd = parse(command.get("text", ""))
+        except UsageError as exc:
+            await ack(response_type="ephemeral", text=str(exc))
+            return
+        user = command.get("user_id", "")
+        try:
+            if cmd.name == "help":
+                await ack(response_type="ephemeral", text=messages.HELP)
+            elif cmd.name == "status":
+                await ack(response_type="ephemeral", text=messages.status_text(await store.call(store.status)))
+            elif cmd.name == "topics":
+                await ack(response_type="ephemeral", text=await _topics(store, settings, cmd.args))
+            elif cmd.name == "label":
+                task = cmd.args[2] if len(cmd.args) == 3 else None
+                done = await store.call(service.correct, store, settings, cmd.args[0], cmd.args[1], user, "slack",
+                                        task)
+                await ack(response_type="ephemeral",
+                          text=messages.corrected(done.title, done.task, done.old_label, done.new_label))
+            elif cmd.name == "search":
+                await ack(response_type="ephemeral", text=messages.SEARCHING)
+                query = " ".join(cmd.args)
+                rows = await asyncio.to_thread(service.search, store, await encode(), query)
+                await respond(response_type="ephemeral", text=messages.search_text(query, rows))
+        except ServiceError as exc:
+            await ack(response_type="ephemeral", text=messages.error(str(exc)))
+
+    @app.action(re.compile(r"^lookout_relabel"))
+    async def relabel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        choice = json.loads(body["actions"][0]["selected_option"]["value"])
+        await _correct(store, settings, client, body, [(choice["t"], choice["l"])], choice["i"])
+
+    @app.action("lookout_confirm")
+    async def confirm(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        item = json.loads(body["actions"][0]["value"])["i"]
+        current = await store.call(store.labels_of, item)
+        await _correct(store, settings, client, body, sorted(current.items()), item)
+
+    @app.action("lookout_open")
+    async def opened(ack: AsyncAck) -> None:
+        await ack()
+
+    return app
+
+
+async def _topics(store: Store, settings: Settings, args: tuple[str, ...]) -> str:
+    n = int(args[0]) if args else 5
+    topics = await store.call(store.top_topics, n, settings.topics.min_size)
+    if not topics:
+        return messages.NO_TOPICS.format(n=settings.topics.min_size)
+    titles = await store.call(store.titles, [t["representatives"][0][1] for t in topics if t["representatives"]])
+    return messages.topics_text(topics, titles)
+
+
+async def _correct(store: Store, settings: Settings, client: AsyncWebClient, body: dict[str, Any],
+                   labels: list[tuple[str, str]], item: str) -> None:
+    """Store corrections from a button or menu and show them on the alert message in place."""
+    user = body["user"]["id"]
+    if not USER_ID.match(user):
+        return
+    notes = []
+    for task, label in labels:
+        try:
+            done = await store.call(service.correct, store, settings, item, label, user, "slack", task)
+        except ServiceError as exc:
+            notes.append({"type": "context", "elements": [{"type": "mrkdwn", "text": messages.error(str(exc))}]})
+            continue
+        notes.append(messages.correction_note(user, done.task, done.old_label, done.new_label))
+    message = body.get("message") or {}
+    blocks = [*message.get("blocks", []), *notes][-50:]
+    await client.chat_update(channel=body["channel"]["id"], ts=message["ts"], blocks=blocks,
+                             text=message.get("text", ""))

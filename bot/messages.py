@@ -1,0 +1,73 @@
+"""Every user-facing string of the Slack bot, and the Block Kit it answers with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.mrkdwn import clip, escape, link
+
+USAGE = {
+    "help": "`/lookout help`: this list",
+    "status": "`/lookout status`: sources and their health, items and alerts today, labels",
+    "topics": "`/lookout topics [n]`: the n largest topics now (1-20, default 5)",
+    "search": "`/lookout search <words>`: stored items nearest in meaning to the words",
+    "label": "`/lookout label <item> <label> [task]`: correct an item's label (item id as shown in alerts)",
+}
+HELP = "*Lookout commands*\n" + "\n".join(f"• {line}" for line in USAGE.values())
+SEARCHING = "Searching…"
+NOTHING_FOUND = "Nothing stored matches that yet."
+NO_TOPICS = "No topic has {n} or more items yet."
+
+
+def unknown_command(name: str) -> str:
+    return f"I don't know `{escape(name)}`.\n{HELP}"
+
+
+def usage(name: str) -> str:
+    return f"Usage: {USAGE[name]}"
+
+
+def error(message: str) -> str:
+    return f":warning: {message}"
+
+
+def corrected(title: str, task: str, old: str, new: str) -> str:
+    was = f" (was {escape(old)})" if old and old != new else " (confirmed)" if old == new else ""
+    return f"Recorded: *{escape(clip(title or 'the item', 80))}* is *{escape(new)}* in `{escape(task)}`{was}."
+
+
+def correction_note(user: str, task: str, old: str, new: str) -> dict[str, Any]:
+    what = f"confirmed {escape(task)} = {escape(new)}" if old == new else \
+        f"set {escape(task)} to {escape(new)} (was {escape(old) or 'none'})"
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f":pencil2: <@{user}> {what}"}]}
+
+
+def status_text(status: dict[str, Any]) -> str:
+    lines = [f"*{status['items']}* items ({status['items_today']} today, {status['pending']} waiting), "
+             f"*{status['topics']}* live topics, *{status['alerts_today']}* alerts today"]
+    for s in status["sources"]:
+        health = ":red_circle: failing: " + escape(clip(s["last_error"] or "", 80)) if s["failures"] else \
+            ":large_green_circle: ok"
+        lines.append(f"• `{escape(s['name'])}` ({escape(s['kind'])}): {health}, {s['items_today']} today")
+    for row in status["labels"]:
+        lines.append(f"• {escape(row['task'])} = {escape(row['label'])}: {row['n']} items")
+    return "\n".join(lines)
+
+
+def topics_text(topics: list[dict[str, Any]], titles: dict[str, str]) -> str:
+    lines = []
+    for t in topics:
+        typical = titles.get(t["representatives"][0][1], "") if t["representatives"] else ""
+        lines.append(f"• *#{t['id']}* ({t['size']} items): {escape(', '.join(t['keywords'][:6]))}"
+                     + (f" — _{escape(clip(typical, 80))}_" if typical else ""))
+    return "*Largest topics*\n" + "\n".join(lines)
+
+
+def search_text(query: str, rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return NOTHING_FOUND
+    lines = [f"*Nearest to* “{escape(clip(query, 80))}”"]
+    for r in rows:
+        title = link(r["url"], clip(r["title"] or "(no title)", 100))
+        lines.append(f"• {title} · {escape(r['source'])} · `{r['id'][:10]}` · {r['similarity']:.2f}")
+    return "\n".join(lines)

@@ -1,0 +1,76 @@
+"""What the command line and the Slack bot both do: look items up, correct labels, search by meaning.
+
+Every function validates its arguments and raises ``ServiceError`` with a message meant for the person who asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from monitor.config import Settings
+from monitor.store import Store
+
+MIN_PREFIX = 6
+
+
+class ServiceError(ValueError):
+    """A request that cannot be carried out; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class Correction:
+    item_id: str
+    title: str
+    task: str
+    old_label: str
+    new_label: str
+    user: str
+
+
+def find_item(store: Store, ref: str) -> dict[str, Any]:
+    """The one item whose id starts with ``ref`` (at least six characters)."""
+    ref = ref.strip().lower()
+    if len(ref) < MIN_PREFIX or not all(c in "0123456789abcdef" for c in ref):
+        raise ServiceError(f"`{ref}` is not an item id: expected at least {MIN_PREFIX} hex characters, as shown "
+                           "in alerts and `items`")
+    found = store.find_items(ref)
+    if not found:
+        raise ServiceError(f"no item has an id starting with `{ref}`")
+    if len(found) > 1:
+        raise ServiceError(f"`{ref}` matches several items; give more of the id")
+    return found[0]
+
+
+def correct(store: Store, settings: Settings, ref: str, label: str, user: str, via: str,
+            task: str | None = None) -> Correction:
+    """Record a correction of an item's label; ``task`` may be left out when only one task has ``label``."""
+    item = find_item(store, ref)
+    tasks = {t.name: [x.name for x in t.labels] for t in settings.tasks}
+    if task is not None and task not in tasks:
+        raise ServiceError(f"no task `{task}`; tasks are: {', '.join(tasks) or 'none configured'}")
+    having = [t for t in ([task] if task else tasks) if label in tasks[t]]
+    if not having:
+        known = "; ".join(f"{t}: {', '.join(names)}" for t, names in tasks.items() if not task or t == task)
+        raise ServiceError(f"`{label}` is not a label{f' of task `{task}`' if task else ''}; labels are {known}")
+    if len(having) > 1:
+        raise ServiceError(f"`{label}` is a label of several tasks ({', '.join(having)}); name the task")
+    old = store.correct(item["id"], having[0], label, user, via)
+    return Correction(item["id"], item["title"] or "", having[0], old, label, user)
+
+
+def search(store: Store, encode: Callable[[Sequence[str]], np.ndarray], text: str, limit: int = 5
+           ) -> list[dict[str, Any]]:
+    """The stored items nearest in meaning to ``text``, best first, with their cosine similarity."""
+    if not text.strip():
+        raise ServiceError("search needs some words to look for")
+    ids, vectors = store.embeddings()
+    if not ids:
+        return []
+    scores = vectors @ encode([text])[0]
+    best = np.argsort(-scores)[:limit]
+    rows = {r["id"]: r for r in (store.find_items(ids[i], 1)[0] for i in best)}
+    return [{**rows[ids[i]], "similarity": float(scores[i])} for i in best]

@@ -1,0 +1,198 @@
+"""The Slack app served for real on 127.0.0.1, driven by signed requests exactly as Slack sends them, answering
+through a recording fake of the Web API and of response_url."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+
+from bot.app import build_app
+from bot.blocks import alert_blocks
+from bot.commands import UsageError, parse
+from bot.notifier import slack_client
+from bot.server import make_web_app
+from models.embedding import Encoder
+from monitor.alerts import Alert
+from monitor.config import Settings, load_settings
+from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.notify import ConsoleNotifier
+from monitor.store import Store
+from tests.servers import FakeSlack, sample_rows, serve
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TASKS = """
+[[tasks]]
+name = "spam"
+  [[tasks.labels]]
+  name = "spam"
+  [[tasks.labels]]
+  name = "ham"
+"""
+
+
+def signed(body: str, secret: str = SECRET, age: float = 0.0) -> dict[str, str]:
+    ts = str(int(time.time() - age))
+    signature = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature,
+            "Content-Type": "application/x-www-form-urlencoded"}
+
+
+class Bot:
+    """The app on a free port, plus the store it reads and the fake Slack it answers through."""
+
+    def __init__(self, url: str, store: Store, slack: FakeSlack) -> None:
+        self.url, self.store, self.slack = url, store, slack
+        self.items = [r["id"] for r in store.db.query("select id from items order by rowid")]
+
+    async def post(self, body: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as http, http.post(
+                f"{self.url}/slack/events", data=body, headers=headers or signed(body)) as resp:
+            text = await resp.text()
+            return resp.status, json.loads(text) if text.startswith("{") else text
+
+    async def command(self, text: str) -> tuple[int, Any]:
+        return await self.post(urlencode({
+            "token": "legacy", "team_id": "T0TEST", "channel_id": "C0ALERTS", "user_id": "U0ADA",
+            "command": "/lookout", "text": text, "api_app_id": "A0APP", "response_url": self.slack.response_url,
+            "trigger_id": "1.2.3"}))
+
+    async def action(self, action: dict[str, Any], blocks: list[dict[str, Any]]) -> tuple[int, Any]:
+        payload = {"type": "block_actions", "user": {"id": "U0ADA", "team_id": "T0TEST"},
+                   "team": {"id": "T0TEST"}, "api_app_id": "A0APP", "channel": {"id": "C0ALERTS"},
+                   "container": {"type": "message", "message_ts": "1700000001.000100", "channel_id": "C0ALERTS"},
+                   "message": {"ts": "1700000001.000100", "text": "[spam-wave] alert", "blocks": blocks},
+                   "response_url": self.slack.response_url, "trigger_id": "1.2.3", "actions": [action]}
+        return await self.post(urlencode({"payload": json.dumps(payload)}))
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, tiny_model: str, slack: FakeSlack) -> AsyncIterator[Bot]:
+    data = tmp_path / "s.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in sample_rows(8)))
+    cfg = tmp_path / "l.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "l.db"}"\n[model]\nembedding = "{tiny_model}"\n'
+                   f'[[replays]]\nname = "list"\npath = "{data}"\n{TASKS}')
+    settings: Settings = load_settings(cfg, env={})
+    encoder = Encoder(tiny_model)
+    store = Store(settings.store.path)
+    await Daemon(settings, store, build_pipeline(settings, store, encoder), ConsoleNotifier(lambda _: None, "never"),
+                 build_sources(settings)).run(until_idle=True)
+    store = Store(settings.store.path)
+    app = build_app(settings, store, SECRET, slack_client("xoxb-test-token", slack.base_url), lambda: encoder.encode)
+    runner, port = await serve(make_web_app(app))
+    yield Bot(f"http://127.0.0.1:{port}", store, slack)
+    await runner.cleanup()
+    store.close()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("launch rockets", "I don't know `launch`"),
+    ("topics many", "Usage: `/lookout topics [n]`"),
+    ("topics 99", "Usage: `/lookout topics [n]`"),
+    ("label abc", "Usage: `/lookout label <item> <label> [task]`"),
+    ("search", "Usage: `/lookout search <words>`"),
+    ("status now", "Usage: `/lookout status`"),
+])
+def test_bad_commands_say_what_was_expected(text: str, message: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse(text)
+    assert message in str(err.value)
+    assert parse("").name == "help" and parse("TOPICS 3").args == ("3",)
+
+
+async def test_help_status_and_topics_answer_at_once(bot: Bot) -> None:
+    status, answer = await bot.command("help")
+    assert status == 200 and answer["response_type"] == "ephemeral" and "/lookout label" in answer["text"]
+    _, answer = await bot.command("status")
+    assert answer["text"].startswith("*8* items") and "`list` (replay)" in answer["text"]
+    _, answer = await bot.command("topics 3")
+    assert answer["text"].startswith("*Largest topics*") or answer["text"].startswith("No topic has")
+    _, answer = await bot.command("dance")
+    assert answer["text"].startswith("I don't know `dance`")
+
+
+async def test_label_records_a_correction_and_bad_arguments_change_nothing(bot: Bot) -> None:
+    item = bot.items[0]
+    _, answer = await bot.command(f"label {item[:8]} ham")
+    assert answer["text"].startswith("Recorded: *") and "is *ham* in `spam`" in answer["text"]
+    [row] = bot.store.corrections()
+    assert (row["item_id"], row["task"], row["new_label"], row["user"], row["via"]) == \
+        (item, "spam", "ham", "U0ADA", "slack")
+    assert bot.store.labels_of(item)["spam"] == "ham"
+    for text, reason in [(f"label {item[:8]} eggs", "`eggs` is not a label"), ("label zzzzzzzz ham", "not an item id"),
+                         ("label 000000 ham", "no item has an id starting with `000000`"),
+                         (f"label {item[:8]} ham nosuchtask", "no task `nosuchtask`")]:
+        _, answer = await bot.command(text)
+        assert answer["text"].startswith(":warning:") and reason in answer["text"], text
+    assert len(bot.store.corrections()) == 1
+
+
+async def test_search_answers_after_the_ack_through_response_url(bot: Bot) -> None:
+    _, answer = await bot.command("search mortgage rates")
+    assert answer["text"] == "Searching…"
+    for _ in range(100):
+        if bot.slack.responses:
+            break
+        await asyncio.sleep(0.05)
+    [reply] = bot.slack.responses
+    assert reply["text"].startswith("*Nearest to* “mortgage rates”") and reply["text"].count("\n•") == 5
+
+
+async def test_alert_menus_and_buttons_correct_the_label_and_update_the_message(bot: Bot) -> None:
+    item = bot.items[1]
+    current = bot.store.labels_of(item)["spam"]
+    other = "ham" if current == "spam" else "spam"
+    alert = Alert(rule="spam-wave", item_id=item, topic_id=1, cooldown_key="topic:1", channel="C0ALERTS",
+                  created_at=1.0, reason="r", title="t", url="https://example.org/x", source="list", snippet="s",
+                  labels=[["spam", current, 0.9, False]])
+    blocks = alert_blocks(alert, {"spam": ["spam", "ham"]})
+    [row] = [b for b in blocks if b["type"] == "actions"]
+    menu = next(e for e in row["elements"] if e["type"] == "static_select")
+    choice = next(o for o in menu["options"] if json.loads(o["value"])["l"] == other)
+    status, _ = await bot.action({"action_id": menu["action_id"], "block_id": "b1", "type": "static_select",
+                                  "selected_option": choice, "action_ts": "1"}, blocks)
+    assert status == 200
+    for _ in range(100):
+        if bot.slack.calls["chat.update"]:
+            break
+        await asyncio.sleep(0.05)
+    [update] = bot.slack.calls["chat.update"]
+    assert update["channel"] == "C0ALERTS" and update["ts"] == "1700000001.000100"
+    note = update["blocks"][-1]["elements"][0]["text"]
+    assert note == f":pencil2: <@U0ADA> set spam to {other} (was {current})"
+    assert bot.store.labels_of(item)["spam"] == other
+    confirm = next(e for e in row["elements"] if e["action_id"] == "lookout_confirm")
+    await bot.action({**confirm, "block_id": "b1", "action_ts": "2"}, blocks)
+    for _ in range(100):
+        if len(bot.slack.calls["chat.update"]) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert bot.slack.calls["chat.update"][1]["blocks"][-1]["elements"][0]["text"] == \
+        f":pencil2: <@U0ADA> confirmed spam = {other}"
+    assert [c["new_label"] for c in bot.store.corrections()] == [other, other]
+
+
+async def test_forged_and_stale_requests_are_rejected(bot: Bot) -> None:
+    body = urlencode({"command": "/lookout", "text": "label 000000 ham", "user_id": "U0EVE", "team_id": "T0TEST",
+                      "channel_id": "C0", "response_url": bot.slack.response_url, "trigger_id": "1"})
+    assert (await bot.post(body, signed(body, secret="wrong-secret")))[0] == 401
+    assert (await bot.post(body, signed(body, age=6 * 60)))[0] == 401
+    assert (await bot.post(body, {"Content-Type": "application/x-www-form-urlencoded"}))[0] == 401
+    assert bot.store.corrections() == []
+
+
+async def test_health_endpoint(bot: Bot) -> None:
+    async with aiohttp.ClientSession() as http, http.get(f"{bot.url}/healthz") as resp:
+        assert resp.status == 200 and await resp.json() == {"ok": True}
+
+
