@@ -114,7 +114,8 @@ def test_topics_and_items_read_the_store(tmp_path: Path, tiny_model: str) -> Non
     assert fixed.returncode == 0 and fixed.stdout.startswith(f"{item[:10]} ") and "spam = spam" in fixed.stdout
     assert store.execute("select new_label, user, via from corrections").fetchall() == [("spam", "ada", "cli")]
     wrong = lookout("label", item[:8], "eggs", "--config", str(cfg))
-    assert wrong.returncode == 2 and wrong.stderr.strip() == "lookout: `eggs` is not a label; labels are spam: spam, ham"
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == "lookout: `eggs` is not a label; labels are spam: spam, ham"
     found = lookout("search", "cheap", "mortgage", "-n", "3", "--config", str(cfg))
     assert found.returncode == 0 and len(re.findall(r"^\s*\d\.\d\d\s+[0-9a-f]{10}", found.stdout, re.M)) == 3
     no_secret = lookout("bot", "--config", str(cfg))
