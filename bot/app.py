@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond, AsyncSay
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.commands import UsageError, parse
+from bot.commands import UsageError, intent, parse
 from monitor import service
 from monitor.config import Settings
 from monitor.service import ServiceError
@@ -50,7 +50,19 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
                 await ack(response_type="ephemeral", text=messages.status_text(await store.call(store.status)))
             elif cmd.name == "topics":
                 await ack(response_type="ephemeral", text=await _topics(store, settings, cmd.args))
+            elif cmd.name == "topic":
+                found = await store.call(service.topic, store, cmd.args[0])
+                await ack(response_type="ephemeral", text=messages.topic_text(found))
+            elif cmd.name == "mute":
+                if not _admin(settings, user):
+                    await ack(response_type="ephemeral", text=messages.NOT_ADMIN.format(what="mute topics"))
+                    return
+                found = await store.call(service.mute, store, cmd.args[0], user)
+                await ack(response_type="in_channel", text=messages.muted(found))
             elif cmd.name == "label":
+                if not _channel_ok(settings, command.get("channel_id", "")):
+                    await ack(response_type="ephemeral", text=messages.WRONG_CHANNEL)
+                    return
                 task = cmd.args[2] if len(cmd.args) == 3 else None
                 done = await store.call(service.correct, store, settings, cmd.args[0], cmd.args[1], user, "slack",
                                         task)
@@ -81,7 +93,48 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
     async def opened(ack: AsyncAck) -> None:
         await ack()
 
+    @app.action("lookout_mute")
+    async def mute(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
+        await ack()
+        user = body["user"]["id"]
+        if not _admin(settings, user):
+            await respond(response_type="ephemeral", replace_original=False,
+                          text=messages.NOT_ADMIN.format(what="mute topics"))
+            return
+        topic_id = int(json.loads(body["actions"][0]["value"])["t"])
+        await store.call(service.mute, store, str(topic_id), user)
+        await _update(client, body, [messages.mute_note(user, topic_id)])
+
+    async def converse(text: str, say: AsyncSay, thread: str | None) -> None:
+        cmd = intent(text)
+        if cmd.name == "topics":
+            answer = await _topics(store, settings, ())
+        elif cmd.name == "search":
+            query = " ".join(cmd.args)
+            answer = messages.search_text(query, await asyncio.to_thread(service.search, store, await encode(),
+                                                                         query))
+        else:
+            answer = messages.NOT_UNDERSTOOD + messages.HELP
+        await say(text=answer, thread_ts=thread)
+
+    @app.event("app_mention")
+    async def mentioned(event: dict[str, Any], say: AsyncSay) -> None:
+        await converse(event.get("text", ""), say, event.get("thread_ts") or event.get("ts"))
+
+    @app.event("message")
+    async def direct(event: dict[str, Any], say: AsyncSay) -> None:
+        if event.get("channel_type") == "im" and not event.get("bot_id") and not event.get("subtype"):
+            await converse(event.get("text", ""), say, None)
+
     return app
+
+
+def _admin(settings: Settings, user: str) -> bool:
+    return not settings.bot.admins or user in settings.bot.admins
+
+
+def _channel_ok(settings: Settings, channel: str) -> bool:
+    return not settings.bot.channels or channel in settings.bot.channels
 
 
 async def _topics(store: Store, settings: Settings, args: tuple[str, ...]) -> str:
@@ -99,14 +152,26 @@ async def _correct(store: Store, settings: Settings, client: AsyncWebClient, bod
     user = body["user"]["id"]
     if not USER_ID.match(user):
         return
+    if not _channel_ok(settings, body.get("channel", {}).get("id", "")):
+        await _update(client, body, [_note(messages.WRONG_CHANNEL)])
+        return
     notes = []
     for task, label in labels:
         try:
             done = await store.call(service.correct, store, settings, item, label, user, "slack", task)
         except ServiceError as exc:
-            notes.append({"type": "context", "elements": [{"type": "mrkdwn", "text": messages.error(str(exc))}]})
+            notes.append(_note(messages.error(str(exc))))
             continue
         notes.append(messages.correction_note(user, done.task, done.old_label, done.new_label))
+    await _update(client, body, notes)
+
+
+def _note(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+async def _update(client: AsyncWebClient, body: dict[str, Any], notes: list[dict[str, Any]]) -> None:
+    """Show ``notes`` under the alert message the action came from (chat.update keeps it in place)."""
     message = body.get("message") or {}
     blocks = [*message.get("blocks", []), *notes][-50:]
     await client.chat_update(channel=body["channel"]["id"], ts=message["ts"], blocks=blocks,

@@ -19,8 +19,9 @@ def fallback_text(alert: Alert) -> str:
     return escape(f"[{alert.rule}] {clip(alert.title or alert.snippet, TITLE_CHARS)}")
 
 
-def actions(alert: Alert, tasks: dict[str, list[str]]) -> dict[str, Any] | None:
-    """Buttons and menus under an alert: confirm the labels, pick the right label per task, open the item."""
+def actions(alert: Alert, tasks: dict[str, list[str]]) -> dict[str, Any]:
+    """Buttons and menus under an alert: confirm the labels, pick the right label per task, mute the topic, open
+    the item."""
     elements: list[dict[str, Any]] = []
     if alert.labels:
         elements.append({"type": "button", "action_id": "lookout_confirm", "style": "primary",
@@ -34,11 +35,13 @@ def actions(alert: Alert, tasks: dict[str, list[str]]) -> dict[str, Any] | None:
                              "options": [{"text": {"type": "plain_text", "text": clip(n, 75)},
                                           "value": json.dumps({"i": alert.item_id, "t": task, "l": n})}
                                          for n in names]})
+    elements.append({"type": "button", "action_id": "lookout_mute", "value": json.dumps({"t": alert.topic_id}),
+                     "text": {"type": "plain_text", "text": "Mute topic"}})
     url = safe_url(alert.url)
     if url:
         elements.append({"type": "button", "action_id": "lookout_open", "url": url,
                          "text": {"type": "plain_text", "text": "Open"}})
-    return {"type": "actions", "elements": elements} if elements else None
+    return {"type": "actions", "elements": elements}
 
 
 def alert_blocks(alert: Alert, tasks: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
@@ -57,7 +60,7 @@ def alert_blocks(alert: Alert, tasks: dict[str, list[str]] | None = None) -> lis
             {"type": "mrkdwn", "text": fit(f"*Topic #{alert.topic_id}* ({alert.topic_size} items)\n{keywords}",
                                            FIELD_LIMIT)},
         ]},
-        *([row] if (row := actions(alert, tasks or {})) else []),
+        actions(alert, tasks or {}),
         {"type": "context", "elements": [
             {"type": "mrkdwn", "text": fit(f":rotating_light: {escape(alert.rule)}: {escape(alert.reason)} · "
                                            f"from {escape(alert.source)} · item {escape(alert.item_id)}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot import messages
@@ -17,7 +18,22 @@ class Command:
     args: tuple[str, ...] = ()
 
 
-ARITY = {"help": (0, 0), "status": (0, 0), "topics": (0, 1), "search": (1, 99), "label": (2, 3)}
+ARITY = {"help": (0, 0), "status": (0, 0), "topics": (0, 1), "topic": (1, 1), "search": (1, 99), "label": (2, 3),
+         "mute": (1, 1)}
+TRENDING = re.compile(r"\b(trend\w*|topics?|going on|popular|hot)\b", re.I)
+ASKING = re.compile(r"^(?:search(?: for)?|(?:is there )?anything (?:about|on)|what about|news (?:about|on))\s+(.+?)"
+                    r"(?:\s+today)?\W*$", re.I)
+
+
+def intent(text: str) -> Command:
+    """What a mention or direct message asks for: topics, a search, or (not understood) help."""
+    words = re.sub(r"<@[A-Z0-9]+>", "", text).strip()
+    asked = ASKING.match(words)
+    if asked:
+        return Command("search", tuple(asked.group(1).split()))
+    if TRENDING.search(words):
+        return Command("topics")
+    return Command("help")
 
 
 def parse(text: str) -> Command:

@@ -11,12 +11,38 @@ USAGE = {
     "status": "`/lookout status`: sources and their health, items and alerts today, labels",
     "topics": "`/lookout topics [n]`: the n largest topics now (1-20, default 5)",
     "search": "`/lookout search <words>`: stored items nearest in meaning to the words",
+    "topic": "`/lookout topic <id>`: one topic's keywords, growth and typical items",
     "label": "`/lookout label <item> <label> [task]`: correct an item's label (item id as shown in alerts)",
+    "mute": "`/lookout mute <topic>`: no more alerts about that topic",
 }
 HELP = "*Lookout commands*\n" + "\n".join(f"• {line}" for line in USAGE.values())
 SEARCHING = "Searching…"
 NOTHING_FOUND = "Nothing stored matches that yet."
 NO_TOPICS = "No topic has {n} or more items yet."
+
+
+NOT_ADMIN = "Only Lookout's admins may {what}; ask one of them."
+WRONG_CHANNEL = "Corrections are accepted in Lookout's channels only."
+NOT_UNDERSTOOD = "I didn't catch that. Ask me \"what's trending?\" or \"anything about <words>?\", or use:\n"
+
+
+def muted(topic: dict[str, Any]) -> str:
+    return f"Muted topic *#{topic['id']}* ({escape(', '.join(topic['keywords'][:5]))}): no more alerts about it."
+
+
+def mute_note(user: str, topic_id: int) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f":mute: <@{user}> muted topic #{topic_id}"}]}
+
+
+def topic_text(topic: dict[str, Any]) -> str:
+    if not topic["alive"] and topic["merged_into"]:
+        return f"Topic #{topic['id']} was merged into #{topic['merged_into']}."
+    lines = [f"*Topic #{topic['id']}*{'' if topic['alive'] else ' (forgotten)'}: {topic['size']} items, "
+             f"{topic['last_day']} in the last day, {topic['before']} before",
+             f"Keywords: {escape(', '.join(topic['keywords'])) or 'none yet'}"]
+    lines += [f"• {link(r['url'], clip(r['title'] or '(no title)', 100))} · `{r['id'][:10]}`"
+              for r in topic["representatives"]]
+    return "\n".join(lines)
 
 
 def unknown_command(name: str) -> str:

@@ -87,12 +87,17 @@ class Rule:
 class AlertEngine:
     """Applies the rules with their cooldowns; remembers when each rule last fired on each topic."""
 
-    def __init__(self, rules: Iterable[Rule], fired: dict[tuple[str, str], float] | None = None) -> None:
+    def __init__(self, rules: Iterable[Rule], fired: dict[tuple[str, str], float] | None = None,
+                 muted: set[int] | None = None) -> None:
         self.rules = list(rules)
         self.fired = dict(fired or {})
+        self.muted = set(muted or ())
 
     def evaluate(self, ev: Evaluation, now: float) -> list[Alert]:
-        alerts = []
+        """The alerts ``ev`` raises; none for an item of a muted topic."""
+        alerts: list[Alert] = []
+        if ev.topic_id in self.muted:
+            return alerts
         for rule in self.rules:
             reason = rule.match(ev)
             if reason is None:

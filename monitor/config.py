@@ -77,6 +77,10 @@ class BotSettings:
     host: str = setting("127.0.0.1", "Address `lookout bot` listens on for Slack (POST /slack/events); put a "
                                      "TLS-terminating proxy in front of it.")
     port: int = setting(3000, "Port `lookout bot` listens on.", low=1, high=65535)
+    admins: tuple[str, ...] = setting(factory=tuple, help="Slack user ids allowed to mute topics (and, later, change "
+                                                          "watches and retrain); empty allows everyone.")
+    channels: tuple[str, ...] = setting(factory=tuple, help="Channel ids where corrections are accepted; empty "
+                                                            "accepts them anywhere.")
 
 
 @dataclass(frozen=True)

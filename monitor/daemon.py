@@ -263,6 +263,7 @@ class Daemon:
             await _wait(self._wake, IDLE_WAIT)
 
     async def _process(self, items: list[Item]) -> None:
+        self.pipeline.engine.muted = await self.store.call(self.store.muted)
         try:
             result = await self._enrich(items)
         except Exception:

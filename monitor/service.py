@@ -62,6 +62,24 @@ def correct(store: Store, settings: Settings, ref: str, label: str, user: str, v
     return Correction(item["id"], item["title"] or "", having[0], old, label, user)
 
 
+def topic(store: Store, ref: str) -> dict[str, Any]:
+    """A topic by its number (``12`` or ``#12``)."""
+    number = ref.lstrip("#")
+    if not number.isdigit():
+        raise ServiceError(f"`{ref}` is not a topic number (topics are shown as #12)")
+    found = store.topic(int(number))
+    if found is None:
+        raise ServiceError(f"there is no topic #{number}")
+    return found
+
+
+def mute(store: Store, ref: str, user: str) -> dict[str, Any]:
+    """Stop alerts for a topic; returns the topic."""
+    found = topic(store, ref)
+    store.mute(found["id"], user)
+    return found
+
+
 def search(store: Store, encode: Callable[[Sequence[str]], np.ndarray], text: str, limit: int = 5
            ) -> list[dict[str, Any]]:
     """The stored items nearest in meaning to ``text``, best first, with their cosine similarity."""

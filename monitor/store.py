@@ -64,6 +64,11 @@ def m002_corrections(db: sqlite_utils.Database) -> None:
     db["corrections"].create_index(["task", "created_at"])
 
 
+@migrations()
+def m003_mutes(db: sqlite_utils.Database) -> None:
+    db["mutes"].create({"topic_id": int, "user": str, "created_at": float}, pk="topic_id")
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
@@ -254,6 +259,32 @@ class Store:
                                "label = excluded.label, confidence = 1.0, unsure = 0, model = 'human'",
                                [item_id, task, label])
         return old
+
+    def mute(self, topic_id: int, user: str) -> None:
+        with self._conn:
+            self._conn.execute("insert or replace into mutes (topic_id, user, created_at) values (?, ?, ?)",
+                               [topic_id, user, time.time()])
+
+    def muted(self) -> set[int]:
+        return {r["topic_id"] for r in self.db.query("select topic_id from mutes")}
+
+    def topic(self, topic_id: int) -> dict[str, Any] | None:
+        """One topic (live or merged away) with its member counts for the last day and before."""
+        rows = list(self.db.query("select * from topics where id = ?", [topic_id]))
+        if not rows:
+            return None
+        day_ago = time.time() - 86400
+        recent, older = self.db.execute(
+            "select coalesce(sum(stored_at >= ?), 0), coalesce(sum(stored_at < ?), 0) from items where topic_id = ?",
+            [day_ago, day_ago, topic_id]).fetchone()
+        row = rows[0]
+        return {"id": row["id"], "size": row["size"], "alive": bool(row["alive"]), "merged_into": row["merged_into"],
+                "first_seen": row["first_seen"], "last_seen": row["last_seen"],
+                "keywords": json.loads(row["keywords"] or "[]"), "last_day": recent, "before": older,
+                "representatives": [dict(r) for r in self.db.query(
+                    "select id, title, url, source from items where id in "
+                    f"({','.join('?' * len(json.loads(row['representatives'])))})",
+                    [rid for _, rid in json.loads(row["representatives"])])]}
 
     def corrections(self, task: str | None = None) -> list[dict[str, Any]]:
         where, args = ("where task = ?", [task]) if task else ("", [])

@@ -52,3 +52,9 @@ def test_topic_size_rule_fires_once_per_topic_even_after_the_cooldown() -> None:
 def test_cooldowns_survive_through_the_fired_map() -> None:
     engine = AlertEngine([rule()], fired={("r", "topic:1"): 100.0})
     assert engine.evaluate(ev(), now=200) == []
+
+
+def test_a_muted_topic_raises_no_alerts() -> None:
+    engine = AlertEngine([rule()], muted={1})
+    assert engine.evaluate(ev(topic=1), now=0) == []
+    assert len(engine.evaluate(ev(topic=2), now=0)) == 1

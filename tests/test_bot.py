@@ -4,9 +4,11 @@ through a recording fake of the Web API and of response_url."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +20,7 @@ import pytest
 
 from bot.app import build_app
 from bot.blocks import alert_blocks
-from bot.commands import UsageError, parse
+from bot.commands import Command, UsageError, intent, parse
 from bot.notifier import slack_client
 from bot.server import make_web_app
 from models.embedding import Encoder
@@ -196,3 +198,84 @@ async def test_health_endpoint(bot: Bot) -> None:
         assert resp.status == 200 and await resp.json() == {"ok": True}
 
 
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("<@U0BOT> what's trending?", Command("topics")),
+    ("anything about outages today?", Command("search", ("outages",))),
+    ("search for mortgage rates", Command("search", ("mortgage", "rates"))),
+    ("tell me a joke", Command("help")),
+])
+def test_mentions_and_direct_messages_are_understood(text: str, expected: Command) -> None:
+    assert intent(text) == expected
+
+
+def event_body(event: dict[str, Any]) -> str:
+    return json.dumps({"token": "legacy", "team_id": "T0TEST", "api_app_id": "A0APP", "type": "event_callback",
+                       "event_id": f"Ev{time.time_ns()}", "event_time": int(time.time()), "event": event})
+
+
+async def wait_for(check: Any) -> None:
+    for _ in range(200):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("not reached in 10 s")
+
+
+async def test_a_mention_gets_an_answer_in_its_thread_and_nonsense_gets_help(bot: Bot) -> None:
+    body = event_body({"type": "app_mention", "user": "U0ADA", "text": "<@U0BOT> anything about mortgage?",
+                       "ts": "1700000002.000200", "channel": "C0ALERTS"})
+    headers = {**signed(body), "Content-Type": "application/json"}
+    assert (await bot.post(body, headers))[0] == 200
+    await wait_for(lambda: bot.slack.calls["chat.postMessage"])
+    [answer] = bot.slack.calls["chat.postMessage"]
+    assert answer["thread_ts"] == "1700000002.000200" and answer["text"].startswith("*Nearest to* “mortgage”")
+    body = event_body({"type": "message", "channel_type": "im", "user": "U0ADA", "text": "sing a song",
+                       "ts": "1700000003.000300", "channel": "D0ADA"})
+    await bot.post(body, {**signed(body), "Content-Type": "application/json"})
+    await wait_for(lambda: len(bot.slack.calls["chat.postMessage"]) == 2)
+    assert bot.slack.calls["chat.postMessage"][1]["text"].startswith("I didn't catch that.")
+
+
+async def test_topic_shows_one_topic_and_mute_silences_it(bot: Bot) -> None:
+    topic_id = bot.store.db.execute("select topic_id from items order by rowid limit 1").fetchone()[0]
+    _, answer = await bot.command(f"topic #{topic_id}")
+    assert answer["text"].startswith(f"*Topic #{topic_id}*") and "in the last day" in answer["text"]
+    _, answer = await bot.command("topic 99999")
+    assert answer["text"] == ":warning: there is no topic #99999"
+    _, answer = await bot.command(f"mute {topic_id}")
+    assert answer["response_type"] == "in_channel" and answer["text"].startswith(f"Muted topic *#{topic_id}*")
+    assert bot.store.muted() == {topic_id}
+
+
+async def test_admins_and_channels_are_enforced_and_the_mute_button_works(bot: Bot, slack: FakeSlack) -> None:
+    settings = load_settings(None, env={})
+    strict = dataclasses.replace(settings, tasks=load_settings_tasks(), bot=dataclasses.replace(
+        settings.bot, admins=("U0BOSS",), channels=("C0LOOKOUT",)))
+    app = build_app(strict, bot.store, SECRET, slack_client("xoxb-test-token", slack.base_url), lambda: None)
+    runner, port = await serve(make_web_app(app))
+    strict_bot = Bot(f"http://127.0.0.1:{port}", bot.store, slack)
+    topic_id = bot.store.db.execute("select topic_id from items order by rowid limit 1").fetchone()[0]
+    _, answer = await strict_bot.command(f"mute {topic_id}")
+    assert answer["text"] == "Only Lookout's admins may mute topics; ask one of them."
+    _, answer = await strict_bot.command(f"label {bot.items[0][:8]} ham")
+    assert answer["text"] == "Corrections are accepted in Lookout's channels only."
+    assert bot.store.muted() == set() and bot.store.corrections() == []
+    await strict_bot.action({"action_id": "lookout_mute", "block_id": "b", "type": "button",
+                             "value": json.dumps({"t": topic_id}), "action_ts": "1"}, [])
+    await wait_for(lambda: slack.responses)
+    assert slack.responses[0]["text"] == "Only Lookout's admins may mute topics; ask one of them."
+    await runner.cleanup()
+    await bot.action({"action_id": "lookout_mute", "block_id": "b", "type": "button",
+                      "value": json.dumps({"t": topic_id}), "action_ts": "2"}, [])
+    await wait_for(lambda: slack.calls["chat.update"])
+    assert slack.calls["chat.update"][0]["blocks"][-1]["elements"][0]["text"] == \
+        f":mute: <@U0ADA> muted topic #{topic_id}"
+    assert bot.store.muted() == {topic_id}
+
+
+def load_settings_tasks() -> tuple:
+    path = Path(tempfile.mkdtemp()) / "t.toml"
+    path.write_text(TASKS)
+    return load_settings(path, env={}).tasks
