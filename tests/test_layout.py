@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.cli import add_bot
 from monitor.cli import build_parser
@@ -46,3 +47,15 @@ def test_ci_runs_the_readmes_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci and "make test" in README.split("\n\n")[1] + README.split("\n\n")[2]
     assert "make demo" in README[:1500]
+
+
+def test_the_slack_manifest_asks_for_what_the_app_handles() -> None:
+    manifest = yaml.safe_load((ROOT / "slack-manifest.yml").read_text())
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == "/lookout" and command["url"].endswith("/slack/events")
+    for word in ("help", "status", "topics", "topic <id>", "search", "label", "mute"):
+        assert word in command["usage_hint"]
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"chat:write", "commands", "app_mentions:read",
+                                                              "im:history"}
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
