@@ -117,6 +117,17 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
             answer = messages.NOT_UNDERSTOOD + messages.HELP
         await say(text=answer, thread_ts=thread)
 
+    @app.event("app_home_opened")
+    async def home(event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab") not in (None, "home"):
+            return
+        status = await store.call(store.status)
+        models = [(t.name, "zero-shot (label descriptions)") for t in settings.tasks]
+        view = messages.home_view(status, await _topics(store, settings, ("5",)),
+                                  await store.call(store.recent_alerts, 5), models,
+                                  len(await store.call(store.corrections)))
+        await client.views_publish(user_id=event["user"], view=view)
+
     @app.event("app_mention")
     async def mentioned(event: dict[str, Any], say: AsyncSay) -> None:
         await converse(event.get("text", ""), say, event.get("thread_ts") or event.get("ts"))

@@ -45,6 +45,24 @@ def topic_text(topic: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def home_view(status: dict[str, Any], topics: str, alerts: list[dict[str, Any]], models: list[tuple[str, str]],
+              waiting: int) -> dict[str, Any]:
+    """The App Home dashboard: topics, recent alerts, models per task, corrections waiting, source health."""
+    def section(text: str) -> dict[str, Any]:
+        return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 2900)}}
+
+    recent = "\n".join(f"• *{escape(a['rule'])}*: {link(a['url'], clip(a['title'] or '(no title)', 80))} "
+                       f"({escape(a['status'])})" for a in alerts) or "No alerts yet."
+    tasks = "\n".join(f"• `{escape(task)}`: {escape(model)}" for task, model in models) or "No tasks configured."
+    return {"type": "home", "blocks": [
+        {"type": "header", "text": {"type": "plain_text", "text": "Lookout"}},
+        section(status_text(status)), {"type": "divider"},
+        section(topics), {"type": "divider"},
+        section(f"*Recent alerts*\n{recent}"), {"type": "divider"},
+        section(f"*Models*\n{tasks}\n*{waiting}* corrections waiting for the next retrain"),
+    ]}
+
+
 def unknown_command(name: str) -> str:
     return f"I don't know `{escape(name)}`.\n{HELP}"
 

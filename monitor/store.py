@@ -260,6 +260,10 @@ class Store:
                                [item_id, task, label])
         return old
 
+    def recent_alerts(self, limit: int = 5) -> list[dict[str, Any]]:
+        return [{**json.loads(r["payload"]), "status": r["status"]} for r in self.db.query(
+            "select payload, status from alerts order by id desc limit ?", [limit])]
+
     def mute(self, topic_id: int, user: str) -> None:
         with self._conn:
             self._conn.execute("insert or replace into mutes (topic_id, user, created_at) values (?, ?, ?)",

@@ -279,3 +279,16 @@ def load_settings_tasks() -> tuple:
     path = Path(tempfile.mkdtemp()) / "t.toml"
     path.write_text(TASKS)
     return load_settings(path, env={}).tasks
+
+
+async def test_opening_app_home_publishes_the_dashboard(bot: Bot) -> None:
+    await bot.command(f"label {bot.items[0][:8]} ham")
+    body = event_body({"type": "app_home_opened", "user": "U0ADA", "channel": "D0ADA", "tab": "home"})
+    assert (await bot.post(body, {**signed(body), "Content-Type": "application/json"}))[0] == 200
+    await wait_for(lambda: bot.slack.calls["views.publish"])
+    [published] = bot.slack.calls["views.publish"]
+    view = published["view"] if isinstance(published["view"], dict) else json.loads(published["view"])
+    text = json.dumps(view)
+    assert published["user_id"] == "U0ADA" and view["type"] == "home"
+    assert "*8* items" in text and "`spam`: zero-shot" in text and "*1* corrections waiting" in text
+    assert "Recent alerts" in text and len(view["blocks"]) <= 100
