@@ -8,6 +8,7 @@ import logging
 import sys
 
 from aiohttp import web
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
 from bot.app import build_app
 from bot.notifier import make_notifier, slack_client
@@ -24,8 +25,11 @@ log = logging.getLogger("lookout.bot")
 def cmd_bot(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     secret = settings.secrets.get("SLACK_SIGNING_SECRET", "")
-    if not secret or not settings.slack_bot_token:
-        raise ConfigError("`lookout bot` needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in the environment")
+    app_token = settings.secrets.get("SLACK_APP_TOKEN", "")
+    socket = settings.bot.mode == "socket"
+    if not settings.slack_bot_token or not (app_token if socket else secret):
+        needs = "SLACK_APP_TOKEN (Socket Mode)" if socket else "SLACK_SIGNING_SECRET"
+        raise ConfigError(f"`lookout bot` needs SLACK_BOT_TOKEN and {needs} in the environment")
     store = Store(settings.store.path)
     m = settings.model
 
@@ -35,6 +39,10 @@ def cmd_bot(args: argparse.Namespace, _: NotifierFactory) -> int:
     async def serve() -> None:
         client = slack_client(settings.slack_bot_token, settings.slack.base_url)
         app = build_app(settings, store, secret, client, lambda: encoder().encode)
+        if socket:
+            log.info("Slack app connecting in Socket Mode")
+            await AsyncSocketModeHandler(app, app_token, web_client=client).start_async()
+            return
         runner = web.AppRunner(make_web_app(app), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.bot.host, settings.bot.port).start()
@@ -54,7 +62,8 @@ def cmd_bot(args: argparse.Namespace, _: NotifierFactory) -> int:
 
 
 def add_bot(command: CommandAdder) -> None:
-    command("bot", cmd_bot, "Serve the Slack app (slash command /lookout, alert buttons) on bot.host:bot.port.")
+    command("bot", cmd_bot, "Serve the Slack app (slash command /lookout, alert buttons, App Home): over HTTP on "
+                            "bot.host:bot.port, or in Socket Mode when bot.mode = \"socket\".")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,6 +77,8 @@ class BotSettings:
     host: str = setting("127.0.0.1", "Address `lookout bot` listens on for Slack (POST /slack/events); put a "
                                      "TLS-terminating proxy in front of it.")
     port: int = setting(3000, "Port `lookout bot` listens on.", low=1, high=65535)
+    mode: str = setting("http", "`http` (Slack calls bot.host:bot.port) or `socket` (Socket Mode: Lookout connects "
+                                "out to Slack; needs SLACK_APP_TOKEN, no public URL).", choices=("http", "socket"))
     admins: tuple[str, ...] = setting(factory=tuple, help="Slack user ids allowed to mute topics (and, later, change "
                                                           "watches and retrain); empty allows everyone.")
     channels: tuple[str, ...] = setting(factory=tuple, help="Channel ids where corrections are accepted; empty "
@@ -349,8 +351,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     secrets = {box.password_env: env[box.password_env] for box in values["imap"]}
     secrets.update({var: env[var] for var in WEBHOOK_ENV if env.get(var)})
     secrets.update({m.token_env: env[m.token_env] for m in values["mastodon"] if env.get(m.token_env)})
-    if env.get("SLACK_SIGNING_SECRET"):
-        secrets["SLACK_SIGNING_SECRET"] = env["SLACK_SIGNING_SECRET"]
+    secrets.update({var: env[var] for var in ("SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN") if env.get(var)})
     if values["http"].port and not any(var in secrets for var in WEBHOOK_ENV):
         raise ConfigError("http.port is set, so POST /ingest needs LOOKOUT_WEBHOOK_SECRET (HMAC) or "
                           "LOOKOUT_WEBHOOK_TOKEN (bearer) in the environment")
@@ -427,6 +428,7 @@ def reference() -> list[tuple[str, str, str]]:
     rows.append(("env SLACK_BOT_TOKEN", "", "Slack bot token (xoxb-...); without it alerts go to the console."))
     rows.append(("env SLACK_SIGNING_SECRET", "", "Slack app signing secret; `lookout bot` verifies every request "
                                                  "with it."))
+    rows.append(("env SLACK_APP_TOKEN", "", "App-level token (xapp-...) for `bot.mode = \"socket\"`."))
     rows.append(("env LOOKOUT_WEBHOOK_SECRET", "", "HMAC-SHA256 key: POST /ingest needs `X-Lookout-Signature: "
                                                    "sha256=<hex of the body's HMAC>`."))
     rows.append(("env LOOKOUT_WEBHOOK_TOKEN", "", "Bearer token accepted by POST /ingest instead of a signature."))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 SAMPLE = Path(__file__).resolve().parent.parent / "monitor" / "demo" / "spamassassin_sample.jsonl"
 
@@ -128,6 +128,9 @@ class FakeSlack:
     _runner: web.AppRunner | None = None
     ratelimited: int = 0
     responses: list[dict[str, Any]] = field(default_factory=list)
+    envelopes: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
+    acks: list[dict[str, Any]] = field(default_factory=list)
+    socket_connections: int = 0
 
     @property
     def base_url(self) -> str:
@@ -139,7 +142,8 @@ class FakeSlack:
             payload = await request.json()
         else:
             payload = dict(await request.post())
-        if request.headers.get("Authorization", "") != "Bearer xoxb-test-token":
+        token = "xapp-test-token" if method == "apps.connections.open" else "xoxb-test-token"
+        if request.headers.get("Authorization", "") != f"Bearer {token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if self.rate_limit_next > 0:
             self.rate_limit_next -= 1
@@ -147,6 +151,8 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": str(self.retry_after)})
         self.calls[method].append(payload)
+        if method == "apps.connections.open":
+            return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self.port}/link"})
         if method == "auth.test":
             return web.json_response({"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "lookout",
                                       "team_id": "T0TEST", "user_id": "U0BOT", "bot_id": "B0BOT"})
@@ -157,6 +163,33 @@ class FakeSlack:
             return web.json_response({"ok": True, "channel": "C0TEST", "ts": ts, "message": {"text": payload.get(
                 "text", ""), "ts": ts}})
         return web.json_response({"ok": True})
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode: hello, then the queued envelopes; ``None`` in the queue drops the connection."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.socket_connections += 1
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0APP"},
+                            "debug_info": {"host": "fake", "approximate_connection_time": 3600}})
+
+        async def read_acks() -> None:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    self.acks.append(json.loads(message.data))
+
+        reader = asyncio.create_task(read_acks())
+        while True:
+            getter = asyncio.create_task(self.envelopes.get())
+            await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                break
+            if (envelope := getter.result()) is None:
+                break
+            await ws.send_json(envelope)
+        reader.cancel()
+        await ws.close()
+        return ws
 
     async def _response_url(self, request: web.Request) -> web.Response:
         self.responses.append(await request.json())
@@ -170,6 +203,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_post("/response/{id}", self._response_url)
+        app.router.add_get("/link", self._socket)
         self._runner, self.port = await serve(app)
         return self
 

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
 from bot.app import build_app
 from bot.blocks import alert_blocks
@@ -292,3 +293,30 @@ async def test_opening_app_home_publishes_the_dashboard(bot: Bot) -> None:
     assert published["user_id"] == "U0ADA" and view["type"] == "home"
     assert "*8* items" in text and "`spam`: zero-shot" in text and "*1* corrections waiting" in text
     assert "Recent alerts" in text and len(view["blocks"]) <= 100
+
+
+async def test_socket_mode_answers_envelopes_and_reconnects_after_a_drop(bot: Bot, slack: FakeSlack) -> None:
+    settings = load_settings(None, env={})
+    app = build_app(dataclasses.replace(settings, tasks=load_settings_tasks()), bot.store, "",
+                    slack_client("xoxb-test-token", slack.base_url), lambda: None)
+    handler = AsyncSocketModeHandler(app, "xapp-test-token", web_client=slack_client("xoxb-test-token",
+                                                                                     slack.base_url))
+    handler.client.ping_interval = 1
+    await handler.connect_async()
+    await wait_for(lambda: slack.socket_connections == 1)
+
+    def envelope(n: int, text: str) -> dict[str, Any]:
+        return {"envelope_id": f"env-{n}", "type": "slash_commands", "accepts_response_payload": True,
+                "payload": {"token": "legacy", "team_id": "T0TEST", "channel_id": "C0ALERTS", "user_id": "U0ADA",
+                            "command": "/lookout", "text": text, "api_app_id": "A0APP",
+                            "response_url": slack.response_url, "trigger_id": "1.2.3"}}
+
+    slack.envelopes.put_nowait(envelope(1, "help"))
+    await wait_for(lambda: slack.acks)
+    assert slack.acks[0]["envelope_id"] == "env-1" and "/lookout label" in slack.acks[0]["payload"]["text"]
+    slack.envelopes.put_nowait(None)
+    await wait_for(lambda: slack.socket_connections == 2)
+    slack.envelopes.put_nowait(envelope(2, "status"))
+    await wait_for(lambda: len(slack.acks) == 2)
+    assert slack.acks[1]["envelope_id"] == "env-2" and slack.acks[1]["payload"]["text"].startswith("*8* items")
+    await handler.close_async()
