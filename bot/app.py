@@ -59,6 +59,8 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
                     return
                 found = await store.call(service.mute, store, cmd.args[0], user)
                 await ack(response_type="in_channel", text=messages.muted(found))
+            elif cmd.name == "watch":
+                await ack(**await _watch(store, settings, cmd.args, user))
             elif cmd.name == "label":
                 if not _channel_ok(settings, command.get("channel_id", "")):
                     await ack(response_type="ephemeral", text=messages.WRONG_CHANNEL)
@@ -146,6 +148,24 @@ def _admin(settings: Settings, user: str) -> bool:
 
 def _channel_ok(settings: Settings, channel: str) -> bool:
     return not settings.bot.channels or channel in settings.bot.channels
+
+
+async def _watch(store: Store, settings: Settings, args: tuple[str, ...], user: str) -> dict[str, str]:
+    """The answer to ``watch list|add|remove``; changes are for admins only."""
+    action, rest = args[0], args[1:]
+    if action == "list":
+        return {"response_type": "ephemeral",
+                "text": messages.watch_list(await store.call(service.watches, store, settings))}
+    if not _admin(settings, user):
+        return {"response_type": "ephemeral", "text": messages.NOT_ADMIN.format(what="change what is watched")}
+    if action == "remove":
+        await store.call(service.remove_watch, store, settings, rest[0])
+        return {"response_type": "in_channel", "text": messages.unwatched(rest[0])}
+    kind, rest = ("keyword", rest[1:]) if rest[0].lower() == "keyword" else ("feed", rest)
+    target = rest[0].strip("<>").split("|")[0] if kind == "feed" else rest[0]
+    name = await store.call(service.add_watch, store, settings, kind, target, rest[1] if len(rest) > 1 else None,
+                            user)
+    return {"response_type": "in_channel", "text": messages.watching(kind, name, target)}
 
 
 async def _topics(store: Store, settings: Settings, args: tuple[str, ...]) -> str:

@@ -19,7 +19,7 @@ class Command:
 
 
 ARITY = {"help": (0, 0), "status": (0, 0), "topics": (0, 1), "topic": (1, 1), "search": (1, 99), "label": (2, 3),
-         "mute": (1, 1)}
+         "mute": (1, 1), "watch": (1, 4)}
 TRENDING = re.compile(r"\b(trend\w*|topics?|going on|popular|hot)\b", re.I)
 ASKING = re.compile(r"^(?:search(?: for)?|(?:is there )?anything (?:about|on)|what about|news (?:about|on))\s+(.+?)"
                     r"(?:\s+today)?\W*$", re.I)
@@ -49,4 +49,12 @@ def parse(text: str) -> Command:
         raise UsageError(messages.usage(name))
     if name == "topics" and args and not (args[0].isdigit() and 1 <= int(args[0]) <= 20):
         raise UsageError(messages.usage(name))
+    if name == "watch":
+        action, rest = args[0].lower(), args[1:]
+        keyword = action == "add" and len(rest) >= 2 and rest[0].lower() == "keyword"
+        if not ((action == "list" and not rest) or (action == "remove" and len(rest) == 1)
+                or (action == "add" and 1 <= len(rest) <= 2 and rest[0].lower() != "keyword") or
+                (keyword and len(rest) <= 3)):
+            raise UsageError(messages.usage(name))
+        return Command(name, (action, *rest))
     return Command(name, args)

@@ -14,6 +14,8 @@ USAGE = {
     "topic": "`/lookout topic <id>`: one topic's keywords, growth and typical items",
     "label": "`/lookout label <item> <label> [task]`: correct an item's label (item id as shown in alerts)",
     "mute": "`/lookout mute <topic>`: no more alerts about that topic",
+    "watch": "`/lookout watch list`, `watch add <feed-url> [name]`, `watch add keyword <regex> [name]`, "
+             "`watch remove <name>`: what Lookout watches",
 }
 HELP = "*Lookout commands*\n" + "\n".join(f"• {line}" for line in USAGE.values())
 SEARCHING = "Searching…"
@@ -61,6 +63,22 @@ def home_view(status: dict[str, Any], topics: str, alerts: list[dict[str, Any]],
         section(f"*Recent alerts*\n{recent}"), {"type": "divider"},
         section(f"*Models*\n{tasks}\n*{waiting}* corrections waiting for the next retrain"),
     ]}
+
+
+def watching(kind: str, name: str, target: str) -> str:
+    what = "feed" if kind == "feed" else "keyword rule"
+    return f"Now watching {what} `{escape(name)}`: `{escape(clip(target, 200))}` (live within seconds)."
+
+
+def unwatched(name: str) -> str:
+    return f"Stopped watching `{escape(name)}`."
+
+
+def watch_list(rows: list[dict[str, str]]) -> str:
+    if not rows:
+        return "Nothing is watched yet: `/lookout watch add <feed-url>`."
+    return "*Watched*\n" + "\n".join(f"• `{escape(r['name'])}` ({escape(r['kind'])}, {escape(r['origin'])}): "
+                                      f"`{escape(clip(r['target'], 100))}`" for r in rows)
 
 
 def unknown_command(name: str) -> str:

@@ -183,6 +183,28 @@ def cmd_label(args: argparse.Namespace, _: NotifierFactory) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = load_cli_settings(args)
+    store = Store(settings.store.path)
+    try:
+        if args.action == "list":
+            rows = service.watches(store, settings)
+            print(tabulate([[r["name"], r["kind"], r["origin"], r["target"]] for r in rows],
+                           headers=["name", "kind", "added", "target"]) if rows else "nothing is watched yet")
+        elif args.action == "remove" and args.target:
+            service.remove_watch(store, settings, args.target)
+            print(f"stopped watching {args.target}")
+        elif args.action == "add" and bool(args.target) != bool(args.keyword):
+            kind, target = ("keyword", args.keyword) if args.keyword else ("feed", args.target)
+            name = service.add_watch(store, settings, kind, target, args.name, args.user)
+            print(f"now watching {kind} {name}: {target}")
+        else:
+            raise ServiceError("expected `watch add URL`, `watch add --keyword REGEX` or `watch remove NAME`")
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_search(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     store = Store(settings.store.path)
@@ -287,6 +309,13 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
     p.add_argument("label", help="the right label")
     p.add_argument("--task", help="the task, when several tasks have that label")
     p.add_argument("--user", default=os.environ.get("USER", "cli"), help="who corrects (default: $USER)")
+    p = command("watch", cmd_watch, "List, add or remove feeds and keyword rules at run time (a running daemon "
+                                    "picks changes up within seconds).")
+    p.add_argument("action", choices=["list", "add", "remove"])
+    p.add_argument("target", nargs="?", help="add: the feed URL; remove: the name")
+    p.add_argument("--keyword", metavar="REGEX", help="add: a keyword alert rule with this regular expression")
+    p.add_argument("--name", help="add: the name (default: made from the URL or regex)")
+    p.add_argument("--user", default=os.environ.get("USER", "cli"), help="who adds it (default: $USER)")
     p = command("search", cmd_search, "Find stored items nearest in meaning to some words.")
     p.add_argument("words", nargs="+", help="what to look for")
     p.add_argument("-n", "--limit", type=int, default=5, help="how many results (default: 5)")

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +43,8 @@ from monitor.webhook import make_app
 
 log = logging.getLogger(__name__)
 IDLE_WAIT = 1.0
+WATCH_SYNC_SECONDS = 5.0
+WATCH_COOLDOWN_SECONDS = 1800.0
 RETRY_LATER_SECONDS = 5.0
 OUTBOX_BATCH = 200
 
@@ -121,6 +124,8 @@ class Daemon:
         self._wake = asyncio.Event()
         self._outbox_wake = asyncio.Event()
         self._scheduler: AsyncIOScheduler | None = None
+        self._configured_rules = list(pipeline.engine.rules)
+        self._watched: dict[str, FeedSource] = {}
         self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enrich")
 
     def stop(self) -> None:
@@ -145,9 +150,10 @@ class Daemon:
             self.health[s.name].failures = known.get(s.name, {}).get("failures") or 0
         self._scheduler = AsyncIOScheduler()
         for source in self.polled:
-            self._scheduler.add_job(self._poll, "interval", seconds=source.interval, args=[source], id=source.name,
-                                    next_run_time=datetime.now(self._scheduler.timezone), max_instances=1,
-                                    coalesce=True, misfire_grace_time=None)
+            self._schedule(source)
+        await self._sync_watches()
+        self._scheduler.add_job(self._sync_watches, "interval", seconds=WATCH_SYNC_SECONDS, id="watches",
+                                max_instances=1, coalesce=True)
         self._scheduler.start()
         http = await self._serve_http()
         streams = [asyncio.create_task(self._stream(s)) for s in self.streams]
@@ -177,6 +183,37 @@ class Daemon:
             self._compute.shutdown(wait=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+
+    def _schedule(self, source: PolledSource) -> None:
+        assert self._scheduler is not None
+        self._scheduler.add_job(self._poll, "interval", seconds=source.interval, args=[source], id=source.name,
+                                next_run_time=datetime.now(self._scheduler.timezone), max_instances=1,
+                                coalesce=True, misfire_grace_time=None)
+
+    async def _sync_watches(self) -> None:
+        """Follow the feeds and keyword rules added or removed at run time (``watches`` in the store)."""
+        rows = await self.store.call(self.store.watches)
+        feeds = {w["name"]: w["target"] for w in rows if w["kind"] == "feed"}
+        for name, url in feeds.items():
+            if name not in self._watched:
+                source = self._watched[name] = FeedSource(name, url)
+                self.polled.append(source)
+                self.health[name] = Health(name)
+                self._positions[name] = await self.store.call(self.store.source_position, name)
+                self._schedule(source)
+                log.info("now watching feed %s (%s)", name, url)
+        for name in [n for n in self._watched if n not in feeds]:
+            source = self._watched.pop(name)
+            self.polled.remove(source)
+            self._polled_once.discard(name)
+            if self._scheduler is not None and self._scheduler.get_job(name):
+                self._scheduler.remove_job(name)
+            await source.close()
+            log.info("stopped watching feed %s", name)
+        self.pipeline.engine.rules = self._configured_rules + [
+            Rule(name=w["name"], kind="keyword", channel=self.settings.slack.channel,
+                 cooldown_seconds=WATCH_COOLDOWN_SECONDS, pattern=re.compile(w["target"]))
+            for w in rows if w["kind"] == "keyword"]
 
     # sources ------------------------------------------------------------------------------------------------------
     async def _store(self, source: PolledSource | StreamSource, items: list[Item], position: dict) -> None:

@@ -5,6 +5,7 @@ Every function validates its arguments and raises ``ServiceError`` with a messag
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,48 @@ def mute(store: Store, ref: str, user: str) -> dict[str, Any]:
     found = topic(store, ref)
     store.mute(found["id"], user)
     return found
+
+
+def configured_names(settings: Settings) -> set[str]:
+    return {s.name for s in (*settings.feeds, *settings.replays, *settings.imap, *settings.reddit,
+                             *settings.mastodon, *settings.bluesky, *settings.alerts)}
+
+
+def add_watch(store: Store, settings: Settings, kind: str, target: str, name: str | None, user: str) -> str:
+    """Watch a new feed (``kind="feed"``, an http(s) URL) or keyword regex (``kind="keyword"``); returns its name."""
+    if kind == "feed":
+        if not re.match(r"^https?://[^\s/]+", target):
+            raise ServiceError(f"`{target}` is not a feed URL: expected http:// or https://")
+    elif kind == "keyword":
+        try:
+            re.compile(target)
+        except re.error as exc:
+            raise ServiceError(f"`{target}` is not a valid regular expression ({exc})") from None
+    else:
+        raise ServiceError(f"cannot watch a `{kind}`: expected feed or keyword")
+    name = name or re.sub(r"[^a-z0-9]+", "-", target.lower().split("://")[-1]).strip("-")[:40] or kind
+    if name in configured_names(settings) or any(w["name"] == name for w in store.watches()):
+        raise ServiceError(f"the name `{name}` is taken; give another one")
+    store.add_watch(name, kind, target, user)
+    return name
+
+
+def remove_watch(store: Store, settings: Settings, name: str) -> None:
+    if name in configured_names(settings):
+        raise ServiceError(f"`{name}` is set in the configuration file; remove it there")
+    if not store.remove_watch(name):
+        raise ServiceError(f"nothing called `{name}` is watched")
+
+
+def watches(store: Store, settings: Settings) -> list[dict[str, str]]:
+    """Everything watched: configured sources and rules, then the ones added at run time."""
+    rows = [{"name": s.name, "kind": kind, "target": getattr(s, "url", "") or getattr(s, "path", "")
+             or getattr(s, "host", "") or getattr(s, "pattern", ""), "origin": "config"}
+            for kind, group in (("feed", settings.feeds), ("replay", settings.replays), ("imap", settings.imap),
+                                ("reddit", settings.reddit), ("mastodon", settings.mastodon),
+                                ("bluesky", settings.bluesky), ("rule", settings.alerts)) for s in group]
+    return rows + [{"name": w["name"], "kind": w["kind"], "target": w["target"], "origin": f"by {w['created_by']}"}
+                   for w in store.watches()]
 
 
 def search(store: Store, encode: Callable[[Sequence[str]], np.ndarray], text: str, limit: int = 5

@@ -69,6 +69,12 @@ def m003_mutes(db: sqlite_utils.Database) -> None:
     db["mutes"].create({"topic_id": int, "user": str, "created_at": float}, pk="topic_id")
 
 
+@migrations()
+def m004_watches(db: sqlite_utils.Database) -> None:
+    db["watches"].create({"name": str, "kind": str, "target": str, "created_by": str, "created_at": float},
+                         pk="name")
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
@@ -259,6 +265,19 @@ class Store:
                                "label = excluded.label, confidence = 1.0, unsure = 0, model = 'human'",
                                [item_id, task, label])
         return old
+
+    def watches(self) -> list[dict[str, Any]]:
+        """Feeds and keyword rules added at run time (from Slack or the CLI), oldest first."""
+        return [dict(r) for r in self.db.query("select * from watches order by created_at")]
+
+    def add_watch(self, name: str, kind: str, target: str, user: str) -> None:
+        with self._conn:
+            self._conn.execute("insert into watches (name, kind, target, created_by, created_at) "
+                               "values (?, ?, ?, ?, ?)", [name, kind, target, user, time.time()])
+
+    def remove_watch(self, name: str) -> bool:
+        with self._conn:
+            return self._conn.execute("delete from watches where name = ?", [name]).rowcount > 0
 
     def recent_alerts(self, limit: int = 5) -> list[dict[str, Any]]:
         return [{**json.loads(r["payload"]), "status": r["status"]} for r in self.db.query(

@@ -320,3 +320,30 @@ async def test_socket_mode_answers_envelopes_and_reconnects_after_a_drop(bot: Bo
     await wait_for(lambda: len(slack.acks) == 2)
     assert slack.acks[1]["envelope_id"] == "env-2" and slack.acks[1]["payload"]["text"].startswith("*8* items")
     await handler.close_async()
+
+
+@pytest.mark.parametrize("text", ["watch", "watch dance", "watch add", "watch remove", "watch list all",
+                                  "watch add keyword", "watch add a b c"])
+def test_bad_watch_commands_say_what_was_expected(text: str) -> None:
+    with pytest.raises(UsageError, match="Usage: `/lookout watch list`"):
+        parse(text)
+
+
+async def test_watch_adds_lists_and_removes_feeds_and_keyword_rules(bot: Bot) -> None:
+    _, answer = await bot.command("watch add <https://blog.example.org/feed.xml> blog")
+    assert answer["response_type"] == "in_channel"
+    assert answer["text"] == ("Now watching feed `blog`: `https://blog.example.org/feed.xml` (live within "
+                              "seconds).")
+    _, answer = await bot.command("watch add keyword (?i)outage")
+    assert "keyword rule `i-outage`" in answer["text"]
+    _, answer = await bot.command("watch add ftp://nope")
+    assert answer["text"] == ":warning: `ftp://nope` is not a feed URL: expected http:// or https://"
+    _, answer = await bot.command("watch add https://other.example.org/rss blog")
+    assert answer["text"] == ":warning: the name `blog` is taken; give another one"
+    _, answer = await bot.command("watch list")
+    assert "`list` (replay, config)" in answer["text"] and "`blog` (feed, by U0ADA)" in answer["text"]
+    _, answer = await bot.command("watch remove list")
+    assert answer["text"] == ":warning: `list` is set in the configuration file; remove it there"
+    _, answer = await bot.command("watch remove blog")
+    assert answer["text"] == "Stopped watching `blog`."
+    assert [w["name"] for w in bot.store.watches()] == ["i-outage"]

@@ -118,6 +118,13 @@ def test_topics_and_items_read_the_store(tmp_path: Path, tiny_model: str) -> Non
     assert wrong.stderr.strip() == "lookout: `eggs` is not a label; labels are spam: spam, ham"
     found = lookout("search", "cheap", "mortgage", "-n", "3", "--config", str(cfg))
     assert found.returncode == 0 and len(re.findall(r"^\s*\d\.\d\d\s+[0-9a-f]{10}", found.stdout, re.M)) == 3
+    assert lookout("watch", "add", "https://example.org/feed", "--config", str(cfg)).stdout.strip() == \
+        "now watching feed example-org-feed: https://example.org/feed"
+    listed = lookout("watch", "list", "--config", str(cfg)).stdout
+    assert re.search(r"^s\s+replay\s+config", listed, re.M) and re.search(r"^example-org-feed\s+feed", listed, re.M)
+    bad = lookout("watch", "add", "--keyword", "(unclosed", "--config", str(cfg))
+    assert bad.returncode == 2 and "is not a valid regular expression" in bad.stderr
+    assert lookout("watch", "remove", "example-org-feed", "--config", str(cfg)).returncode == 0
     no_secret = lookout("bot", "--config", str(cfg))
     assert no_secret.returncode == 2 and "SLACK_SIGNING_SECRET" in no_secret.stderr
 

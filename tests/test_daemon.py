@@ -204,3 +204,38 @@ async def test_an_oversized_item_is_stored_cut_with_a_marker_not_dropped(tmp_pat
     [row] = store.db.query("select text from items")
     assert row["text"] == "x" * 1000 + "\n[… 500 more characters not kept]"
     store.close()
+
+
+async def test_watches_added_and_removed_at_run_time_are_followed(
+        tmp_path: Path, tiny_model: str, encoder: Encoder, feed_server: FeedServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import monitor.daemon
+
+    monkeypatch.setattr(monitor.daemon, "WATCH_SYNC_SECONDS", 0.1)
+    route = feed_server.routes["/late"] = Route(body=rss(sample_rows(3)))
+    settings = load_settings(None, env={})
+    settings = dataclasses.replace(settings, store=dataclasses.replace(settings.store, path=str(tmp_path / "w.db")),
+                                   model=dataclasses.replace(settings.model, embedding=tiny_model))
+    store = Store(settings.store.path)
+    out: list[str] = []
+    daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), ConsoleNotifier(out.append, "never"),
+                    [])
+    task = asyncio.create_task(daemon.run())
+    await asyncio.sleep(0.3)
+    from monitor import service
+
+    await store.call(service.add_watch, store, settings, "feed", feed_server.url("/late"), "late", "ada")
+    await store.call(service.add_watch, store, settings, "keyword", "(?i)spam|money|free", "money", "ada")
+    for _ in range(200):
+        if daemon.processed == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert daemon.processed == 3 and route.hits >= 1 and out, "the new feed was polled and the rule fired"
+    await store.call(service.remove_watch, store, settings, "late")
+    await asyncio.sleep(0.5)
+    hits = route.hits
+    await asyncio.sleep(0.5)
+    assert route.hits == hits and [s.name for s in daemon.polled] == []
+    daemon.stop()
+    await asyncio.wait_for(task, 30)
+    store.close()
