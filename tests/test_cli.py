@@ -75,10 +75,12 @@ async def test_run_posts_escaped_alerts_to_slack_through_429s_and_status_shows_i
     cfg = config(tmp_path, tiny_model, f'[[feeds]]\nname = "list"\nurl = "{feed_server.url("/feed")}"\n'
                                        f'[slack]\nchannel = "#alerts"\nmessages_per_second = 20\n{TASK}{EVERY_ITEM}')
     slack.rate_limit_next = 1
-    proc = await start("run", "--config", str(cfg), "--until-idle", SLACK_BOT_TOKEN="xoxb-test-token",
+    proc = await start("-vv", "run", "--config", str(cfg), "--until-idle", SLACK_BOT_TOKEN="xoxb-test-token",
                        LOOKOUT_SLACK_BASE_URL=slack.base_url)
-    _, err = await asyncio.wait_for(proc.communicate(), 120)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()
+    assert "chat.postMessage" in err.decode(), "debug logging reached the Slack client"
+    assert "xoxb-test-token" not in (out + err).decode(), "the token never appears in logs"
     posts = slack.calls["chat.postMessage"]
     assert slack.ratelimited == 1 and len(posts) == 2
     assert {p["channel"] for p in posts} == {"#alerts"}
