@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import aiohttp
 import numpy as np
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond, AsyncSay
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
@@ -21,6 +25,7 @@ from monitor.service import ServiceError
 from monitor.store import Store
 
 Encode = Callable[[Sequence[str]], np.ndarray]
+log = logging.getLogger(__name__)
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
@@ -29,6 +34,7 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
     """The Bolt app; ``encoder`` is called once, on the first search, to load the model."""
     app = AsyncApp(signing_secret=signing_secret, client=client)
     loaded: list[Encode] = []
+    members = ChannelMembers(settings.bot.channels)
 
     async def encode() -> Encode:
         if not loaded:
@@ -62,7 +68,7 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
             elif cmd.name == "watch":
                 await ack(**await _watch(store, settings, cmd.args, user))
             elif cmd.name == "label":
-                if not _channel_ok(settings, command.get("channel_id", "")):
+                if not await members.include(app.client, user):
                     await ack(response_type="ephemeral", text=messages.WRONG_CHANNEL)
                     return
                 task = cmd.args[2] if len(cmd.args) == 3 else None
@@ -82,14 +88,14 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
     async def relabel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         choice = json.loads(body["actions"][0]["selected_option"]["value"])
-        await _correct(store, settings, client, body, [(choice["t"], choice["l"])], choice["i"])
+        await _correct(store, settings, client, body, [(choice["t"], choice["l"])], choice["i"], members)
 
     @app.action("lookout_confirm")
     async def confirm(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         item = json.loads(body["actions"][0]["value"])["i"]
         current = await store.call(store.labels_of, item)
-        await _correct(store, settings, client, body, sorted(current.items()), item)
+        await _correct(store, settings, client, body, sorted(current.items()), item, members)
 
     @app.action("lookout_open")
     async def opened(ack: AsyncAck) -> None:
@@ -146,8 +152,42 @@ def _admin(settings: Settings, user: str) -> bool:
     return not settings.bot.admins or user in settings.bot.admins
 
 
-def _channel_ok(settings: Settings, channel: str) -> bool:
-    return not settings.bot.channels or channel in settings.bot.channels
+class ChannelMembers:
+    """Who belongs to the configured channels (conversations.members, cached for ``ttl`` seconds); with no
+    channels configured, everyone does."""
+
+    def __init__(self, channels: Sequence[str], ttl: float = 300.0) -> None:
+        self.channels = list(channels)
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, set[str]]] = {}
+
+    async def include(self, client: AsyncWebClient, user: str) -> bool:
+        if not self.channels:
+            return True
+        for channel in self.channels:
+            at, members = self._cache.get(channel, (0.0, set()))
+            if time.monotonic() - at > self.ttl:
+                members = await self._fetch(client, channel)
+                self._cache[channel] = (time.monotonic(), members)
+            if user in members:
+                return True
+        return False
+
+    async def _fetch(self, client: AsyncWebClient, channel: str) -> set[str]:
+        found: set[str] = set()
+        cursor = None
+        try:
+            while True:
+                page = await client.conversations_members(channel=channel, cursor=cursor, limit=1000)
+                found |= set(page.get("members", []))
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    return found
+        except SlackApiError as exc:
+            log.error("cannot list the members of %s: %s", channel, exc.response.get("error"))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.error("cannot list the members of %s: %s", channel, type(exc).__name__)
+        return found
 
 
 async def _watch(store: Store, settings: Settings, args: tuple[str, ...], user: str) -> dict[str, str]:
@@ -178,12 +218,12 @@ async def _topics(store: Store, settings: Settings, args: tuple[str, ...]) -> st
 
 
 async def _correct(store: Store, settings: Settings, client: AsyncWebClient, body: dict[str, Any],
-                   labels: list[tuple[str, str]], item: str) -> None:
+                   labels: list[tuple[str, str]], item: str, members: ChannelMembers) -> None:
     """Store corrections from a button or menu and show them on the alert message in place."""
     user = body["user"]["id"]
     if not USER_ID.match(user):
         return
-    if not _channel_ok(settings, body.get("channel", {}).get("id", "")):
+    if not await members.include(client, user):
         await _update(client, body, [_note(messages.WRONG_CHANNEL)])
         return
     notes = []

@@ -24,7 +24,7 @@ NO_TOPICS = "No topic has {n} or more items yet."
 
 
 NOT_ADMIN = "Only Lookout's admins may {what}; ask one of them."
-WRONG_CHANNEL = "Corrections are accepted in Lookout's channels only."
+WRONG_CHANNEL = "Corrections are accepted from members of Lookout's channels only."
 NOT_UNDERSTOOD = "I didn't catch that. Ask me \"what's trending?\" or \"anything about <words>?\", or use:\n"
 
 

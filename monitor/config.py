@@ -81,8 +81,8 @@ class BotSettings:
                                 "out to Slack; needs SLACK_APP_TOKEN, no public URL).", choices=("http", "socket"))
     admins: tuple[str, ...] = setting(factory=tuple, help="Slack user ids allowed to mute topics (and, later, change "
                                                           "watches and retrain); empty allows everyone.")
-    channels: tuple[str, ...] = setting(factory=tuple, help="Channel ids where corrections are accepted; empty "
-                                                            "accepts them anywhere.")
+    channels: tuple[str, ...] = setting(factory=tuple, help="Channel ids whose members may correct labels; empty "
+                                                            "lets everyone.")
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,7 @@ class FakeSlack:
     envelopes: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
     acks: list[dict[str, Any]] = field(default_factory=list)
     socket_connections: int = 0
+    members: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -138,7 +139,9 @@ class FakeSlack:
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        if request.content_type == "application/json":
+        if request.method == "GET":
+            payload = dict(request.query)
+        elif request.content_type == "application/json":
             payload = await request.json()
         else:
             payload = dict(await request.post())
@@ -151,6 +154,9 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": str(self.retry_after)})
         self.calls[method].append(payload)
+        if method == "conversations.members":
+            return web.json_response({"ok": True, "members": self.members.get(payload.get("channel", ""), []),
+                                      "response_metadata": {"next_cursor": ""}})
         if method == "apps.connections.open":
             return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self.port}/link"})
         if method == "auth.test":
@@ -202,6 +208,7 @@ class FakeSlack:
     async def start(self) -> FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
+        app.router.add_get("/api/{method}", self._handle)
         app.router.add_post("/response/{id}", self._response_url)
         app.router.add_get("/link", self._socket)
         self._runner, self.port = await serve(app)

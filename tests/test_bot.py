@@ -260,13 +260,21 @@ async def test_admins_and_channels_are_enforced_and_the_mute_button_works(bot: B
     topic_id = bot.store.db.execute("select topic_id from items order by rowid limit 1").fetchone()[0]
     _, answer = await strict_bot.command(f"mute {topic_id}")
     assert answer["text"] == "Only Lookout's admins may mute topics; ask one of them."
+    slack.members = {"C0LOOKOUT": ["U0BOSS"], "C0TEAM": ["U0ADA"]}
     _, answer = await strict_bot.command(f"label {bot.items[0][:8]} ham")
-    assert answer["text"] == "Corrections are accepted in Lookout's channels only."
+    assert answer["text"] == "Corrections are accepted from members of Lookout's channels only."
     assert bot.store.muted() == set() and bot.store.corrections() == []
     await strict_bot.action({"action_id": "lookout_mute", "block_id": "b", "type": "button",
                              "value": json.dumps({"t": topic_id}), "action_ts": "1"}, [])
     await wait_for(lambda: slack.responses)
     assert slack.responses[0]["text"] == "Only Lookout's admins may mute topics; ask one of them."
+    await runner.cleanup()
+    team = dataclasses.replace(strict, bot=dataclasses.replace(strict.bot, channels=("C0LOOKOUT", "C0TEAM")))
+    app = build_app(team, bot.store, SECRET, slack_client("xoxb-test-token", slack.base_url), lambda: None)
+    runner, port = await serve(make_web_app(app))
+    _, answer = await Bot(f"http://127.0.0.1:{port}", bot.store, slack).command(f"label {bot.items[0][:8]} ham")
+    assert answer["text"].startswith("Recorded:") and len(bot.store.corrections()) == 1
+    assert [c["channel"] for c in slack.calls["conversations.members"]] == ["C0LOOKOUT", "C0LOOKOUT", "C0TEAM"]
     await runner.cleanup()
     await bot.action({"action_id": "lookout_mute", "block_id": "b", "type": "button",
                       "value": json.dumps({"t": topic_id}), "action_ts": "2"}, [])
