@@ -327,7 +327,8 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
 def main(argv: list[str] | None = None, notifier_factory: NotifierFactory | None = None,
          extra: Callable[[CommandAdder], None] | None = None) -> int:
     args = build_parser(extra).parse_args(argv)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose + (args.command == "run"), 2)]
+    daemon = args.command in ("run", "bot")
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose + daemon, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("apscheduler", "httpx", "sentence_transformers", "transformers"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
