@@ -19,7 +19,7 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from models.embedding import Encoder
-from monitor import service
+from monitor import charts, service, trends
 from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import ConsoleNotifier, Notifier
@@ -205,6 +205,35 @@ def cmd_watch(args: argparse.Namespace, _: NotifierFactory) -> int:
     return 0
 
 
+def cmd_trends(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = load_cli_settings(args)
+    store = Store(settings.store.path)
+    bin_seconds, bins = args.bin_minutes * 60, max(2, int(args.hours * 60 // args.bin_minutes))
+    end = time.time()
+    times = store.topic_times(end - bins * bin_seconds)
+    series = {tid: trends.binned(ts, end, bin_seconds, bins) for tid, ts in times.items()}
+    found = trends.trends(series, warmup=args.warmup)
+    topics = {t["id"]: t for t in store.top_topics(10_000)}
+    store.close()
+    up, down = trends.rising(found, args.threshold), trends.fading(found)
+
+    def rows(picked: list[trends.Trend]) -> list[list[object]]:
+        return [[f"#{t.topic_id}", t.latest, f"{t.baseline:.1f}", f"{t.score:+.1f}",
+                 ", ".join(topics.get(t.topic_id, {}).get("keywords", [])[:6])] for t in picked[: args.limit]]
+
+    headers = ["topic", f"last {args.bin_minutes:g} min", "baseline", "score", "keywords"]
+    print(f"Rising (score >= {args.threshold:g}):")
+    print(tabulate(rows(up), headers=headers) if up else "  nothing is rising above its baseline")
+    print("\nFading:")
+    print(tabulate(rows(down), headers=headers) if down else "  nothing is fading")
+    if args.chart:
+        busiest = sorted(series, key=lambda tid: -int(series[tid].sum()))[: args.limit]
+        charts.trend_chart(args.chart, {f"#{tid} {', '.join(topics.get(tid, {}).get('keywords', [])[:3])}":
+                                        series[tid] for tid in busiest}, end, bin_seconds)
+        print(f"\nchart: {args.chart}")
+    return 0
+
+
 def cmd_search(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     store = Store(settings.store.path)
@@ -316,6 +345,13 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
     p.add_argument("--keyword", metavar="REGEX", help="add: a keyword alert rule with this regular expression")
     p.add_argument("--name", help="add: the name (default: made from the URL or regex)")
     p.add_argument("--user", default=os.environ.get("USER", "cli"), help="who adds it (default: $USER)")
+    p = command("trends", cmd_trends, "Which topics rise above (or fall below) their own baseline, with a chart.")
+    p.add_argument("--hours", type=float, default=24.0, help="how far back to look (default: 24)")
+    p.add_argument("--bin-minutes", type=float, default=60.0, help="width of a time bin (default: 60)")
+    p.add_argument("--warmup", type=int, default=6, help="bins of history a topic needs before it is scored")
+    p.add_argument("--threshold", type=float, default=3.0, help="burst score that counts as rising (default: 3)")
+    p.add_argument("-n", "--limit", type=int, default=10, help="topics listed and charted (default: 10)")
+    p.add_argument("--chart", metavar="PNG", help="also draw the busiest topics' counts over time into PNG")
     p = command("search", cmd_search, "Find stored items nearest in meaning to some words.")
     p.add_argument("words", nargs="+", help="what to look for")
     p.add_argument("-n", "--limit", type=int, default=5, help="how many results (default: 5)")

@@ -279,6 +279,24 @@ class Store:
         with self._conn:
             return self._conn.execute("delete from watches where name = ?", [name]).rowcount > 0
 
+    def topic_times(self, since: float) -> dict[int, list[float]]:
+        """Arrival times of the items of each topic since ``since``; merged topics count for the one they joined."""
+        merged = {r["id"]: r["merged_into"] for r in self.db.query(
+            "select id, merged_into from topics where merged_into is not null")}
+
+        def final(tid: int) -> int:
+            seen: set[int] = set()
+            while tid in merged and tid not in seen:
+                seen.add(tid)
+                tid = merged[tid]
+            return tid
+
+        times: dict[int, list[float]] = {}
+        for r in self.db.query("select topic_id, stored_at from items where state = 'done' and stored_at >= ?",
+                               [since]):
+            times.setdefault(final(r["topic_id"]), []).append(r["stored_at"])
+        return times
+
     def recent_alerts(self, limit: int = 5) -> list[dict[str, Any]]:
         return [{**json.loads(r["payload"]), "status": r["status"]} for r in self.db.query(
             "select payload, status from alerts order by id desc limit ?", [limit])]
