@@ -56,6 +56,10 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
                 await ack(response_type="ephemeral", text=messages.status_text(await store.call(store.status)))
             elif cmd.name == "topics":
                 await ack(response_type="ephemeral", text=await _topics(store, settings, cmd.args))
+            elif cmd.name == "trends":
+                hours = int(cmd.args[0]) if cmd.args else 24
+                report = await store.call(service.trend_report, store, float(hours))
+                await ack(response_type="ephemeral", text=messages.trends_text(report, hours))
             elif cmd.name == "topic":
                 found = await store.call(service.topic, store, cmd.args[0])
                 await ack(response_type="ephemeral", text=messages.topic_text(found))

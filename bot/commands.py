@@ -19,7 +19,8 @@ class Command:
 
 
 ARITY = {"help": (0, 0), "status": (0, 0), "topics": (0, 1), "topic": (1, 1), "search": (1, 99), "label": (2, 3),
-         "mute": (1, 1), "watch": (1, 4)}
+         "mute": (1, 1), "watch": (1, 4), "trends": (0, 1)}
+NUMBER_LIMIT = {"topics": 20, "trends": 168}
 TRENDING = re.compile(r"\b(trend\w*|topics?|going on|popular|hot)\b", re.I)
 ASKING = re.compile(r"^(?:search(?: for)?|(?:is there )?anything (?:about|on)|what about|news (?:about|on))\s+(.+?)"
                     r"(?:\s+today)?\W*$", re.I)
@@ -47,7 +48,7 @@ def parse(text: str) -> Command:
     low, high = ARITY[name]
     if not low <= len(args) <= high:
         raise UsageError(messages.usage(name))
-    if name == "topics" and args and not (args[0].isdigit() and 1 <= int(args[0]) <= 20):
+    if name in NUMBER_LIMIT and args and not (args[0].isdigit() and 1 <= int(args[0]) <= NUMBER_LIMIT[name]):
         raise UsageError(messages.usage(name))
     if name == "watch":
         action, rest = args[0].lower(), args[1:]

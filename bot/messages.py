@@ -11,6 +11,7 @@ USAGE = {
     "status": "`/lookout status`: sources and their health, items and alerts today, labels",
     "topics": "`/lookout topics [n]`: the n largest topics now (1-20, default 5)",
     "search": "`/lookout search <words>`: stored items nearest in meaning to the words",
+    "trends": "`/lookout trends [hours]`: topics rising above or falling below their baseline (1-168 h, default 24)",
     "topic": "`/lookout topic <id>`: one topic's keywords, growth and typical items",
     "label": "`/lookout label <item> <label> [task]`: correct an item's label (item id as shown in alerts)",
     "mute": "`/lookout mute <topic>`: no more alerts about that topic",
@@ -79,6 +80,16 @@ def watch_list(rows: list[dict[str, str]]) -> str:
         return "Nothing is watched yet: `/lookout watch add <feed-url>`."
     return "*Watched*\n" + "\n".join(f"• `{escape(r['name'])}` ({escape(r['kind'])}, {escape(r['origin'])}): "
                                       f"`{escape(clip(r['target'], 100))}`" for r in rows)
+
+
+def trends_text(report: Any, hours: int) -> str:
+    def lines(picked: list[Any]) -> str:
+        return "\n".join(f"• *#{t.topic_id}* {t.latest} in the last bin (baseline {t.baseline:.1f}, score "
+                         f"{t.score:+.1f}): {escape(', '.join(report.keywords.get(t.topic_id, [])[:5]))}"
+                         for t in picked[:8])
+
+    return (f"*Rising over the last {hours} h*\n{lines(report.rising) or 'Nothing is rising above its baseline.'}"
+            f"\n*Fading*\n{lines(report.fading) or 'Nothing is fading.'}")
 
 
 def unknown_command(name: str) -> str:

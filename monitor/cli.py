@@ -208,28 +208,24 @@ def cmd_watch(args: argparse.Namespace, _: NotifierFactory) -> int:
 def cmd_trends(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     store = Store(settings.store.path)
-    bin_seconds, bins = args.bin_minutes * 60, max(2, int(args.hours * 60 // args.bin_minutes))
-    end = time.time()
-    times = store.topic_times(end - bins * bin_seconds)
-    series = {tid: trends.binned(ts, end, bin_seconds, bins) for tid, ts in times.items()}
-    found = trends.trends(series, warmup=args.warmup)
-    topics = {t["id"]: t for t in store.top_topics(10_000)}
-    store.close()
-    up, down = trends.rising(found, args.threshold), trends.fading(found)
+    try:
+        report = service.trend_report(store, args.hours, args.bin_minutes, args.warmup, args.threshold)
+    finally:
+        store.close()
 
     def rows(picked: list[trends.Trend]) -> list[list[object]]:
         return [[f"#{t.topic_id}", t.latest, f"{t.baseline:.1f}", f"{t.score:+.1f}",
-                 ", ".join(topics.get(t.topic_id, {}).get("keywords", [])[:6])] for t in picked[: args.limit]]
+                 ", ".join(report.keywords.get(t.topic_id, [])[:6])] for t in picked[: args.limit]]
 
     headers = ["topic", f"last {args.bin_minutes:g} min", "baseline", "score", "keywords"]
     print(f"Rising (score >= {args.threshold:g}):")
-    print(tabulate(rows(up), headers=headers) if up else "  nothing is rising above its baseline")
+    print(tabulate(rows(report.rising), headers=headers) if report.rising else "  nothing is rising above its baseline")
     print("\nFading:")
-    print(tabulate(rows(down), headers=headers) if down else "  nothing is fading")
+    print(tabulate(rows(report.fading), headers=headers) if report.fading else "  nothing is fading")
     if args.chart:
-        busiest = sorted(series, key=lambda tid: -int(series[tid].sum()))[: args.limit]
-        charts.trend_chart(args.chart, {f"#{tid} {', '.join(topics.get(tid, {}).get('keywords', [])[:3])}":
-                                        series[tid] for tid in busiest}, end, bin_seconds)
+        busiest = sorted(report.series, key=lambda tid: -int(report.series[tid].sum()))[: args.limit]
+        charts.trend_chart(args.chart, {f"#{tid} {', '.join(report.keywords.get(tid, [])[:3])}": report.series[tid]
+                                        for tid in busiest}, report.end, report.bin_seconds)
         print(f"\nchart: {args.chart}")
     return 0
 

@@ -6,12 +6,14 @@ Every function validates its arguments and raises ``ServiceError`` with a messag
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from monitor import trends
 from monitor.config import Settings
 from monitor.store import Store
 
@@ -121,6 +123,32 @@ def watches(store: Store, settings: Settings) -> list[dict[str, str]]:
                                 ("bluesky", settings.bluesky), ("rule", settings.alerts)) for s in group]
     return rows + [{"name": w["name"], "kind": w["kind"], "target": w["target"], "origin": f"by {w['created_by']}"}
                    for w in store.watches()]
+
+
+@dataclass(frozen=True)
+class TrendReport:
+    """Rising and fading topics over a window, with every topic's series (for charts) and keywords."""
+
+    rising: list[trends.Trend]
+    fading: list[trends.Trend]
+    series: dict[int, np.ndarray]
+    keywords: dict[int, list[str]]
+    end: float
+    bin_seconds: float
+
+
+def trend_report(store: Store, hours: float = 24.0, bin_minutes: float = 60.0, warmup: int = 6,
+                 threshold: float = 3.0) -> TrendReport:
+    """Score every topic's latest bin against its own baseline (``monitor.trends``)."""
+    if hours <= 0 or bin_minutes <= 0 or bin_minutes > hours * 60:
+        raise ServiceError("expected hours > 0 and a bin no longer than the window")
+    bin_seconds, bins = bin_minutes * 60, max(2, int(hours * 60 // bin_minutes))
+    end = time.time()
+    series = {tid: trends.binned(ts, end, bin_seconds, bins)
+              for tid, ts in store.topic_times(end - bins * bin_seconds).items()}
+    found = trends.trends(series, warmup=warmup)
+    keywords = {t["id"]: t["keywords"] for t in store.top_topics(10_000)}
+    return TrendReport(trends.rising(found, threshold), trends.fading(found), series, keywords, end, bin_seconds)
 
 
 def search(store: Store, encode: Callable[[Sequence[str]], np.ndarray], text: str, limit: int = 5

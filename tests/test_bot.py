@@ -355,3 +355,13 @@ async def test_watch_adds_lists_and_removes_feeds_and_keyword_rules(bot: Bot) ->
     _, answer = await bot.command("watch remove blog")
     assert answer["text"] == "Stopped watching `blog`."
     assert [w["name"] for w in bot.store.watches()] == ["i-outage"]
+
+
+async def test_trends_answers_with_rising_and_fading_topics(bot: Bot) -> None:
+    _, answer = await bot.command("trends 12")
+    rising, fading = answer["text"].split("\n*Fading*\n")
+    assert rising.startswith("*Rising over the last 12 h*\n• *#")
+    assert "in the last bin (baseline 0.0" in rising, "all 8 items arrived just now, against an empty history"
+    assert fading == "Nothing is fading."
+    _, answer = await bot.command("trends 999")
+    assert answer["text"].startswith("Usage: `/lookout trends [hours]`")
