@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.classifier import Classifier, Prediction, TaskSpec
+from models.classifier import Classifier, Prediction
 from models.topics import OnlineTopicModel, TopicChanges
 from monitor.alerts import Alert, AlertEngine, Evaluation
 from monitor.item import Item
@@ -50,10 +50,6 @@ class Pipeline:
         self.engine = engine
         self.n_keywords = keywords
         self.clock = clock
-
-    @property
-    def tasks(self) -> list[TaskSpec]:
-        return [c.task for c in self.classifiers]
 
     def enrich(self, items: Sequence[Item]) -> BatchResult:
         """Enrich a batch; raises if any model fails (the caller then retries the items one by one)."""

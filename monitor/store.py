@@ -159,9 +159,6 @@ class Store:
         return [_item(r) for r in self.db.query(
             "select * from items where state = 'new' order by rowid limit ?", [limit])]
 
-    def count_pending(self) -> int:
-        return self.db.execute("select count(*) from items where state = 'new'").fetchone()[0]
-
     def complete(self, batch: BatchResult) -> None:
         """Commit one enriched batch: item state, embeddings, labels, topics and new alerts, atomically."""
         now = time.time()
