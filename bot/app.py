@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.commands import UsageError, intent, parse
-from monitor import service
+from monitor import learning, service
 from monitor.config import Settings
 from monitor.service import ServiceError
 from monitor.store import Store
@@ -53,7 +53,22 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
             if cmd.name == "help":
                 await ack(response_type="ephemeral", text=messages.HELP)
             elif cmd.name == "status":
-                await ack(response_type="ephemeral", text=messages.status_text(await store.call(store.status)))
+                await ack(response_type="ephemeral", text=messages.status_text(
+                    await store.call(store.status), await store.call(learning.model_summary, store, settings)))
+            elif cmd.name == "retrain":
+                if not _admin(settings, user):
+                    await ack(response_type="ephemeral", text=messages.NOT_ADMIN.format(what="ask for a retrain"))
+                    return
+                task = cmd.args[0] if cmd.args else None
+                queued = await store.call(learning.request_retrain, store, settings, task, "slack", user,
+                                          command.get("channel_id", ""))
+                await ack(response_type="ephemeral", text="\n".join(
+                    messages.retrain_busy(name, run_id) for name, run_id, new in queued if not new)
+                    or messages.RETRAIN_QUEUED)
+                for name, run_id, new in queued:
+                    if new:
+                        await _open_thread(store, app.client, run_id, command.get("channel_id", ""),
+                                           messages.retrain_queued(name, user))
             elif cmd.name == "topics":
                 await ack(response_type="ephemeral", text=await _topics(store, settings, cmd.args))
             elif cmd.name == "trends":
@@ -92,6 +107,12 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
     async def relabel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         choice = json.loads(body["actions"][0]["selected_option"]["value"])
+        await _correct(store, settings, client, body, [(choice["t"], choice["l"])], choice["i"], members)
+
+    @app.action(re.compile(r"^lookout_answer"))
+    async def answer(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        choice = json.loads(body["actions"][0]["value"])
         await _correct(store, settings, client, body, [(choice["t"], choice["l"])], choice["i"], members)
 
     @app.action("lookout_confirm")
@@ -134,10 +155,9 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
         if event.get("tab") not in (None, "home"):
             return
         status = await store.call(store.status)
-        models = [(t.name, "zero-shot (label descriptions)") for t in settings.tasks]
         view = messages.home_view(status, await _topics(store, settings, ("5",)),
-                                  await store.call(store.recent_alerts, 5), models,
-                                  len(await store.call(store.corrections)))
+                                  await store.call(store.recent_alerts, 5),
+                                  await store.call(learning.model_summary, store, settings))
         await client.views_publish(user_id=event["user"], view=view)
 
     @app.event("app_mention")
@@ -239,6 +259,18 @@ async def _correct(store: Store, settings: Settings, client: AsyncWebClient, bod
             continue
         notes.append(messages.correction_note(user, done.task, done.old_label, done.new_label))
     await _update(client, body, notes)
+
+
+async def _open_thread(store: Store, client: AsyncWebClient, run_id: int, channel: str, text: str) -> None:
+    """Post the message a training run's progress will follow under; without it the daemon starts the thread in
+    ``slack.channel``."""
+    try:
+        posted = await client.chat_postMessage(channel=channel, text=text)
+    except SlackApiError as exc:
+        log.warning("could not start the thread for training run #%d in %s: %s", run_id, channel,
+                    exc.response.get("error"))
+        return
+    await store.call(store.notes_sent, run_id, 0, channel, str(posted["ts"]))
 
 
 def _note(text: str) -> dict[str, Any]:

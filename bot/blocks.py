@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.mrkdwn import clip, escape, fit, link, safe_url
 from monitor.alerts import Alert
+from monitor.notify import Question
 
 SNIPPET_CHARS = 500
 TITLE_CHARS = 200
@@ -67,3 +68,23 @@ def alert_blocks(alert: Alert, tasks: dict[str, list[str]] | None = None) -> lis
                                            TEXT_LIMIT)},
         ]},
     ]
+
+
+def question_blocks(question: Question) -> list[dict[str, Any]]:
+    """Active learning: each item the model was least sure of, with one button per label (an answer is a
+    correction)."""
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": fit(
+        f":thinking_face: *Which `{escape(question.task)}` label is right?* The model was least sure of these today; "
+        "each answer becomes a correction for the next retrain.", TEXT_LIMIT)}}]
+    for n, item in enumerate(question.items[:24]):
+        title = link(item["url"], clip(item["title"] or item["text"] or "(no title)", TITLE_CHARS))
+        snippet = escape(clip(" ".join(item["text"].split()), 300))
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": fit(
+            f"*{title}*\n{snippet}\n_model says {escape(item['label'])}, margin {item['margin']:.2f}_ · "
+            f"item `{escape(item['item_id'][:10])}`", TEXT_LIMIT)}})
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "action_id": f"lookout_answer:{n}:{j}", "text": {"type": "plain_text",
+                                                                                "text": clip(label, 75)},
+             "value": json.dumps({"i": item["item_id"], "t": question.task, "l": label})}
+            for j, label in enumerate(question.labels[:25])]})
+    return blocks[:50]

@@ -15,11 +15,14 @@ USAGE = {
     "topic": "`/lookout topic <id>`: one topic's keywords, growth and typical items",
     "label": "`/lookout label <item> <label> [task]`: correct an item's label (item id as shown in alerts)",
     "mute": "`/lookout mute <topic>`: no more alerts about that topic",
+    "retrain": "`/lookout retrain [task]`: fine-tune a task's classifier (or every task's) now from the labels and "
+               "corrections; progress follows in a thread",
     "watch": "`/lookout watch list`, `watch add <feed-url> [name]`, `watch add keyword <regex> [name]`, "
              "`watch remove <name>`: what Lookout watches",
 }
 HELP = "*Lookout commands*\n" + "\n".join(f"• {line}" for line in USAGE.values())
 SEARCHING = "Searching…"
+RETRAIN_QUEUED = "Queued: training starts within seconds; progress follows in a thread in this channel."
 NOTHING_FOUND = "Nothing stored matches that yet."
 NO_TOPICS = "No topic has {n} or more items yet."
 
@@ -48,21 +51,35 @@ def topic_text(topic: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def home_view(status: dict[str, Any], topics: str, alerts: list[dict[str, Any]], models: list[tuple[str, str]],
-              waiting: int) -> dict[str, Any]:
+def model_line(m: dict[str, Any]) -> str:
+    score = f", held-out {escape(m['metric'])} {m['score']:.3f}" if m["score"] is not None else ""
+    return (f"• `{escape(m['task'])}`: {escape(m['version'])}{' (int8)' if m['int8'] else ''}{score}; "
+            f"{m['waiting']} correction{'' if m['waiting'] == 1 else 's'} since the last training run")
+
+
+def retrain_queued(task: str, user: str) -> str:
+    return f":hammer_and_wrench: Retraining `{escape(task)}`, asked by <@{user}>. Progress follows in this thread."
+
+
+def retrain_busy(task: str, run_id: int) -> str:
+    return f"A training run of `{escape(task)}` (#{run_id}) is already waiting or running."
+
+
+def home_view(status: dict[str, Any], topics: str, alerts: list[dict[str, Any]], models: list[dict[str, Any]]
+              ) -> dict[str, Any]:
     """The App Home dashboard: topics, recent alerts, models per task, corrections waiting, source health."""
     def section(text: str) -> dict[str, Any]:
         return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 2900)}}
 
     recent = "\n".join(f"• *{escape(a['rule'])}*: {link(a['url'], clip(a['title'] or '(no title)', 80))} "
                        f"({escape(a['status'])})" for a in alerts) or "No alerts yet."
-    tasks = "\n".join(f"• `{escape(task)}`: {escape(model)}" for task, model in models) or "No tasks configured."
+    tasks = "\n".join(model_line(m) for m in models) or "No tasks configured."
     return {"type": "home", "blocks": [
         {"type": "header", "text": {"type": "plain_text", "text": "Lookout"}},
         section(status_text(status)), {"type": "divider"},
         section(topics), {"type": "divider"},
         section(f"*Recent alerts*\n{recent}"), {"type": "divider"},
-        section(f"*Models*\n{tasks}\n*{waiting}* corrections waiting for the next retrain"),
+        section(f"*Models*\n{tasks}"),
     ]}
 
 
@@ -115,7 +132,7 @@ def correction_note(user: str, task: str, old: str, new: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": f":pencil2: <@{user}> {what}"}]}
 
 
-def status_text(status: dict[str, Any]) -> str:
+def status_text(status: dict[str, Any], models: list[dict[str, Any]] | None = None) -> str:
     lines = [f"*{status['items']}* items ({status['items_today']} today, {status['pending']} waiting), "
              f"*{status['topics']}* live topics, *{status['alerts_today']}* alerts today"]
     for s in status["sources"]:
@@ -124,6 +141,7 @@ def status_text(status: dict[str, Any]) -> str:
         lines.append(f"• `{escape(s['name'])}` ({escape(s['kind'])}): {health}, {s['items_today']} today")
     for row in status["labels"]:
         lines.append(f"• {escape(row['task'])} = {escape(row['label'])}: {row['n']} items")
+    lines += [model_line(m) for m in models or []]
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -15,10 +16,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import alert_blocks, fallback_text
+from bot.blocks import alert_blocks, fallback_text, question_blocks
+from bot.mrkdwn import escape
 from monitor.alerts import Alert
 from monitor.config import Settings
-from monitor.notify import ConsoleNotifier, DeliveryError, Notifier
+from monitor.notify import ConsoleNotifier, DeliveryError, Notifier, Question
 
 RETRYABLE = {"ratelimited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
 
@@ -54,16 +56,27 @@ class SlackNotifier:
             await asyncio.sleep(at - now)
 
     async def send(self, alert: Alert) -> None:
-        await self._pace(alert.channel)
+        await self._post(alert.channel, text=fallback_text(alert), blocks=alert_blocks(alert, self.tasks))
+
+    async def _post(self, channel: str, **kwargs: Any) -> dict[str, Any]:
+        await self._pace(channel)
         try:
-            await self.client.chat_postMessage(channel=alert.channel, text=fallback_text(alert),
-                                               blocks=alert_blocks(alert, self.tasks), unfurl_links=False,
-                                               unfurl_media=False)
+            return (await self.client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False,
+                                                       **kwargs)).data  # type: ignore[return-value]
         except SlackApiError as exc:
             error = str(exc.response.get("error", exc.response.status_code))
             raise DeliveryError(f"Slack said {error}", permanent=error not in RETRYABLE) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"Slack unreachable: {type(exc).__name__}: {exc}", permanent=False) from None
+
+    async def note(self, text: str, channel: str, thread: str) -> str:
+        """A line about a training run, in its thread (the first line starts the thread)."""
+        posted = await self._post(channel, text=escape(text), **({"thread_ts": thread} if thread else {}))
+        return thread or str(posted.get("ts", ""))
+
+    async def ask(self, question: Question) -> None:
+        await self._post(question.channel, text=f"Which {escape(question.task)} label is right?",
+                         blocks=question_blocks(question))
 
     async def close(self) -> None:
         session = getattr(self.client, "session", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import dataclasses
 import json
 import logging
@@ -19,7 +20,7 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from models.embedding import Encoder
-from monitor import charts, service, trends
+from monitor import charts, learning, service, train_job, trends
 from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import ConsoleNotifier, Notifier
@@ -245,6 +246,164 @@ def cmd_search(args: argparse.Namespace, _: NotifierFactory) -> int:
     return 0
 
 
+def _read_labelled(path: Path, text_field: str, label_field: str, split_field: str) -> list[dict]:
+    """Rows of a JSONL or CSV file of labelled texts, with the line each came from."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8") as f:
+            return [{**row, "_line": n} for n, row in enumerate(csv.DictReader(f), start=2)]
+    rows = []
+    for n, line in enumerate(path.open(encoding="utf-8"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise ServiceError(f"{path}:{n}: not JSON ({exc.msg}); nothing was imported") from None
+        if not isinstance(row, dict):
+            raise ServiceError(f"{path}:{n}: expected a JSON object; nothing was imported")
+        rows.append({**row, "_line": n})
+    return rows
+
+
+def cmd_labels(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = load_cli_settings(args)
+    spec = learning.task_spec(settings, args.task)
+    rows = _read_labelled(Path(args.file), args.text_field, args.label_field, args.split_field)
+    problems, good = [], []
+    for row in rows:
+        text, label = str(row.get(args.text_field) or "").strip(), str(row.get(args.label_field) or "").strip()
+        split = str(row.get(args.split_field) or "").strip().lower()
+        split = {"validation": "val", "dev": "val", "holdout": "test"}.get(split, split)
+        if not text or not label:
+            problems.append(f"line {row['_line']}: needs `{args.text_field}` and `{args.label_field}`")
+        elif label not in spec.label_names:
+            problems.append(f"line {row['_line']}: `{label}` is not a label of {spec.name} "
+                            f"({', '.join(spec.label_names)})")
+        elif split not in ("", "train", "val", "test"):
+            problems.append(f"line {row['_line']}: split `{split}` is not train, val or test")
+        else:
+            good.append((text, label, split))
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ServiceError(f"{args.file}: {len(problems)} bad rows, nothing was imported:\n  "
+                           + "\n  ".join(problems[:5]) + more)
+    store = Store(settings.store.path)
+    try:
+        n = store.import_examples(spec.name, good, Path(args.file).name)
+    finally:
+        store.close()
+    by_label = {name: sum(g[1] == name for g in good) for name in spec.label_names}
+    print(f"imported {n} labelled texts for {spec.name}: " + ", ".join(f"{k} {v}" for k, v in by_label.items()))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = load_cli_settings(args)
+    if args.epochs:
+        settings = dataclasses.replace(settings, training=dataclasses.replace(settings.training, epochs=args.epochs))
+    store = Store(settings.store.path)
+    try:
+        queued = learning.request_retrain(store, settings, args.task, "cli", args.user, start=not args.request)
+        if args.request:
+            for task, run_id, new in queued:
+                print(f"training run #{run_id} of {task} {'requested' if new else 'was already waiting'}; a running "
+                      "daemon starts it within seconds")
+            return 0
+        busy = [f"{task} (run #{run_id})" for task, run_id, new in queued if not new]
+        if busy:
+            raise ServiceError(f"a training run is already waiting or running for {', '.join(busy)}; see "
+                               "`lookout models list`")
+        failed = 0
+        for task, run_id, _new in queued:
+            failed += _train_in_foreground(store, settings, task, run_id)
+    finally:
+        store.close()
+    return 1 if failed else 0
+
+
+def _train_in_foreground(store: Store, settings: Settings, task: str, run_id: int) -> int:
+    with tqdm(desc=f"training {task}", unit="step", dynamic_ncols=True) as bar:
+        def show(state: dict) -> None:
+            if "steps" in state:
+                bar.total = state["steps"]
+                bar.n = state["step"]
+                bar.set_postfix(epoch=f"{state['epoch']}/{state['epochs']}", loss=state["loss"])
+                bar.refresh()
+            else:
+                bar.set_description(f"{state['phase']} {task}")
+
+        outcome = train_job.execute(store, settings, run_id, on_progress=show)
+    if outcome is None:
+        print((store.run(run_id) or {}).get("message", "training failed"), file=sys.stderr)
+        return 1
+    m = outcome["metrics"]
+    print(f"{task} v{outcome['version']}: held-out {m['holdout']['metric']} {m['holdout']['score']:.3f} "
+          f"(accuracy {m['holdout']['accuracy']:.3f}) against {m['serving']['holdout']['score']:.3f} for "
+          f"{m['serving']['version']}; best epoch {m['best_epoch']}, {m['train_seconds']:.0f} s on {m['device']}")
+    if m["int8_agreement"] is not None:
+        print(f"int8 agrees with fp32 on {m['int8_agreement']:.1%} of the held-out set")
+    print(f"{'PROMOTED' if outcome['promoted'] else 'REJECTED'}: {outcome['reason']}")
+    print(f"confusion matrix: {Path(outcome['folder']) / 'confusion.png'}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = load_cli_settings(args)
+    store = Store(settings.store.path)
+    try:
+        if args.action == "list":
+            _print_models(store, settings, args.task)
+        elif args.action == "promote":
+            if not args.task or not args.version:
+                raise ServiceError("expected `models promote TASK VERSION`")
+            row = learning.promote(store, settings, args.task, args.version, args.user)
+            print(f"{args.task} v{row['version']} is now in service (a running daemon swaps it in within seconds)")
+        else:
+            if not args.task:
+                raise ServiceError("expected `models rollback TASK`")
+            previous = learning.rollback(store, settings, args.task, args.user)
+            now = f"v{previous['version']}" if previous else "the zero-shot classifier"
+            print(f"{args.task} is now served by {now}")
+    finally:
+        store.close()
+    return 0
+
+
+def _print_models(store: Store, settings: Settings, task: str | None) -> None:
+    if task:
+        learning.task_spec(settings, task)
+    serving = store.serving()
+    for spec in settings.tasks:
+        if task and spec.name != task:
+            continue
+        row = serving.get(spec.name)
+        print(f"{spec.name}: served by {'v' + str(row['version']) if row else 'zero-shot'}"
+              + (" (int8)" if row and row["int8"] else ""))
+    versions = store.versions(task)
+    if versions:
+        print()
+        print(tabulate([[v["task"], f"v{v['version']}", v["status"], v["metrics"].get("holdout", {}).get("metric", ""),
+                         f"{v['metrics'].get('holdout', {}).get('score', 0):.3f}",
+                         f"{v['metrics'].get('serving', {}).get('holdout', {}).get('score', 0):.3f}",
+                         _when(v["created_at"]), (v["reason"] or "")[:70]] for v in versions],
+                       headers=["task", "version", "status", "metric", "held-out", "in service then", "trained (UTC)",
+                                "reason"]))
+    runs = store.runs(task, limit=5)
+    if runs:
+        print()
+        print(tabulate([[f"#{r['id']}", r["task"], r["status"], r["via"], _when(r["created_at"]),
+                         (r["message"] or _progress(r["progress"]))[:80]] for r in runs],
+                       headers=["run", "task", "status", "asked by", "asked (UTC)", "outcome"]))
+
+
+def _progress(state: dict) -> str:
+    if "steps" in state:
+        return f"epoch {state['epoch']}/{state['epochs']}, step {state['step']}/{state['steps']}"
+    return state.get("phase", "")
+
+
 # printing -----------------------------------------------------------------------------------------------------------
 def _print_topics(store: Store, settings: Settings, limit: int, min_size: int | None = None) -> None:
     smallest = settings.topics.min_size if min_size is None else min_size
@@ -287,6 +446,9 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
                "  lookout topics -n 5                   the five largest topics\n"
                "  lookout items --label spam            the newest items labelled spam\n"
                "  lookout import mbox archive.mbox.gz   backfill a mailbox, with a progress bar\n"
+               "  lookout labels import l.jsonl --task spam  add labelled training data\n"
+               "  lookout train spam                    fine-tune the spam classifier now\n"
+               "  lookout models list                   versions, scores and training runs\n"
                "  lookout settings                      every setting with its default and meaning\n"
                "\nEach command has its own --help.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
@@ -348,6 +510,26 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
     p.add_argument("--threshold", type=float, default=3.0, help="burst score that counts as rising (default: 3)")
     p.add_argument("-n", "--limit", type=int, default=10, help="topics listed and charted (default: 10)")
     p.add_argument("--chart", metavar="PNG", help="also draw the busiest topics' counts over time into PNG")
+    p = command("labels", cmd_labels, "Import labelled texts (JSONL or CSV) as training data for a task.")
+    p.add_argument("action", choices=["import"])
+    p.add_argument("file", help="a .jsonl file (one object per line) or a .csv file with a header row")
+    p.add_argument("--task", required=True, help="the task the labels belong to")
+    p.add_argument("--text-field", default="text", help="field holding the text (default: text)")
+    p.add_argument("--label-field", default="label", help="field holding the label (default: label)")
+    p.add_argument("--split-field", default="split",
+                   help="optional field naming the split: train, val or test (test rows join the held-out set; "
+                        "default: split)")
+    p = command("train", cmd_train, "Fine-tune a task's classifier now, with a progress bar; the new version serves "
+                                    "only if it beats the model in service.")
+    p.add_argument("task", nargs="?", help="the task (default: every task)")
+    p.add_argument("--epochs", type=int, default=0, help="override training.epochs for this run")
+    p.add_argument("--request", action="store_true", help="only queue the run for the running daemon")
+    p.add_argument("--user", default=os.environ.get("USER", "cli"), help="who asks (default: $USER)")
+    p = command("models", cmd_models, "List model versions and training runs, promote a version, or roll back.")
+    p.add_argument("action", choices=["list", "promote", "rollback"])
+    p.add_argument("task", nargs="?", help="the task")
+    p.add_argument("version", nargs="?", help="promote: the version (3 or v3)")
+    p.add_argument("--user", default=os.environ.get("USER", "cli"), help="who does it (default: $USER)")
     p = command("search", cmd_search, "Find stored items nearest in meaning to some words.")
     p.add_argument("words", nargs="+", help="what to look for")
     p.add_argument("-n", "--limit", type=int, default=5, help="how many results (default: 5)")

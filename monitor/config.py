@@ -15,6 +15,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from apscheduler.triggers.cron import CronTrigger
+
 WEBHOOK_ENV = ("LOOKOUT_WEBHOOK_SECRET", "LOOKOUT_WEBHOOK_TOKEN")
 
 
@@ -80,8 +82,8 @@ class BotSettings:
     port: int = setting(3000, "Port `lookout bot` listens on.", low=1, high=65535)
     mode: str = setting("http", "`http` (Slack calls bot.host:bot.port) or `socket` (Socket Mode: Lookout connects "
                                 "out to Slack; needs SLACK_APP_TOKEN, no public URL).", choices=("http", "socket"))
-    admins: tuple[str, ...] = setting(factory=tuple, help="Slack user ids allowed to mute topics (and, later, change "
-                                                          "watches and retrain); empty allows everyone.")
+    admins: tuple[str, ...] = setting(factory=tuple, help="Slack user ids allowed to mute topics, change watches and "
+                                                          "ask for a retrain; empty allows everyone.")
     channels: tuple[str, ...] = setting(factory=tuple, help="Channel ids whose members may correct labels; empty "
                                                             "lets everyone.")
 
@@ -97,6 +99,59 @@ class SlackSettings:
 class ConsoleSettings:
     color: str = setting("auto", "Colour on the console: `auto` (when a terminal), `always` or `never`.",
                          choices=("auto", "always", "never"))
+
+
+@dataclass(frozen=True)
+class LearningSettings:
+    models_dir: str = setting("", "Folder of the model registry (one sub-folder per task and version); empty: "
+                                  "`<store path>.models` beside the store.")
+    min_new_corrections: int = setting(20, "Retrain a task once it has this many corrections since its last "
+                                           "training run; 0 turns this trigger off.", low=0)
+    check_minutes: float = setting(10.0, "How often the daemon counts new corrections.", low=0.01)
+    cron: str = setting("", "Also retrain every task on this crontab schedule (e.g. `0 3 * * 0`, Sundays 03:00 "
+                            "UTC); empty: no schedule.")
+    tolerance: float = setting(0.01, "A new version is promoted unless it scores more than this below the model in "
+                                     "service on the held-out set (and it must not lose on the live corrections).",
+                               low=0.0, high=1.0)
+    holdout_percent: int = setting(20, "Share of labelled texts (chosen by a hash of the text, so it never moves "
+                                       "between versions) held out to score every version.", low=5, high=50)
+    correction_weight: float = setting(3.0, "Weight of a team member's correction in training, against 1 for an "
+                                            "imported label.", low=0.1)
+    min_examples: int = setting(20, "Fewest training examples a task needs before it is trained.", low=4)
+    min_per_label: int = setting(2, "Fewest training examples every label needs.", low=1)
+    pseudo_labels: bool = setting(False, "Add the zero-shot labeller's confident labels as training examples "
+                                         "(a cold start with few corrections).")
+    pseudo_min_confidence: float = setting(0.9, "Least zero-shot confidence kept as a pseudo-label.",
+                                           low=0.0, high=1.0)
+    pseudo_weight: float = setting(0.5, "Weight of a pseudo-label in training.", low=0.01)
+    int8: bool = setting(True, "On a CPU, serve the int8-quantised model when it keeps the fp32 model's labels on "
+                               "at least `int8_min_agreement` of the held-out set.")
+    int8_min_agreement: float = setting(0.99, "Least agreement between the int8 and fp32 models to serve int8.",
+                                        low=0.0, high=1.0)
+    ask_cron: str = setting("", "Active learning: on this crontab schedule (e.g. `0 9 * * 1-5`) ask the team to "
+                                "label the items the model is least sure of; empty: never.")
+    ask_budget: int = setting(5, "Items asked about per task each time.", low=1, high=20)
+    ask_channel: str = setting("", "Channel for those questions; empty uses `slack.channel`.")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    base: str = setting("bundled", "Model fine-tuned for each task: `bundled` (all-MiniLM-L6-v2) or a local path.")
+    freeze_layers: int = setting(4, "Lowest transformer layers (and the embeddings) left frozen; the default "
+                                    "trains the top 2 of 6 and the head, which suits a CPU. 0 trains all.", low=0)
+    epochs: int = setting(5, "Most passes over the training set.", low=1, high=100)
+    patience: int = setting(2, "Stop after this many epochs without a better validation score.", low=1)
+    learning_rate: float = setting(1e-4, "Peak learning rate (AdamW).", low=1e-7, high=1.0)
+    warmup_ratio: float = setting(0.1, "Share of the steps over which the learning rate warms up.",
+                                  low=0.0, high=0.5)
+    batch_size: int = setting(16, "Examples per step.", low=1, high=1024)
+    grad_accum: int = setting(1, "Steps whose gradients are added up before the optimiser steps.", low=1)
+    max_length: int = setting(128, "Tokens of an item read by the classifier (padding is per batch).",
+                              low=8, high=512)
+    class_weighting: bool = setting(True, "Weight labels inversely to their frequency (for imbalanced tasks).")
+    seed: int = setting(0, "Random seed of the training run.")
+    max_minutes: float = setting(0.0, "Stop training after this many minutes (0: no limit).", low=0.0)
+    device: str = setting("auto", "`auto` (cuda when available, bf16 where supported, else cpu), `cpu` or `cuda`.")
 
 
 @dataclass(frozen=True)
@@ -193,6 +248,8 @@ class TaskSettings:
     unsure_below: float = setting(0.5, "Predictions less confident than this are marked unsure.",
                                   low=0.0, high=1.0)
     temperature: float = setting(0.05, "Softmax temperature over zero-shot cosine similarities.", low=0.001)
+    metric: str = setting("macro_f1", "Score that selects and promotes models: `macro_f1`, `accuracy`, "
+                                      "`macro_recall` or `f1:<label>`.")
 
 
 @dataclass(frozen=True)
@@ -213,8 +270,8 @@ class AlertSettings:
 
 SECTIONS: dict[str, type] = {"store": StoreSettings, "model": ModelSettings, "pipeline": PipelineSettings,
                              "topics": TopicSettings, "http": HttpSettings, "bot": BotSettings,
-                             "slack": SlackSettings,
-                             "console": ConsoleSettings}
+                             "slack": SlackSettings, "console": ConsoleSettings, "learning": LearningSettings,
+                             "training": TrainingSettings}
 LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "imap": ImapSettings,
                           "reddit": RedditSettings, "mastodon": MastodonSettings, "bluesky": BlueskySettings,
                           "tasks": TaskSettings, "alerts": AlertSettings}
@@ -232,6 +289,8 @@ class Settings:
     bot: BotSettings = field(default_factory=BotSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    learning: LearningSettings = field(default_factory=LearningSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
     feeds: tuple[FeedSettings, ...] = ()
     replays: tuple[ReplaySettings, ...] = ()
     imap: tuple[ImapSettings, ...] = ()
@@ -393,6 +452,18 @@ def validate(settings: Settings) -> None:
         names = [label.name for label in task.labels]
         if len(names) < 2 or len(set(names)) != len(names):
             raise ConfigError(f"tasks[{i}].labels: expected two or more labels with distinct names")
+    for i, task in enumerate(settings.tasks):
+        names = [label.name for label in task.labels]
+        if task.metric not in ("macro_f1", "accuracy", "macro_recall") and task.metric.removeprefix("f1:") not in names:
+            raise ConfigError(f"tasks[{i}].metric = {task.metric!r}: expected macro_f1, accuracy, macro_recall or "
+                              f"f1:<label> with one of {', '.join(names)}")
+    for key in ("cron", "ask_cron"):
+        value = getattr(settings.learning, key)
+        if value:
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ConfigError(f"learning.{key} = {value!r}: not a crontab schedule ({exc})") from None
     if settings.topics.merge_threshold < settings.topics.threshold:
         raise ConfigError("topics.merge_threshold: expected at least topics.threshold")
     for i, rule in enumerate(settings.alerts):

@@ -17,18 +17,25 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from multiprocessing.process import BaseProcess
 
+import numpy as np
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
-from models.classifier import LabelSpec, TaskSpec, ZeroShotClassifier
+from models.classifier import Classifier, TaskSpec, ZeroShotClassifier
 from models.embedding import Encoder
+from models.finetuned import FineTunedClassifier
+from models.registry import ModelLoadError
 from models.topics import OnlineTopicModel
+from monitor import train_job
 from monitor.alerts import Alert, AlertEngine, Rule
 from monitor.backoff import Health, backoff_delay
 from monitor.config import Settings
 from monitor.item import Item
-from monitor.notify import DeliveryError, Notifier
+from monitor.learning import request_retrain, task_specs
+from monitor.notify import DeliveryError, Notifier, Question
 from monitor.pipeline import BatchResult, Pipeline
 from monitor.sources import PolledSource, StreamSource
 from monitor.sources.bluesky import BlueskySource
@@ -47,11 +54,7 @@ WATCH_SYNC_SECONDS = 5.0
 WATCH_COOLDOWN_SECONDS = 1800.0
 RETRY_LATER_SECONDS = 5.0
 OUTBOX_BATCH = 200
-
-
-def task_specs(settings: Settings) -> list[TaskSpec]:
-    return [TaskSpec(name=t.name, labels=tuple(LabelSpec(x.name, x.description) for x in t.labels),
-                     unsure_below=t.unsure_below, temperature=t.temperature) for t in settings.tasks]
+LEARNING_TICK_SECONDS = 2.0
 
 
 def restore_topics(store: Store, settings: Settings) -> OnlineTopicModel:
@@ -67,10 +70,25 @@ def build_pipeline(settings: Settings, store: Store, encoder: Encoder | None = N
     """Load the encoder (slow: seconds) and restore every stateful model from the store."""
     m = settings.model
     encoder = encoder or Encoder(m.embedding, device=m.device, batch_size=m.batch_size, max_chars=m.max_chars)
-    classifiers = [ZeroShotClassifier.from_encoder(task, encoder.encode) for task in task_specs(settings)]
+    serving = store.serving()
+    classifiers = [load_classifier(settings, task, serving.get(task.name), encoder.encode)
+                   for task in task_specs(settings)]
     rules = [Rule.from_settings(a, settings.slack.channel) for a in settings.alerts]
     return Pipeline(encoder.encode, classifiers, restore_topics(store, settings),
                     AlertEngine(rules, store.cooldowns(since=0)), keywords=settings.topics.keywords)
+
+
+def load_classifier(settings: Settings, task: TaskSpec, version: dict | None,
+                    encode: Callable[[Sequence[str]], np.ndarray]) -> Classifier:
+    """The registered version in service for ``task``; zero-shot when there is none or it cannot be loaded."""
+    if version is not None:
+        try:
+            return FineTunedClassifier(task, version["path"], f"v{version['version']}", device=settings.model.device,
+                                       int8=bool(version["int8"]))
+        except ModelLoadError as exc:
+            log.error("task %s is served zero-shot: version %s cannot be loaded: %s", task.name, version["version"],
+                      exc)
+    return ZeroShotClassifier.from_encoder(task, encode)
 
 
 def build_sources(settings: Settings) -> list[PolledSource | StreamSource]:
@@ -127,6 +145,8 @@ class Daemon:
         self._configured_rules = list(pipeline.engine.rules)
         self._watched: dict[str, FeedSource] = {}
         self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enrich")
+        self._trainer: BaseProcess | None = None
+        self._trainer_run = 0
 
     def stop(self) -> None:
         """Ask the daemon to finish the batch in hand, deliver what is pending and return."""
@@ -144,6 +164,8 @@ class Daemon:
         if interrupted:
             log.warning("%d alerts were being sent when Lookout stopped; they are marked unknown, not resent",
                         interrupted)
+        if await self.store.call(self.store.requeue_interrupted_runs):
+            log.info("an interrupted training run will resume from its last checkpoint")
         known = {row["name"]: row for row in (await self.store.call(self.store.status))["sources"]}
         for s in [*self.polled, *self.streams]:
             self._positions[s.name] = await self.store.call(self.store.source_position, s.name)
@@ -154,6 +176,7 @@ class Daemon:
         await self._sync_watches()
         self._scheduler.add_job(self._sync_watches, "interval", seconds=WATCH_SYNC_SECONDS, id="watches",
                                 max_instances=1, coalesce=True)
+        self._schedule_learning()
         self._scheduler.start()
         http = await self._serve_http()
         streams = [asyncio.create_task(self._stream(s)) for s in self.streams]
@@ -181,6 +204,11 @@ class Daemon:
                 await source.close()
             await self.notifier.close()
             self._compute.shutdown(wait=True)
+            if self._trainer is not None and self._trainer.is_alive():
+                log.info("stopping training run #%d; it resumes from its last epoch at the next start",
+                         self._trainer_run)
+                self._trainer.terminate()
+                self._trainer.join(10)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 
@@ -214,6 +242,122 @@ class Daemon:
             Rule(name=w["name"], kind="keyword", channel=self.settings.slack.channel,
                  cooldown_seconds=WATCH_COOLDOWN_SECONDS, pattern=re.compile(w["target"]))
             for w in rows if w["kind"] == "keyword"]
+
+    # the learning loop ------------------------------------------------------------------------------------------
+    def _schedule_learning(self) -> None:
+        assert self._scheduler is not None
+        s = self.settings.learning
+        self._scheduler.add_job(self._learning_tick, "interval", seconds=LEARNING_TICK_SECONDS, id="learning",
+                                max_instances=1, coalesce=True, next_run_time=datetime.now(self._scheduler.timezone))
+        if self.settings.tasks and s.min_new_corrections:
+            self._scheduler.add_job(self._retrain_if_corrected, "interval", seconds=s.check_minutes * 60,
+                                    id="corrections", max_instances=1, coalesce=True)
+        if self.settings.tasks and s.cron:
+            self._scheduler.add_job(self._request, CronTrigger.from_crontab(s.cron, timezone="UTC"),
+                                    args=[None, "schedule"], id="retrain-cron", max_instances=1, coalesce=True)
+        if self.settings.tasks and s.ask_cron:
+            self._scheduler.add_job(self.ask, CronTrigger.from_crontab(s.ask_cron, timezone="UTC"), id="ask",
+                                    max_instances=1, coalesce=True)
+
+    async def _request(self, task: str | None, via: str) -> None:
+        for name, run_id, new in await self.store.call(request_retrain, self.store, self.settings, task, via):
+            if new:
+                log.info("training run #%d of %s requested (%s)", run_id, name, via)
+
+    async def _retrain_if_corrected(self) -> None:
+        """Ask for a run of every task with ``learning.min_new_corrections`` corrections since its last run."""
+        for task in self.settings.tasks:
+            since = await self.store.call(self.store.last_run_at, task.name)
+            n = await self.store.call(self.store.count_corrections_since, task.name, since)
+            if n >= self.settings.learning.min_new_corrections:
+                await self._request(task.name, f"{n} new corrections")
+
+    async def _learning_tick(self) -> None:
+        await self._serve_promoted()
+        await self._watch_trainer()
+        await self._relay_notes()
+
+    async def _serve_promoted(self) -> None:
+        """Hot swap: serve each task's promoted version. The swap happens on the compute thread between batches,
+        so a batch is labelled by one model or the other, never half and half."""
+        serving = await self.store.call(self.store.serving)
+        loop = asyncio.get_running_loop()
+        for task in task_specs(self.settings):
+            row = serving.get(task.name)
+            want = f"v{row['version']}" if row else ZeroShotClassifier.version
+            have = next(c.version for c in self.pipeline.classifiers if c.task.name == task.name)
+            if want == have:
+                continue
+            try:
+                classifier = await loop.run_in_executor(self._compute, self._load, task, row)
+            except ModelLoadError as exc:
+                log.error("task %s: %s cannot be served, %s stays in service: %s", task.name, want, have, exc)
+                await self.store.call(self.store.set_version_status, task.name, row["version"], "broken", str(exc))
+                if have != ZeroShotClassifier.version:
+                    await self.store.call(self.store.promote, task.name, int(have[1:]), f"kept: {want} is broken")
+                continue
+            await loop.run_in_executor(self._compute, self.pipeline.serve, classifier)
+            log.info("task %s is now served by %s (was %s)", task.name, want, have)
+
+    def _load(self, task: TaskSpec, row: dict | None) -> Classifier:
+        if row is None:
+            return ZeroShotClassifier.from_encoder(task, self.pipeline.encode)
+        return FineTunedClassifier(task, row["path"], f"v{row['version']}", device=self.settings.model.device,
+                                   int8=bool(row["int8"]))
+
+    async def _watch_trainer(self) -> None:
+        """Start the next requested training run when none is running; record a run whose process died."""
+        if self._trainer is not None:
+            if self._trainer.is_alive():
+                return
+            code = self._trainer.exitcode
+            run = await self.store.call(self.store.run, self._trainer_run)
+            if run and run["status"] == "running":
+                why = " (killed: out of memory?)" if code == -signal.SIGKILL else ""
+                await self.store.call(self.store.finish_run, self._trainer_run, "failed",
+                                      f"{run['task']}: the training process exited with code {code}{why}; the model "
+                                      "in service stays")
+            self._trainer = None
+        run = await self.store.call(self.store.claim_run)
+        if run is not None:
+            self._trainer_run = run["id"]
+            self._trainer = train_job.start(self.settings, run["id"])
+            log.info("training run #%d of %s started (pid %s)", run["id"], run["task"], self._trainer.pid)
+
+    async def _relay_notes(self) -> None:
+        """Pass what training runs report on to the people following them (a Slack thread, or the console)."""
+        for run in await self.store.call(self.store.unsent_notes):
+            channel = run["channel"] or self.settings.slack.channel
+            thread, sent = run["thread"] or "", run["notes_sent"]
+            try:
+                if not thread:
+                    thread = await self.notifier.note(f"Training run #{run['id']} of {run['task']}", channel, "")
+                for text in run["notes"][sent:]:
+                    await self.notifier.note(text, channel, thread)
+                    sent += 1
+            except DeliveryError as exc:
+                log.warning("training run #%d: a progress note was not delivered: %s", run["id"], exc)
+                if exc.permanent:
+                    sent = len(run["notes"])
+            await self.store.call(self.store.notes_sent, run["id"], sent, channel, thread)
+
+    async def ask(self) -> int:
+        """Active learning: put the items each task's model was least sure of today to the team; returns how many."""
+        s = self.settings.learning
+        asked = 0
+        for task in task_specs(self.settings):
+            rows = await self.store.call(self.store.least_sure, task.name, time.time() - 86400, s.ask_budget)
+            if not rows:
+                continue
+            try:
+                await self.notifier.ask(Question(task.name, task.label_names, rows,
+                                                 s.ask_channel or self.settings.slack.channel))
+            except DeliveryError as exc:
+                log.warning("questions about %s were not delivered: %s", task.name, exc)
+                continue
+            await self.store.call(self.store.record_questions, task.name, rows)
+            asked += len(rows)
+        return asked
 
     # sources ------------------------------------------------------------------------------------------------------
     async def _store(self, source: PolledSource | StreamSource, items: list[Item], position: dict) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from monitor.alerts import Alert
 
@@ -20,10 +21,26 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
+@dataclass(frozen=True)
+class Question:
+    """Active learning: items a model is least sure of, put to the team with one answer button per label."""
+
+    task: str
+    labels: list[str]
+    items: list[dict[str, Any]]
+    channel: str
+
+
 class Notifier(Protocol):
-    """Delivers one alert; raises ``DeliveryError`` when it cannot."""
+    """Delivers alerts, notes about training runs and questions; raises ``DeliveryError`` when it cannot."""
 
     async def send(self, alert: Alert) -> None: ...
+
+    async def note(self, text: str, channel: str, thread: str) -> str:
+        """Post a line (in ``thread`` when given); returns the thread later lines go to."""
+        ...
+
+    async def ask(self, question: Question) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -60,6 +77,17 @@ class ConsoleNotifier:
 
     async def send(self, alert: Alert) -> None:
         self._write(render_console(alert, self._color))
+
+    async def note(self, text: str, channel: str, thread: str) -> str:
+        self._write(f"[learning] {safe(text)}")
+        return thread or "console"
+
+    async def ask(self, question: Question) -> None:
+        lines = [f"[learning] Which {question.task} label is right? (answer with `lookout label ITEM LABEL`; labels: "
+                 f"{', '.join(question.labels)})"]
+        lines += [f"  {q['item_id'][:10]}  model says {q['label']} (margin {q['margin']:.2f}): "
+                  f"{safe(q['title'] or q['text'])[:80]}" for q in question.items]
+        self._write("\n".join(lines))
 
     async def close(self) -> None:
         return None

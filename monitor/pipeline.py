@@ -51,11 +51,16 @@ class Pipeline:
         self.n_keywords = keywords
         self.clock = clock
 
+    def serve(self, classifier: Classifier) -> None:
+        """Replace the classifier of ``classifier.task``; a batch already started keeps the list it began with."""
+        self.classifiers = [classifier if c.task.name == classifier.task.name else c for c in self.classifiers]
+
     def enrich(self, items: Sequence[Item]) -> BatchResult:
         """Enrich a batch; raises if any model fails (the caller then retries the items one by one)."""
+        classifiers = self.classifiers
         texts = [item.content for item in items]
         embeddings = self.encode(texts)
-        per_task = [c.predict(texts, embeddings) for c in self.classifiers]
+        per_task = [c.predict(texts, embeddings) for c in classifiers]
         results, alerts = [], []
         now = self.clock()
         for i, item in enumerate(items):

@@ -75,6 +75,23 @@ def m004_watches(db: sqlite_utils.Database) -> None:
                          pk="name")
 
 
+@migrations()
+def m005_learning(db: sqlite_utils.Database) -> None:
+    db["training_examples"].create({"id": int, "task": str, "text": str, "label": str, "split": str, "source": str,
+                                    "created_at": float}, pk="id")
+    db["training_examples"].create_index(["task"])
+    db["model_versions"].create({"task": str, "version": int, "path": str, "status": str, "int8": int,
+                                 "metrics": str, "reason": str, "run_id": int, "created_at": float,
+                                 "promoted_at": float}, pk=("task", "version"))
+    db["training_runs"].create({"id": int, "task": str, "status": str, "via": str, "requested_by": str,
+                                "channel": str, "thread": str, "version": int, "pid": int, "progress": str,
+                                "notes": str, "notes_sent": int, "message": str, "created_at": float,
+                                "started_at": float, "finished_at": float}, pk="id")
+    db["training_runs"].create_index(["status"])
+    db["questions"].create({"item_id": str, "task": str, "label": str, "margin": float, "asked_at": float},
+                           pk=("item_id", "task"))
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
@@ -334,6 +351,173 @@ class Store:
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
         return [r["id"] for r in rows], np.stack([np.frombuffer(r["embedding"], dtype=np.float32) for r in rows])
+
+    # the learning loop --------------------------------------------------------------------------------------------
+    def import_examples(self, task: str, rows: Iterable[tuple[str, str, str]], source: str) -> int:
+        """Store labelled ``(text, label, split)`` rows for ``task``; returns how many."""
+        now = time.time()
+        with self._conn:
+            cur = self._conn.executemany(
+                "insert into training_examples (task, text, label, split, source, created_at) "
+                "values (?, ?, ?, ?, ?, ?)",
+                [(task, text, label, split, source, now) for text, label, split in rows])
+        return cur.rowcount
+
+    def examples(self, task: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.query("select text, label, split, source from training_examples "
+                                               "where task = ? order by id", [task])]
+
+    def corrected_items(self, task: str) -> list[dict[str, Any]]:
+        """Every correction of ``task`` with the text the models read, oldest first."""
+        rows = self.db.query(
+            "select corrections.id as correction_id, corrections.new_label, corrections.created_at as corrected_at, "
+            "items.* from corrections join items on items.id = corrections.item_id where corrections.task = ? "
+            "order by corrections.id", [task])
+        return [{"item_id": r["id"], "label": r["new_label"], "created_at": r["corrected_at"],
+                 "text": _item(r).content} for r in rows]
+
+    def confident_labels(self, task: str, model: str, min_confidence: float, limit: int) -> list[dict[str, Any]]:
+        """Items ``model`` labelled with at least ``min_confidence`` (pseudo-labels), newest first."""
+        rows = self.db.query(
+            "select labels.label, items.* from labels join items on items.id = labels.item_id where labels.task = ? "
+            "and labels.model = ? and labels.confidence >= ? order by items.rowid desc limit ?",
+            [task, model, min_confidence, limit])
+        return [{"label": r["label"], "text": _item(r).content} for r in rows]
+
+    def count_corrections_since(self, task: str, since: float) -> int:
+        return self.db.execute("select count(*) from corrections where task = ? and created_at > ?",
+                               [task, since]).fetchone()[0]
+
+    def request_run(self, task: str, via: str, user: str = "", channel: str = "", thread: str = "",
+                    start: bool = False) -> tuple[int, bool]:
+        """Ask for a training run of ``task`` (``start``: taken at once by the caller); returns ``(run id, True)``
+        or, when one is already waiting or running, ``(its id, False)``."""
+        with self._conn:
+            open_run = self._conn.execute("select id from training_runs where task = ? and status in "
+                                          "('requested', 'running')", [task]).fetchone()
+            if open_run:
+                return open_run[0], False
+            cur = self._conn.execute(
+                "insert into training_runs (task, status, via, requested_by, channel, thread, notes, notes_sent, "
+                "created_at) values (?, ?, ?, ?, ?, ?, '[]', 0, ?)",
+                [task, "running" if start else "requested", via, user, channel, thread, time.time()])
+        return int(cur.lastrowid or 0), True
+
+    def claim_run(self) -> dict[str, Any] | None:
+        """The oldest requested run, now marked running."""
+        with self._conn:
+            row = self._conn.execute("select id from training_runs where status = 'requested' order by id limit 1"
+                                     ).fetchone()
+            if row is None:
+                return None
+            self._conn.execute("update training_runs set status = 'running', started_at = ? where id = ?",
+                               [time.time(), row[0]])
+        return self.run(row[0])
+
+    def start_run(self, run_id: int, version: int, pid: int) -> None:
+        with self._conn:
+            self._conn.execute("update training_runs set status = 'running', version = ?, pid = ?, "
+                               "started_at = coalesce(started_at, ?) where id = ?", [version, pid, time.time(), run_id])
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        rows = list(self.db.query("select * from training_runs where id = ?", [run_id]))
+        return {**rows[0], "notes": json.loads(rows[0]["notes"] or "[]"),
+                "progress": json.loads(rows[0]["progress"] or "{}")} if rows else None
+
+    def runs(self, task: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        where, args = ("where task = ?", [task]) if task else ("", [])
+        return [{**r, "progress": json.loads(r["progress"] or "{}")} for r in self.db.query(
+            f"select * from training_runs {where} order by id desc limit ?", [*args, limit])]
+
+    def run_progress(self, run_id: int, progress: dict[str, Any], note: str = "") -> None:
+        """Record how far a run is; ``note`` is a line for the people following it (a Slack thread)."""
+        with self._conn:
+            if note:
+                self._conn.execute("update training_runs set notes = json_insert(notes, '$[#]', ?) where id = ?",
+                                   [note, run_id])
+            self._conn.execute("update training_runs set progress = ? where id = ?", [json.dumps(progress), run_id])
+
+    def finish_run(self, run_id: int, status: str, message: str) -> None:
+        with self._conn:
+            self._conn.execute("update training_runs set status = ?, message = ?, finished_at = ?, "
+                               "notes = json_insert(notes, '$[#]', ?) where id = ?",
+                               [status, message, time.time(), message, run_id])
+
+    def requeue_interrupted_runs(self) -> int:
+        """Runs that were training when Lookout stopped wait again; they resume from their last checkpoint."""
+        with self._conn:
+            return self._conn.execute("update training_runs set status = 'requested' where status = 'running'"
+                                      ).rowcount
+
+    def unsent_notes(self) -> list[dict[str, Any]]:
+        """Runs with lines not yet relayed to the people following them."""
+        return [{**r, "notes": json.loads(r["notes"] or "[]")} for r in self.db.query(
+            "select id, task, channel, thread, notes, notes_sent from training_runs "
+            "where json_array_length(notes) > notes_sent")]
+
+    def notes_sent(self, run_id: int, sent: int, channel: str, thread: str) -> None:
+        with self._conn:
+            self._conn.execute("update training_runs set notes_sent = ?, channel = ?, thread = ? where id = ?",
+                               [sent, channel, thread, run_id])
+
+    def last_run_at(self, task: str) -> float:
+        """When the last training run of ``task`` was asked for (0 when never)."""
+        return self.db.execute("select coalesce(max(created_at), 0) from training_runs where task = ?",
+                               [task]).fetchone()[0]
+
+    def add_version(self, task: str, version: int, path: str, status: str, metrics: dict[str, Any], reason: str,
+                    run_id: int | None, int8: bool) -> None:
+        with self._conn:
+            self._conn.execute(
+                "insert or replace into model_versions (task, version, path, status, int8, metrics, reason, run_id, "
+                "created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [task, version, path, status, int(int8), json.dumps(metrics), reason, run_id, time.time()])
+
+    def versions(self, task: str | None = None) -> list[dict[str, Any]]:
+        where, args = ("where task = ?", [task]) if task else ("", [])
+        return [{**r, "metrics": json.loads(r["metrics"] or "{}")} for r in self.db.query(
+            f"select * from model_versions {where} order by task, version", args)]
+
+    def serving(self) -> dict[str, dict[str, Any]]:
+        """The version in service for each task that has one (other tasks are served zero-shot)."""
+        return {r["task"]: r for r in self.versions() if r["status"] == "serving"}
+
+    def promote(self, task: str, version: int, reason: str) -> None:
+        """Put ``version`` in service; the version serving before it is retired."""
+        now = time.time()
+        with self._conn:
+            self._conn.execute("update model_versions set status = 'retired' where task = ? and status = 'serving'",
+                               [task])
+            self._conn.execute("update model_versions set status = 'serving', promoted_at = ?, reason = ? "
+                               "where task = ? and version = ?", [now, reason, task, version])
+
+    def set_version_status(self, task: str, version: int, status: str, reason: str) -> None:
+        with self._conn:
+            self._conn.execute("update model_versions set status = ?, reason = ? where task = ? and version = ?",
+                               [status, reason, task, version])
+
+    def least_sure(self, task: str, since: float, limit: int) -> list[dict[str, Any]]:
+        """Items labelled by a model since ``since`` with the smallest margin between their top two labels, never
+        asked about and never corrected."""
+        rows = self.db.query(
+            "select items.*, labels.label, labels.scores from labels join items on items.id = labels.item_id "
+            "where labels.task = ? and labels.model != 'human' and items.stored_at >= ? and not exists "
+            "(select 1 from questions q where q.item_id = labels.item_id and q.task = labels.task)",
+            [task, since])
+        scored = []
+        for r in rows:
+            top = sorted(json.loads(r["scores"] or "{}").values(), reverse=True)
+            if len(top) >= 2:
+                scored.append((top[0] - top[1], r))
+        scored.sort(key=lambda pair: pair[0])
+        return [{"item_id": r["id"], "title": r["title"] or "", "text": _item(r).content, "url": r["url"] or "",
+                 "label": r["label"], "margin": round(margin, 4)} for margin, r in scored[:limit]]
+
+    def record_questions(self, task: str, asked: Sequence[dict[str, Any]]) -> None:
+        with self._conn:
+            self._conn.executemany("insert or ignore into questions (item_id, task, label, margin, asked_at) "
+                                   "values (?, ?, ?, ?, ?)",
+                                   [(q["item_id"], task, q["label"], q["margin"], time.time()) for q in asked])
 
     # reports ------------------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -105,6 +105,7 @@ async def bot(tmp_path: Path, tiny_model: str, slack: FakeSlack) -> AsyncIterato
     ("label abc", "Usage: `/lookout label <item> <label> [task]`"),
     ("search", "Usage: `/lookout search <words>`"),
     ("status now", "Usage: `/lookout status`"),
+    ("retrain spam now", "Usage: `/lookout retrain [task]`"),
 ])
 def test_bad_commands_say_what_was_expected(text: str, message: str) -> None:
     with pytest.raises(UsageError) as err:
@@ -260,6 +261,9 @@ async def test_admins_and_channels_are_enforced_and_the_mute_button_works(bot: B
     topic_id = bot.store.db.execute("select topic_id from items order by rowid limit 1").fetchone()[0]
     _, answer = await strict_bot.command(f"mute {topic_id}")
     assert answer["text"] == "Only Lookout's admins may mute topics; ask one of them."
+    _, answer = await strict_bot.command("retrain")
+    assert answer["text"] == "Only Lookout's admins may ask for a retrain; ask one of them."
+    assert bot.store.runs() == []
     slack.members = {"C0LOOKOUT": ["U0BOSS"], "C0TEAM": ["U0ADA"]}
     _, answer = await strict_bot.command(f"label {bot.items[0][:8]} ham")
     assert answer["text"] == "Corrections are accepted from members of Lookout's channels only."
@@ -299,7 +303,7 @@ async def test_opening_app_home_publishes_the_dashboard(bot: Bot) -> None:
     view = published["view"] if isinstance(published["view"], dict) else json.loads(published["view"])
     text = json.dumps(view)
     assert published["user_id"] == "U0ADA" and view["type"] == "home"
-    assert "*8* items" in text and "`spam`: zero-shot" in text and "*1* corrections waiting" in text
+    assert "*8* items" in text and "`spam`: zero-shot; 1 correction since the last training run" in text
     assert "Recent alerts" in text and len(view["blocks"]) <= 100
 
 
@@ -365,3 +369,64 @@ async def test_trends_answers_with_rising_and_fading_topics(bot: Bot) -> None:
     assert fading == "Nothing is fading."
     _, answer = await bot.command("trends 999")
     assert answer["text"].startswith("Usage: `/lookout trends [hours]`")
+
+
+async def test_retrain_queues_a_run_and_opens_the_thread_its_progress_follows(bot: Bot) -> None:
+    _, answer = await bot.command("retrain eggs")
+    assert answer["text"] == ":warning: no task `eggs`; tasks are: spam"
+    _, answer = await bot.command("retrain")
+    assert answer["text"].startswith("Queued: training starts within seconds")
+    await wait_for(lambda: bot.store.runs() and bot.store.runs()[0]["thread"])
+    [posted] = bot.slack.calls["chat.postMessage"]
+    assert posted["channel"] == "C0ALERTS" and "Retraining `spam`, asked by <@U0ADA>" in posted["text"]
+    [run] = bot.store.runs()
+    assert (run["task"], run["status"], run["via"], run["requested_by"], run["channel"]) == \
+        ("spam", "requested", "slack", "U0ADA", "C0ALERTS")
+    assert run["thread"] == "1700000001.000100"
+    _, answer = await bot.command("retrain spam")
+    assert answer["text"] == f"A training run of `spam` (#{run['id']}) is already waiting or running."
+    assert len(bot.store.runs()) == 1
+    _, answer = await bot.command("status")
+    assert "`spam`: zero-shot; 0 corrections since the last training run" in answer["text"]
+
+
+async def test_an_answer_to_an_active_learning_question_is_a_correction(bot: Bot) -> None:
+    from bot.blocks import question_blocks
+    from monitor.notify import Question
+
+    rows = bot.store.least_sure("spam", 0, 3)
+    assert len(rows) == 3 and rows == sorted(rows, key=lambda r: r["margin"])
+    blocks = question_blocks(Question("spam", ["spam", "ham"], rows, "C0ALERTS"))
+    assert len(blocks) == 7 and [b["text"] for b in blocks[2]["elements"]] == \
+        [{"type": "plain_text", "text": "spam"}, {"type": "plain_text", "text": "ham"}]
+    button = blocks[2]["elements"][1]
+    await bot.action({**button, "block_id": "q", "action_ts": "1"}, blocks)
+    await wait_for(lambda: bot.slack.calls["chat.update"])
+    [row] = bot.store.corrections()
+    assert (row["item_id"], row["new_label"], row["via"]) == (rows[0]["item_id"], "ham", "slack")
+    update = bot.slack.calls["chat.update"][0]
+    note = (update["blocks"] if isinstance(update["blocks"], list) else json.loads(update["blocks"]))[-1]
+    assert "<@U0ADA> " in note["elements"][0]["text"] and "ham" in note["elements"][0]["text"]
+
+
+async def test_training_notes_thread_and_questions_are_posted_to_slack(slack: FakeSlack) -> None:
+    from bot.notifier import SlackNotifier
+    from monitor.notify import DeliveryError, Question
+
+    notifier = SlackNotifier("xoxb-test-token", slack.base_url, per_second=100)
+    thread = await notifier.note("Training run #1 of spam", "C0ALERTS", "")
+    assert thread == "1700000001.000100"
+    assert await notifier.note("epoch 1/5: <!channel> validation 0.8", "C0ALERTS", thread) == thread
+    first, second = slack.calls["chat.postMessage"]
+    assert "thread_ts" not in first and second["thread_ts"] == thread
+    assert second["text"] == "epoch 1/5: &lt;!channel&gt; validation 0.8"
+    item = {"item_id": "a" * 20, "title": "<@U123> win", "text": "x" * 5000, "url": "javascript:x", "label": "spam",
+            "margin": 0.01}
+    await notifier.ask(Question("spam", ["spam", "ham"], [item], "C0ALERTS"))
+    text = json.dumps(slack.calls["chat.postMessage"][2]["blocks"])
+    assert "lookout_answer:0:1" in text and "<@U123>" not in text and "javascript" not in text
+    slack.unknown_channels.add("C0GONE")
+    with pytest.raises(DeliveryError, match="channel_not_found") as err:
+        await notifier.note("hello", "C0GONE", "")
+    assert err.value.permanent
+    await notifier.close()

@@ -1,0 +1,284 @@
+"""Fine-tuning a transformer sequence classifier for one task, on a GPU when there is one, else on the CPU.
+
+``train`` takes labelled examples (each with a weight, so the team's corrections can count more than imported
+labels), keeps the epoch that scores best on the validation set (early stopping), and can resume from a checkpoint
+written after every epoch. The default trains only the top layers and the head, which is what fits a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.embedding import pick_device, resolve_model
+from models.evaluation import check_metric, score
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or cannot go on; the message says why."""
+
+
+@dataclass(frozen=True)
+class TrainArgs:
+    """How to fine-tune: the options people expect from a trainer, with CPU-friendly defaults."""
+
+    base: str = "bundled"
+    freeze_layers: int = 4
+    epochs: int = 5
+    patience: int = 2
+    learning_rate: float = 1e-4
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    batch_size: int = 16
+    grad_accum: int = 1
+    max_length: int = 128
+    class_weighting: bool = True
+    seed: int = 0
+    metric: str = "macro_f1"
+    max_minutes: float = 0.0
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where training is: reported after every optimiser step and at the end of every epoch."""
+
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float
+    val_score: float | None = None
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    tokenizer: Any
+    labels: list[str]
+    best_epoch: int
+    best_score: float
+    seconds: float
+    device: str
+    resumed_from_epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def fingerprint(labels: Sequence[str], examples: Sequence[Example], args: TrainArgs) -> str:
+    """A hash of everything that determines a training run: labels, data (in order), arguments."""
+    h = hashlib.sha256(json.dumps([list(labels), asdict(args)]).encode())
+    for e in examples:
+        h.update(json.dumps([e.text, e.label, e.weight]).encode())
+    return h.hexdigest()[:16]
+
+
+def _load_base(args: TrainArgs, labels: Sequence[str]) -> tuple[Any, Any]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    path = resolve_model(args.base)
+    if not Path(path).is_dir():
+        raise TrainingError(f"base model {args.base!r}: {path} is not a model folder")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)})
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"base model {args.base!r} cannot be loaded: {exc}") from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return model, tokenizer
+
+
+def _freeze(model: Any, layers: int) -> None:
+    """Freeze the embeddings and the lowest ``layers`` transformer layers (0 trains everything)."""
+    if layers <= 0:
+        return
+    body = model.base_model
+    encoder_layers = getattr(getattr(body, "encoder", None), "layer", None)
+    if encoder_layers is None:
+        raise TrainingError(f"freeze_layers={layers}: the base model has no encoder layers to freeze; set 0")
+    if layers > len(encoder_layers):
+        raise TrainingError(f"freeze_layers={layers}: the base model has only {len(encoder_layers)} layers")
+    for module in [body.embeddings, *encoder_layers[:layers]]:
+        for p in module.parameters():
+            p.requires_grad = False
+
+
+def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of indices of similar length (less padding), themselves in random order."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start:start + chunk], key=lambda i: lengths[i])
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def predict_proba(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 64, max_length: int = 128,
+                  device: str = "cpu") -> np.ndarray:
+    """Class probabilities, ``(len(texts), num_labels)``, batched by length and returned in input order."""
+    import torch
+
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
+                            return_tensors="pt").to(device)
+            logits = model(**enc).logits.float()
+            out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+    return out
+
+
+def _val_score(model: Any, tokenizer: Any, val: Sequence[Example], labels: Sequence[str], args: TrainArgs,
+               device: str) -> float:
+    probs = predict_proba(model, tokenizer, [e.text for e in val], args.batch_size * 2, args.max_length, device)
+    return score(args.metric, [e.label for e in val], [labels[i] for i in probs.argmax(axis=1)], labels)
+
+
+def train(labels: Sequence[str], examples: Sequence[Example], val: Sequence[Example], args: TrainArgs = TrainArgs(),
+          device: str = "auto", progress: Callable[[Progress], None] | None = None,
+          checkpoint: str | Path | None = None) -> TrainResult:
+    """Fine-tune ``args.base`` on ``examples`` and return the epoch that scored best on ``val``.
+
+    ``args.max_minutes`` (0: none) ends training early, after scoring the epoch in progress on ``val``.
+
+    With ``checkpoint``, state is saved there after every epoch and a run with the same data and arguments picks up
+    after the last saved epoch.
+    """
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    labels = list(labels)
+    check_metric(args.metric, labels)
+    unknown = {e.label for e in [*examples, *val]} - set(labels)
+    if unknown:
+        raise TrainingError(f"examples have labels the task does not: {', '.join(sorted(unknown))}")
+    if len({e.label for e in examples}) < 2:
+        raise TrainingError("training needs examples of at least two labels")
+    if not val:
+        raise TrainingError("training needs a validation set to choose the best epoch")
+    started = time.monotonic()
+    device = pick_device(device)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    model, tokenizer = _load_base(args, labels)
+    _freeze(model, args.freeze_layers)
+    model.to(device)
+    index = {name: i for i, name in enumerate(labels)}
+    y = torch.tensor([index[e.label] for e in examples])
+    w = torch.tensor([e.weight for e in examples], dtype=torch.float32)
+    counts = torch.bincount(y, minlength=len(labels)).float()
+    class_w = (len(examples) / (len(labels) * counts.clamp(min=1))) if args.class_weighting else torch.ones(len(labels))
+    class_w = class_w.to(device)
+    lengths = [len(e.text) for e in examples]
+    steps_per_epoch = -(-len(_batches(lengths, args.batch_size, random.Random(0))) // args.grad_accum)
+    total_steps = steps_per_epoch * args.epochs
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
+    bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+    fp = fingerprint(labels, examples, args)
+    state: dict[str, Any] = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [],
+                             "best_state": None}
+    resumed = 0
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt and ckpt.is_file():
+        saved = torch.load(ckpt, map_location=device, weights_only=False)
+        if saved.get("fingerprint") == fp:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            state = saved["state"]
+            resumed = state["epoch"]
+    step = resumed * steps_per_epoch
+    for epoch in range(resumed + 1, args.epochs + 1):
+        if state["bad_epochs"] >= args.patience:
+            break
+        model.train()
+        losses = []
+        batches = _batches(lengths, args.batch_size, random.Random(args.seed * 1000 + epoch))
+        out_of_time = False
+        for n, batch in enumerate(batches):
+            if args.max_minutes and time.monotonic() - started > args.max_minutes * 60:
+                out_of_time = True
+                break
+            enc = tokenizer([examples[i].text for i in batch], truncation=True, max_length=args.max_length,
+                            padding=True, return_tensors="pt").to(device)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(**enc).logits.float()
+            yb, wb = y[batch].to(device), w[batch].to(device)
+            per = torch.nn.functional.cross_entropy(logits, yb, weight=class_w, reduction="none") * wb
+            loss = per.sum() / (class_w[yb] * wb).sum()
+            (loss / args.grad_accum).backward()
+            losses.append(loss.item())
+            if (n + 1) % args.grad_accum == 0 or n + 1 == len(batches):
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                step += 1
+                if progress:
+                    progress(Progress(epoch, args.epochs, step, total_steps, float(np.mean(losses[-20:]))))
+        val_score = _val_score(model, tokenizer, val, labels, args, device)
+        state["history"].append({"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
+                                 "val_score": round(val_score, 4)})
+        if val_score > state["best_score"]:
+            state.update(best_score=val_score, best_epoch=epoch, bad_epochs=0,
+                         best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch
+        if progress:
+            progress(Progress(epoch, args.epochs, step, total_steps, float(np.mean(losses)), val_score))
+        if out_of_time:
+            break
+        if ckpt:
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({"fingerprint": fp, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "state": state}, tmp)
+            os.replace(tmp, ckpt)
+    if state["best_state"] is not None:
+        model.load_state_dict(state["best_state"])
+    model.eval()
+    return TrainResult(model, tokenizer, labels, state["best_epoch"], round(state["best_score"], 4),
+                       round(time.monotonic() - started, 1), device, resumed, state["history"])
+
+
+def quantize(model: Any) -> Any:
+    """A CPU copy of ``model`` with its Linear layers dynamically quantised to int8."""
+    import copy
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).cpu(), {torch.nn.Linear},
+                                                      dtype=torch.qint8)

@@ -1,0 +1,333 @@
+"""The learning loop: a task's training data from the store, a training run, and the gate that promotes a model.
+
+Training data comes from imported labels, the team's corrections (weighted above imported labels; the latest
+correction of an item wins) and, optionally, the zero-shot labeller's confident labels. A hash of each text puts it
+in the held-out set or not, so the held-out set never moves between versions; corrections made since the model in
+service was trained that fall in it form the "live" set. A new version serves only when it is not worse than the
+model in service on the held-out set (within a tolerance) and does not lose on the live set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models import registry
+from models.classifier import LabelSpec, TaskSpec, ZeroShotClassifier
+from models.embedding import Encoder
+from models.evaluation import confusion_png, report
+from models.finetune import Example, Progress, TrainArgs, TrainingError, fingerprint, predict_proba, quantize, train
+from models.finetuned import FineTunedClassifier
+from models.registry import ModelLoadError
+from monitor.config import Settings
+from monitor.service import ServiceError
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+Reporter = Callable[[dict[str, Any], str], None]
+
+
+class LearningError(RuntimeError):
+    """A training run cannot produce a model; the model in service stays."""
+
+
+def models_dir(settings: Settings) -> Path:
+    return Path(settings.learning.models_dir or f"{settings.store.path}.models")
+
+
+def task_specs(settings: Settings) -> list[TaskSpec]:
+    return [TaskSpec(name=t.name, labels=tuple(LabelSpec(x.name, x.description) for x in t.labels),
+                     unsure_below=t.unsure_below, temperature=t.temperature) for t in settings.tasks]
+
+
+def task_spec(settings: Settings, name: str) -> TaskSpec:
+    specs = {t.name: t for t in task_specs(settings)}
+    if name not in specs:
+        raise ServiceError(f"no task `{name}`; tasks are: {', '.join(specs) or 'none configured'}")
+    return specs[name]
+
+
+def train_args(settings: Settings, task: str) -> TrainArgs:
+    t = settings.training
+    metric = next(x.metric for x in settings.tasks if x.name == task)
+    return TrainArgs(base=t.base, freeze_layers=t.freeze_layers, epochs=t.epochs, patience=t.patience,
+                     learning_rate=t.learning_rate, warmup_ratio=t.warmup_ratio, batch_size=t.batch_size,
+                     grad_accum=t.grad_accum, max_length=t.max_length, class_weighting=t.class_weighting,
+                     seed=t.seed, metric=metric, max_minutes=t.max_minutes)
+
+
+def _bucket(task: str, text: str) -> int:
+    key = " ".join(text.lower().split())
+    return int(hashlib.sha1(f"{task}\x00{key}".encode()).hexdigest()[:8], 16) % 100
+
+
+@dataclass
+class TrainingData:
+    train: list[Example] = field(default_factory=list)
+    val: list[Example] = field(default_factory=list)
+    holdout: list[Example] = field(default_factory=list)
+    live: list[Example] = field(default_factory=list)
+    report: dict[str, int] = field(default_factory=dict)
+
+
+def gather(store: Store, settings: Settings, task: TaskSpec, since: float) -> TrainingData:
+    """The training, validation, held-out and live sets of ``task``, duplicates and conflicts resolved."""
+    s = settings.learning
+    names = set(task.label_names)
+    counts = {"imported": 0, "corrections": 0, "pseudo": 0, "duplicates": 0, "conflicts": 0, "unknown_label": 0}
+    chosen: dict[str, dict[str, Any]] = {}
+    conflicted: set[str] = set()
+
+    def offer(text: str, label: str, weight: float, tier: int, split: str, when: float = 0.0) -> None:
+        if label not in names:
+            counts["unknown_label"] += 1
+            return
+        key = " ".join(text.lower().split())
+        held = chosen.get(key)
+        if held is None or tier > held["tier"] or (tier == held["tier"] == 2):
+            chosen[key] = {"text": text, "label": label, "weight": weight, "tier": tier, "split": split,
+                           "when": when}
+            if held is not None:
+                counts["duplicates"] += 1
+        elif tier == held["tier"] and label != held["label"]:
+            conflicted.add(key)
+        else:
+            counts["duplicates"] += 1
+
+    for row in store.examples(task.name):
+        counts["imported"] += 1
+        offer(row["text"], row["label"], 1.0, 1, row["split"] or "")
+    for row in store.corrected_items(task.name):
+        counts["corrections"] += 1
+        offer(row["text"], row["label"], s.correction_weight, 2, "", row["created_at"])
+    if s.pseudo_labels:
+        for row in store.confident_labels(task.name, "zero-shot", s.pseudo_min_confidence, 5000):
+            counts["pseudo"] += 1
+            offer(row["text"], row["label"], s.pseudo_weight, 0, "train")
+    for key in conflicted:
+        if key in chosen and chosen[key]["tier"] == 1:
+            del chosen[key]
+            counts["conflicts"] += 1
+    data = TrainingData(report=counts)
+    for row in chosen.values():
+        example = Example(row["text"], row["label"], row["weight"])
+        bucket = _bucket(task.name, row["text"])
+        split = row["split"] or ("test" if bucket < s.holdout_percent else
+                                 "val" if bucket < s.holdout_percent + 15 else "train")
+        if row["tier"] == 0 and split != "train":
+            continue
+        {"test": data.holdout, "val": data.val}.get(split, data.train).append(example)
+        if split == "test" and row["tier"] == 2 and row["when"] > since:
+            data.live.append(example)
+    counts.update(train=len(data.train), val=len(data.val), holdout=len(data.holdout), live=len(data.live))
+    return data
+
+
+def check_enough(data: TrainingData, task: TaskSpec, settings: Settings) -> None:
+    """Raise ``LearningError`` naming what is missing when ``data`` is too small to train on."""
+    s = settings.learning
+    per_label = {name: sum(e.label == name for e in data.train) for name in task.label_names}
+    short = [f"{name} ({n})" for name, n in per_label.items() if n < s.min_per_label]
+    if len(data.train) < s.min_examples or short or not data.val or not data.holdout:
+        raise LearningError(
+            f"task {task.name!r} has too few labels to train: {len(data.train)} training examples (needs "
+            f"{s.min_examples}), {len(data.val)} validation, {len(data.holdout)} held out"
+            + (f"; labels under {s.min_per_label} examples: {', '.join(short)}" if short else "")
+            + ". Correct more items (`lookout label`, Slack) or import labels (`lookout labels import`).")
+
+
+def decide(candidate: dict[str, Any], serving: dict[str, Any], cand_live: dict[str, Any], serv_live: dict[str, Any],
+           tolerance: float) -> tuple[bool, str]:
+    """Whether a candidate replaces the model in service, and why, from their scores on the same sets."""
+    metric = candidate["metric"]
+    c, s = candidate["score"], serving["score"]
+    if c < s - tolerance:
+        return False, (f"held-out {metric} {c:.3f} is below the model in service's {s:.3f} by more than the "
+                       f"tolerance {tolerance:g}")
+    if cand_live.get("n") and cand_live["accuracy"] < serv_live["accuracy"]:
+        return False, (f"loses on the {cand_live['n']} live corrections: accuracy {cand_live['accuracy']:.3f} "
+                       f"against {serv_live['accuracy']:.3f}")
+    live = (f"; live corrections accuracy {cand_live['accuracy']:.3f} vs {serv_live['accuracy']:.3f}"
+            if cand_live.get("n") else "")
+    return True, f"held-out {metric} {c:.3f} vs {s:.3f} for the model in service{live}"
+
+
+def _score(predict: Callable[[list[str]], list[str]], examples: list[Example], labels: list[str],
+           metric: str) -> dict[str, Any]:
+    texts = [e.text for e in examples]
+    return report([e.label for e in examples], predict(texts) if texts else [], labels, metric)
+
+
+def serving_predictor(store: Store, settings: Settings, task: TaskSpec,
+                      encoder: Callable[[], Encoder]) -> tuple[str, Callable[[list[str]], list[str]]]:
+    """The model in service for ``task`` (its version name and a text -> label function)."""
+    row = store.serving().get(task.name)
+    if row is not None:
+        try:
+            clf = FineTunedClassifier(task, row["path"], f"v{row['version']}", device="cpu")
+            return clf.version, lambda texts: [clf.labels[i] for i in clf.probabilities(texts).argmax(axis=1)]
+        except ModelLoadError as exc:
+            log.warning("the model in service cannot be scored, so the candidate is compared with zero-shot: %s",
+                        exc)
+    enc = encoder()
+    zero = ZeroShotClassifier.from_encoder(task, enc.encode)
+    return "zero-shot", lambda texts: [p.label for p in zero.predict(texts, enc.encode(texts))]
+
+
+def train_task(store: Store, settings: Settings, task_name: str, run_id: int, report_to: Reporter,
+               encoder: Callable[[], Encoder] | None = None) -> dict[str, Any]:
+    """One training run of ``task_name``: train, evaluate against the model in service, register, gate.
+
+    Resumes from the run's checkpoint when the run was interrupted. Raises ``LearningError`` when no model can be
+    trained; the model in service is never touched unless the new version passes the gate.
+    """
+    task = task_spec(settings, task_name)
+    labels = task.label_names
+    m = settings.model
+    make_encoder = encoder or (lambda: Encoder(m.embedding, device="cpu", batch_size=m.batch_size,
+                                               max_chars=m.max_chars))
+    serving = store.serving().get(task.name)
+    data = gather(store, settings, task, since=serving["created_at"] if serving else 0.0)
+    check_enough(data, task, settings)
+    args = train_args(settings, task.name)
+    run = store.run(run_id) or {}
+    root = models_dir(settings)
+    version = run.get("version") or registry.next_version(root, task.name)
+    folder = registry.version_dir(root, task.name, version)
+    folder.mkdir(parents=True, exist_ok=True)
+    store.start_run(run_id, version, os.getpid())
+    d = data.report
+    report_to({"phase": "training", "version": version}, (
+        f"Training {task.name} v{version} on {d['train']} examples ({d['corrections']} corrections, {d['imported']} "
+        f"imported, {d['pseudo']} pseudo-labels; dropped {d['duplicates']} duplicates, {d['conflicts']} conflicts, "
+        f"{d['unknown_label']} with unknown labels); {d['holdout']} held out, {d['live']} live."))
+
+    def progress(p: Progress) -> None:
+        state = {"phase": "training", "version": version, "epoch": p.epoch, "epochs": p.epochs, "step": p.step,
+                 "steps": p.steps, "loss": round(p.loss, 4)}
+        note = (f"epoch {p.epoch}/{p.epochs}: validation {args.metric} {p.val_score:.3f}"
+                if p.val_score is not None else "")
+        report_to(state, note)
+
+    try:
+        result = train(labels, data.train, data.val, args, device=settings.training.device, progress=progress,
+                       checkpoint=folder / "checkpoint.pt")
+    except TrainingError as exc:
+        raise LearningError(str(exc)) from exc
+    report_to({"phase": "evaluating", "version": version}, "")
+
+    def candidate(texts: list[str]) -> list[str]:
+        return [labels[i] for i in predict_proba(result.model, result.tokenizer, texts, 64, args.max_length,
+                                                 result.device).argmax(axis=1)]
+
+    cand = _score(candidate, data.holdout, labels, args.metric)
+    cand_live = _score(candidate, data.live, labels, args.metric)
+    serving_name, serving_predict = serving_predictor(store, settings, task, make_encoder)
+    serv = _score(serving_predict, data.holdout, labels, args.metric)
+    serv_live = _score(serving_predict, data.live, labels, args.metric)
+    agreement = None
+    if result.device == "cpu" and settings.learning.int8:
+        texts = [e.text for e in data.holdout]
+        q = quantize(result.model)
+        agreement = float(np.mean(predict_proba(q, result.tokenizer, texts, 64, args.max_length).argmax(axis=1)
+                                  == np.array([labels.index(x) for x in candidate(texts)])))
+    int8 = agreement is not None and agreement >= settings.learning.int8_min_agreement
+    promote, reason = decide(cand, serv, cand_live, serv_live, settings.learning.tolerance)
+    metrics = {"holdout": cand, "live": cand_live, "serving": {"version": serving_name, "holdout": serv,
+                                                                 "live": serv_live},
+               "int8_agreement": agreement, "history": result.history, "best_epoch": result.best_epoch,
+               "train_seconds": result.seconds, "device": result.device, "data": data.report,
+               "resumed_from_epoch": result.resumed_from_epoch}
+    registry.save(folder, result.model, result.tokenizer, {
+        "task": task.name, "version": version, "labels": labels, "args": asdict(args), "metrics": metrics,
+        "fingerprint": fingerprint(labels, data.train, args), "created_at": time.time()})
+    confusion_png(folder / "confusion.png", cand["confusion"], labels, f"{task.name} v{version} (held-out)")
+    (folder / "checkpoint.pt").unlink(missing_ok=True)
+    store.add_version(task.name, version, str(folder), "candidate", metrics, reason, run_id, int8)
+    if promote:
+        store.promote(task.name, version, reason)
+    else:
+        store.set_version_status(task.name, version, "rejected", reason)
+    verdict = "promoted" if promote else "rejected"
+    message = f"{task.name} v{version} {verdict}: {reason}"
+    store.finish_run(run_id, "done", message)
+    return {"version": version, "promoted": promote, "reason": reason, "metrics": metrics, "folder": str(folder)}
+
+
+# what the CLI and the bot ask of the loop ----------------------------------------------------------------------------
+def request_retrain(store: Store, settings: Settings, task: str | None, via: str, user: str = "",
+                    channel: str = "", thread: str = "", start: bool = False) -> list[tuple[str, int, bool]]:
+    """Queue a training run of ``task`` (or every task; ``start``: the caller runs it now); returns
+    ``(task, run id, newly queued)`` for each."""
+    names = [task_spec(settings, task).name] if task else [t.name for t in settings.tasks]
+    if not names:
+        raise ServiceError("no tasks are configured, so there is nothing to train")
+    return [(name, *store.request_run(name, via, user, channel, thread, start)) for name in names]
+
+
+def model_summary(store: Store, settings: Settings) -> list[dict[str, Any]]:
+    """Per task: the model in service, its held-out score, and the corrections made since the last training run."""
+    serving = store.serving()
+    out = []
+    for task in settings.tasks:
+        row = serving.get(task.name)
+        holdout = row["metrics"].get("holdout", {}) if row else {}
+        out.append({"task": task.name, "version": f"v{row['version']}" if row else "zero-shot",
+                    "int8": bool(row and row["int8"]), "metric": holdout.get("metric", task.metric),
+                    "score": holdout.get("score"),
+                    "waiting": store.count_corrections_since(task.name, store.last_run_at(task.name))})
+    return out
+
+
+def _version(store: Store, task: str, version: str) -> dict[str, Any]:
+    number = version.lower().lstrip("v")
+    if not number.isdigit():
+        raise ServiceError(f"`{version}` is not a version: expected a number such as 3 or v3")
+    found = [v for v in store.versions(task) if v["version"] == int(number)]
+    if not found:
+        raise ServiceError(f"task `{task}` has no version {number}; see `lookout models list`")
+    return found[0]
+
+
+def promote(store: Store, settings: Settings, task: str, version: str, user: str) -> dict[str, Any]:
+    """Put a registered version in service by hand, after checking that it loads and fits the task's labels."""
+    spec = task_spec(settings, task)
+    row = _version(store, task, version)
+    try:
+        FineTunedClassifier(spec, row["path"], f"v{row['version']}", device="cpu")
+    except ModelLoadError as exc:
+        store.set_version_status(task, row["version"], "broken", str(exc))
+        raise ServiceError(f"refused: {exc}") from None
+    store.promote(task, row["version"], f"promoted by hand by {user}")
+    return row
+
+
+def rollback(store: Store, settings: Settings, task: str, user: str) -> dict[str, Any] | None:
+    """Serve the version that served before the current one (or zero-shot when there was none); returns it."""
+    task_spec(settings, task)
+    current = store.serving().get(task)
+    if current is None:
+        raise ServiceError(f"task `{task}` is served zero-shot already; nothing to roll back")
+    earlier = [v for v in store.versions(task) if v["status"] == "retired" and v["promoted_at"]
+               and v["version"] < current["version"]]
+    store.set_version_status(task, current["version"], "rolled back", f"rolled back by {user}")
+    if not earlier:
+        return None
+    previous = max(earlier, key=lambda v: v["promoted_at"])
+    store.promote(task, previous["version"], f"rolled back to by {user}")
+    return previous
+
+
+def remove_unfinished(folder: Path) -> None:
+    """Delete the folder of a run that failed for good (it has no meta.json); finished versions are kept."""
+    if folder.is_dir() and not (folder / registry.META).exists():
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,153 @@
+"""The learning loop inside the running daemon: training in a separate process while items stream, the hot swap,
+progress notes, a killed trainer, a corrupt promoted model, active-learning questions and the corrections trigger."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models.embedding import Encoder
+from monitor.alerts import Alert
+from monitor.config import Settings, load_settings
+from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.notify import Question
+from monitor.store import Store
+from tests.test_learning import TASK, sample
+
+
+class Recorder:
+    """A notifier that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+        self.notes: list[tuple[str, str, str]] = []
+        self.questions: list[Question] = []
+
+    async def send(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+    async def note(self, text: str, channel: str, thread: str) -> str:
+        self.notes.append((text, channel, thread))
+        return thread or f"thread-{len(self.notes)}"
+
+    async def ask(self, question: Question) -> None:
+        self.questions.append(question)
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_model: str) -> Encoder:
+    return Encoder(tiny_model)
+
+
+def settings_for(tmp_path: Path, tiny_model: str, extra: str = "", rate: float = 0.0) -> Settings:
+    stream = tmp_path / "stream.jsonl"
+    stream.write_text("".join(json.dumps(r) + "\n" for r in sample()))
+    path = tmp_path / "lookout.toml"
+    path.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
+                    f"[pipeline]\nbatch_size = 8\n"
+                    f'[training]\nbase = "{tiny_model}"\nfreeze_layers = 0\nepochs = 4\npatience = 3\n'
+                    f"learning_rate = 3e-3\nmax_length = 64\n{extra}\n"
+                    f'[[replays]]\nname = "mail"\npath = "{stream}"\nrate = {rate}\n{TASK}')
+    return load_settings(path, env={})
+
+
+async def until(check: Any, timeout: float = 120.0) -> None:
+    for _ in range(int(timeout / 0.1)):
+        if check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not reached in {timeout:g} s")
+
+
+async def test_training_runs_in_another_process_and_the_new_model_is_swapped_in_while_items_stream(
+        tmp_path: Path, tiny_model: str, encoder: Encoder) -> None:
+    settings = settings_for(tmp_path, tiny_model, rate=5.0)
+    store = Store(settings.store.path)
+    store.import_examples("spam", [(r["text"], r["label"], "") for r in sample()], "sample")
+    run_id, _ = store.request_run("spam", "slack", "U1", channel="C1", start=True)  # a run a crash interrupted
+    notifier = Recorder()
+    daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), notifier, build_sources(settings))
+    running = asyncio.create_task(daemon.run())
+    await until(lambda: store.db.execute("select count(*) from labels where model = 'v1'").fetchone()[0] >= 5)
+    daemon.stop()
+    await asyncio.wait_for(running, 60)
+
+    run = store.run(run_id)
+    assert run["status"] == "done" and "spam v1 promoted" in run["message"]
+    assert run["pid"] not in (0, None, os.getpid())
+    models = [r["model"] for r in store.db.query(
+        "select labels.model from labels join items on items.id = labels.item_id order by items.processed_at, "
+        "items.rowid")]
+    first = models.index("v1")
+    assert first > 0 and set(models[:first]) == {"zero-shot"} and set(models[first:]) == {"v1"}
+    assert store.serving()["spam"]["version"] == 1
+    texts = [text for text, _, _ in notifier.notes]
+    assert notifier.notes[0] == ("Training run #1 of spam", "C1", "")
+    assert all(channel == "C1" and thread == "thread-1" for _, channel, thread in notifier.notes[1:])
+    assert texts[1].startswith("Training spam v1 on ") and any(t.startswith("epoch 1/4: validation") for t in texts)
+    assert texts[-1].startswith("spam v1 promoted: held-out macro_f1")
+    assert store.run(run_id)["notes_sent"] == len(notifier.notes) - 1
+    store.close()
+
+
+async def test_a_killed_trainer_and_a_corrupt_promoted_model_leave_the_model_in_service(
+        tmp_path: Path, tiny_model: str, encoder: Encoder, caplog: pytest.LogCaptureFixture) -> None:
+    settings = settings_for(tmp_path, tiny_model)
+    store = Store(settings.store.path)
+    store.import_examples("spam", [(r["text"], r["label"], "") for r in sample()], "sample")
+    run_id, _ = store.request_run("spam", "cli")
+    daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), Recorder(), [])
+    running = asyncio.create_task(daemon.run())
+    await until(lambda: (store.run(run_id) or {}).get("progress", {}).get("phase") == "training")
+    os.kill(store.run(run_id)["pid"], signal.SIGKILL)
+    await until(lambda: store.run(run_id)["status"] == "failed")
+    assert store.run(run_id)["message"] == ("spam: the training process exited with code -9 (killed: out of "
+                                            "memory?); the model in service stays")
+
+    folder = tmp_path / "bad" / "v1"
+    folder.mkdir(parents=True)
+    (folder / "meta.json").write_text(json.dumps({"labels": ["ham", "spam"], "sha256": "0" * 64}))
+    (folder / "model.safetensors").write_bytes(b"not weights")
+    store.add_version("spam", 1, str(folder), "candidate", {}, "", None, False)
+    store.promote("spam", 1, "by hand")
+    await until(lambda: store.versions("spam")[0]["status"] == "broken")
+    assert "checksum" in store.versions("spam")[0]["reason"] and store.serving() == {}
+    assert [c.version for c in daemon.pipeline.classifiers] == ["zero-shot"]
+    assert "v1 cannot be served, zero-shot stays in service" in caplog.text
+    daemon.stop()
+    await asyncio.wait_for(running, 60)
+    store.close()
+
+
+async def test_the_least_sure_items_are_asked_about_once_and_corrections_trigger_a_retrain(
+        tmp_path: Path, tiny_model: str, encoder: Encoder) -> None:
+    settings = settings_for(tmp_path, tiny_model, "[learning]\nmin_new_corrections = 2\ncheck_minutes = 0.01\n"
+                                                  "ask_budget = 3\nask_channel = \"C0ASK\"\n")
+    store = Store(settings.store.path)
+    notifier = Recorder()
+    daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), notifier, build_sources(settings))
+    await daemon.run(until_idle=True)
+    assert await daemon.ask() == 3 and await daemon.ask() == 3
+    first, second = notifier.questions
+    assert first.channel == "C0ASK" and first.labels == ["ham", "spam"] and len(first.items) == 3
+    assert first.items[0]["margin"] <= first.items[-1]["margin"] <= second.items[0]["margin"]
+    assert not {q["item_id"] for q in first.items} & {q["item_id"] for q in second.items}
+
+    for q in first.items[:2]:
+        store.correct(q["item_id"], "spam", "spam", "U1", "slack")
+    daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), notifier, [])
+    running = asyncio.create_task(daemon.run())
+    await until(lambda: store.runs(), timeout=30)
+    daemon.stop()
+    await asyncio.wait_for(running, 60)
+    assert store.runs()[0]["via"] == "2 new corrections"
+    store.close()
