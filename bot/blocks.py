@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.mrkdwn import clip, escape, fit, link, safe_url
 from monitor.alerts import Alert
+from monitor.digest import Digest
 from monitor.notify import Question
 
 SNIPPET_CHARS = 500
@@ -88,3 +89,27 @@ def question_blocks(question: Question) -> list[dict[str, Any]]:
              "value": json.dumps({"i": item["item_id"], "t": question.task, "l": label})}
             for j, label in enumerate(question.labels[:25])]})
     return blocks[:50]
+
+
+def digest_blocks(d: Digest) -> list[dict[str, Any]]:
+    """A trend digest as Block Kit: rising, fading and busiest topics, and the label counts against the period
+    before (the chart follows as a file in the message's thread)."""
+    def topic(tid: int, count: int) -> str:
+        return f"*#{tid}* ({count} items): {escape(clip(', '.join(d.keywords.get(tid, [])[:6]), 200)) or 'no keywords'}"
+
+    def section(title: str, lines: list[str], empty: str) -> dict[str, Any]:
+        body = "\n".join(f"• {line}" for line in lines) or f"_{empty}_"
+        return {"type": "section", "text": {"type": "mrkdwn", "text": fit(f"*{title}*\n{body}", TEXT_LIMIT)}}
+
+    labels = [f"{escape(task)} = {escape(label)}: {now} (before: {before})" for task, label, now, before in d.labels]
+    return [
+        {"type": "header", "text": {"type": "plain_text", "text": clip(d.title, 150)}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{d.items} items, against {d.items_before} in "
+                                                                    f"the {d.hours:g} hours before"}]},
+        section(":chart_with_upwards_trend: Rising", [f"{topic(t.topic_id, t.latest)}, score {t.score:+.1f}"
+                                                      for t in d.rising], "nothing rose above its own baseline"),
+        section(":chart_with_downwards_trend: Fading", [f"{topic(t.topic_id, t.latest)}, usually {t.baseline:.1f}"
+                                                        for t in d.fading], "nothing faded"),
+        section("Busiest", [topic(tid, n) for tid, n in d.busiest], "no items in this period"),
+        section("Labels", labels[:40], "no labels in this period"),
+    ]

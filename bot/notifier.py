@@ -16,10 +16,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import alert_blocks, fallback_text, question_blocks
+from bot.blocks import alert_blocks, digest_blocks, fallback_text, question_blocks
 from bot.mrkdwn import escape
 from monitor.alerts import Alert
 from monitor.config import Settings
+from monitor.digest import Digest
 from monitor.notify import ConsoleNotifier, DeliveryError, Notifier, Question
 
 RETRYABLE = {"ratelimited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
@@ -77,6 +78,18 @@ class SlackNotifier:
     async def ask(self, question: Question) -> None:
         await self._post(question.channel, text=f"Which {escape(question.task)} label is right?",
                          blocks=question_blocks(question))
+
+    async def digest(self, digest: Digest, channel: str) -> None:
+        """The digest as a message, with its chart uploaded (files API) into the message's thread."""
+        posted = await self._post(channel, text=escape(digest.title), blocks=digest_blocks(digest))
+        if digest.chart is None:
+            return
+        try:
+            await self.client.files_upload_v2(channel=str(posted.get("channel", channel)), file=str(digest.chart),
+                                              title="Busiest topics over time", thread_ts=str(posted.get("ts", "")))
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", exc.response.status_code))
+            raise DeliveryError(f"the digest's chart was not uploaded: Slack said {error}") from None
 
     async def close(self) -> None:
         session = getattr(self.client, "session", None)

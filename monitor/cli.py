@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from models.embedding import Encoder
 from monitor import charts, learning, service, train_job, trends
+from monitor import digest as digests
 from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import ConsoleNotifier, Notifier
@@ -229,6 +230,33 @@ def cmd_trends(args: argparse.Namespace, _: NotifierFactory) -> int:
                                         for tid in busiest}, report.end, report.bin_seconds)
         print(f"\nchart: {args.chart}")
     return 0
+
+
+def cmd_digest(args: argparse.Namespace, factory: NotifierFactory) -> int:
+    settings = load_cli_settings(args)
+    d = settings.digest
+    folder = Path(args.out) if args.out else digests.report_dir(settings.store.path, d.report_dir)
+    store = Store(settings.store.path)
+    try:
+        digest = digests.build(store, args.hours or d.hours, args.history or d.history, d.limit, folder)
+    finally:
+        store.close()
+    digests.write(digest, folder)
+    if args.send:
+        notifier = factory(settings, print)
+        asyncio.run(_deliver_digest(notifier, digest, d.channel or settings.slack.channel))
+        print(f"digest sent; chart {digest.chart}, page {digest.report}")
+    else:
+        print(digests.text(digest))
+        print(f"\nchart: {digest.chart}\npage:  {digest.report}")
+    return 0
+
+
+async def _deliver_digest(notifier: Notifier, digest: digests.Digest, channel: str) -> None:
+    try:
+        await notifier.digest(digest, channel)
+    finally:
+        await notifier.close()
 
 
 def cmd_search(args: argparse.Namespace, _: NotifierFactory) -> int:
@@ -530,6 +558,13 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
     p.add_argument("task", nargs="?", help="the task")
     p.add_argument("version", nargs="?", help="promote: the version (3 or v3)")
     p.add_argument("--user", default=os.environ.get("USER", "cli"), help="who does it (default: $USER)")
+    p = command("digest", cmd_digest, "Summarise a period: rising, fading and busiest topics and how the labels "
+                                      "moved, as text plus a PNG chart and an HTML page.")
+    p.add_argument("--hours", type=float, default=0, help="the period (default: digest.hours)")
+    p.add_argument("--history", type=int, default=0, help="earlier periods compared with (default: digest.history)")
+    p.add_argument("--out", help="folder for the chart and page (default: digest.report_dir)")
+    p.add_argument("--send", action="store_true",
+                   help="deliver it like the scheduled digest (Slack when SLACK_BOT_TOKEN is set)")
     p = command("search", cmd_search, "Find stored items nearest in meaning to some words.")
     p.add_argument("words", nargs="+", help="what to look for")
     p.add_argument("-n", "--limit", type=int, default=5, help="how many results (default: 5)")

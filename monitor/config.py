@@ -102,6 +102,17 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class DigestSettings:
+    cron: str = setting("", "Post a trend digest on this crontab schedule (UTC), e.g. `0 8 * * *` daily at 08:00 or "
+                            "`0 8 * * 1` on Mondays; empty: no scheduled digest.")
+    hours: float = setting(24.0, "Period a digest covers (match it to the schedule: 1, 24 or 168).", low=0.1)
+    history: int = setting(7, "Earlier periods a topic's count is compared with.", low=1, high=60)
+    limit: int = setting(5, "Topics listed per section.", low=1, high=20)
+    channel: str = setting("", "Slack channel for digests; empty uses `slack.channel`.")
+    report_dir: str = setting("", "Folder for the digests' PNG charts and HTML pages; empty: `<store path>.reports`.")
+
+
+@dataclass(frozen=True)
 class LearningSettings:
     models_dir: str = setting("", "Folder of the model registry (one sub-folder per task and version); empty: "
                                   "`<store path>.models` beside the store.")
@@ -271,7 +282,7 @@ class AlertSettings:
 SECTIONS: dict[str, type] = {"store": StoreSettings, "model": ModelSettings, "pipeline": PipelineSettings,
                              "topics": TopicSettings, "http": HttpSettings, "bot": BotSettings,
                              "slack": SlackSettings, "console": ConsoleSettings, "learning": LearningSettings,
-                             "training": TrainingSettings}
+                             "training": TrainingSettings, "digest": DigestSettings}
 LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "imap": ImapSettings,
                           "reddit": RedditSettings, "mastodon": MastodonSettings, "bluesky": BlueskySettings,
                           "tasks": TaskSettings, "alerts": AlertSettings}
@@ -291,6 +302,7 @@ class Settings:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     learning: LearningSettings = field(default_factory=LearningSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
     feeds: tuple[FeedSettings, ...] = ()
     replays: tuple[ReplaySettings, ...] = ()
     imap: tuple[ImapSettings, ...] = ()
@@ -457,13 +469,13 @@ def validate(settings: Settings) -> None:
         if task.metric not in ("macro_f1", "accuracy", "macro_recall") and task.metric.removeprefix("f1:") not in names:
             raise ConfigError(f"tasks[{i}].metric = {task.metric!r}: expected macro_f1, accuracy, macro_recall or "
                               f"f1:<label> with one of {', '.join(names)}")
-    for key in ("cron", "ask_cron"):
-        value = getattr(settings.learning, key)
+    for key, value in (("learning.cron", settings.learning.cron), ("learning.ask_cron", settings.learning.ask_cron),
+                       ("digest.cron", settings.digest.cron)):
         if value:
             try:
                 CronTrigger.from_crontab(value)
             except ValueError as exc:
-                raise ConfigError(f"learning.{key} = {value!r}: not a crontab schedule ({exc})") from None
+                raise ConfigError(f"{key} = {value!r}: not a crontab schedule ({exc})") from None
     if settings.topics.merge_threshold < settings.topics.threshold:
         raise ConfigError("topics.merge_threshold: expected at least topics.threshold")
     for i, rule in enumerate(settings.alerts):

@@ -29,6 +29,7 @@ from models.embedding import Encoder
 from models.finetuned import FineTunedClassifier
 from models.registry import ModelLoadError
 from models.topics import OnlineTopicModel
+from monitor import digest as digests
 from monitor import train_job
 from monitor.alerts import Alert, AlertEngine, Rule
 from monitor.backoff import Health, backoff_delay
@@ -255,6 +256,10 @@ class Daemon:
         if self.settings.tasks and s.cron:
             self._scheduler.add_job(self._request, CronTrigger.from_crontab(s.cron, timezone="UTC"),
                                     args=[None, "schedule"], id="retrain-cron", max_instances=1, coalesce=True)
+        if self.settings.digest.cron:
+            self._scheduler.add_job(self.send_digest, CronTrigger.from_crontab(self.settings.digest.cron,
+                                                                               timezone="UTC"), id="digest",
+                                    max_instances=1, coalesce=True)
         if self.settings.tasks and s.ask_cron:
             self._scheduler.add_job(self.ask, CronTrigger.from_crontab(s.ask_cron, timezone="UTC"), id="ask",
                                     max_instances=1, coalesce=True)
@@ -340,6 +345,18 @@ class Daemon:
                 if exc.permanent:
                     sent = len(run["notes"])
             await self.store.call(self.store.notes_sent, run["id"], sent, channel, thread)
+
+    async def send_digest(self) -> digests.Digest:
+        """Build the trend digest of the last ``digest.hours``, write its chart and HTML page, and deliver it."""
+        d = self.settings.digest
+        folder = digests.report_dir(self.settings.store.path, d.report_dir)
+        digest = await self.store.call(lambda: digests.build(self.store, d.hours, d.history, d.limit, folder))
+        digests.write(digest, folder)
+        try:
+            await self.notifier.digest(digest, d.channel or self.settings.slack.channel)
+        except DeliveryError as exc:
+            log.warning("the digest was not delivered: %s", exc)
+        return digest
 
     async def ask(self) -> int:
         """Active learning: put the items each task's model was least sure of today to the team; returns how many."""

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from monitor import digest as digests
 from monitor.alerts import Alert
+from monitor.digest import Digest
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -41,6 +43,8 @@ class Notifier(Protocol):
         ...
 
     async def ask(self, question: Question) -> None: ...
+
+    async def digest(self, digest: Digest, channel: str) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -88,6 +92,10 @@ class ConsoleNotifier:
         lines += [f"  {q['item_id'][:10]}  model says {q['label']} (margin {q['margin']:.2f}): "
                   f"{safe(q['title'] or q['text'])[:80]}" for q in question.items]
         self._write("\n".join(lines))
+
+    async def digest(self, digest: Digest, channel: str) -> None:
+        files = [str(p) for p in (digest.chart, digest.report) if p]
+        self._write(digests.text(digest) + (f"\n\nreport: {', '.join(files)}" if files else ""))
 
     async def close(self) -> None:
         return None

@@ -311,6 +311,16 @@ class Store:
             times.setdefault(final(r["topic_id"]), []).append(r["stored_at"])
         return times
 
+    def label_counts(self, since: float, until: float) -> dict[tuple[str, str], int]:
+        """How many items that arrived in ``[since, until)`` have each (task, label)."""
+        return {(r["task"], r["label"]): r["n"] for r in self.db.query(
+            "select labels.task, labels.label, count(*) as n from labels join items on items.id = labels.item_id "
+            "where items.stored_at >= ? and items.stored_at < ? group by labels.task, labels.label", [since, until])}
+
+    def item_count(self, since: float, until: float) -> int:
+        return self.db.execute("select count(*) from items where stored_at >= ? and stored_at < ?",
+                               [since, until]).fetchone()[0]
+
     def recent_alerts(self, limit: int = 5) -> list[dict[str, Any]]:
         return [{**json.loads(r["payload"]), "status": r["status"]} for r in self.db.query(
             "select payload, status from alerts order by id desc limit ?", [limit])]

@@ -132,6 +132,7 @@ class FakeSlack:
     acks: list[dict[str, Any]] = field(default_factory=list)
     socket_connections: int = 0
     members: dict[str, list[str]] = field(default_factory=dict)
+    uploads: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -142,9 +143,9 @@ class FakeSlack:
         if request.method == "GET":
             payload = dict(request.query)
         elif request.content_type == "application/json":
-            payload = await request.json()
+            payload = {**request.query, **await request.json()}
         else:
-            payload = dict(await request.post())
+            payload = {**request.query, **await request.post()}
         token = "xapp-test-token" if method == "apps.connections.open" else "xoxb-test-token"
         if request.headers.get("Authorization", "") != f"Bearer {token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
@@ -162,6 +163,14 @@ class FakeSlack:
         if method == "auth.test":
             return web.json_response({"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "lookout",
                                       "team_id": "T0TEST", "user_id": "U0BOT", "bot_id": "B0BOT"})
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{len(self.calls[method]):08d}"
+            return web.json_response({"ok": True, "file_id": file_id,
+                                      "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"})
+        if method == "files.completeUploadExternal":
+            files = json.loads(payload["files"]) if isinstance(payload.get("files"), str) else payload["files"]
+            return web.json_response({"ok": True, "files": [{"id": f["id"], "title": f.get("title", "")}
+                                                            for f in files]})
         if method == "chat.postMessage":
             if payload.get("channel") in self.unknown_channels:
                 return web.json_response({"ok": False, "error": "channel_not_found"})
@@ -197,6 +206,11 @@ class FakeSlack:
         await ws.close()
         return ws
 
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL handed out by files.getUploadURLExternal: keeps the bytes."""
+        self.uploads[request.match_info["id"]] = await request.read()
+        return web.Response(text="OK - uploaded")
+
     async def _response_url(self, request: web.Request) -> web.Response:
         self.responses.append(await request.json())
         return web.Response(text="ok")
@@ -210,6 +224,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_get("/api/{method}", self._handle)
         app.router.add_post("/response/{id}", self._response_url)
+        app.router.add_post("/upload/{id}", self._upload)
         app.router.add_get("/link", self._socket)
         self._runner, self.port = await serve(app)
         return self

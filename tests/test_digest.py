@@ -1,0 +1,139 @@
+"""Trend digests over a real SQLite store: an empty period, one topic, many topics; the console page and chart,
+the Slack message with its chart uploaded through the files API, and `lookout digest`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.notifier import SlackNotifier
+from monitor import digest as digests
+from monitor.notify import ConsoleNotifier
+from monitor.store import Store
+from tests.cli import lookout_here
+from tests.servers import FakeSlack
+
+DAY = 86400.0
+NOW = 1_790_000_000.0
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def add(store: Store, topic: int, keywords: list[str], per_day: list[int], label: str) -> None:
+    """Items of ``topic``: ``per_day[-1]`` in the last day, ``per_day[-2]`` the day before, and so on."""
+    store.db["topics"].insert({"id": topic, "size": sum(per_day), "first_seen": NOW - 8 * DAY, "last_seen": NOW,
+                               "keywords": json.dumps(keywords), "representatives": "[]",
+                               "vector_sum": np.zeros(4).tobytes(), "terms": "{}", "alive": 1}, replace=True)
+    rows, labels = [], []
+    for back, n in enumerate(reversed(per_day)):
+        for k in range(n):
+            item = f"{topic:04d}{back:03d}{k:05d}"
+            rows.append({"id": item, "source": "s", "title": item, "text": "x", "state": "done", "topic_id": topic,
+                         "stored_at": NOW - back * DAY - (k + 1) * 60})
+            labels.append({"item_id": item, "task": "spam", "label": label, "confidence": 0.9, "unsure": 0,
+                           "model": "zero-shot", "scores": "{}"})
+    store.db["items"].insert_all(rows)
+    store.db["labels"].insert_all(labels)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "lookout.db")
+    yield s
+    s.close()
+
+
+def test_an_empty_period_renders_a_digest_that_says_so(store: Store, tmp_path: Path) -> None:
+    d = digests.build(store, 24, 7, 5, tmp_path / "out", now=NOW)
+    assert (d.items, d.rising, d.fading, d.busiest, d.labels) == (0, [], [], [], [])
+    text = digests.text(d)
+    assert "nothing rose above its own baseline" in text and "no items in this period" in text
+    assert d.chart is not None and d.chart.read_bytes()[:8] == PNG
+    page = digests.write(d, tmp_path / "out").read_text()
+    assert page.startswith("<!doctype html>") and "data:image/png;base64," in page
+
+
+def test_one_topic_and_many_topics(store: Store, tmp_path: Path) -> None:
+    add(store, 1, ["outage", "api"], [2, 2, 3, 2, 2, 2, 2, 12], "spam")
+    d = digests.build(store, 24, 7, 5, None, now=NOW)
+    assert [t.topic_id for t in d.rising] == [1] and d.busiest == [(1, 12)] and d.chart is None
+    assert (d.items, d.items_before) == (12, 2) and d.labels == [("spam", "spam", 12, 2)]
+
+    add(store, 2, ["release", "<script>"], [6, 7, 6, 6, 7, 6, 6, 0], "ham")
+    add(store, 3, ["lunch"], [0, 0, 0, 0, 0, 0, 0, 1], "ham")
+    for topic in range(4, 12):
+        add(store, topic, [f"t{topic}"], [1, 0, 1, 0, 1, 0, 1, 1], "ham")
+    d = digests.build(store, 24, 7, 5, tmp_path / "out", now=NOW)
+    assert d.rising[0].topic_id == 1 and [t.topic_id for t in d.fading] == [2]
+    assert d.busiest[0] == (1, 12) and len(d.busiest) == 5
+    assert ("spam", "spam", 12, 2) in d.labels and ("spam", "ham", 9, 14) in d.labels
+    text = digests.text(d)
+    assert "#1 (12 items): outage, api, score +" in text and "#2 (0 items): release, <script>, usually 6.2" in text
+    page = digests.write(d, tmp_path / "out").read_text()
+    assert "&lt;script&gt;" in page and "<script>" not in page
+    assert sorted(p.suffix for p in (tmp_path / "out").iterdir()) == [".html", ".png"]
+
+
+async def test_the_digest_goes_to_slack_with_its_chart_and_to_the_console(store: Store, tmp_path: Path,
+                                                                          slack: FakeSlack) -> None:
+    add(store, 1, ["outage", "<!channel>"], [2, 2, 3, 2, 2, 2, 2, 12], "spam")
+    d = digests.build(store, 24, 7, 5, tmp_path / "out", now=NOW)
+    digests.write(d, tmp_path / "out")
+    notifier = SlackNotifier("xoxb-test-token", slack.base_url, per_second=100)
+    await notifier.digest(d, "C0DIGEST")
+    await notifier.close()
+    [message] = slack.calls["chat.postMessage"]
+    blocks = json.loads(message["blocks"]) if isinstance(message["blocks"], str) else message["blocks"]
+    assert blocks[0]["type"] == "header" and "Rising" in json.dumps(blocks)
+    assert "<!channel>" not in json.dumps(blocks) and "&lt;!channel&gt;" in json.dumps(blocks)
+    [complete] = slack.calls["files.completeUploadExternal"]
+    assert complete["channel_id"] == "C0TEST" and complete["thread_ts"] == "1700000001.000100"
+    [upload] = slack.uploads.values()
+    assert upload[:8] == PNG
+
+    out: list[str] = []
+    await ConsoleNotifier(out.append, "never").digest(d, "#lookout")
+    assert out[0].startswith("Lookout digest, ") and str(d.report) in out[0]
+
+
+def test_lookout_digest_prints_and_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Store(tmp_path / "lookout.db")
+    now = time.time()
+    s.db["items"].insert_all([{"id": f"i{k}", "source": "s", "title": "t", "text": "x", "state": "done",
+                               "topic_id": 1, "stored_at": now - k * 60} for k in range(4)])
+    s.close()
+    result = lookout_here(capsys, monkeypatch, "digest", "--db", str(tmp_path / "lookout.db"), "--hours", "1",
+                          "--out", str(tmp_path / "reports"))
+    assert result.returncode == 0 and "4 items, against 0 in the 1 hours before" in result.stdout
+    assert "#1 (4 items)" in result.stdout and len(list((tmp_path / "reports").glob("digest-*.png"))) == 1
+    bad = lookout_here(capsys, monkeypatch, "digest", "--db", str(tmp_path / "lookout.db"), "-c",
+                       str(tmp_path / "missing.toml"))
+    assert bad.returncode == 2
+
+
+async def test_the_daemon_sends_the_scheduled_digest(tmp_path: Path, tiny_model: str) -> None:
+    from models.embedding import Encoder
+    from monitor.config import load_settings
+    from monitor.daemon import Daemon, build_pipeline
+
+    cfg = tmp_path / "lookout.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
+                   f'[digest]\ncron = "0 8 * * *"\nhours = 1\nreport_dir = "{tmp_path / "reports"}"\n')
+    settings = load_settings(cfg, env={})
+    store = Store(settings.store.path)
+    add(store, 1, ["outage"], [1], "spam")
+    out: list[str] = []
+    daemon = Daemon(settings, store, build_pipeline(settings, store, Encoder(tiny_model)),
+                    ConsoleNotifier(out.append, "never"), [])
+    d = await daemon.send_digest()
+    assert d.hours == 1 and d.report is not None and d.report.parent == tmp_path / "reports"
+    assert out[0].startswith("Lookout digest") and str(d.chart) in out[0]
+    store.close()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[digest]\ncron = "every morning"\n')
+    with pytest.raises(ValueError, match="digest.cron = 'every morning': not a crontab schedule"):
+        load_settings(bad, env={})
