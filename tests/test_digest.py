@@ -135,5 +135,5 @@ async def test_the_daemon_sends_the_scheduled_digest(tmp_path: Path, tiny_model:
     store.close()
     bad = tmp_path / "bad.toml"
     bad.write_text('[digest]\ncron = "every morning"\n')
-    with pytest.raises(ValueError, match="digest.cron = 'every morning': not a crontab schedule"):
+    with pytest.raises(ValueError, match=r"digest\.cron = 'every morning': not a crontab schedule"):
         load_settings(bad, env={})
