@@ -139,7 +139,13 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
     encoder = Encoder("bundled", device="cpu")
-    results = [bench_task(task, args, encoder) for task in args.tasks]
+    results = []
+    for task in args.tasks:
+        r = bench_task(task, args, encoder)
+        results.append(r)
+        print(f"{task}: test {r['metric']} fine-tuned {r['fine_tuned']:.1f} (int8 {r['int8']:.1f}, agreement "
+              f"{r['int8_agreement']:.3f}), logreg {r['logreg']:.1f}, RoBERTa-Base {PUBLISHED['RoBERTa-Base'][task]}; "
+              f"trained {r['train_seconds'] / 60:.1f} min", flush=True)
     tasks = [r["task"] for r in results]
     header = f"{'model':<28}" + "".join(f"{t:>11}" for t in tasks) + f"{'average':>11}"
     print("\nTweetEval test (official metric, %):")
