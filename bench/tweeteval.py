@@ -10,8 +10,8 @@ run, a logistic regression on the bundled model's sentence embeddings. Also meas
   * ``--curve``: a correction-budget curve on one task: macro-F1 after 50, 100, 200 and 500 labels chosen at random
     or by active learning (smallest margin between the top two labels, in rounds), same seed and pool.
 
-    .venv/bin/python bench/tweeteval.py                         # all four tasks, ~1 hour on 2 CPU cores
-    .venv/bin/python bench/tweeteval.py --tasks irony --curve emotion
+    .venv/bin/python bench/tweeteval.py                         # all four tasks, each capped at --max-minutes
+    .venv/bin/python bench/tweeteval.py --tasks irony emotion --epochs 3   # the run quoted in the README
 """
 
 from __future__ import annotations

@@ -198,7 +198,8 @@ def train(labels: Sequence[str], examples: Sequence[Example], val: Sequence[Exam
     class_w = (len(examples) / (len(labels) * counts.clamp(min=1))) if args.class_weighting else torch.ones(len(labels))
     class_w = class_w.to(device)
     lengths = [len(e.text) for e in examples]
-    steps_per_epoch = -(-len(_batches(lengths, args.batch_size, random.Random(0))) // args.grad_accum)
+    batches_per_epoch = -(-len(examples) // args.batch_size)  # chunks are whole batches, so only one is partial
+    steps_per_epoch = -(-batches_per_epoch // args.grad_accum)
     total_steps = steps_per_epoch * args.epochs
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)

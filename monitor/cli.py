@@ -274,7 +274,7 @@ def cmd_search(args: argparse.Namespace, _: NotifierFactory) -> int:
     return 0
 
 
-def _read_labelled(path: Path, text_field: str, label_field: str, split_field: str) -> list[dict]:
+def _read_labelled(path: Path) -> list[dict]:
     """Rows of a JSONL or CSV file of labelled texts, with the line each came from."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -298,7 +298,7 @@ def _read_labelled(path: Path, text_field: str, label_field: str, split_field: s
 def cmd_labels(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     spec = learning.task_spec(settings, args.task)
-    rows = _read_labelled(Path(args.file), args.text_field, args.label_field, args.split_field)
+    rows = _read_labelled(Path(args.file))
     problems, good = [], []
     for row in rows:
         text, label = str(row.get(args.text_field) or "").strip(), str(row.get(args.label_field) or "").strip()

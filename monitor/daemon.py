@@ -72,7 +72,7 @@ def build_pipeline(settings: Settings, store: Store, encoder: Encoder | None = N
     m = settings.model
     encoder = encoder or Encoder(m.embedding, device=m.device, batch_size=m.batch_size, max_chars=m.max_chars)
     serving = store.serving()
-    classifiers = [load_classifier(settings, task, serving.get(task.name), encoder.encode)
+    classifiers = [serve_or_zero_shot(settings, task, serving.get(task.name), encoder.encode)
                    for task in task_specs(settings)]
     rules = [Rule.from_settings(a, settings.slack.channel) for a in settings.alerts]
     return Pipeline(encoder.encode, classifiers, restore_topics(store, settings),
@@ -81,15 +81,22 @@ def build_pipeline(settings: Settings, store: Store, encoder: Encoder | None = N
 
 def load_classifier(settings: Settings, task: TaskSpec, version: dict | None,
                     encode: Callable[[Sequence[str]], np.ndarray]) -> Classifier:
-    """The registered version in service for ``task``; zero-shot when there is none or it cannot be loaded."""
-    if version is not None:
-        try:
-            return FineTunedClassifier(task, version["path"], f"v{version['version']}", device=settings.model.device,
-                                       int8=bool(version["int8"]))
-        except ModelLoadError as exc:
-            log.error("task %s is served zero-shot: version %s cannot be loaded: %s", task.name, version["version"],
-                      exc)
-    return ZeroShotClassifier.from_encoder(task, encode)
+    """The registered ``version`` of ``task`` (``ModelLoadError`` if it cannot be loaded), or zero-shot for None."""
+    if version is None:
+        return ZeroShotClassifier.from_encoder(task, encode)
+    return FineTunedClassifier(task, version["path"], f"v{version['version']}", device=settings.model.device,
+                               int8=bool(version["int8"]))
+
+
+def serve_or_zero_shot(settings: Settings, task: TaskSpec, version: dict | None,
+                       encode: Callable[[Sequence[str]], np.ndarray]) -> Classifier:
+    """At start-up: the version in service for ``task``, or zero-shot when there is none or it cannot be loaded."""
+    try:
+        return load_classifier(settings, task, version, encode)
+    except ModelLoadError as exc:
+        log.error("task %s is served zero-shot: version %s cannot be loaded: %s", task.name,
+                  (version or {}).get("version"), exc)
+        return ZeroShotClassifier.from_encoder(task, encode)
 
 
 def build_sources(settings: Settings) -> list[PolledSource | StreamSource]:
@@ -294,7 +301,8 @@ class Daemon:
             if want == have:
                 continue
             try:
-                classifier = await loop.run_in_executor(self._compute, self._load, task, row)
+                classifier = await loop.run_in_executor(self._compute, load_classifier, self.settings, task, row,
+                                                        self.pipeline.encode)
             except ModelLoadError as exc:
                 log.error("task %s: %s cannot be served, %s stays in service: %s", task.name, want, have, exc)
                 await self.store.call(self.store.set_version_status, task.name, row["version"], "broken", str(exc))
@@ -303,12 +311,6 @@ class Daemon:
                 continue
             await loop.run_in_executor(self._compute, self.pipeline.serve, classifier)
             log.info("task %s is now served by %s (was %s)", task.name, want, have)
-
-    def _load(self, task: TaskSpec, row: dict | None) -> Classifier:
-        if row is None:
-            return ZeroShotClassifier.from_encoder(task, self.pipeline.encode)
-        return FineTunedClassifier(task, row["path"], f"v{row['version']}", device=self.settings.model.device,
-                                   int8=bool(row["int8"]))
 
     async def _watch_trainer(self) -> None:
         """Start the next requested training run when none is running; record a run whose process died."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import html as html_lib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,7 +31,6 @@ class Digest:
     labels: list[tuple[str, str, int, int]]
     chart: Path | None = None
     report: Path | None = None
-    series: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -63,7 +62,6 @@ def build(store: Store, hours: float = 24.0, history: int = 7, limit: int = 5, c
     if chart_dir is not None:
         bin_seconds = max(60.0, period / 24)
         hourly = {tid: trends.binned(times.get(tid, []), end, bin_seconds, 48) for tid, _ in busiest}
-        digest.series = {tid: [int(x) for x in counts] for tid, counts in hourly.items()}
         chart_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.fromtimestamp(end, UTC).strftime("%Y%m%d-%H%M")
         digest.chart = charts.trend_chart(chart_dir / f"digest-{stamp}.png", {

@@ -225,9 +225,14 @@ def train_task(store: Store, settings: Settings, task_name: str, run_id: int, re
         raise LearningError(str(exc)) from exc
     report_to({"phase": "evaluating", "version": version}, "")
 
+    holdout_texts = [e.text for e in data.holdout]
+    chosen = predict_proba(result.model, result.tokenizer, holdout_texts, 64, args.max_length,
+                           result.device).argmax(axis=1)
+    predicted = {text: labels[i] for text, i in zip(holdout_texts, chosen, strict=True)}
+
     def candidate(texts: list[str]) -> list[str]:
-        return [labels[i] for i in predict_proba(result.model, result.tokenizer, texts, 64, args.max_length,
-                                                 result.device).argmax(axis=1)]
+        """The candidate's labels, predicted once for the held-out set (the live set is part of it)."""
+        return [predicted[t] for t in texts]
 
     cand = _score(candidate, data.holdout, labels, args.metric)
     cand_live = _score(candidate, data.live, labels, args.metric)
@@ -236,10 +241,9 @@ def train_task(store: Store, settings: Settings, task_name: str, run_id: int, re
     serv_live = _score(serving_predict, data.live, labels, args.metric)
     agreement = None
     if result.device == "cpu" and settings.learning.int8:
-        texts = [e.text for e in data.holdout]
         q = quantize(result.model)
-        agreement = float(np.mean(predict_proba(q, result.tokenizer, texts, 64, args.max_length).argmax(axis=1)
-                                  == np.array([labels.index(x) for x in candidate(texts)])))
+        agreement = float(np.mean(predict_proba(q, result.tokenizer, holdout_texts, 64, args.max_length
+                                                ).argmax(axis=1) == chosen))
     int8 = agreement is not None and agreement >= settings.learning.int8_min_agreement
     promote, reason = decide(cand, serv, cand_live, serv_live, settings.learning.tolerance)
     metrics = {"holdout": cand, "live": cand_live, "serving": {"version": serving_name, "holdout": serv,

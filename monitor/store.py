@@ -490,7 +490,8 @@ class Store:
 
     def serving(self) -> dict[str, dict[str, Any]]:
         """The version in service for each task that has one (other tasks are served zero-shot)."""
-        return {r["task"]: r for r in self.versions() if r["status"] == "serving"}
+        return {r["task"]: {**r, "metrics": json.loads(r["metrics"] or "{}")} for r in self.db.query(
+            "select * from model_versions where status = 'serving'")}
 
     def promote(self, task: str, version: int, reason: str) -> None:
         """Put ``version`` in service; the version serving before it is retired."""
