@@ -40,3 +40,15 @@ def ctfidf(topic_terms: Mapping[str, int], all_terms: Mapping[str, int], average
 def prune(terms: Counter[str], keep: int) -> Counter[str]:
     """The ``keep`` most frequent terms of ``terms`` (ties broken alphabetically, so the result is stable)."""
     return Counter(dict(sorted(terms.items(), key=lambda kv: (-kv[1], kv[0]))[:keep]))
+
+
+def short_name(keywords: list[str], size: int = 3) -> str:
+    """A topic's short name from its keywords: the first ``size`` that are not a variant of one already taken
+    (sharing its first five letters), joined by " / "."""
+    picked: list[str] = []
+    for word in keywords:
+        if not any(word[:5] == p[:5] for p in picked):
+            picked.append(word)
+        if len(picked) == size:
+            break
+    return " / ".join(picked)

@@ -2,8 +2,14 @@
 
 An item joins the nearest topic when its cosine similarity to that topic's centre reaches ``threshold``, and
 starts a new topic otherwise. Two topics whose centres come closer than ``merge_threshold`` merge (the larger keeps
-its id), topics idle for ``forget_after`` seconds are forgotten, and at most ``max_topics`` are kept. The model
-follows river's ``learn_one`` / ``predict_one`` contract; ``update`` learns and says which topic the item joined.
+its id), topics idle for ``forget_after`` seconds are forgotten, and at most ``max_topics`` are kept.
+
+Each topic also runs a two-way online k-means over its own members (its two *halves*). When both halves hold at
+least ``min_split_size`` items and their centres are less similar than ``split_threshold``, the topic splits: the
+larger half keeps the id, the other becomes a new topic. ``split_threshold`` stays below ``merge_threshold`` so a
+split never merges straight back. Merges, splits and forgetting are reported as ``TopicEvent``s, so ids stay
+stable and history stays readable. The model follows river's ``learn_one`` / ``predict_one`` contract; ``update``
+learns and says which topic the item joined.
 """
 
 from __future__ import annotations
@@ -13,13 +19,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.cluster import AgglomerativeClustering
 
 from models.keywords import ctfidf, prune, words
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm else v
+
+
 @dataclass
 class Topic:
-    """One topic: its running sum of member vectors, size, time span, term counts and nearest members."""
+    """One topic: its running sum of member vectors, size, time span, term counts and nearest members, and the
+    two halves it would split into (vector sums, sizes and term counts; representatives carry their half)."""
 
     id: int
     vector_sum: np.ndarray
@@ -27,20 +40,44 @@ class Topic:
     first_seen: float
     last_seen: float
     terms: Counter[str] = field(default_factory=Counter)
-    representatives: list[tuple[float, str]] = field(default_factory=list)
+    representatives: list[tuple[float, str, int]] = field(default_factory=list)
+    half_sums: np.ndarray | None = None
+    half_sizes: list[int] = field(default_factory=lambda: [0, 0])
+    half_terms: list[Counter[str]] = field(default_factory=lambda: [Counter(), Counter()])
+
+    def __post_init__(self) -> None:
+        if self.half_sums is None:
+            self.half_sums = np.stack([self.vector_sum, np.zeros_like(self.vector_sum)])
+            self.half_sizes = [self.size, 0]
+            self.half_terms = [Counter(self.terms), Counter()]
+        self.representatives = [(float(r[0]), str(r[1]), int(r[2]) if len(r) > 2 else 0)
+                                for r in self.representatives]
 
     @property
     def centroid(self) -> np.ndarray:
-        norm = float(np.linalg.norm(self.vector_sum))
-        return self.vector_sum / norm if norm else self.vector_sum
+        return _unit(self.vector_sum)
+
+
+@dataclass(frozen=True)
+class TopicEvent:
+    """A topic left or changed shape: ``merge`` (``topic`` joined ``other``), ``split`` (``other`` split off
+    ``topic``), or ``forget`` (idle too long, or pushed out by the cap; ``other`` is None)."""
+
+    kind: str
+    topic: int
+    other: int | None
+    ts: float
+    size: int
 
 
 @dataclass
 class TopicChanges:
-    """What changed since the last ``drain_changes``: topics to save, and removed ids with their merge target."""
+    """What changed since the last ``drain_changes``: topics to save, removed ids with their merge target, and the
+    merge/split/forget events in order."""
 
     updated: list[Topic]
     removed: dict[int, int | None]
+    events: list[TopicEvent] = field(default_factory=list)
 
 
 def as_vector(x: np.ndarray | Mapping[int, float]) -> np.ndarray:
@@ -55,11 +92,15 @@ class OnlineTopicModel:
 
     def __init__(self, threshold: float = 0.5, merge_threshold: float = 0.8, max_topics: int = 500,
                  forget_after: float = 7 * 86400.0, max_terms: int = 300, representatives: int = 5,
-                 check_every: int = 256) -> None:
+                 check_every: int = 256, split_threshold: float = 0.0, min_split_size: int = 10) -> None:
         if not 0 < threshold <= merge_threshold <= 1:
             raise ValueError("need 0 < threshold <= merge_threshold <= 1")
+        if not 0 <= split_threshold < merge_threshold:
+            raise ValueError("need 0 <= split_threshold < merge_threshold (0 turns splitting off)")
         self.threshold = threshold
         self.merge_threshold = merge_threshold
+        self.split_threshold = split_threshold
+        self.min_split_size = min_split_size
         self.max_topics = max_topics
         self.forget_after = forget_after
         self.max_terms = max_terms
@@ -74,6 +115,7 @@ class OnlineTopicModel:
         self._total_terms = 0
         self._dirty: set[int] = set()
         self._removed: dict[int, int | None] = {}
+        self._events: list[TopicEvent] = []
 
     # river's contract -------------------------------------------------------------------------------------------
     def learn_one(self, x: np.ndarray | Mapping[int, float], *, text: str = "", item_id: str = "",
@@ -98,7 +140,7 @@ class OnlineTopicModel:
         best = int(sims.argmax()) if len(sims) else -1
         if best >= 0 and sims[best] >= self.threshold:
             tid = self._join(self._ids[best], v, float(sims[best]), terms, item_id, ts)
-            tid = self._merge_nearest(tid)
+            tid = self._merge_nearest(tid, ts)
         else:
             tid = self._create(v, terms, item_id, ts)
         self.updates += 1
@@ -109,9 +151,9 @@ class OnlineTopicModel:
     def _create(self, v: np.ndarray, terms: Counter[str], item_id: str, ts: float) -> int:
         if len(self._ids) >= self.max_topics:
             oldest = min(self._topics.values(), key=lambda t: (t.last_seen, t.size, t.id))
-            self._remove(oldest.id, None)
+            self._remove(oldest.id, None, ts)
         topic = Topic(id=self.next_id, vector_sum=v.astype(np.float64), size=1, first_seen=ts, last_seen=ts,
-                      terms=terms, representatives=[(1.0, item_id)] if item_id else [])
+                      terms=terms, representatives=[(1.0, item_id, 0)] if item_id else [])
         self.next_id += 1
         self._add(topic)
         return topic.id
@@ -123,14 +165,57 @@ class OnlineTopicModel:
         topic.last_seen = max(topic.last_seen, ts)
         topic.first_seen = min(topic.first_seen, ts)
         self._add_terms(topic, terms)
+        half = self._halve(topic, v, terms) if self.split_threshold else 0
         if item_id:
-            reps = [*topic.representatives, (sim, item_id)]
+            reps = [*topic.representatives, (sim, item_id, half)]
             topic.representatives = sorted(reps, key=lambda r: -r[0])[: self.n_representatives]
         self._matrix[self._ids.index(tid)] = topic.centroid
         self._dirty.add(tid)
+        if self.split_threshold and min(topic.half_sizes) >= self.min_split_size:
+            halves = self._split(topic, ts)
+            if halves is not None:
+                return halves[half]
         return tid
 
-    def _merge_nearest(self, tid: int) -> int:
+    def _halve(self, topic: Topic, v: np.ndarray, terms: Counter[str]) -> int:
+        """Put a new member in the nearer half (the first member far from half 0 seeds half 1); return which."""
+        assert topic.half_sums is not None
+        near = _unit(topic.half_sums[0]) @ v
+        other = _unit(topic.half_sums[1]) @ v if topic.half_sizes[1] else self.split_threshold
+        half = int(other > near)
+        topic.half_sums[half] += v
+        topic.half_sizes[half] += 1
+        topic.half_terms[half].update(terms)
+        if len(topic.half_terms[half]) > 2 * self.max_terms:
+            topic.half_terms[half] = prune(topic.half_terms[half], self.max_terms)
+        return half
+
+    def _split(self, topic: Topic, ts: float) -> tuple[int, int] | None:
+        """Split ``topic`` in two when its halves have drifted apart; the ids that halves 0 and 1 now belong to."""
+        assert topic.half_sums is not None
+        if float(_unit(topic.half_sums[0]) @ _unit(topic.half_sums[1])) >= self.split_threshold:
+            return None
+        keep = int(topic.half_sizes[1] > topic.half_sizes[0])
+        go = 1 - keep
+        child = Topic(id=self.next_id, vector_sum=topic.half_sums[go].copy(), size=topic.half_sizes[go],
+                      first_seen=topic.first_seen, last_seen=ts, terms=Counter(topic.half_terms[go]),
+                      representatives=[(r[0], r[1], 0) for r in topic.representatives if r[2] == go])
+        self.next_id += 1
+        self._forget_terms(topic.terms)
+        topic.vector_sum = topic.half_sums[keep].copy()
+        topic.size = topic.half_sizes[keep]
+        topic.terms = Counter(topic.half_terms[keep])
+        topic.representatives = [(r[0], r[1], 0) for r in topic.representatives if r[2] == keep]
+        topic.half_sums, topic.half_sizes, topic.half_terms = None, [0, 0], [Counter(), Counter()]
+        topic.__post_init__()
+        self._all_terms.update(topic.terms)
+        self._total_terms += topic.terms.total()
+        self._matrix[self._ids.index(topic.id)] = topic.centroid
+        self._add(child)
+        self._events.append(TopicEvent("split", topic.id, child.id, ts, child.size))
+        return (topic.id, child.id) if keep == 0 else (child.id, topic.id)
+
+    def _merge_nearest(self, tid: int, ts: float) -> int:
         if len(self._ids) < 2:
             return tid
         row = self._ids.index(tid)
@@ -145,10 +230,14 @@ class OnlineTopicModel:
         keep.size += gone.size
         keep.first_seen = min(keep.first_seen, gone.first_seen)
         keep.last_seen = max(keep.last_seen, gone.last_seen)
-        keep.representatives = sorted(keep.representatives + gone.representatives,
+        keep.representatives = sorted([(r[0], r[1], 0) for r in keep.representatives]
+                                      + [(r[0], r[1], 1) for r in gone.representatives],
                                       key=lambda r: -r[0])[: self.n_representatives]
+        keep.half_sums = np.stack([keep.vector_sum - gone.vector_sum, gone.vector_sum])
+        keep.half_sizes = [keep.size - gone.size, gone.size]
+        keep.half_terms = [prune(keep.terms, self.max_terms), prune(gone.terms, self.max_terms)]
         moved = gone.terms
-        self._remove(gone.id, keep.id)
+        self._remove(gone.id, keep.id, ts)
         self._add_terms(keep, moved)
         self._matrix[self._ids.index(keep.id)] = keep.centroid
         self._dirty.add(keep.id)
@@ -158,7 +247,7 @@ class OnlineTopicModel:
         """Forget topics idle for longer than ``forget_after`` seconds before ``now``; return their ids."""
         stale = [t.id for t in self._topics.values() if now - t.last_seen > self.forget_after]
         for tid in stale:
-            self._remove(tid, None)
+            self._remove(tid, None, now)
         return stale
 
     # bookkeeping ------------------------------------------------------------------------------------------------
@@ -176,7 +265,7 @@ class OnlineTopicModel:
         self._total_terms += topic.terms.total()
         self._dirty.add(topic.id)
 
-    def _remove(self, tid: int, merged_into: int | None) -> None:
+    def _remove(self, tid: int, merged_into: int | None, ts: float) -> None:
         row = self._ids.index(tid)
         last = len(self._ids) - 1
         self._matrix[row] = self._matrix[last]
@@ -186,6 +275,7 @@ class OnlineTopicModel:
         self._forget_terms(topic.terms)
         self._dirty.discard(tid)
         self._removed[tid] = merged_into
+        self._events.append(TopicEvent("merge" if merged_into else "forget", tid, merged_into, ts, topic.size))
 
     def _add_terms(self, topic: Topic, terms: Counter[str]) -> None:
         topic.terms.update(terms)
@@ -224,8 +314,9 @@ class OnlineTopicModel:
 
     def drain_changes(self) -> TopicChanges:
         """Topics created or changed and topics removed since the last call (for saving them)."""
-        changes = TopicChanges(updated=[self._topics[t] for t in sorted(self._dirty)], removed=self._removed)
-        self._dirty, self._removed = set(), {}
+        changes = TopicChanges(updated=[self._topics[t] for t in sorted(self._dirty)], removed=self._removed,
+                               events=self._events)
+        self._dirty, self._removed, self._events = set(), {}, []
         return changes
 
     @classmethod
@@ -238,3 +329,21 @@ class OnlineTopicModel:
         model.updates = updates
         model._dirty.clear()
         return model
+
+
+def hierarchy(ids: list[int], centroids: np.ndarray, sizes: list[int], threshold: float) -> dict[int, int]:
+    """Group related topics for browsing: average-linkage clustering of the centres at cosine ``threshold``.
+
+    Returns each grouped topic's parent, the largest topic of its group; a topic alone in its group, and every
+    parent, is left out.
+    """
+    if len(ids) < 2:
+        return {}
+    groups = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
+                                     distance_threshold=1.0 - threshold).fit_predict(centroids)
+    parents: dict[int, int] = {}
+    for group in set(groups.tolist()):
+        members = [i for i, g in enumerate(groups) if g == group]
+        head = max(members, key=lambda i: (sizes[i], -ids[i]))
+        parents.update({ids[i]: ids[head] for i in members if i != head})
+    return parents

@@ -1,7 +1,13 @@
 """Alert rules, evaluated purely: given what the pipeline learned about an item, which rules fire.
 
+Kinds: ``label`` (a confident label), ``keyword`` (a regex), ``topic_size`` (a topic reaches N items), and two
+burst kinds that compare the current time bin with its own baseline (``monitor.bursts``): ``topic_burst`` (a topic
+gets ``factor`` times its usual items; a new topic that gathers ``min_count`` at once is an emerging one) and
+``label_rate`` (items labelled X arrive ``factor`` times faster than usual).
+
 One story should not alert ten times: a rule that fired on a topic stays quiet on that topic for its cooldown (or,
-with ``cooldown_scope = "rule"``, quiet altogether), and a ``topic_size`` rule fires once per topic.
+with ``cooldown_scope = "rule"``, quiet altogether; a ``label_rate`` rule is always rule-scoped), and a
+``topic_size`` rule fires once per topic.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from models.classifier import Prediction
+from monitor.bursts import Burst, BurstTracker
 from monitor.config import AlertSettings
 from monitor.item import Item
 
@@ -61,16 +68,43 @@ class Rule:
     pattern: re.Pattern[str] | None = None
     size: int = 5
     per_topic: bool = True
+    factor: float = 3.0
+    min_count: int = 5
+    bin_minutes: float = 60.0
+    warmup_bins: int = 6
 
     @classmethod
     def from_settings(cls, s: AlertSettings, default_channel: str) -> Rule:
         return cls(name=s.name, kind=s.kind, channel=s.channel or default_channel,
                    cooldown_seconds=s.cooldown_minutes * 60, task=s.task, label=s.label,
                    min_confidence=s.min_confidence, pattern=re.compile(s.pattern) if s.pattern else None,
-                   size=s.size, per_topic=s.cooldown_scope == "topic")
+                   size=s.size, per_topic=s.cooldown_scope == "topic" and s.kind != "label_rate", factor=s.factor,
+                   min_count=s.min_count, bin_minutes=s.bin_minutes, warmup_bins=s.warmup_bins)
+
+    @property
+    def bursty(self) -> bool:
+        return self.kind in ("topic_burst", "label_rate")
+
+    def burst_key(self, ev: Evaluation) -> str | None:
+        """The key this item counts towards for a burst rule, or None."""
+        if self.kind == "topic_burst":
+            return f"topic:{ev.topic_id}"
+        if self.kind == "label_rate" and any(p.task == self.task and p.label == self.label for p in ev.predictions):
+            return f"label:{self.task}:{self.label}"
+        return None
+
+    def explain_burst(self, ev: Evaluation, burst: Burst) -> str:
+        window = f"{self.bin_minutes:g} min"
+        if self.kind == "label_rate":
+            return (f"{self.task} = {self.label}: {burst.count} items in this {window} window, "
+                    f"{_times(burst)} the usual {burst.baseline:.1f}")
+        if burst.baseline < 0.5:
+            return f"emerging topic #{ev.topic_id}: {burst.count} items in this {window} window, from next to none"
+        return (f"topic #{ev.topic_id} is surging: {burst.count} items in this {window} window, {_times(burst)} "
+                f"its usual {burst.baseline:.1f}")
 
     def match(self, ev: Evaluation) -> str | None:
-        """Why this rule fires on ``ev``, or None."""
+        """Why this (non-burst) rule fires on ``ev``, or None."""
         if self.kind == "label":
             for p in ev.predictions:
                 if p.task == self.task and p.label == self.label and p.confidence >= self.min_confidence:
@@ -84,22 +118,52 @@ class Rule:
         return None
 
 
+def _times(burst: Burst) -> str:
+    return f"{burst.ratio:.1f}×"
+
+
 class AlertEngine:
-    """Applies the rules with their cooldowns; remembers when each rule last fired on each topic."""
+    """Applies the rules with their cooldowns; remembers when each rule last fired on each topic, and counts the
+    items of burst rules in time bins."""
 
     def __init__(self, rules: Iterable[Rule], fired: dict[tuple[str, str], float] | None = None,
                  muted: set[int] | None = None) -> None:
         self.rules = list(rules)
         self.fired = dict(fired or {})
         self.muted = set(muted or ())
+        self.trackers: dict[str, BurstTracker] = {}
+        self.prime({}, {}, 0.0)
+
+    def prime(self, topic_times: dict[int, list[float]], label_times: dict[tuple[str, str], list[float]],
+              now: float) -> None:
+        """Reset the burst rules' counts and replay past arrivals (topic -> times, (task, label) -> times)."""
+        self.trackers = {r.name: BurstTracker(r.bin_minutes * 60, warmup=r.warmup_bins) for r in self.rules
+                         if r.bursty}
+        for rule in self.rules:
+            if rule.kind == "topic_burst":
+                for tid, times in topic_times.items():
+                    self.trackers[rule.name].prime(f"topic:{tid}", times)
+            elif rule.kind == "label_rate":
+                self.trackers[rule.name].prime(f"label:{rule.task}:{rule.label}",
+                                               label_times.get((rule.task, rule.label), []))
+        for tracker in self.trackers.values():
+            tracker.forget_quiet(now)
 
     def evaluate(self, ev: Evaluation, now: float) -> list[Alert]:
-        """The alerts ``ev`` raises; none for an item of a muted topic."""
+        """The alerts ``ev`` raises; none for an item of a muted topic (its item still counts towards rates)."""
+        reasons: dict[str, str] = {}
+        for rule in self.rules:
+            key = rule.burst_key(ev) if rule.bursty else None
+            if key is not None:
+                tracker = self.trackers[rule.name]
+                burst = tracker.observe(key, now)
+                if tracker.bursting(burst, now, rule.factor, rule.min_count):
+                    reasons[rule.name] = rule.explain_burst(ev, burst)
         alerts: list[Alert] = []
         if ev.topic_id in self.muted:
             return alerts
         for rule in self.rules:
-            reason = rule.match(ev)
+            reason = reasons.get(rule.name) if rule.bursty else rule.match(ev)
             if reason is None:
                 continue
             key = f"topic:{ev.topic_id}" if rule.per_topic or rule.kind == "topic_size" else "rule"

@@ -61,6 +61,12 @@ class TopicSettings:
                                low=0.01, high=1.0)
     merge_threshold: float = setting(0.8, "Cosine similarity between two topic centres at which they merge.",
                                      low=0.01, high=1.0)
+    split_threshold: float = setting(0.5, "A topic splits in two when the centres of its two halves are less similar "
+                                          "than this; 0 turns splitting off. Must stay below merge_threshold.",
+                                     low=0.0, high=1.0)
+    min_split_size: int = setting(10, "Items each half of a topic needs before the topic may split.", low=2)
+    group_threshold: float = setting(0.5, "Cosine similarity at which related topics are grouped under the largest "
+                                          "one (`lookout topics --tree`).", low=0.01, high=1.0)
     max_topics: int = setting(500, "Most topics kept; the longest idle is forgotten first.", low=2)
     forget_after_hours: float = setting(168.0, "Topics idle this long are forgotten.", low=0.0)
     keywords: int = setting(8, "Keywords shown per topic.", low=1, high=50)
@@ -266,12 +272,20 @@ class TaskSettings:
 @dataclass(frozen=True)
 class AlertSettings:
     name: str = setting(help="Unique rule name.")
-    kind: str = setting(help="`label`, `keyword` or `topic_size`.", choices=("label", "keyword", "topic_size"))
-    task: str = setting("", "kind=label: the task.")
-    label: str = setting("", "kind=label: the label.")
+    kind: str = setting(help="`label`, `keyword`, `topic_size`, `topic_burst` or `label_rate`.",
+                        choices=("label", "keyword", "topic_size", "topic_burst", "label_rate"))
+    task: str = setting("", "kind=label or label_rate: the task.")
+    label: str = setting("", "kind=label or label_rate: the label.")
     min_confidence: float = setting(0.8, "kind=label: least confidence that fires.", low=0.0, high=1.0)
     pattern: str = setting("", "kind=keyword: a Python regular expression matched against title and text.")
     size: int = setting(5, "kind=topic_size: fires when a topic reaches this many items.", low=1)
+    factor: float = setting(3.0, "kind=topic_burst or label_rate: fires when the current window holds this many "
+                                 "times the usual number of items (2 = the rate doubled).", low=1.0)
+    min_count: int = setting(5, "kind=topic_burst or label_rate: and at least this many items.", low=1)
+    bin_minutes: float = setting(60.0, "kind=topic_burst or label_rate: the window items are counted in; the usual "
+                                       "rate is an exponentially weighted mean of past windows.", low=1.0)
+    warmup_bins: int = setting(6, "kind=topic_burst or label_rate: windows of stream seen before anything fires.",
+                               low=1)
     cooldown_minutes: float = setting(30.0, "After firing for a topic, the rule stays quiet on that topic this "
                                             "long.", low=0.0)
     cooldown_scope: str = setting("topic", "`topic`: the cooldown applies per topic; `rule`: to the rule as a whole.",
@@ -478,9 +492,12 @@ def validate(settings: Settings) -> None:
                 raise ConfigError(f"{key} = {value!r}: not a crontab schedule ({exc})") from None
     if settings.topics.merge_threshold < settings.topics.threshold:
         raise ConfigError("topics.merge_threshold: expected at least topics.threshold")
+    if settings.topics.split_threshold >= settings.topics.merge_threshold:
+        raise ConfigError("topics.split_threshold: expected less than topics.merge_threshold (a topic that split "
+                          "would merge straight back)")
     for i, rule in enumerate(settings.alerts):
         where = f"alerts[{i}]"
-        if rule.kind == "label":
+        if rule.kind in ("label", "label_rate"):
             if rule.task not in tasks:
                 raise ConfigError(f"{where}.task = {rule.task!r}: expected one of the configured tasks "
                                   f"({', '.join(tasks) or 'none configured'})")

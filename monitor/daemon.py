@@ -56,6 +56,7 @@ WATCH_COOLDOWN_SECONDS = 1800.0
 RETRY_LATER_SECONDS = 5.0
 OUTBOX_BATCH = 200
 LEARNING_TICK_SECONDS = 2.0
+BURST_HISTORY_BINS = 24
 
 
 def restore_topics(store: Store, settings: Settings) -> OnlineTopicModel:
@@ -64,6 +65,7 @@ def restore_topics(store: Store, settings: Settings) -> OnlineTopicModel:
     s = settings.topics
     return OnlineTopicModel.restore(topics, next_id=meta.get("next_id", 1), updates=meta.get("updates", 0),
                                     threshold=s.threshold, merge_threshold=s.merge_threshold,
+                                    split_threshold=s.split_threshold, min_split_size=s.min_split_size,
                                     max_topics=s.max_topics, forget_after=s.forget_after_hours * 3600)
 
 
@@ -75,8 +77,19 @@ def build_pipeline(settings: Settings, store: Store, encoder: Encoder | None = N
     classifiers = [serve_or_zero_shot(settings, task, serving.get(task.name), encoder.encode)
                    for task in task_specs(settings)]
     rules = [Rule.from_settings(a, settings.slack.channel) for a in settings.alerts]
-    return Pipeline(encoder.encode, classifiers, restore_topics(store, settings),
-                    AlertEngine(rules, store.cooldowns(since=0)), keywords=settings.topics.keywords)
+    engine = AlertEngine(rules, store.cooldowns(since=0))
+    prime_bursts(engine, store)
+    return Pipeline(encoder.encode, classifiers, restore_topics(store, settings), engine,
+                    keywords=settings.topics.keywords)
+
+
+def prime_bursts(engine: AlertEngine, store: Store, now: float | None = None) -> None:
+    """Rebuild the burst rules' counts from the arrivals of the last ``BURST_HISTORY_BINS`` bins in the store."""
+    widest = max((r.bin_minutes * 60 for r in engine.rules if r.bursty), default=0.0)
+    now = time.time() if now is None else now
+    since = now - BURST_HISTORY_BINS * widest
+    if widest:
+        engine.prime(store.topic_times(since), store.label_times(since), now)
 
 
 def load_classifier(settings: Settings, task: TaskSpec, version: dict | None,
@@ -495,6 +508,7 @@ class Daemon:
         """Drop in-memory model state that no commit backs (after a failed batch)."""
         self.pipeline.topics = await self.store.call(restore_topics, self.store, self.settings)
         self.pipeline.engine.fired = await self.store.call(self.store.cooldowns, 0.0)
+        await self.store.call(prime_bursts, self.pipeline.engine, self.store)
 
     def _done(self, n: int, alerted: bool) -> None:
         self.processed += n

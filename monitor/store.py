@@ -23,6 +23,7 @@ import numpy as np
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from models.keywords import short_name
 from models.topics import Topic, TopicChanges
 from monitor.alerts import Alert
 from monitor.item import Item
@@ -90,6 +91,16 @@ def m005_learning(db: sqlite_utils.Database) -> None:
     db["training_runs"].create_index(["status"])
     db["questions"].create({"item_id": str, "task": str, "label": str, "margin": float, "asked_at": float},
                            pk=("item_id", "task"))
+
+
+@migrations()
+def m006_topic_shapes(db: sqlite_utils.Database) -> None:
+    for column, kind in (("half_sums", bytes), ("half_sizes", str), ("half_terms", str), ("name", str)):
+        db["topics"].add_column(column, kind)
+    db["topic_events"].create({"id": int, "kind": str, "topic_id": int, "other_id": int, "size": int, "at": float},
+                              pk="id")
+    db["topic_events"].create_index(["topic_id"])
+    db["topic_events"].create_index(["other_id"])
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -205,21 +216,33 @@ class Store:
 
     def _save_topics(self, changes: TopicChanges, keywords: dict[int, list[str]], now: float) -> None:
         self._conn.executemany(
-            "insert or replace into topics (id, size, first_seen, last_seen, keywords, representatives, "
-            "vector_sum, terms, alive, merged_into, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, 1, null, ?)",
+            "insert or replace into topics (id, size, first_seen, last_seen, keywords, name, representatives, "
+            "vector_sum, terms, half_sums, half_sizes, half_terms, alive, merged_into, updated_at) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, null, ?)",
             [(t.id, t.size, t.first_seen, t.last_seen, json.dumps(keywords.get(t.id, [])),
-              json.dumps(t.representatives), t.vector_sum.astype(np.float64).tobytes(), json.dumps(t.terms), now)
+              short_name(keywords.get(t.id, [])), json.dumps(t.representatives),
+              t.vector_sum.astype(np.float64).tobytes(), json.dumps(t.terms),
+              np.asarray(t.half_sums, dtype=np.float64).tobytes(), json.dumps(t.half_sizes),
+              json.dumps(t.half_terms), now)
              for t in changes.updated])
         self._conn.executemany("update topics set alive = 0, merged_into = ?, updated_at = ? where id = ?",
                                [(into, now, tid) for tid, into in changes.removed.items()])
+        self._conn.executemany("insert into topic_events (kind, topic_id, other_id, size, at) values (?, ?, ?, ?, ?)",
+                               [(e.kind, e.topic, e.other, e.size, e.ts) for e in changes.events])
 
     def load_topics(self) -> tuple[list[Topic], dict[str, int]]:
         """The live topics and the topic model's counters, as last committed."""
-        topics = [Topic(id=r["id"], vector_sum=np.frombuffer(r["vector_sum"], dtype=np.float64).copy(),
-                        size=r["size"], first_seen=r["first_seen"], last_seen=r["last_seen"],
-                        terms=Counter(json.loads(r["terms"])),
-                        representatives=[tuple(x) for x in json.loads(r["representatives"])])
-                  for r in self.db.query("select * from topics where alive = 1 order by id")]
+        def topic(r: dict[str, Any]) -> Topic:
+            halves = r["half_sums"]
+            return Topic(id=r["id"], vector_sum=np.frombuffer(r["vector_sum"], dtype=np.float64).copy(),
+                         size=r["size"], first_seen=r["first_seen"], last_seen=r["last_seen"],
+                         terms=Counter(json.loads(r["terms"])),
+                         representatives=[tuple(x) for x in json.loads(r["representatives"])],
+                         half_sums=np.frombuffer(halves, dtype=np.float64).reshape(2, -1).copy() if halves else None,
+                         half_sizes=json.loads(r["half_sizes"] or "[0, 0]"),
+                         half_terms=[Counter(h) for h in json.loads(r["half_terms"] or "[{}, {}]")])
+
+        topics = [topic(r) for r in self.db.query("select * from topics where alive = 1 order by id")]
         meta = {r["key"].removeprefix("topics."): json.loads(r["value"])
                 for r in self.db.query("select * from meta where key like 'topics.%'")}
         return topics, meta
@@ -311,6 +334,14 @@ class Store:
             times.setdefault(final(r["topic_id"]), []).append(r["stored_at"])
         return times
 
+    def label_times(self, since: float) -> dict[tuple[str, str], list[float]]:
+        """Arrival times of the items of each (task, label) since ``since``."""
+        times: dict[tuple[str, str], list[float]] = {}
+        for r in self.db.query("select labels.task, labels.label, items.stored_at from labels join items on "
+                               "items.id = labels.item_id where items.stored_at >= ?", [since]):
+            times.setdefault((r["task"], r["label"]), []).append(r["stored_at"])
+        return times
+
     def label_counts(self, since: float, until: float) -> dict[tuple[str, str], int]:
         """How many items that arrived in ``[since, until)`` have each (task, label)."""
         return {(r["task"], r["label"]): r["n"] for r in self.db.query(
@@ -334,7 +365,8 @@ class Store:
         return {r["topic_id"] for r in self.db.query("select topic_id from mutes")}
 
     def topic(self, topic_id: int) -> dict[str, Any] | None:
-        """One topic (live or merged away) with its member counts for the last day and before."""
+        """One topic (live or merged away) with its member counts for the last day and before, and its history:
+        the merges, splits and forgetting it took part in, oldest first."""
         rows = list(self.db.query("select * from topics where id = ?", [topic_id]))
         if not rows:
             return None
@@ -343,13 +375,25 @@ class Store:
             "select coalesce(sum(stored_at >= ?), 0), coalesce(sum(stored_at < ?), 0) from items where topic_id = ?",
             [day_ago, day_ago, topic_id]).fetchone()
         row = rows[0]
+        reps = [r[1] for r in json.loads(row["representatives"])]
+        found = {r["id"]: dict(r) for r in self.db.query(
+            f"select id, title, url, source from items where id in ({','.join('?' * len(reps))})", reps)}
         return {"id": row["id"], "size": row["size"], "alive": bool(row["alive"]), "merged_into": row["merged_into"],
-                "first_seen": row["first_seen"], "last_seen": row["last_seen"],
+                "first_seen": row["first_seen"], "last_seen": row["last_seen"], "name": row["name"] or "",
                 "keywords": json.loads(row["keywords"] or "[]"), "last_day": recent, "before": older,
-                "representatives": [dict(r) for r in self.db.query(
-                    "select id, title, url, source from items where id in "
-                    f"({','.join('?' * len(json.loads(row['representatives'])))})",
-                    [rid for _, rid in json.loads(row["representatives"])])]}
+                "representatives": [found[r] for r in reps if r in found],
+                "history": [dict(r) for r in self.db.query(
+                    "select kind, topic_id, other_id, size, at from topic_events where topic_id = ? or other_id = ? "
+                    "order by id", [topic_id, topic_id])]}
+
+    def topic_centres(self) -> tuple[list[int], np.ndarray, list[int]]:
+        """Ids, unit centres and sizes of the live topics (for grouping them)."""
+        rows = list(self.db.query("select id, size, vector_sum from topics where alive = 1 order by id"))
+        if not rows:
+            return [], np.zeros((0, 0)), []
+        sums = np.stack([np.frombuffer(r["vector_sum"], dtype=np.float64) for r in rows])
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        return [r["id"] for r in rows], sums / np.where(norms == 0, 1, norms), [r["size"] for r in rows]
 
     def corrections(self, task: str | None = None) -> list[dict[str, Any]]:
         where, args = ("where task = ?", [task]) if task else ("", [])
@@ -557,7 +601,7 @@ class Store:
         }
 
     def top_topics(self, limit: int = 10, min_size: int = 1) -> list[dict[str, Any]]:
-        rows = self.db.query("select id, size, first_seen, last_seen, keywords, representatives from topics "
+        rows = self.db.query("select id, size, first_seen, last_seen, keywords, name, representatives from topics "
                              "where alive = 1 and size >= ? order by size desc, id limit ?", [min_size, limit])
         return [{**r, "keywords": json.loads(r["keywords"]),
                  "representatives": json.loads(r["representatives"])} for r in rows]

@@ -43,10 +43,14 @@ def score(counts: Sequence[int], alpha: float = 0.3, warmup: int = 6) -> tuple[f
         return 0.0, 0.0
     mean, var = float(history[0]), 0.0
     for x in history[1:]:
-        diff = x - mean
-        mean += alpha * diff
-        var = (1 - alpha) * (var + alpha * diff * diff)
+        mean, var = ewma_step(mean, var, float(x), alpha)
     return float(mean), float((counts[-1] - mean) / np.sqrt(max(var, mean) + 1.0))
+
+
+def ewma_step(mean: float, var: float, x: float, alpha: float) -> tuple[float, float]:
+    """One step of the exponentially weighted mean and variance (Finch 2009, incremental form)."""
+    diff = x - mean
+    return mean + alpha * diff, (1 - alpha) * (var + alpha * diff * diff)
 
 
 def trends(series: dict[int, Sequence[int]], alpha: float = 0.3, warmup: int = 6) -> list[Trend]:

@@ -1,14 +1,18 @@
-"""The online topic model: river's contract, topic creation, merging, forgetting, bounds, keywords, restore."""
+"""The online topic model: river's contract, topic creation, merging, splitting, forgetting, bounds, keywords,
+restore, grouping and short names."""
 
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from models.keywords import ctfidf, words
-from models.topics import OnlineTopicModel
+from models.keywords import ctfidf, short_name, words
+from models.topics import OnlineTopicModel, hierarchy
+from monitor.pipeline import BatchResult
+from monitor.store import Store
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -103,4 +107,79 @@ def test_representatives_are_the_members_nearest_the_centre(centers: np.ndarray)
         model.update(noisy(centers[0], rng, scale=0.05), item_id=f"n{i}")
     reps = model.get(tid).representatives
     assert len(reps) == 3
-    assert [s for s, _ in reps] == sorted((s for s, _ in reps), reverse=True)
+    assert [r[0] for r in reps] == sorted((r[0] for r in reps), reverse=True)
+
+
+def two_stories(centers: np.ndarray, similarity: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
+    """Two directions ``similarity`` apart: close enough to share a topic at first, far enough to split."""
+    a = centers[0]
+    c = unit(centers[1] - (centers[1] @ a) * a)
+    return a, unit(similarity * a + np.sqrt(1 - similarity**2) * c)
+
+
+def split_model(**extra: float) -> OnlineTopicModel:
+    return OnlineTopicModel(threshold=0.4, merge_threshold=0.8, split_threshold=0.6, min_split_size=5, **extra)
+
+
+def test_a_topic_whose_halves_drift_apart_splits_and_the_larger_half_keeps_its_id(centers: np.ndarray) -> None:
+    rng = np.random.default_rng(4)
+    a, b = two_stories(centers)
+    model = split_model()
+    ids = [model.update(noisy(a if i % 2 == 0 else b, rng), text="alpha" if i % 2 == 0 else "beta",
+                        item_id=f"{'ab'[i % 2]}{i}", ts=float(i)) for i in range(30)]
+    first = ids[0]
+    assert ids[:9] == [first] * 9
+    child = ids[-1]
+    assert child != first and len(model) == 2
+    assert set(ids[10::2]) == {first} and set(ids[11::2]) == {child}
+    assert model.get(first).size + model.get(child).size == 30
+    assert model.keywords(first, 1) == ["alpha"] and model.keywords(child, 1) == ["beta"]
+    assert all(r[1].startswith("a") for r in model.get(first).representatives)
+    assert all(r[1].startswith("b") for r in model.get(child).representatives)
+    events = model.drain_changes().events
+    assert [(e.kind, e.topic, e.other) for e in events] == [("split", first, child)]
+    assert events[0].size == 5
+
+
+def test_splitting_is_off_by_default_and_one_tight_story_never_splits(centers: np.ndarray) -> None:
+    rng = np.random.default_rng(5)
+    a, b = two_stories(centers)
+    plain = OnlineTopicModel(threshold=0.4)
+    assert len({plain.update(noisy(a if i % 2 else b, rng)) for i in range(40)}) == 1
+    tight = split_model()
+    assert len({tight.update(noisy(a, rng, scale=0.05)) for i in range(200)}) == 1
+    assert tight.drain_changes().events == []
+
+
+def test_a_restored_model_splits_exactly_where_the_running_one_does(centers: np.ndarray, tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    a, b = two_stories(centers)
+    stream = [noisy(a if i % 2 == 0 else b, rng) for i in range(30)]
+    running = split_model()
+    expected = [running.update(v, ts=float(i)) for i, v in enumerate(stream)]
+    model = split_model()
+    for i, v in enumerate(stream[:7]):
+        model.update(v, ts=float(i))
+    store = Store(tmp_path / "t.db")
+    changes = model.drain_changes()
+    store.complete(BatchResult([], changes, {}, {"next_id": model.next_id, "updates": model.updates}, []))
+    store.close()
+    topics, meta = Store(tmp_path / "t.db").load_topics()
+    restored = OnlineTopicModel.restore(topics, meta["next_id"], meta["updates"], threshold=0.4,
+                                        merge_threshold=0.8, split_threshold=0.6, min_split_size=5)
+    assert [restored.update(v, ts=float(i)) for i, v in enumerate(stream[7:], 7)] == expected[7:]
+    assert len(set(expected)) == 2
+
+
+def test_related_topics_are_grouped_under_the_largest(centers: np.ndarray) -> None:
+    a, b = two_stories(centers, similarity=0.7)
+    far = centers[2]
+    parents = hierarchy([1, 2, 3], np.stack([a, b, far]), [10, 30, 5], threshold=0.5)
+    assert parents == {1: 2}
+    assert hierarchy([1], np.stack([a]), [3], 0.5) == {}
+
+
+def test_a_short_name_skips_variants_of_a_keyword_already_taken() -> None:
+    assert short_name(["vaccine", "vaccines", "booster", "vaccination", "rollout", "clinic"]) == \
+        "vaccine / booster / rollout"
+    assert short_name([]) == ""
