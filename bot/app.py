@@ -17,24 +17,31 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond, AsyncSay
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import messages
+from bot import blocks, messages
 from bot.commands import UsageError, intent, parse
-from monitor import learning, service
+from monitor import learning, service, taxonomy
 from monitor.config import Settings
 from monitor.service import ServiceError
 from monitor.store import Store
+from monitor.taxonomy import with_stored_tasks
 
 Encode = Callable[[Sequence[str]], np.ndarray]
 log = logging.getLogger(__name__)
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
-def build_app(settings: Settings, store: Store, signing_secret: str, client: AsyncWebClient,
+def build_app(configured: Settings, store: Store, signing_secret: str, client: AsyncWebClient,
               encoder: Callable[[], Encode]) -> AsyncApp:
     """The Bolt app; ``encoder`` is called once, on the first search, to load the model."""
     app = AsyncApp(signing_secret=signing_secret, client=client)
     loaded: list[Encode] = []
+    settings = configured
     members = ChannelMembers(settings.bot.channels)
+
+    async def refresh() -> None:
+        """Take in the tasks accepted at run time."""
+        nonlocal settings
+        settings = await store.call(with_stored_tasks, configured, store)
 
     async def encode() -> Encode:
         if not loaded:
@@ -49,6 +56,7 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
             await ack(response_type="ephemeral", text=str(exc))
             return
         user = command.get("user_id", "")
+        await refresh()
         try:
             if cmd.name == "help":
                 await ack(response_type="ephemeral", text=messages.HELP)
@@ -71,6 +79,18 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
                                            messages.retrain_queued(name, user))
             elif cmd.name == "topics":
                 await ack(response_type="ephemeral", text=await _topics(store, settings, cmd.args))
+            elif cmd.name == "taxonomy":
+                if not _admin(settings, user):
+                    await ack(response_type="ephemeral", text=messages.NOT_ADMIN.format(what="propose a taxonomy"))
+                    return
+                size = int(cmd.args[0]) if cmd.args else settings.taxonomy.size
+                proposal = await store.call(taxonomy.propose, store, settings, size, user, 0.0,
+                                            command.get("channel_id", ""))
+                await ack()
+                posted = await app.client.chat_postMessage(
+                    channel=command.get("channel_id", ""), text=f"Taxonomy proposal #{proposal['id']}",
+                    blocks=blocks.taxonomy_blocks(proposal))
+                await store.call(store.update_proposal, proposal["id"], channel=posted["channel"], ts=posted["ts"])
             elif cmd.name == "trends":
                 hours = int(cmd.args[0]) if cmd.args else 24
                 report = await store.call(service.trend_report, store, float(hours))
@@ -102,6 +122,73 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
                 await respond(response_type="ephemeral", text=messages.search_text(query, rows))
         except ServiceError as exc:
             await ack(response_type="ephemeral", text=messages.error(str(exc)))
+
+    @app.action("lookout_tax_label")
+    async def tax_label(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
+        await ack()
+        choice = json.loads(body["actions"][0]["selected_option"]["value"])
+        try:
+            if not _admin(settings, body["user"]["id"]):
+                raise ServiceError(messages.NOT_ADMIN.format(what="change a taxonomy"))
+            if choice["a"] == "edit":
+                found = await store.call(taxonomy.open_proposal, store, choice["p"])
+                label = next(x for x in found["labels"] if x["name"] == choice["l"])
+                await client.views_open(trigger_id=body["trigger_id"], view=blocks.edit_label_view(choice["p"], label))
+                return
+            if choice["a"] == "drop":
+                found = await store.call(taxonomy.drop, store, choice["p"], choice["l"])
+            else:
+                found = await store.call(taxonomy.merge, store, choice["p"], choice["l"], choice["i"])
+        except ServiceError as exc:
+            await respond(response_type="ephemeral", replace_original=False, text=messages.error(str(exc)))
+            return
+        await _show_proposal(client, found)
+
+    @app.action("lookout_tax_discard")
+    async def tax_discard(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        if _admin(settings, body["user"]["id"]):
+            proposal_id = json.loads(body["actions"][0]["value"])["p"]
+            await store.call(store.update_proposal, proposal_id, status="discarded")
+            await _show_proposal(client, await store.call(store.proposal, proposal_id))
+
+    @app.action("lookout_tax_accept")
+    async def tax_accept(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        if _admin(settings, body["user"]["id"]):
+            await client.views_open(trigger_id=body["trigger_id"],
+                                    view=blocks.accept_view(json.loads(body["actions"][0]["value"])["p"]))
+
+    @app.view("lookout_tax_edit")
+    async def tax_edited(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
+        meta, values = json.loads(view["private_metadata"]), view["state"]["values"]
+        try:
+            found = await store.call(taxonomy.edit, store, meta["p"], meta["l"], values["name"]["value"]["value"],
+                                     values["description"]["value"]["value"] or "")
+        except ServiceError as exc:
+            await ack(response_action="errors", errors={"name": str(exc)})
+            return
+        await ack()
+        await _show_proposal(client, found)
+
+    @app.view("lookout_tax_accept")
+    async def tax_accepted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+                           ) -> None:
+        await refresh()
+        meta, user = json.loads(view["private_metadata"]), body["user"]["id"]
+        task = (view["state"]["values"]["task"]["value"]["value"] or "").strip()
+        try:
+            done = await store.call(taxonomy.accept, store, settings, meta["p"], None, task, user)
+        except ServiceError as exc:
+            await ack(response_action="errors", errors={"task": str(exc)})
+            return
+        await ack()
+        await refresh()
+        (_, run_id, _), = await store.call(learning.request_retrain, store, settings, task, "taxonomy", user)
+        found = await store.call(store.proposal, meta["p"])
+        await _show_proposal(client, found)
+        await _open_thread(store, client, run_id, found["channel"], messages.accepted(done, user, run_id),
+                           thread=found["ts"])
 
     @app.action(re.compile(r"^lookout_relabel"))
     async def relabel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -172,6 +259,13 @@ def build_app(settings: Settings, store: Store, signing_secret: str, client: Asy
     return app
 
 
+async def _show_proposal(client: AsyncWebClient, proposal: dict[str, Any]) -> None:
+    """Redraw a proposal's message after a change."""
+    if proposal.get("channel") and proposal.get("ts"):
+        await client.chat_update(channel=proposal["channel"], ts=proposal["ts"],
+                                 text=f"Taxonomy proposal #{proposal['id']}", blocks=blocks.taxonomy_blocks(proposal))
+
+
 def _admin(settings: Settings, user: str) -> bool:
     return not settings.bot.admins or user in settings.bot.admins
 
@@ -234,7 +328,7 @@ async def _watch(store: Store, settings: Settings, args: tuple[str, ...], user: 
 
 async def _topics(store: Store, settings: Settings, args: tuple[str, ...]) -> str:
     n = int(args[0]) if args else 5
-    topics = await store.call(store.top_topics, n, settings.topics.min_size)
+    topics = await store.call(service.topic_tree, store, settings, n, settings.topics.min_size)
     if not topics:
         return messages.NO_TOPICS.format(n=settings.topics.min_size)
     titles = await store.call(store.titles, [t["representatives"][0][1] for t in topics if t["representatives"]])
@@ -261,16 +355,17 @@ async def _correct(store: Store, settings: Settings, client: AsyncWebClient, bod
     await _update(client, body, notes)
 
 
-async def _open_thread(store: Store, client: AsyncWebClient, run_id: int, channel: str, text: str) -> None:
-    """Post the message a training run's progress will follow under; without it the daemon starts the thread in
-    ``slack.channel``."""
+async def _open_thread(store: Store, client: AsyncWebClient, run_id: int, channel: str, text: str,
+                       thread: str = "") -> None:
+    """Post the message a training run's progress will follow under (in ``thread`` when given); without it the
+    daemon starts the thread in ``slack.channel``."""
     try:
-        posted = await client.chat_postMessage(channel=channel, text=text)
+        posted = await client.chat_postMessage(channel=channel, text=text, thread_ts=thread or None)
     except SlackApiError as exc:
         log.warning("could not start the thread for training run #%d in %s: %s", run_id, channel,
                     exc.response.get("error"))
         return
-    await store.call(store.notes_sent, run_id, 0, channel, str(posted["ts"]))
+    await store.call(store.notes_sent, run_id, 0, channel, thread or str(posted["ts"]))
 
 
 def _note(text: str) -> dict[str, Any]:

@@ -113,3 +113,69 @@ def digest_blocks(d: Digest) -> list[dict[str, Any]]:
         section("Busiest", [topic(tid, n) for tid, n in d.busiest], "no items in this period"),
         section("Labels", labels[:40], "no labels in this period"),
     ]
+
+
+def taxonomy_blocks(proposal: dict[str, Any]) -> list[dict[str, Any]]:
+    """A taxonomy proposal for review: each label with a menu (edit, drop, merge into another), then accept and
+    discard buttons; once accepted or discarded, just the outcome."""
+    pid, labels, status = proposal["id"], proposal["labels"], proposal["status"]
+    head = {"type": "header", "text": {"type": "plain_text", "text": clip(
+        f"Taxonomy proposal #{pid}: {len(labels)} labels" + ("" if status == "open" else f" ({status})"), 150)}}
+    blocks: list[dict[str, Any]] = [head]
+    for label in labels[:40]:
+        example = f"\n_e.g. {escape(clip(label['examples'][0], 150))}_" if label.get("examples") else ""
+        section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": fit(
+            f"*{escape(label['name'])}* ({label.get('size', 0)} items): {escape(label['description'])}{example}",
+            TEXT_LIMIT)}}
+        if status == "open":
+            name = label["name"]
+            section["accessory"] = {
+                "type": "static_select", "action_id": "lookout_tax_label",
+                "placeholder": {"type": "plain_text", "text": "Change…"},
+                "options": [_option(pid, name, "Edit name or description", "edit"),
+                            _option(pid, name, "Drop this label", "drop"),
+                            *(_option(pid, name, f"Merge into {o['name']}", "merge", o["name"]) for o in labels
+                              if o["name"] != name)][:100]}
+        blocks.append(section)
+    if status == "open":
+        value = json.dumps({"p": pid})
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "action_id": "lookout_tax_accept", "style": "primary", "value": value,
+             "text": {"type": "plain_text", "text": "Accept as a task…"}},
+            {"type": "button", "action_id": "lookout_tax_discard", "style": "danger", "value": value,
+             "text": {"type": "plain_text", "text": "Discard"}}]})
+    elif proposal.get("task"):
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Accepted as task "
+                                                        f"`{escape(proposal['task'])}`"}]})
+    return blocks
+
+
+def _option(proposal_id: int, name: str, text: str, action: str, into: str = "") -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": clip(text, 75)},
+            "value": json.dumps({"p": proposal_id, "l": name, "a": action, "i": into})}
+
+
+def _modal(callback: str, title: str, submit: str, metadata: dict[str, Any], inputs: list[dict[str, Any]]
+           ) -> dict[str, Any]:
+    return {"type": "modal", "callback_id": callback, "private_metadata": json.dumps(metadata),
+            "title": {"type": "plain_text", "text": title}, "submit": {"type": "plain_text", "text": submit},
+            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": inputs}
+
+
+def _input(block_id: str, label: str, initial: str, multiline: bool = False) -> dict[str, Any]:
+    element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": multiline}
+    if initial:
+        element["initial_value"] = initial
+    return {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label},
+            "element": element}
+
+
+def edit_label_view(proposal_id: int, label: dict[str, Any]) -> dict[str, Any]:
+    return _modal("lookout_tax_edit", "Edit label", "Save", {"p": proposal_id, "l": label["name"]},
+                  [_input("name", "Name (lower-case, no spaces)", label["name"]),
+                   _input("description", "Description", label["description"], multiline=True)])
+
+
+def accept_view(proposal_id: int) -> dict[str, Any]:
+    return _modal("lookout_tax_accept", "Accept taxonomy", "Create task", {"p": proposal_id},
+                  [_input("task", "Name of the new task (lower-case, no spaces)", "")])

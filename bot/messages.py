@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.mrkdwn import clip, escape, link
+from bot.mrkdwn import clip, escape, link, when
+from monitor.service import describe_event
 
 USAGE = {
     "help": "`/lookout help`: this list",
@@ -17,6 +18,8 @@ USAGE = {
     "mute": "`/lookout mute <topic>`: no more alerts about that topic",
     "retrain": "`/lookout retrain [task]`: fine-tune a task's classifier (or every task's) now from the labels and "
                "corrections; progress follows in a thread",
+    "taxonomy": "`/lookout taxonomy [labels]`: propose labels for a new task from the stored topics (2-50); "
+                "review them with the menus and accept them as a task",
     "watch": "`/lookout watch list`, `watch add <feed-url> [name]`, `watch add keyword <regex> [name]`, "
              "`watch remove <name>`: what Lookout watches",
 }
@@ -43,18 +46,22 @@ def mute_note(user: str, topic_id: int) -> dict[str, Any]:
 def topic_text(topic: dict[str, Any]) -> str:
     if not topic["alive"] and topic["merged_into"]:
         return f"Topic #{topic['id']} was merged into #{topic['merged_into']}."
-    lines = [f"*Topic #{topic['id']}*{'' if topic['alive'] else ' (forgotten)'}: {topic['size']} items, "
+    name = f" {escape(topic['name'])}" if topic.get("name") else ""
+    lines = [f"*Topic #{topic['id']}{name}*{'' if topic['alive'] else ' (forgotten)'}: {topic['size']} items, "
              f"{topic['last_day']} in the last day, {topic['before']} before",
              f"Keywords: {escape(', '.join(topic['keywords'])) or 'none yet'}"]
     lines += [f"• {link(r['url'], clip(r['title'] or '(no title)', 100))} · `{r['id'][:10]}`"
               for r in topic["representatives"]]
+    lines += [f"_{when(e['at'])}: {escape(describe_event(e, topic['id']))}_" for e in topic.get("history", [])[-5:]]
     return "\n".join(lines)
 
 
 def model_line(m: dict[str, Any]) -> str:
     score = f", held-out {escape(m['metric'])} {m['score']:.3f}" if m["score"] is not None else ""
+    agree, compared = m.get("auto_agreement", (0, 0))
+    auto = f"; automatic labels agree with {agree} of {compared} corrections" if compared else ""
     return (f"• `{escape(m['task'])}`: {escape(m['version'])}{' (int8)' if m['int8'] else ''}{score}; "
-            f"{m['waiting']} correction{'' if m['waiting'] == 1 else 's'} since the last training run")
+            f"{m['waiting']} correction{'' if m['waiting'] == 1 else 's'} since the last training run{auto}")
 
 
 def retrain_queued(task: str, user: str) -> str:
@@ -105,8 +112,11 @@ def trends_text(report: Any, hours: int) -> str:
                          f"{t.score:+.1f}): {escape(', '.join(report.keywords.get(t.topic_id, [])[:5]))}"
                          for t in picked[:8])
 
+    moved = "\n".join(f"• {escape(t.task)} = {escape(t.label)}: {t.latest} in the last bin (baseline "
+                      f"{t.baseline:.1f}, score {t.score:+.1f})" for t in report.labels[:8] if abs(t.score) >= 2)
     return (f"*Rising over the last {hours} h*\n{lines(report.rising) or 'Nothing is rising above its baseline.'}"
-            f"\n*Fading*\n{lines(report.fading) or 'Nothing is fading.'}")
+            f"\n*Fading*\n{lines(report.fading) or 'Nothing is fading.'}"
+            f"\n*Labels*\n{moved or 'No label moved away from its baseline.'}")
 
 
 def unknown_command(name: str) -> str:
@@ -149,7 +159,10 @@ def topics_text(topics: list[dict[str, Any]], titles: dict[str, str]) -> str:
     lines = []
     for t in topics:
         typical = titles.get(t["representatives"][0][1], "") if t["representatives"] else ""
-        lines.append(f"• *#{t['id']}* ({t['size']} items): {escape(', '.join(t['keywords'][:6]))}"
+        name = f" {escape(t['name'])}" if t.get("name") else ""
+        related = f" · related: {', '.join(f'#{c}' for c in t['children'][:5])}" if t.get("children") else \
+            f" · part of #{t['parent']}" if t.get("parent") else ""
+        lines.append(f"• *#{t['id']}{name}* ({t['size']} items{related}): {escape(', '.join(t['keywords'][:6]))}"
                      + (f" — _{escape(clip(typical, 80))}_" if typical else ""))
     return "*Largest topics*\n" + "\n".join(lines)
 
@@ -162,3 +175,10 @@ def search_text(query: str, rows: list[dict[str, Any]]) -> str:
         title = link(r["url"], clip(r["title"] or "(no title)", 100))
         lines.append(f"• {title} · {escape(r['source'])} · `{r['id'][:10]}` · {r['similarity']:.2f}")
     return "\n".join(lines)
+
+
+def accepted(done: Any, user: str, run_id: int) -> str:
+    counts = ", ".join(f"{escape(name)} {done.per_label.get(name, 0)}" for name in done.labels)
+    return (f":white_check_mark: <@{user}> accepted the taxonomy as task `{escape(done.task)}`. {done.kept} of the "
+            f"{done.labelled} newest items were labelled automatically ({counts}); training run #{run_id} fine-tunes "
+            "its classifier from them, and corrections outrank them from now on.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 MAX_URL = 2000
@@ -40,3 +41,9 @@ def fit(escaped: str, limit: int) -> str:
 def clip(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters with an ellipsis (cut before escaping, so entities stay whole)."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def when(ts: float) -> str:
+    """A time Slack shows in each reader's own time zone (UTC in clients that cannot)."""
+    fallback = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(ts)}^{{date_short}} {{time}}|{fallback}>"

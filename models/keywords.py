@@ -23,8 +23,9 @@ def words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOP_WORDS and not w.isdigit()]
 
 
-def ctfidf(topic_terms: Mapping[str, int], all_terms: Mapping[str, int], average: float, top: int) -> list[str]:
-    """The ``top`` terms of one topic by c-TF-IDF: ``tf(t, c) * log(1 + A / f(t))``.
+def ctfidf_weights(topic_terms: Mapping[str, int], all_terms: Mapping[str, int], average: float,
+                   top: int) -> list[tuple[str, float]]:
+    """The ``top`` terms of one topic with their c-TF-IDF weights ``tf(t, c) * log(1 + A / f(t))``, highest first.
 
     ``A`` (``average``) is the average number of words per topic and ``f(t)`` the frequency of ``t`` over all
     topics (``all_terms``), as in BERTopic; a term frequent everywhere scores low in every topic.
@@ -32,9 +33,23 @@ def ctfidf(topic_terms: Mapping[str, int], all_terms: Mapping[str, int], average
     total = sum(topic_terms.values())
     if not total:
         return []
-    scored = ((count / total * math.log(1 + average / max(all_terms.get(t, count), 1)), t)
+    scored = ((t, count / total * math.log(1 + average / max(all_terms.get(t, count), 1)))
               for t, count in topic_terms.items())
-    return [t for _, t in sorted(scored, key=lambda s: (-s[0], s[1]))[:top]]
+    return sorted(scored, key=lambda s: (-s[1], s[0]))[:top]
+
+
+def ctfidf(topic_terms: Mapping[str, int], all_terms: Mapping[str, int], average: float, top: int) -> list[str]:
+    """The ``top`` terms of one topic by c-TF-IDF (see ``ctfidf_weights``)."""
+    return [t for t, _ in ctfidf_weights(topic_terms, all_terms, average, top)]
+
+
+def topic_weights(terms: Mapping[int, Mapping[str, int]], topic_id: int, top: int) -> list[tuple[str, float]]:
+    """Topic ``topic_id``'s ``top`` terms and c-TF-IDF weights against every topic in ``terms`` (topic id -> term
+    counts), computed as ``OnlineTopicModel.keywords`` does from the counts a store keeps."""
+    all_terms: Counter[str] = Counter()
+    for counts in terms.values():
+        all_terms.update(counts)
+    return ctfidf_weights(terms.get(topic_id, {}), all_terms, all_terms.total() / max(len(terms), 1), top)
 
 
 def prune(terms: Counter[str], keep: int) -> Counter[str]:

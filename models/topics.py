@@ -347,3 +347,25 @@ def hierarchy(ids: list[int], centroids: np.ndarray, sizes: list[int], threshold
         head = max(members, key=lambda i: (sizes[i], -ids[i]))
         parents.update({ids[i]: ids[head] for i in members if i != head})
     return parents
+
+
+DISTRIBUTION_TEMPERATURE = 0.05
+
+
+def topic_distribution(embedding: np.ndarray, ids: list[int], centres: np.ndarray,
+                       temperature: float = DISTRIBUTION_TEMPERATURE) -> list[tuple[int, float, float]]:
+    """How much an item belongs to each topic: ``(topic id, cosine similarity, probability)``, most likely first.
+
+    The probabilities are a softmax of the cosine similarities of ``embedding`` to the unit topic ``centres`` (one
+    row per id in ``ids``) at ``temperature``; at 0.05 a topic 0.1 more similar is e^2 (about 7) times as likely.
+    """
+    if not ids:
+        return []
+    v = as_vector(embedding)
+    if centres.shape != (len(ids), v.shape[0]):
+        raise ValueError(f"expected {len(ids)} centres of dimension {v.shape[0]}, got shape {centres.shape}")
+    sims = centres @ v
+    logits = (sims - sims.max()) / temperature
+    probs = np.exp(logits) / np.exp(logits).sum()
+    order = np.argsort(-probs, kind="stable")
+    return [(ids[i], float(sims[i]), float(probs[i])) for i in order]

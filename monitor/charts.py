@@ -11,6 +11,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import to_hex
+from matplotlib.patches import Patch
+from wordcloud import WordCloud
+
+GREY = "#c8c8c8"
 
 
 def trend_chart(path: str | Path, series: Mapping[str, Sequence[int]], end: float, bin_seconds: float) -> Path:
@@ -26,6 +32,46 @@ def trend_chart(path: str | Path, series: Mapping[str, Sequence[int]], end: floa
     if series:
         ax.legend(loc="upper left", fontsize=8, frameon=False)
     fig.autofmt_xdate()
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def palette(n: int) -> list[str]:
+    """``n`` colours as hex strings: matplotlib's tab20 without its greys (kept for what is not coloured), then
+    tab20b, repeated past 38."""
+    tab20, tab20b = plt.get_cmap("tab20"), plt.get_cmap("tab20b")
+    colours = [to_hex(tab20(i)) for i in range(20) if i not in (14, 15)] + [to_hex(tab20b(i)) for i in range(20)]
+    return [colours[i % len(colours)] for i in range(n)]
+
+
+def word_cloud(path: str | Path, weights: Sequence[tuple[str, float]], seed: int = 0) -> Path:
+    """A word cloud of ``(word, weight)`` pairs (each word sized by its weight), as a PNG at ``path``."""
+    cloud = WordCloud(width=1000, height=600, background_color="white", colormap="viridis", random_state=seed,
+                      prefer_horizontal=0.9, relative_scaling=0.5, max_words=len(weights))
+    cloud.generate_from_frequencies(dict(weights))
+    out = Path(path)
+    cloud.to_image().save(out, format="PNG")
+    return out
+
+
+def map_chart(path: str | Path, coords: np.ndarray, colors: Sequence[str], legend: Mapping[str, str],
+              names: Sequence[tuple[str, float, float]], title: str) -> Path:
+    """A scatter of 2-D item ``coords`` in their ``colors``, with a ``legend`` (name -> colour) and ``names``
+    (text, x, y) written over the map, as a PNG at ``path``."""
+    fig, ax = plt.subplots(figsize=(11, 8), dpi=100)
+    ax.scatter(coords[:, 0], coords[:, 1], c=list(colors), s=12, alpha=0.8, linewidths=0)
+    for text, x, y in names:
+        ax.annotate(text[:40], (x, y), ha="center", va="center", fontsize=8, weight="bold",
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.7})
+    if legend:
+        ax.legend(handles=[Patch(color=c, label=n[:40]) for n, c in legend.items()], loc="center left",
+                  bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out)

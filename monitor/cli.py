@@ -20,17 +20,20 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from models.embedding import Encoder
-from monitor import charts, learning, service, train_job, trends
+from models.keywords import topic_weights
+from models.topics import DISTRIBUTION_TEMPERATURE, topic_distribution
+from monitor import charts, learning, maps, service, taxonomy, train_job, trends
 from monitor import digest as digests
 from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
 from monitor.daemon import Daemon, build_pipeline, build_sources
-from monitor.notify import ConsoleNotifier, Notifier
+from monitor.notify import ConsoleNotifier, Notifier, safe
 from monitor.service import ServiceError
 from monitor.sources.mailbox_file import MailboxSource
 from monitor.store import Store
 
 NotifierFactory = Callable[[Settings, Callable[[str], None]], Notifier]
 DEMO_DB = "lookout-demo.db"
+CLOUD_WORDS = 100
 log = logging.getLogger("lookout")
 
 
@@ -48,7 +51,14 @@ def load_cli_settings(args: argparse.Namespace) -> Settings:
     if path is None and Path("lookout.toml").is_file():
         path = "lookout.toml"
     overrides = {"store": {"path": args.db}} if getattr(args, "db", None) else {}
-    return load_settings(path, overrides=overrides)
+    settings = load_settings(path, overrides=overrides)
+    if not Path(settings.store.path).is_file():
+        return settings
+    store = Store(settings.store.path)
+    try:
+        return taxonomy.with_stored_tasks(settings, store)
+    finally:
+        store.close()
 
 
 def _when(ts: float | None) -> str:
@@ -146,8 +156,86 @@ def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
 def cmd_topics(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     store = Store(settings.store.path)
-    _print_topics(store, settings, limit=args.limit, min_size=args.min_size)
-    store.close()
+    try:
+        if args.tree:
+            _print_tree(store, settings, args.limit, args.min_size)
+        else:
+            _print_topics(store, settings, limit=args.limit, min_size=args.min_size)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_topic(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = load_cli_settings(args)
+    store = Store(settings.store.path)
+    try:
+        t = service.topic(store, args.topic)
+        weights = topic_weights(store.topic_terms(t["id"]), t["id"], CLOUD_WORDS) if args.cloud else []
+    finally:
+        store.close()
+    if args.cloud and not weights:
+        raise ServiceError(f"topic #{t['id']} has no words to draw: its items left none after stop words")
+    state = "live" if t["alive"] else f"merged into #{t['merged_into']}" if t["merged_into"] else "forgotten"
+    print(f"Topic #{t['id']} {t['name'] or ''} ({state}): {t['size']} items, {t['last_day']} in the last day, "
+          f"{t['before']} before; first seen {_when(t['first_seen'])}, last seen {_when(t['last_seen'])}")
+    print(f"keywords: {', '.join(t['keywords']) or 'none yet'}")
+    for r in t["representatives"]:
+        print(f"  {r['id'][:10]}  {(r['title'] or '(no title)')[:70]}  {r['url']}")
+    if t["history"]:
+        print("history:")
+        for e in t["history"]:
+            print(f"  {_when(e['at'])}  {service.describe_event(e, t['id'])}")
+    if args.cloud:
+        charts.word_cloud(args.cloud, weights)
+        print(f"word cloud of {len(weights)} words: {args.cloud}")
+    return 0
+
+
+def cmd_item(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = load_cli_settings(args)
+    store = Store(settings.store.path)
+    try:
+        item = service.find_item(store, args.item)
+        detail = store.item_detail(item["id"])
+        ids, centres, _ = store.topic_centres()
+        names = store.topic_names([*ids, *(t for t in (detail["topic_id"], detail["topic_now"]) if t)])
+    finally:
+        store.close()
+    print(f"Item {item['id']}: {safe(item['title'] or '(no title)')}")
+    print(f"source: {safe(item['source'])}")
+    print(f"url:    {safe(item['url'] or '-')}")
+    print("labels: " + (", ".join(f"{x['task']} = {x['label']} ({x['confidence']:.2f}, {x['model']})"
+                                  for x in detail["labels"]) or "none yet"))
+    assigned, now = detail["topic_id"], detail["topic_now"]
+    merged = f" (merged into #{now} {names.get(now, '')})" if now != assigned else ""
+    print(f"topic:  #{assigned} {names.get(assigned, '')}{merged}" if assigned else "topic:  none yet")
+    if detail["embedding"] is None or not ids:
+        print("\nno topic distribution: " + ("the item is not enriched yet" if detail["embedding"] is None
+                                             else "there are no live topics yet"))
+        return 0
+    if centres.shape[1] != detail["embedding"].shape[0]:
+        raise ServiceError("the item was embedded by another model than the topics' "
+                           f"({detail['embedding'].shape[0]} against {centres.shape[1]} dimensions)")
+    rows = topic_distribution(detail["embedding"], ids, centres, DISTRIBUTION_TEMPERATURE)[: args.top]
+    print(f"\ntopic distribution (softmax of the cosine similarity to each live topic's centre, temperature "
+          f"{DISTRIBUTION_TEMPERATURE:g}):")
+    print(tabulate([[f"#{tid}", names.get(tid, ""), f"{p:.1%}" if p >= 0.001 else "<0.1%", f"{sim:.2f}",
+                     "<- assigned" if tid == now else ""] for tid, sim, p in rows],
+                   headers=["topic", "name", "probability", "similarity", ""], disable_numparse=True))
+    return 0
+
+
+def cmd_map(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = load_cli_settings(args)
+    folder = Path(args.out) if args.out else digests.report_dir(settings.store.path, settings.digest.report_dir)
+    store = Store(settings.store.path)
+    try:
+        item_map = maps.build(store, args.limit, args.color, args.task, say=lambda line: print(line, flush=True))
+    finally:
+        store.close()
+    png, page = maps.write(item_map, folder)
+    print(f"{item_map.title}, {len(item_map.names)} topics named\nchart: {png}\npage:  {page}")
     return 0
 
 
@@ -224,6 +312,11 @@ def cmd_trends(args: argparse.Namespace, _: NotifierFactory) -> int:
     print(tabulate(rows(report.rising), headers=headers) if report.rising else "  nothing is rising above its baseline")
     print("\nFading:")
     print(tabulate(rows(report.fading), headers=headers) if report.fading else "  nothing is fading")
+    if report.labels:
+        print("\nLabels:")
+        print(tabulate([[f"{t.task} = {t.label}", t.latest, f"{t.baseline:.1f}", f"{t.score:+.1f}"]
+                        for t in report.labels[: args.limit]],
+                       headers=["label", f"last {args.bin_minutes:g} min", "baseline", "score"]))
     if args.chart:
         busiest = sorted(report.series, key=lambda tid: -int(report.series[tid].sum()))[: args.limit]
         charts.trend_chart(args.chart, {f"#{tid} {', '.join(report.keywords.get(tid, [])[:3])}": report.series[tid]
@@ -377,6 +470,41 @@ def _train_in_foreground(store: Store, settings: Settings, task: str, run_id: in
     return 0
 
 
+def cmd_taxonomy(args: argparse.Namespace, _: NotifierFactory) -> int:
+    settings = load_cli_settings(args)
+    store = Store(settings.store.path)
+    try:
+        if args.action == "propose":
+            since = datetime.fromisoformat(args.since).replace(tzinfo=UTC).timestamp() if args.since else 0.0
+            proposal = taxonomy.propose(store, settings, args.size or settings.taxonomy.size, args.user, since)
+            out = Path(args.out or f"taxonomy-{proposal['id']}.toml")
+            out.write_text(taxonomy.to_toml(proposal), encoding="utf-8")
+            print(tabulate([[x["name"], x["size"], len(x["topics"]), x["description"][:60],
+                             (x["examples"] or [""])[0][:50]] for x in proposal["labels"]],
+                           headers=["label", "items", "topics", "description", "example"]))
+            print(f"\nproposal #{proposal['id']} written to {out}: edit it, then "
+                  f"`lookout taxonomy accept {out} --task NAME`")
+            return 0
+        if not args.file or not args.task:
+            raise ServiceError("accept needs the proposal file and --task NAME")
+        proposal_id, labels = taxonomy.from_toml(Path(args.file).read_text(encoding="utf-8"))
+        done = taxonomy.accept(store, settings, proposal_id, labels, args.task, args.user)
+        print(f"task `{done.task}` created with labels {', '.join(done.labels)}")
+        print(f"{done.kept} of the {done.labelled} newest items labelled automatically with confidence >= "
+              f"{settings.taxonomy.min_confidence:g}: "
+              + ", ".join(f"{name} {done.per_label.get(name, 0)}" for name in done.labels))
+        settings = taxonomy.with_stored_tasks(settings, store)
+        if args.train:
+            (_, run_id, _), = learning.request_retrain(store, settings, done.task, "taxonomy", args.user, start=True)
+            return _train_in_foreground(store, settings, done.task, run_id)
+        (_, run_id, _), = learning.request_retrain(store, settings, done.task, "taxonomy", args.user)
+        print(f"training run #{run_id} queued: a running daemon trains the task's classifier from these labels "
+              f"(or run `lookout train {done.task}` now)")
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_models(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     store = Store(settings.store.path)
@@ -407,8 +535,11 @@ def _print_models(store: Store, settings: Settings, task: str | None) -> None:
         if task and spec.name != task:
             continue
         row = serving.get(spec.name)
+        agree, compared = store.auto_label_agreement(spec.name)
         print(f"{spec.name}: served by {'v' + str(row['version']) if row else 'zero-shot'}"
-              + (" (int8)" if row and row["int8"] else ""))
+              + (" (int8)" if row and row["int8"] else "")
+              + (f"; automatic labels agree with {agree} of {compared} corrections ({agree / compared:.0%})"
+                 if compared else ""))
     versions = store.versions(task)
     if versions:
         print()
@@ -440,10 +571,28 @@ def _print_topics(store: Store, settings: Settings, limit: int, min_size: int | 
         print(f"no topic has {smallest} or more items yet")
         return
     titles = store.titles([t["representatives"][0][1] for t in topics if t["representatives"]])
-    rows = [[f"#{t['id']}", t["size"], _when(t["first_seen"]), _when(t["last_seen"]), ", ".join(t["keywords"][:6]),
+    rows = [[f"#{t['id']}", t["name"] or "", t["size"], _when(t["first_seen"]), _when(t["last_seen"]),
+             ", ".join(t["keywords"][:6]),
              (titles.get(t["representatives"][0][1], "") if t["representatives"] else "")[:50]] for t in topics]
-    print(tabulate(rows, headers=["topic", "items", "first seen", "last seen", "keywords", "most typical item"]))
+    print(tabulate(rows, headers=["topic", "name", "items", "first seen", "last seen", "keywords",
+                                  "most typical item"]))
 
+
+def _print_tree(store: Store, settings: Settings, limit: int, min_size: int | None) -> None:
+    smallest = settings.topics.min_size if min_size is None else min_size
+    topics = service.topic_tree(store, settings, limit, smallest)
+    if not topics:
+        print(f"no topic has {smallest} or more items yet")
+        return
+    shown = {t["id"]: t for t in topics}
+    for t in topics:
+        if t["parent"] in shown:
+            continue
+        print(f"#{t['id']} {t['name'] or ', '.join(t['keywords'][:3])} ({t['size']} items)")
+        for child in t["children"]:
+            c = shown.get(child)
+            if c is not None:
+                print(f"  └ #{c['id']} {c['name'] or ', '.join(c['keywords'][:3])} ({c['size']} items)")
 
 def _print_labels_rows(rows: list[dict]) -> None:
     print(tabulate([[r["task"], r["label"], r["n"], f"{r['confidence']:.2f}", r["unsure"]] for r in rows],
@@ -513,6 +662,28 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
     p = command("topics", cmd_topics, "Show the largest live topics with keywords and a typical item.")
     p.add_argument("-n", "--limit", type=int, default=15, help="how many topics (default: 15)")
     p.add_argument("--min-size", type=int, help="smallest topic shown (default: topics.min_size)")
+    p.add_argument("--tree", action="store_true", help="group related topics under the largest of them "
+                                                       "(topics.group_threshold)")
+    p = command("topic", cmd_topic, "Show one topic: keywords, typical items, and its history of merges and "
+                                    "splits.")
+    p.add_argument("topic", help="the topic number (12 or #12)")
+    p.add_argument("--cloud", metavar="PNG", help=f"also draw a word cloud of its {CLOUD_WORDS} top keywords into PNG, "
+                                                  "each word sized by its c-TF-IDF weight")
+    p = command("item", cmd_item, "Show one item: title, source, link, labels, and how much it belongs to each "
+                                  "topic (a softmax of the cosine similarities of its embedding to the live topics' "
+                                  f"centres at temperature {DISTRIBUTION_TEMPERATURE:g}).")
+    p.add_argument("item", help="item id, or its first six or more characters")
+    p.add_argument("-n", "--top", type=int, default=5, help="how many topics of its distribution (default: 5)")
+    p = command("map", cmd_map, "Draw a 2-D map of the stored items (PCA, then t-SNE from 50 items on) coloured "
+                                "by topic or label: map.png, and map.html, a page where hovering a point shows the "
+                                "item.")
+    p.add_argument("--out", help="folder for map.png and map.html (default: digest.report_dir, else <store>.reports)")
+    p.add_argument("--color", choices=["topic", "label"], default="topic",
+                   help="colour by topic (the 20 largest on the map; the rest grey) or by the label of --task "
+                        "(default: topic)")
+    p.add_argument("--task", help="the task whose labels colour the map (needed when several tasks label items); "
+                                  "with --color topic its label shows on hover")
+    p.add_argument("--limit", type=int, default=5000, help="map the newest N items (default: 5000)")
     p = command("items", cmd_items, "List the newest enriched items, optionally with one label.")
     p.add_argument("--label", help="only items with this label")
     p.add_argument("--task", help="only labels of this task")
@@ -557,6 +728,18 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
     p.add_argument("action", choices=["list", "promote", "rollback"])
     p.add_argument("task", nargs="?", help="the task")
     p.add_argument("version", nargs="?", help="promote: the version (3 or v3)")
+    p.add_argument("--user", default=os.environ.get("USER", "cli"), help="who does it (default: $USER)")
+    p = command("taxonomy", cmd_taxonomy, "Propose labels for a new task from the stored topics, then accept the "
+                                          "edited proposal as a task trained on automatic labels.")
+    p.add_argument("action", choices=["propose", "accept"])
+    p.add_argument("file", nargs="?", help="accept: the proposal file, as edited")
+    p.add_argument("--size", type=int, default=0, help="propose: how many labels (default: taxonomy.size)")
+    p.add_argument("--from", dest="since", metavar="DATE",
+                   help="propose: only topics seen since DATE (ISO 8601, UTC), e.g. 2026-11-01")
+    p.add_argument("--out", help="propose: the file to write (default: taxonomy-<id>.toml)")
+    p.add_argument("--task", help="accept: the new task's name")
+    p.add_argument("--train", action="store_true", help="accept: train the task's classifier now, with a progress "
+                                                         "bar (default: queue it for the daemon)")
     p.add_argument("--user", default=os.environ.get("USER", "cli"), help="who does it (default: $USER)")
     p = command("digest", cmd_digest, "Summarise a period: rising, fading and busiest topics and how the labels "
                                       "moved, as text plus a PNG chart and an HTML page.")

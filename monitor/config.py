@@ -119,6 +119,16 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class TaxonomySettings:
+    size: int = setting(8, "Labels a taxonomy proposal has unless asked otherwise.", low=2, high=50)
+    sample: int = setting(5000, "Newest stored items labelled automatically when a taxonomy is accepted.", low=1)
+    min_confidence: float = setting(0.6, "Automatic labels less confident than this are not used for training.",
+                                    low=0.0, high=1.0)
+    temperature: float = setting(0.05, "Softmax temperature over the similarities of an item to the label centres.",
+                                 low=0.001)
+
+
+@dataclass(frozen=True)
 class LearningSettings:
     models_dir: str = setting("", "Folder of the model registry (one sub-folder per task and version); empty: "
                                   "`<store path>.models` beside the store.")
@@ -296,7 +306,8 @@ class AlertSettings:
 SECTIONS: dict[str, type] = {"store": StoreSettings, "model": ModelSettings, "pipeline": PipelineSettings,
                              "topics": TopicSettings, "http": HttpSettings, "bot": BotSettings,
                              "slack": SlackSettings, "console": ConsoleSettings, "learning": LearningSettings,
-                             "training": TrainingSettings, "digest": DigestSettings}
+                             "training": TrainingSettings, "digest": DigestSettings,
+                             "taxonomy": TaxonomySettings}
 LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "imap": ImapSettings,
                           "reddit": RedditSettings, "mastodon": MastodonSettings, "bluesky": BlueskySettings,
                           "tasks": TaskSettings, "alerts": AlertSettings}
@@ -317,6 +328,7 @@ class Settings:
     learning: LearningSettings = field(default_factory=LearningSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    taxonomy: TaxonomySettings = field(default_factory=TaxonomySettings)
     feeds: tuple[FeedSettings, ...] = ()
     replays: tuple[ReplaySettings, ...] = ()
     imap: tuple[ImapSettings, ...] = ()

@@ -46,6 +46,7 @@ from monitor.sources.mastodon import MastodonSource
 from monitor.sources.reddit import RedditSource
 from monitor.sources.replay import ReplaySource
 from monitor.store import Store
+from monitor.taxonomy import with_stored_tasks
 from monitor.text import cut
 from monitor.webhook import make_app
 
@@ -239,8 +240,23 @@ class Daemon:
                                 next_run_time=datetime.now(self._scheduler.timezone), max_instances=1,
                                 coalesce=True, misfire_grace_time=None)
 
+    async def _sync_tasks(self) -> None:
+        """Serve the tasks accepted at run time (``lookout taxonomy accept``, Slack), zero-shot until trained."""
+        current = await self.store.call(with_stored_tasks, self.settings, self.store)
+        known = {t.name for t in self.settings.tasks}
+        added = [t for t in task_specs(current) if t.name not in known]
+        if not added:
+            return
+        self.settings = current
+        for task in added:
+            await asyncio.get_running_loop().run_in_executor(self._compute, lambda t=task: self.pipeline.serve(
+                serve_or_zero_shot(current, t, None, self.pipeline.encode)))
+            log.info("now classifying task %s (%s)", task.name, ", ".join(task.label_names))
+
     async def _sync_watches(self) -> None:
-        """Follow the feeds and keyword rules added or removed at run time (``watches`` in the store)."""
+        """Follow the feeds and keyword rules added or removed at run time (``watches`` in the store), and the
+        tasks accepted at run time."""
+        await self._sync_tasks()
         rows = await self.store.call(self.store.watches)
         feeds = {w["name"]: w["target"] for w in rows if w["kind"] == "feed"}
         for name, url in feeds.items():

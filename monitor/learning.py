@@ -279,7 +279,8 @@ def request_retrain(store: Store, settings: Settings, task: str | None, via: str
 
 
 def model_summary(store: Store, settings: Settings) -> list[dict[str, Any]]:
-    """Per task: the model in service, its held-out score, and the corrections made since the last training run."""
+    """Per task: the model in service, its held-out score, the corrections made since the last training run, and
+    how many corrections agree with the task's automatic (taxonomy) labels, as ``(agreeing, compared)``."""
     serving = store.serving()
     out = []
     for task in settings.tasks:
@@ -288,7 +289,8 @@ def model_summary(store: Store, settings: Settings) -> list[dict[str, Any]]:
         out.append({"task": task.name, "version": f"v{row['version']}" if row else "zero-shot",
                     "int8": bool(row and row["int8"]), "metric": holdout.get("metric", task.metric),
                     "score": holdout.get("score"),
-                    "waiting": store.count_corrections_since(task.name, store.last_run_at(task.name))})
+                    "waiting": store.count_corrections_since(task.name, store.last_run_at(task.name)),
+                    "auto_agreement": store.auto_label_agreement(task.name)})
     return out
 
 

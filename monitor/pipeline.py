@@ -52,8 +52,13 @@ class Pipeline:
         self.clock = clock
 
     def serve(self, classifier: Classifier) -> None:
-        """Replace the classifier of ``classifier.task``; a batch already started keeps the list it began with."""
-        self.classifiers = [classifier if c.task.name == classifier.task.name else c for c in self.classifiers]
+        """Replace the classifier of ``classifier.task`` (or add it for a new task); a batch already started keeps
+        the list it began with."""
+        others = [c for c in self.classifiers if c.task.name != classifier.task.name]
+        if len(others) == len(self.classifiers):
+            self.classifiers = [*self.classifiers, classifier]
+        else:
+            self.classifiers = [classifier if c.task.name == classifier.task.name else c for c in self.classifiers]
 
     def enrich(self, items: Sequence[Item]) -> BatchResult:
         """Enrich a batch; raises if any model fails (the caller then retries the items one by one)."""

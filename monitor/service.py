@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from models.topics import hierarchy
 from monitor import trends
 from monitor.config import Settings
 from monitor.store import Store
@@ -135,6 +136,22 @@ class TrendReport:
     keywords: dict[int, list[str]]
     end: float
     bin_seconds: float
+    labels: list[LabelTrend]
+
+
+@dataclass(frozen=True)
+class LabelTrend:
+    """One (task, label)'s items per bin, scored against its own baseline like a topic."""
+
+    task: str
+    label: str
+    counts: tuple[int, ...]
+    baseline: float
+    score: float
+
+    @property
+    def latest(self) -> int:
+        return self.counts[-1] if self.counts else 0
 
 
 def trend_report(store: Store, hours: float = 24.0, bin_minutes: float = 60.0, warmup: int = 6,
@@ -148,7 +165,36 @@ def trend_report(store: Store, hours: float = 24.0, bin_minutes: float = 60.0, w
               for tid, ts in store.topic_times(end - bins * bin_seconds).items()}
     found = trends.trends(series, warmup=warmup)
     keywords = {t["id"]: t["keywords"] for t in store.top_topics(10_000)}
-    return TrendReport(trends.rising(found, threshold), trends.fading(found), series, keywords, end, bin_seconds)
+    labels = []
+    for (task, label), times in sorted(store.label_times(end - bins * bin_seconds).items()):
+        counts = trends.binned(times, end, bin_seconds, bins)
+        labels.append(LabelTrend(task, label, tuple(int(c) for c in counts), *trends.score(counts, warmup=warmup)))
+    return TrendReport(trends.rising(found, threshold), trends.fading(found), series, keywords, end, bin_seconds,
+                       sorted(labels, key=lambda t: -abs(t.score)))
+
+
+def topic_tree(store: Store, settings: Settings, limit: int, min_size: int) -> list[dict[str, Any]]:
+    """The largest topics, each with its ``parent`` (the largest related topic, or None) and ``children``."""
+    ids, centres, sizes = store.topic_centres()
+    parents = hierarchy(ids, centres, sizes, settings.topics.group_threshold)
+    shown = store.top_topics(limit, min_size)
+    for t in shown:
+        t["parent"] = parents.get(t["id"])
+        t["children"] = sorted((c for c, p in parents.items() if p == t["id"]),
+                               key=lambda c: -sizes[ids.index(c)])
+    return shown
+
+
+def describe_event(event: dict[str, Any], topic_id: int) -> str:
+    """One line of a topic's history, from its point of view."""
+    kind, other, size = event["kind"], event["other_id"], event["size"]
+    if kind == "split":
+        return f"#{other} split off it ({size} items)" if event["topic_id"] == topic_id else \
+            f"split off #{event['topic_id']} with {size} items"
+    if kind == "merge":
+        return f"merged into #{other} ({size} items)" if event["topic_id"] == topic_id else \
+            f"took in #{event['topic_id']} ({size} items)"
+    return f"forgotten after going quiet ({size} items)"
 
 
 def search(store: Store, encode: Callable[[Sequence[str]], np.ndarray], text: str, limit: int = 5

@@ -103,6 +103,16 @@ def m006_topic_shapes(db: sqlite_utils.Database) -> None:
     db["topic_events"].create_index(["other_id"])
 
 
+@migrations()
+def m007_taxonomy(db: sqlite_utils.Database) -> None:
+    db["tasks"].create({"name": str, "labels": str, "metric": str, "origin": str, "created_by": str,
+                        "created_at": float}, pk="name")
+    db["proposals"].create({"id": int, "labels": str, "size": int, "status": str, "method": str, "channel": str,
+                            "ts": str, "created_by": str, "created_at": float, "task": str}, pk="id")
+    db["training_examples"].add_column("item_id", str)
+    db["training_examples"].create_index(["item_id"])
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
@@ -316,8 +326,8 @@ class Store:
         with self._conn:
             return self._conn.execute("delete from watches where name = ?", [name]).rowcount > 0
 
-    def topic_times(self, since: float) -> dict[int, list[float]]:
-        """Arrival times of the items of each topic since ``since``; merged topics count for the one they joined."""
+    def _final_topic(self) -> Callable[[int], int]:
+        """A function from a topic id to the topic it now lives on in (following merges)."""
         merged = {r["id"]: r["merged_into"] for r in self.db.query(
             "select id, merged_into from topics where merged_into is not null")}
 
@@ -328,6 +338,11 @@ class Store:
                 tid = merged[tid]
             return tid
 
+        return final
+
+    def topic_times(self, since: float) -> dict[int, list[float]]:
+        """Arrival times of the items of each topic since ``since``; merged topics count for the one they joined."""
+        final = self._final_topic()
         times: dict[int, list[float]] = {}
         for r in self.db.query("select topic_id, stored_at from items where state = 'done' and stored_at >= ?",
                                [since]):
@@ -386,6 +401,55 @@ class Store:
                     "select kind, topic_id, other_id, size, at from topic_events where topic_id = ? or other_id = ? "
                     "order by id", [topic_id, topic_id])]}
 
+    def topic_summaries(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """Live topics seen since ``since``: id, size, vector sum, term counts and the titles of typical items."""
+        rows = [dict(r) for r in self.db.query(
+            "select id, size, vector_sum, terms, representatives from topics where alive = 1 and last_seen >= ? "
+            "order by id", [since])]
+        titles = self.titles([r[1] for row in rows for r in json.loads(row["representatives"])])
+        return [{"id": r["id"], "size": r["size"], "vector_sum": np.frombuffer(r["vector_sum"], dtype=np.float64),
+                 "terms": Counter(json.loads(r["terms"])),
+                 "examples": [titles[x[1]] for x in json.loads(r["representatives"]) if titles.get(x[1])]}
+                for r in rows]
+
+    def items_for_labelling(self, limit: int) -> tuple[list[str], list[str], np.ndarray]:
+        """Ids, texts (what the models read) and embeddings of the newest ``limit`` enriched items."""
+        rows = list(self.db.query("select * from items where state = 'done' and embedding is not null "
+                                  "order by rowid desc limit ?", [limit]))
+        if not rows:
+            return [], [], np.zeros((0, 0), dtype=np.float32)
+        return ([r["id"] for r in rows], [_item(r).content for r in rows],
+                np.stack([np.frombuffer(r["embedding"], dtype=np.float32) for r in rows]))
+
+    # stored tasks and taxonomy proposals --------------------------------------------------------------------------
+    def save_task(self, name: str, labels: list[dict[str, str]], metric: str, origin: str, user: str) -> None:
+        with self._conn:
+            self._conn.execute("insert into tasks (name, labels, metric, origin, created_by, created_at) "
+                               "values (?, ?, ?, ?, ?, ?)", [name, json.dumps(labels), metric, origin, user,
+                                                             time.time()])
+
+    def stored_tasks(self) -> list[dict[str, Any]]:
+        return [{**r, "labels": json.loads(r["labels"])} for r in self.db.query("select * from tasks order by "
+                                                                                  "created_at")]
+
+    def add_proposal(self, labels: list[dict[str, Any]], size: int, method: str, user: str, channel: str = "") -> int:
+        with self._conn:
+            return int(self._conn.execute(
+                "insert into proposals (labels, size, status, method, channel, created_by, created_at) "
+                "values (?, ?, 'open', ?, ?, ?, ?)", [json.dumps(labels), size, method, channel, user, time.time()]
+            ).lastrowid or 0)
+
+    def proposal(self, proposal_id: int) -> dict[str, Any] | None:
+        rows = list(self.db.query("select * from proposals where id = ?", [proposal_id]))
+        return {**rows[0], "labels": json.loads(rows[0]["labels"])} if rows else None
+
+    def update_proposal(self, proposal_id: int, **fields: Any) -> None:
+        if "labels" in fields:
+            fields["labels"] = json.dumps(fields["labels"])
+        with self._conn:
+            self._conn.execute(f"update proposals set {', '.join(f'{k} = ?' for k in fields)} where id = ?",
+                               [*fields.values(), proposal_id])
+
     def topic_centres(self) -> tuple[list[int], np.ndarray, list[int]]:
         """Ids, unit centres and sizes of the live topics (for grouping them)."""
         rows = list(self.db.query("select id, size, vector_sum from topics where alive = 1 order by id"))
@@ -394,6 +458,48 @@ class Store:
         sums = np.stack([np.frombuffer(r["vector_sum"], dtype=np.float64) for r in rows])
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         return [r["id"] for r in rows], sums / np.where(norms == 0, 1, norms), [r["size"] for r in rows]
+
+    def topic_terms(self, topic_id: int) -> dict[int, Counter[str]]:
+        """The term counts of every live topic, and of ``topic_id`` even when it is gone (for its c-TF-IDF)."""
+        return {r["id"]: Counter(json.loads(r["terms"] or "{}")) for r in self.db.query(
+            "select id, terms from topics where alive = 1 or id = ?", [topic_id])}
+
+    def topic_names(self, ids: Iterable[int]) -> dict[int, str]:
+        """Each topic's short name, or its first keywords when it has none."""
+        wanted = list(ids)
+        rows = self.db.query(f"select id, name, keywords from topics where id in ({','.join('?' * len(wanted))})",
+                             wanted)
+        return {r["id"]: r["name"] or ", ".join(json.loads(r["keywords"] or "[]")[:3]) for r in rows}
+
+    def item_detail(self, item_id: str) -> dict[str, Any]:
+        """An item's state, topic (``topic_now``: the one it lives on in after merges) and stored embedding (None
+        until enriched), and its labels with their confidence and the model that gave them."""
+        row = next(self.db.query("select state, topic_id, embedding from items where id = ?", [item_id]))
+        embedding = np.frombuffer(row["embedding"], dtype=np.float32) if row["embedding"] else None
+        labels = [dict(r) for r in self.db.query(
+            "select task, label, confidence, model from labels where item_id = ? order by task", [item_id])]
+        topic_now = self._final_topic()(row["topic_id"]) if row["topic_id"] else None
+        return {"state": row["state"], "topic_id": row["topic_id"], "topic_now": topic_now, "embedding": embedding,
+                "labels": labels}
+
+    def label_tasks(self) -> list[str]:
+        """The tasks that have labelled at least one item."""
+        return [r["task"] for r in self.db.query("select distinct task from labels order by task")]
+
+    def map_items(self, limit: int, task: str | None = None) -> tuple[list[dict[str, Any]], np.ndarray]:
+        """The ``limit`` most recently stored enriched items (id, title, topic after merges, label of ``task``) and
+        their embeddings; items embedded with another model (a different dimension) than the newest are left out."""
+        final = self._final_topic()
+        rows = list(self.db.query(
+            "select items.id, items.title, items.topic_id, items.embedding, labels.label from items left join labels "
+            "on labels.item_id = items.id and labels.task = ? where items.state = 'done' and items.embedding is not "
+            "null order by items.stored_at desc, items.rowid desc limit ?", [task, limit]))
+        rows = [r for r in rows if len(r["embedding"]) == len(rows[0]["embedding"])]
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        vectors = np.stack([np.frombuffer(r["embedding"], dtype=np.float32) for r in rows])
+        return [{"id": r["id"], "title": r["title"] or "", "topic_id": final(r["topic_id"]) if r["topic_id"] else None,
+                 "label": r["label"]} for r in rows], vectors
 
     def corrections(self, task: str | None = None) -> list[dict[str, Any]]:
         where, args = ("where task = ?", [task]) if task else ("", [])
@@ -416,6 +522,23 @@ class Store:
                 "values (?, ?, ?, ?, ?, ?)",
                 [(task, text, label, split, source, now) for text, label, split in rows])
         return cur.rowcount
+
+    def import_auto_labels(self, task: str, rows: Iterable[tuple[str, str, str]], source: str) -> int:
+        """Store automatic ``(item_id, text, label)`` labels of stored items as training examples of ``task``."""
+        now = time.time()
+        with self._conn:
+            cur = self._conn.executemany(
+                "insert into training_examples (task, item_id, text, label, split, source, created_at) "
+                "values (?, ?, ?, ?, '', ?, ?)", [(task, i, text, label, source, now) for i, text, label in rows])
+        return cur.rowcount
+
+    def auto_label_agreement(self, task: str) -> tuple[int, int]:
+        """(agreeing, compared): the team's latest correction of each item against its automatic label."""
+        row = self.db.execute(
+            "select coalesce(sum(c.new_label = e.label), 0), count(*) from training_examples e join corrections c "
+            "on c.item_id = e.item_id and c.task = e.task where e.task = ? and e.item_id is not null and c.id = "
+            "(select max(id) from corrections where item_id = e.item_id and task = e.task)", [task]).fetchone()
+        return int(row[0]), int(row[1])
 
     def examples(self, task: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.query("select text, label, split, source from training_examples "

@@ -18,6 +18,7 @@ from monitor.config import Settings
 from monitor.learning import LearningError, models_dir, remove_unfinished, train_task
 from monitor.service import ServiceError
 from monitor.store import Store
+from monitor.taxonomy import with_stored_tasks
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 2.0
@@ -62,7 +63,7 @@ def _child(settings: Settings, run_id: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = Store(settings.store.path)
     try:
-        execute(store, settings, run_id)
+        execute(store, with_stored_tasks(settings, store), run_id)
     finally:
         store.close()
 

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import numpy as np
 import pytest
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
@@ -119,8 +120,15 @@ async def test_help_status_and_topics_answer_at_once(bot: Bot) -> None:
     assert status == 200 and answer["response_type"] == "ephemeral" and "/lookout label" in answer["text"]
     _, answer = await bot.command("status")
     assert answer["text"].startswith("*8* items") and "`list` (replay)" in answer["text"]
+    stored = bot.store.db.execute("select vector_sum from topics limit 1").fetchone()[0]
+    vector = (-np.frombuffer(stored, dtype=np.float64)).tobytes()
+    bot.store.db["topics"].insert_all([
+        {"id": 800, "size": 50, "keywords": '["rockets", "launch"]', "name": "rockets / launch",
+         "representatives": "[]", "vector_sum": vector, "alive": 1},
+        {"id": 900, "size": 2, "keywords": '["rocket"]', "representatives": "[]", "vector_sum": vector, "alive": 1}])
     _, answer = await bot.command("topics 3")
-    assert answer["text"].startswith("*Largest topics*") or answer["text"].startswith("No topic has")
+    assert answer["text"].startswith("*Largest topics*\n• *#800 rockets / launch* (50 items · related: #900): "
+                                     "rockets, launch")
     _, answer = await bot.command("dance")
     assert answer["text"].startswith("I don't know `dance`")
 
@@ -242,8 +250,12 @@ async def test_a_mention_gets_an_answer_in_its_thread_and_nonsense_gets_help(bot
 
 async def test_topic_shows_one_topic_and_mute_silences_it(bot: Bot) -> None:
     topic_id = bot.store.db.execute("select topic_id from items order by rowid limit 1").fetchone()[0]
+    bot.store.db["topic_events"].insert({"kind": "split", "topic_id": topic_id, "other_id": 77, "size": 4,
+                                         "at": 1_700_000_000.0})
     _, answer = await bot.command(f"topic #{topic_id}")
-    assert answer["text"].startswith(f"*Topic #{topic_id}*") and "in the last day" in answer["text"]
+    assert answer["text"].startswith(f"*Topic #{topic_id}") and "in the last day" in answer["text"]
+    assert answer["text"].endswith("_<!date^1700000000^{date_short} {time}|2023-11-14 22:13 UTC>: #77 split off it "
+                                   "(4 items)_")
     _, answer = await bot.command("topic 99999")
     assert answer["text"] == ":warning: there is no topic #99999"
     _, answer = await bot.command(f"mute {topic_id}")
@@ -363,10 +375,14 @@ async def test_watch_adds_lists_and_removes_feeds_and_keyword_rules(bot: Bot) ->
 
 async def test_trends_answers_with_rising_and_fading_topics(bot: Bot) -> None:
     _, answer = await bot.command("trends 12")
-    rising, fading = answer["text"].split("\n*Fading*\n")
+    rising, rest = answer["text"].split("\n*Fading*\n")
+    fading, labels = rest.split("\n*Labels*\n")
     assert rising.startswith("*Rising over the last 12 h*\n• *#")
     assert "in the last bin (baseline 0.0" in rising, "all 8 items arrived just now, against an empty history"
     assert fading == "Nothing is fading."
+    counts = dict(bot.store.db.execute("select label, count(*) from labels where task = 'spam' group by label"))
+    assert labels.splitlines() == [f"• spam = {label}: {n} in the last bin (baseline 0.0, score {n:+.1f})"
+                                   for label, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n >= 2]
     _, answer = await bot.command("trends 999")
     assert answer["text"].startswith("Usage: `/lookout trends [hours]`")
 

@@ -13,6 +13,7 @@ from models.keywords import ctfidf, short_name, words
 from models.topics import OnlineTopicModel, hierarchy
 from monitor.pipeline import BatchResult
 from monitor.store import Store
+from tests.cli import lookout_here
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -183,3 +184,35 @@ def test_a_short_name_skips_variants_of_a_keyword_already_taken() -> None:
     assert short_name(["vaccine", "vaccines", "booster", "vaccination", "rollout", "clinic"]) == \
         "vaccine / booster / rollout"
     assert short_name([]) == ""
+
+
+def test_lookout_topic_shows_the_history_and_topics_tree_groups_related_ones(
+        centers: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    rng = np.random.default_rng(4)
+    a, b = two_stories(centers)
+    model = split_model()
+    ids = [model.update(noisy(a if i % 2 == 0 else b, rng), text="alpha rocket" if i % 2 == 0 else "beta comet",
+                        ts=1_700_000_000.0 + i) for i in range(30)]
+    first, child = ids[0], ids[-1]
+    changes = model.drain_changes()
+    store = Store(tmp_path / "t.db")
+    store.complete(BatchResult([], changes, {t.id: model.keywords(t.id) for t in changes.updated},
+                               {"next_id": model.next_id, "updates": model.updates}, []))
+    store.close()
+    config = tmp_path / "l.toml"
+    config.write_text(f'[store]\npath = "{tmp_path / "t.db"}"\n[topics]\ngroup_threshold = 0.4\n')
+
+    shown = lookout_here(capsys, monkeypatch, "topic", f"#{first}", "--config", str(config))
+    assert shown.returncode == 0
+    assert shown.stdout.startswith(f"Topic #{first} alpha / rocket (live): 15 items")
+    assert shown.stdout.endswith(f"history:\n  2023-11-14 22:13  #{child} split off it (5 items)\n")
+    shown = lookout_here(capsys, monkeypatch, "topic", str(child), "--config", str(config))
+    assert shown.stdout.endswith(f"  2023-11-14 22:13  split off #{first} with 5 items\n")
+    missing = lookout_here(capsys, monkeypatch, "topic", "999", "--config", str(config))
+    assert missing.returncode == 2 and missing.stderr == "lookout: there is no topic #999\n"
+
+    tree = lookout_here(capsys, monkeypatch, "topics", "--tree", "--min-size", "1", "--config", str(config))
+    assert tree.stdout == f"#{first} alpha / rocket (15 items)\n  └ #{child} beta / comet (15 items)\n"
+    flat = lookout_here(capsys, monkeypatch, "topics", "--min-size", "1", "--config", str(config))
+    assert "beta / comet" in flat.stdout and "name" in flat.stdout.splitlines()[0]

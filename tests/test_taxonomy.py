@@ -1,0 +1,145 @@
+"""From an unlabelled stream to a task: propose a taxonomy from the stored topics, review it in a file, accept it,
+label stored items automatically, train on them, and measure the automatic labels against corrections."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.taxonomy import TopicSummary, assign, propose, slug
+from models.topics import OnlineTopicModel
+from monitor.item import Item, make_id
+from monitor.pipeline import BatchResult, Enriched
+from monitor.store import Store
+from tests.cli import lookout_here
+
+STORIES = {
+    "space": ["rocket launch orbit", "satellite orbit booster", "rocket booster landing", "launch pad orbit crew"],
+    "money": ["mortgage loan rate", "loan interest bank", "mortgage refinance bank", "interest rate lenders"],
+    "health": ["vaccine clinic dose", "clinic nurse vaccine", "booster dose appointment", "nurse clinic flu"],
+}
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def centres(n: int = 3, dim: int = 32, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.array([unit(v) for v in rng.normal(size=(n, dim))])
+
+
+def stored_stream(path: Path, per_story: int = 20) -> tuple[Store, dict[str, list[str]]]:
+    """A store with ``per_story`` items of each story, enriched: embeddings near the story's centre, topics."""
+    rng = np.random.default_rng(1)
+    store = Store(path)
+    model = OnlineTopicModel(threshold=0.6, merge_threshold=0.95)
+    ids: dict[str, list[str]] = {s: [] for s in STORIES}
+    results = []
+    items = []
+    for i in range(per_story):
+        for centre, (story, texts) in zip(centres(), STORIES.items(), strict=True):
+            item = Item(id=make_id("feed", f"{story}-{i}"), source="feed", title=f"{texts[i % 4]} {i}",
+                        text=f"{texts[(i + 1) % 4]} and {texts[(i + 2) % 4]}, report {i}")
+            v = unit(centre + rng.normal(scale=0.08, size=centre.shape)).astype(np.float32)
+            items.append(item)
+            ids[story].append(item.id)
+            results.append(Enriched(item, v, [], model.update(v, text=item.content, item_id=item.id, ts=float(i))))
+    store.add_items("feed", "feed", items)
+    changes = model.drain_changes()
+    store.complete(BatchResult(results, changes, {t.id: model.keywords(t.id) for t in changes.updated},
+                               {"next_id": model.next_id, "updates": model.updates}, []))
+    return store, ids
+
+
+def test_topics_that_mean_the_same_merge_into_one_label_and_noise_is_left_out() -> None:
+    c = centres(4)
+    rng = np.random.default_rng(2)
+
+    def near(v: np.ndarray) -> np.ndarray:
+        return unit(v + rng.normal(scale=0.05, size=v.shape))
+
+    topics = [TopicSummary(1, 30, near(c[0]), Counter(rocket=9, orbit=5), ["Rocket lifts off"]),
+              TopicSummary(2, 12, near(c[0]), Counter(rocket=3, booster=6), ["Booster lands"]),
+              TopicSummary(3, 25, near(c[1]), Counter(mortgage=8, loan=7), ["Mortgage rates fall"]),
+              TopicSummary(4, 20, near(c[2]), Counter(vaccine=8, clinic=4), ["Clinic opens"]),
+              TopicSummary(5, 1, near(c[3]), Counter(noise=1), ["A stray item"])]
+    labels = propose(topics, 3)
+    assert [(x.name, x.topics, x.size) for x in labels] == [("rocket-booster", [1, 2], 42),
+                                                           ("mortgage-loan", [3], 25), ("vaccine-clinic", [4], 20)]
+    assert labels[0].description == "about rocket, booster, orbit" and labels[0].examples == ["Rocket lifts off",
+                                                                                               "Booster lands"]
+    picked, confidence = assign(np.stack([near(c[1]), near(c[0])]), np.stack([x.centroid for x in labels]))
+    assert picked.tolist() == [1, 0] and confidence.min() > 0.9
+    assert slug(["vaccines", "vaccine", "clinic"], {"vaccines-clinic"}) == "vaccines-clinic-2"
+    with pytest.raises(ValueError, match="at least two topics"):
+        propose(topics[4:], 3)
+
+
+def test_propose_edit_accept_train_and_agreement_through_the_cli(
+        tmp_path: Path, tiny_model: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    store, ids = stored_stream(tmp_path / "lookout.db")
+    store.close()
+    config = tmp_path / "lookout.toml"
+    config.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
+                      f'[training]\nbase = "{tiny_model}"\nfreeze_layers = 0\nepochs = 6\npatience = 3\n'
+                      'learning_rate = 3e-3\nmax_length = 64\n[learning]\nmin_examples = 20\n'
+                      '[taxonomy]\nmin_confidence = 0.5\n')
+
+    def run(*args: str) -> object:
+        return lookout_here(capsys, monkeypatch, *args, "-c", str(config))
+
+    out = tmp_path / "proposal.toml"
+    proposed = run("taxonomy", "propose", "--size", "3", "--out", str(out))
+    assert proposed.returncode == 0 and f"proposal #1 written to {out}" in proposed.stdout
+    text = out.read_text()
+    assert text.count("\n[[labels]]\n") == 3 and "# e.g. " in text
+    names = [line.split('"')[1] for line in text.splitlines() if line.startswith("name = ")]
+    space = next(n for n in names if "rocket" in n or "orbit" in n or "launch" in n)
+    out.write_text(text.replace(f'name = "{space}"', 'name = "space"'))
+
+    bad = run("taxonomy", "accept", str(out), "--task", "My Theme")
+    assert bad.returncode == 2 and "cannot be a label or task name" in bad.stderr
+    accepted = run("taxonomy", "accept", str(out), "--task", "theme", "--train")
+    assert accepted.returncode == 0, accepted.stderr
+    created = accepted.stdout.splitlines()[0]
+    assert "space" in created.removeprefix("task `theme` created with labels ").split(", ")
+    assert "60 of the 60 newest items labelled automatically" in accepted.stdout
+    assert "theme v1: held-out macro_f1" in accepted.stdout and "against 1.000 for zero-shot" in accepted.stdout
+    assert "PROMOTED" in accepted.stdout or "REJECTED" in accepted.stdout
+
+    again = run("taxonomy", "accept", str(out), "--task", "other")
+    assert again.returncode == 2 and "proposal #1 is accepted already" in again.stderr
+    store = Store(tmp_path / "lookout.db")
+    auto = {r["item_id"]: r["label"] for r in store.db.query(
+        "select item_id, label from training_examples where task = 'theme' and source = 'taxonomy'")}
+    store.close()
+    assert {auto[i] for i in ids["space"]} == {"space"}
+    assert len({auto[ids[s][0]] for s in STORIES}) == 3
+
+    right, wrong = ids["space"][0], ids["money"][0]
+    assert run("label", right[:10], "space", "--task", "theme").returncode == 0
+    assert run("label", wrong[:10], "space", "--task", "theme").returncode == 0
+    listing = run("models", "list", "theme")
+    assert "theme: served by " in listing.stdout
+    assert "automatic labels agree with 1 of 2 corrections (50%)" in listing.stdout
+
+
+def test_a_broken_proposal_file_or_too_few_topics_gets_a_clear_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    Store(tmp_path / "empty.db").close()
+    empty = lookout_here(capsys, monkeypatch, "taxonomy", "propose", "--db", str(tmp_path / "empty.db"))
+    assert empty.returncode == 2 and "not enough to propose labels from yet" in empty.stderr
+    broken = tmp_path / "p.toml"
+    broken.write_text("proposal = 1\n[[labels]]\nname = 'a'\ntopics = 'all'\n")
+    result = lookout_here(capsys, monkeypatch, "taxonomy", "accept", str(broken), "--task", "t",
+                          "--db", str(tmp_path / "empty.db"))
+    assert result.returncode == 2 and "labels[0]: needs a `name` and a list of topic numbers" in result.stderr
+    broken.write_text("proposal = [")
+    result = lookout_here(capsys, monkeypatch, "taxonomy", "accept", str(broken), "--task", "t",
+                          "--db", str(tmp_path / "empty.db"))
+    assert result.returncode == 2 and "not valid TOML" in result.stderr
