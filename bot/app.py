@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -90,7 +91,8 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
                 posted = await app.client.chat_postMessage(
                     channel=command.get("channel_id", ""), text=f"Taxonomy proposal #{proposal['id']}",
                     blocks=blocks.taxonomy_blocks(proposal))
-                await store.call(store.update_proposal, proposal["id"], channel=posted["channel"], ts=posted["ts"])
+                await store.call(partial(store.update_proposal, proposal["id"], channel=posted["channel"],
+                                         ts=posted["ts"]))
             elif cmd.name == "trends":
                 hours = int(cmd.args[0]) if cmd.args else 24
                 report = await store.call(service.trend_report, store, float(hours))
@@ -145,12 +147,16 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
         await _show_proposal(client, found)
 
     @app.action("lookout_tax_discard")
-    async def tax_discard(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def tax_discard(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         await ack()
-        if _admin(settings, body["user"]["id"]):
-            proposal_id = json.loads(body["actions"][0]["value"])["p"]
-            await store.call(store.update_proposal, proposal_id, status="discarded")
-            await _show_proposal(client, await store.call(store.proposal, proposal_id))
+        try:
+            if not _admin(settings, body["user"]["id"]):
+                raise ServiceError(messages.NOT_ADMIN.format(what="change a taxonomy"))
+            found = await store.call(taxonomy.discard, store, json.loads(body["actions"][0]["value"])["p"])
+        except ServiceError as exc:
+            await respond(response_type="ephemeral", replace_original=False, text=messages.error(str(exc)))
+            return
+        await _show_proposal(client, found)
 
     @app.action("lookout_tax_accept")
     async def tax_accept(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -40,10 +40,11 @@ def trend_chart(path: str | Path, series: Mapping[str, Sequence[int]], end: floa
 
 
 def palette(n: int) -> list[str]:
-    """``n`` colours as hex strings: matplotlib's tab20 without its greys (kept for what is not coloured), then
-    tab20b, repeated past 38."""
+    """``n`` colours as hex strings: matplotlib's tab20, strong shades before pale ones and without its greys (kept
+    for what is not coloured), then tab20b, repeated past 38."""
     tab20, tab20b = plt.get_cmap("tab20"), plt.get_cmap("tab20b")
-    colours = [to_hex(tab20(i)) for i in range(20) if i not in (14, 15)] + [to_hex(tab20b(i)) for i in range(20)]
+    colours = [to_hex(tab20(i)) for i in (*range(0, 20, 2), *range(1, 20, 2)) if i not in (14, 15)]
+    colours += [to_hex(tab20b(i)) for i in range(20)]
     return [colours[i % len(colours)] for i in range(n)]
 
 

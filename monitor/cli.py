@@ -673,17 +673,19 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
                                   "topic (a softmax of the cosine similarities of its embedding to the live topics' "
                                   f"centres at temperature {DISTRIBUTION_TEMPERATURE:g}).")
     p.add_argument("item", help="item id, or its first six or more characters")
-    p.add_argument("-n", "--top", type=int, default=5, help="how many topics of its distribution (default: 5)")
+    p.add_argument("-n", "--top", type=int, default=5, metavar="N",
+                   help="how many topics of its distribution (default: 5)")
     p = command("map", cmd_map, "Draw a 2-D map of the stored items (PCA, then t-SNE from 50 items on) coloured "
                                 "by topic or label: map.png, and map.html, a page where hovering a point shows the "
                                 "item.")
-    p.add_argument("--out", help="folder for map.png and map.html (default: digest.report_dir, else <store>.reports)")
+    p.add_argument("--out", metavar="DIR",
+                   help="folder for map.png and map.html (default: digest.report_dir, else <store>.reports)")
     p.add_argument("--color", choices=["topic", "label"], default="topic",
                    help="colour by topic (the 20 largest on the map; the rest grey) or by the label of --task "
                         "(default: topic)")
     p.add_argument("--task", help="the task whose labels colour the map (needed when several tasks label items); "
                                   "with --color topic its label shows on hover")
-    p.add_argument("--limit", type=int, default=5000, help="map the newest N items (default: 5000)")
+    p.add_argument("--limit", type=int, default=5000, metavar="N", help="map the newest N items (default: 5000)")
     p = command("items", cmd_items, "List the newest enriched items, optionally with one label.")
     p.add_argument("--label", help="only items with this label")
     p.add_argument("--task", help="only labels of this task")

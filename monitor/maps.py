@@ -24,7 +24,9 @@ LARGEST = 20
 
 @dataclass
 class ItemMap:
-    """Items placed in 2-D with what colours them, and the largest topics' names placed at their members."""
+    """Items placed in 2-D (``coords``) with their ``titles``, ``tags`` (topic, and label when a task is named: shown
+    under the title on hover) and ``colors``; the ``legend`` (name -> colour); the largest topics' ``names`` placed at
+    their members (text, x, y)."""
 
     title: str
     coords: np.ndarray
@@ -97,15 +99,21 @@ def html(m: ItemMap, width: int = 960, height: int = 680, margin: int = 20) -> s
         '<circle cx="{:.1f}" cy="{:.1f}" r="4" fill="{}"><title>{}</title></circle>'.format(
             *xy(p), e(c), e(f"{t or '(no title)'}\n{tag}")) for p, t, tag, c in zip(m.coords, m.titles, m.tags,
                                                                                    m.colors, strict=True))
-    labels = "".join('<text x="{:.1f}" y="{:.1f}">{}</text>'.format(*xy((x, y)), e(text[:40]))
-                     for text, x, y in m.names)
+
+    def label(text: str, x: float, y: float) -> str:
+        """A topic's name at its place, anchored so that names near an edge stay inside the picture."""
+        px, py = xy((x, y))
+        anchor = "start" if px < width / 5 else "end" if px > width * 4 / 5 else "middle"
+        return f'<text x="{px:.1f}" y="{py:.1f}" text-anchor="{anchor}">{e(text[:40])}</text>'
+
+    labels = "".join(label(*name) for name in m.names)
     legend = "".join(f'<li><span style="background:{e(c)}"></span>{e(name)}</li>' for name, c in m.legend.items())
     return ("<!doctype html><html><head><meta charset='utf-8'>"
             f"<title>{e(m.title)}</title><style>"
             "body{font-family:sans-serif;margin:1.5em;display:flex;gap:1.5em;align-items:flex-start}"
             "svg{border:1px solid #ddd;background:#fff}circle{stroke:#fff;stroke-width:.5;opacity:.85}"
             "circle:hover{stroke:#000;stroke-width:1.5;opacity:1}"
-            "text{font-size:11px;font-weight:bold;text-anchor:middle;pointer-events:none;"
+            "text{font-size:11px;font-weight:bold;pointer-events:none;"
             "paint-order:stroke;stroke:#fff;stroke-width:3px}"
             "ul{list-style:none;padding:0;font-size:13px}li{margin:.2em 0}"
             "li span{display:inline-block;width:.9em;height:.9em;margin-right:.4em;vertical-align:middle}"

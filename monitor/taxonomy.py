@@ -133,6 +133,14 @@ def edit(store: Store, proposal_id: int, name: str, new_name: str, description: 
     return open_proposal(store, proposal_id)
 
 
+def discard(store: Store, proposal_id: int) -> dict[str, Any]:
+    open_proposal(store, proposal_id)
+    store.update_proposal(proposal_id, status="discarded")
+    found = store.proposal(proposal_id)
+    assert found is not None
+    return found
+
+
 def _check_name(name: str) -> None:
     if not NAME.match(name):
         raise ServiceError(f"`{name}` cannot be a label or task name: use lower-case letters, digits, - and _ "

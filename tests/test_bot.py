@@ -446,3 +446,89 @@ async def test_training_notes_thread_and_questions_are_posted_to_slack(slack: Fa
         await notifier.note("hello", "C0GONE", "")
     assert err.value.permanent
     await notifier.close()
+
+
+async def test_a_taxonomy_is_proposed_reviewed_and_accepted_with_menus_and_modals(tmp_path: Path, tiny_model: str,
+                                                                                  slack: FakeSlack) -> None:
+    from bot.blocks import taxonomy_blocks
+    from tests.test_taxonomy import stored_stream
+
+    store, _ = stored_stream(tmp_path / "t.db")
+    settings = load_settings(None, env={}, overrides={"store": {"path": str(tmp_path / "t.db")},
+                                                      "model": {"embedding": tiny_model}})
+    app = build_app(settings, store, SECRET, slack_client("xoxb-test-token", slack.base_url), lambda: None)
+    runner, port = await serve(make_web_app(app))
+    bot = Bot(f"http://127.0.0.1:{port}", store, slack)
+    try:
+        _, answer = await bot.command("taxonomy 99")
+        assert answer["text"].startswith("Usage: `/lookout taxonomy [labels]`")
+        _, answer = await bot.command("taxonomy 1")
+        assert answer["text"] == ":warning: a taxonomy needs between 2 and 50 labels, not 1"
+        await bot.command("taxonomy 3")
+        await wait_for(lambda: store.proposal(1) and store.proposal(1)["ts"])
+        [posted] = slack.calls["chat.postMessage"]
+        blocks = json.loads(posted["blocks"]) if isinstance(posted["blocks"], str) else posted["blocks"]
+        assert blocks[0]["text"]["text"] == "Taxonomy proposal #1: 3 labels" and len(blocks) == 5
+        names = [x["name"] for x in store.proposal(1)["labels"]]
+
+        def select(label_block: int, action: str) -> dict[str, Any]:
+            menu = blocks[label_block]["accessory"]
+            picked = next(o for o in menu["options"] if json.loads(o["value"])["a"] == action)
+            return {**menu, "block_id": f"b{label_block}", "selected_option": picked, "action_ts": "1"}
+
+        await bot.action(select(3, "merge"), blocks)
+        await wait_for(lambda: slack.calls["chat.update"])
+        assert [x["name"] for x in store.proposal(1)["labels"]] == names[:2]
+        assert len(store.proposal(1)["labels"][0]["topics"]) + len(store.proposal(1)["labels"][1]["topics"]) >= 3
+
+        await bot.action(select(1, "edit"), blocks)
+        await wait_for(lambda: slack.calls["views.open"])
+        view = slack.calls["views.open"][0]["view"]
+        view = json.loads(view) if isinstance(view, str) else view
+        assert view["callback_id"] == "lookout_tax_edit"
+
+        async def submit(callback: str, metadata: str, values: dict[str, str]) -> tuple[int, Any]:
+            payload = {"type": "view_submission", "team": {"id": "T0TEST"}, "user": {"id": "U0ADA"},
+                       "api_app_id": "A0APP", "trigger_id": "1.2.3",
+                       "view": {"id": "V1", "type": "modal", "callback_id": callback, "private_metadata": metadata,
+                                "state": {"values": {k: {"value": {"type": "plain_text_input", "value": v}}
+                                                     for k, v in values.items()}}}}
+            return await bot.post(urlencode({"payload": json.dumps(payload)}))
+
+        _, refused = await submit("lookout_tax_edit", view["private_metadata"], {"name": "Bad Name",
+                                                                                   "description": "x"})
+        assert refused["response_action"] == "errors" and "cannot be a label" in refused["errors"]["name"]
+        status, _ = await submit("lookout_tax_edit", view["private_metadata"],
+                                 {"name": "first", "description": "the first story"})
+        assert status == 200
+        assert store.proposal(1)["labels"][0] | {} == {**store.proposal(1)["labels"][0], "name": "first",
+                                                        "description": "the first story"}
+
+        _, refused = await submit("lookout_tax_accept", json.dumps({"p": 1}), {"task": "spam eggs"})
+        assert refused["response_action"] == "errors"
+        status, _ = await submit("lookout_tax_accept", json.dumps({"p": 1}), {"task": "theme"})
+        assert status == 200
+        await wait_for(lambda: len(slack.calls["chat.postMessage"]) == 2)
+        reply = slack.calls["chat.postMessage"][1]
+        assert reply["thread_ts"] == posted_ts(store) and "accepted the taxonomy as task `theme`" in reply["text"]
+        assert [t["name"] for t in store.stored_tasks()] == ["theme"]
+        [run] = store.runs()
+        assert (run["task"], run["via"], run["thread"]) == ("theme", "taxonomy", posted_ts(store))
+        final = taxonomy_blocks(store.proposal(1))
+        assert final[0]["text"]["text"] == "Taxonomy proposal #1: 2 labels (accepted)"
+        discard = {**blocks[-1]["elements"][1], "block_id": "a", "action_ts": "2"}
+        await bot.action(discard, blocks)
+        await wait_for(lambda: slack.responses)
+        assert slack.responses[-1]["text"] == ":warning: proposal #1 is accepted already"
+        _, answer = await bot.command("label " + store.db.execute("select id from items limit 1").fetchone()[0][:10]
+                                      + " first theme")
+        assert "is *first* in `theme`" in answer["text"]
+    finally:
+        await runner.cleanup()
+        store.close()
+
+
+def posted_ts(store: Store) -> str:
+    found = store.proposal(1)
+    assert found is not None
+    return found["ts"]

@@ -113,10 +113,8 @@ def test_lookout_item_shows_labels_and_the_topic_distribution(
     assert "temperature 0.05" in lines[6]
     rows = [line.split() for line in lines[9:]]
     assert len(rows) == 4
-    assert rows[0][0] == f"#{money}" and rows[0][-2:] == ["<-", "assigned"]
-    probability = float(rows[0][-4])
-    assert probability > 0.99
-    assert all(float(r[-2]) < 0.01 for r in rows[1:])
+    assert rows[0][0] == f"#{money}" and rows[0][-4:] == ["100.0%", "0.96", "<-", "assigned"]
+    assert all(r[-2] == "<0.1%" and float(r[-1]) < 0.3 for r in rows[1:])
 
     ids, centres = [1, 2, 3], np.eye(3)
     dist = topic_distribution(np.array([0.1, 0.9, 0.2]), ids, centres)
