@@ -85,9 +85,13 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
                     await ack(response_type="ephemeral", text=messages.NOT_ADMIN.format(what="propose a taxonomy"))
                     return
                 size = int(cmd.args[0]) if cmd.args else settings.taxonomy.size
-                proposal = await store.call(taxonomy.propose, store, settings, size, user, 0.0,
-                                            command.get("channel_id", ""))
-                await ack()
+                await ack(response_type="ephemeral", text=messages.PROPOSING)
+                try:
+                    proposal = await asyncio.to_thread(taxonomy.propose, store, settings, size, user, 0.0,
+                                                       command.get("channel_id", ""))
+                except ServiceError as exc:
+                    await respond(response_type="ephemeral", text=messages.error(str(exc)))
+                    return
                 posted = await app.client.chat_postMessage(
                     channel=command.get("channel_id", ""), text=f"Taxonomy proposal #{proposal['id']}",
                     blocks=blocks.taxonomy_blocks(proposal))

@@ -25,6 +25,7 @@ USAGE = {
 }
 HELP = "*Lookout commands*\n" + "\n".join(f"• {line}" for line in USAGE.values())
 SEARCHING = "Searching…"
+PROPOSING = "Proposing a taxonomy from the stored topics… it appears in this channel for review."
 RETRAIN_QUEUED = "Queued: training starts within seconds; progress follows in a thread in this channel."
 NOTHING_FOUND = "Nothing stored matches that yet."
 NO_TOPICS = "No topic has {n} or more items yet."

@@ -87,13 +87,29 @@ def fingerprint(labels: Sequence[str], examples: Sequence[Example], args: TrainA
     return h.hexdigest()[:16]
 
 
+def base_path(base: str) -> str:
+    """The folder of the model ``base`` (``bundled``: the packaged all-MiniLM-L6-v2)."""
+    path = resolve_model(base)
+    if not Path(path).is_dir():
+        raise TrainingError(f"base model {base!r}: {path} is not a model folder")
+    return path
+
+
+def base_layers(base: str) -> int:
+    """How many transformer layers the model ``base`` has (the most ``freeze_layers`` can freeze)."""
+    from transformers import AutoConfig
+
+    try:
+        return int(AutoConfig.from_pretrained(base_path(base)).num_hidden_layers)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise TrainingError(f"base model {base!r}: its number of layers cannot be read: {exc}") from exc
+
+
 def _load_base(args: TrainArgs, labels: Sequence[str]) -> tuple[Any, Any]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    path = resolve_model(args.base)
-    if not Path(path).is_dir():
-        raise TrainingError(f"base model {args.base!r}: {path} is not a model folder")
+    path = base_path(args.base)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

@@ -126,6 +126,32 @@ class TaxonomySettings:
                                     low=0.0, high=1.0)
     temperature: float = setting(0.05, "Softmax temperature over the similarities of an item to the label centres.",
                                  low=0.001)
+    llm_sample: int = setting(200, "With an LLM configured: how many of the sampled items it labels (with its "
+                                   "stated confidence); the rest are labelled by the embeddings.", low=0)
+
+
+LLM_FIELDS = ("title", "text", "author", "source", "url")
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    base_url: str = setting("", "OpenAI-compatible chat-completions endpoint, e.g. `https://api.openai.com/v1` or a "
+                                "local Ollama/vLLM server `http://127.0.0.1:11434/v1`; empty: no LLM (taxonomies "
+                                "come from the topics' keywords, labels from the embeddings).")
+    model: str = setting("gpt-4o-mini", "Model name sent to the endpoint.")
+    api_key_env: str = setting("LOOKOUT_LLM_API_KEY", "Environment variable holding the API key (may be unset for "
+                                                      "a local server).")
+    fields: tuple[str, ...] = setting(("title", "text"), "Item fields sent to the LLM, any of title, text, "
+                                                         "author, source, url; nothing else leaves Lookout.")
+    max_chars: int = setting(600, "Characters of each item sent.", low=50)
+    batch_size: int = setting(20, "Items per call.", low=1, high=200)
+    batches: int = setting(3, "Batches of sample items a taxonomy is refined over.", low=1, high=50)
+    timeout_seconds: float = setting(60.0, "Time limit of one call.", low=0.1)
+    max_retries: int = setting(3, "Retries of a call that timed out or got a 429/5xx, with exponential backoff "
+                                  "(the server's Retry-After is honoured).", low=0, high=10)
+    max_calls_per_day: int = setting(200, "Calls allowed per UTC day; past it Lookout falls back to embeddings.",
+                                     low=0)
+    max_tokens_per_day: int = setting(500_000, "Tokens (prompt + answer) allowed per UTC day.", low=0)
 
 
 @dataclass(frozen=True)
@@ -176,6 +202,10 @@ class TrainingSettings:
     max_length: int = setting(128, "Tokens of an item read by the classifier (padding is per batch).",
                               low=8, high=512)
     class_weighting: bool = setting(True, "Weight labels inversely to their frequency (for imbalanced tasks).")
+    augment: int = setting(0, "Extra variants made of each training example of a rare label (random deletion, "
+                              "random swap, words replaced by their nearest neighbours in the base model's token "
+                              "embeddings); training split only, seeded. 0: off.", low=0, high=20)
+    augment_below: int = setting(50, "A label with fewer training examples than this is rare for `augment`.", low=1)
     seed: int = setting(0, "Random seed of the training run.")
     max_minutes: float = setting(0.0, "Stop training after this many minutes (0: no limit).", low=0.0)
     device: str = setting("auto", "`auto` (cuda when available, bf16 where supported, else cpu), `cpu` or `cuda`.")
@@ -307,7 +337,7 @@ SECTIONS: dict[str, type] = {"store": StoreSettings, "model": ModelSettings, "pi
                              "topics": TopicSettings, "http": HttpSettings, "bot": BotSettings,
                              "slack": SlackSettings, "console": ConsoleSettings, "learning": LearningSettings,
                              "training": TrainingSettings, "digest": DigestSettings,
-                             "taxonomy": TaxonomySettings}
+                             "taxonomy": TaxonomySettings, "llm": LlmSettings}
 LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "imap": ImapSettings,
                           "reddit": RedditSettings, "mastodon": MastodonSettings, "bluesky": BlueskySettings,
                           "tasks": TaskSettings, "alerts": AlertSettings}
@@ -329,6 +359,7 @@ class Settings:
     training: TrainingSettings = field(default_factory=TrainingSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     taxonomy: TaxonomySettings = field(default_factory=TaxonomySettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
     feeds: tuple[FeedSettings, ...] = ()
     replays: tuple[ReplaySettings, ...] = ()
     imap: tuple[ImapSettings, ...] = ()
@@ -450,6 +481,8 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     secrets.update({var: env[var] for var in WEBHOOK_ENV if env.get(var)})
     secrets.update({m.token_env: env[m.token_env] for m in values["mastodon"] if env.get(m.token_env)})
     secrets.update({var: env[var] for var in ("SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN") if env.get(var)})
+    if env.get(values["llm"].api_key_env):
+        secrets[values["llm"].api_key_env] = env[values["llm"].api_key_env]
     if values["http"].port and not any(var in secrets for var in WEBHOOK_ENV):
         raise ConfigError("http.port is set, so POST /ingest needs LOOKOUT_WEBHOOK_SECRET (HMAC) or "
                           "LOOKOUT_WEBHOOK_TOKEN (bearer) in the environment")
@@ -502,6 +535,11 @@ def validate(settings: Settings) -> None:
                 CronTrigger.from_crontab(value)
             except ValueError as exc:
                 raise ConfigError(f"{key} = {value!r}: not a crontab schedule ({exc})") from None
+    unknown = [f for f in settings.llm.fields if f not in LLM_FIELDS]
+    if unknown or not settings.llm.fields:
+        raise ConfigError(f"llm.fields = {list(settings.llm.fields)}: expected one or more of {', '.join(LLM_FIELDS)}")
+    if settings.llm.base_url and not settings.llm.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"llm.base_url = {settings.llm.base_url!r}: expected an http(s) URL")
     if settings.topics.merge_threshold < settings.topics.threshold:
         raise ConfigError("topics.merge_threshold: expected at least topics.threshold")
     if settings.topics.split_threshold >= settings.topics.merge_threshold:

@@ -113,6 +113,12 @@ def m007_taxonomy(db: sqlite_utils.Database) -> None:
     db["training_examples"].create_index(["item_id"])
 
 
+@migrations()
+def m008_llm(db: sqlite_utils.Database) -> None:
+    db["llm_cache"].create({"key": str, "answer": str, "created_at": float}, pk="key")
+    db["llm_usage"].create({"day": str, "calls": int, "tokens": int}, pk="day")
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
@@ -420,6 +426,40 @@ class Store:
             return [], [], np.zeros((0, 0), dtype=np.float32)
         return ([r["id"] for r in rows], [_item(r).content for r in rows],
                 np.stack([np.frombuffer(r["embedding"], dtype=np.float32) for r in rows]))
+
+    def topic_samples(self, topic_ids: Sequence[int], limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """Items of the given topics (fields an LLM may see), newest first, ``limit`` from ``offset``."""
+        if not topic_ids:
+            return []
+        return [dict(r) for r in self.db.query(
+            "select id, title, text, author, source, url from items where state = 'done' and topic_id in "
+            f"({','.join('?' * len(topic_ids))}) order by rowid desc limit ? offset ?", [*topic_ids, limit, offset])]
+
+    def item_rows(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored items by id, in the order given (fields an LLM may see)."""
+        found = {r["id"]: dict(r) for r in self.db.query(
+            f"select id, title, text, author, source, url from items where id in ({','.join('?' * len(ids))})",
+            list(ids))} if ids else {}
+        return [found[i] for i in ids if i in found]
+
+    # the language model's cache and budget ------------------------------------------------------------------------
+    def llm_cached(self, key: str) -> dict[str, Any] | None:
+        row = self.db.execute("select answer from llm_cache where key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def llm_remember(self, key: str, answer: dict[str, Any]) -> None:
+        with self._conn:
+            self._conn.execute("insert or replace into llm_cache (key, answer, created_at) values (?, ?, ?)",
+                               [key, json.dumps(answer), time.time()])
+
+    def llm_usage(self, day: str) -> tuple[int, int]:
+        row = self.db.execute("select calls, tokens from llm_usage where day = ?", [day]).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def llm_count(self, day: str, tokens: int) -> None:
+        with self._conn:
+            self._conn.execute("insert into llm_usage (day, calls, tokens) values (?, 1, ?) on conflict(day) do "
+                               "update set calls = calls + 1, tokens = tokens + excluded.tokens", [day, tokens])
 
     # stored tasks and taxonomy proposals --------------------------------------------------------------------------
     def save_task(self, name: str, labels: list[dict[str, str]], metric: str, origin: str, user: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import tomllib
 from collections import Counter
@@ -21,11 +22,14 @@ from typing import Any
 import numpy as np
 
 from models import taxonomy as tx
+from monitor import prompts
 from monitor.config import LabelSettings, Settings, TaskSettings
+from monitor.llm import LLM, LLMUnavailable, item_text
 from monitor.service import ServiceError
 from monitor.store import Store
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+log = logging.getLogger(__name__)
 
 
 def with_stored_tasks(settings: Settings, store: Store) -> Settings:
@@ -50,10 +54,65 @@ def propose(store: Store, settings: Settings, size: int, user: str, since: float
         raise ServiceError(f"not enough to propose labels from yet: {exc}") from None
     rows = [{"name": x.name, "description": x.description, "topics": x.topics, "size": x.size,
              "keywords": x.keywords, "examples": x.examples} for x in labels]
-    proposal_id = store.add_proposal(rows, size, "topics", user, channel)
+    method = "topics"
+    llm = LLM.configured(settings, store)
+    if llm is not None:
+        rows, refined = refine_with_llm(llm, store, settings, rows, size)
+        method = f"topics + LLM ({refined} of {settings.llm.batches} batches)" if refined else method
+    proposal_id = store.add_proposal(rows, size, method, user, channel)
     found = store.proposal(proposal_id)
     assert found is not None
     return found
+
+
+def refine_with_llm(llm: LLM, store: Store, settings: Settings, rows: list[dict[str, Any]], size: int
+                    ) -> tuple[list[dict[str, Any]], int]:
+    """TnT-LLM's taxonomy loop over ``llm.batches`` batches of sample items: the LLM names and describes each
+    candidate from its items, merges the ones that mean the same and drops noise. Returns the labels and how many
+    batches it refined; when the LLM fails, what was refined so far is kept and the reason is logged."""
+    s = settings.llm
+    for batch in range(s.batches):
+        per_label = max(1, s.batch_size // max(len(rows), 1))
+        samples = {i: [item_text(r, s.fields, s.max_chars) for r in
+                       store.topic_samples(x["topics"], per_label, batch * per_label)] for i, x in enumerate(rows)}
+        try:
+            answer = llm.ask(prompts.refine(rows, samples, size))
+            rows = _apply_refinement(rows, answer)
+        except LLMUnavailable as exc:
+            log.warning("LLM unavailable (%s); the proposal keeps the names from the topics' keywords%s", exc,
+                        f" and {batch} refined batches" if batch else "")
+            return rows, batch
+    return rows, s.batches
+
+
+def _apply_refinement(rows: list[dict[str, Any]], answer: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = answer.get("labels")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("id"), int)
+                                                and 0 <= e["id"] < len(rows) for e in entries):
+        raise LLMUnavailable("the answer does not list the candidates by id as asked")
+    rows = [dict(x) for x in rows]
+    taken: set[str] = set()
+    for entry in sorted(entries, key=lambda e: e["id"]):
+        row = rows[entry["id"]]
+        name = str(entry.get("name") or "").strip().lower()
+        row["name"] = name if NAME.match(name) and name not in taken else \
+            tx.slug([*re.split(r"\W+", name), *row["keywords"]], taken)
+        taken.add(row["name"])
+        row["description"] = str(entry.get("description") or row["description"]).strip()[:300]
+    gone: set[int] = set()
+    for entry in entries:
+        into = entry.get("merge_into")
+        if entry.get("drop") is True:
+            gone.add(entry["id"])
+        elif isinstance(into, int) and 0 <= into < len(rows) and into != entry["id"] and into not in gone:
+            keep, merged = rows[into], rows[entry["id"]]
+            keep.update(topics=keep["topics"] + merged["topics"], size=keep["size"] + merged["size"],
+                        examples=(keep["examples"] + merged["examples"])[:3])
+            gone.add(entry["id"])
+    kept = [x for i, x in enumerate(rows) if i not in gone]
+    if len(kept) < 2:
+        raise LLMUnavailable("the answer would leave fewer than two labels")
+    return kept
 
 
 def open_proposal(store: Store, proposal_id: int) -> dict[str, Any]:
@@ -156,6 +215,7 @@ class Accepted:
     labelled: int
     kept: int
     per_label: dict[str, int]
+    by_llm: int = 0
 
 
 def accept(store: Store, settings: Settings, proposal_id: int, labels: list[dict[str, Any]] | None, task: str,
@@ -182,12 +242,43 @@ def accept(store: Store, settings: Settings, proposal_id: int, labels: list[dict
         centres.append(centre / (np.linalg.norm(centre) or 1.0))
     t = settings.taxonomy
     ids, texts, embeddings = store.items_for_labelling(t.sample)
+    llm = LLM.configured(settings, store)
+    by_llm = label_with_llm(llm, store, settings, labels, ids[: t.llm_sample]) if llm and ids else {}
     rows: list[tuple[str, str, str]] = []
     if ids:
         picked, confidence = tx.assign(embeddings, np.stack(centres).astype(np.float32), t.temperature)
-        rows = [(ids[i], texts[i], names[picked[i]]) for i in range(len(ids)) if confidence[i] >= t.min_confidence]
+        for i, item_id in enumerate(ids):
+            label, sure = by_llm.get(item_id, (names[picked[i]], float(confidence[i])))
+            if sure >= t.min_confidence:
+                rows.append((item_id, texts[i], label))
     store.save_task(task, [{"name": x["name"], "description": x["description"]} for x in labels], "macro_f1",
                     f"taxonomy #{proposal_id}", user)
-    store.import_auto_labels(task, rows, "taxonomy")
+    store.import_auto_labels(task, [r for r in rows if r[0] in by_llm], "taxonomy-llm")
+    store.import_auto_labels(task, [r for r in rows if r[0] not in by_llm], "taxonomy")
     store.update_proposal(proposal_id, status="accepted", task=task, labels=labels)
-    return Accepted(task, names, len(ids), len(rows), dict(Counter(label for _, _, label in rows)))
+    return Accepted(task, names, len(ids), len(rows), dict(Counter(label for _, _, label in rows)),
+                    sum(1 for r in rows if r[0] in by_llm))
+
+
+def label_with_llm(llm: LLM, store: Store, settings: Settings, labels: list[dict[str, Any]], ids: list[str]
+                   ) -> dict[str, tuple[str, float]]:
+    """TnT-LLM's labelling phase: ``item id -> (label, stated confidence)`` for ``ids``, in batches. Items the LLM
+    could not label (it failed, or answered a label that does not exist) are left to the embeddings."""
+    s, names = settings.llm, {x["name"] for x in labels}
+    found: dict[str, tuple[str, float]] = {}
+    for start in range(0, len(ids), s.batch_size):
+        rows = store.item_rows(ids[start:start + s.batch_size])
+        try:
+            answer = llm.ask(prompts.label(labels, [item_text(r, s.fields, s.max_chars) for r in rows]))
+            entries = answer.get("labels")
+            if not isinstance(entries, list):
+                raise LLMUnavailable("the answer has no `labels` list")
+        except LLMUnavailable as exc:
+            log.warning("LLM unavailable (%s); %d items were labelled by it, the rest are labelled by the "
+                        "embeddings", exc, len(found))
+            break
+        for e in entries:
+            if isinstance(e, dict) and isinstance(e.get("item"), int) and 0 <= e["item"] < len(rows) \
+                    and e.get("label") in names and isinstance(e.get("confidence"), int | float):
+                found[rows[e["item"]]["id"]] = (e["label"], min(max(float(e["confidence"]), 0.0), 1.0))
+    return found

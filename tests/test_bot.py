@@ -463,7 +463,9 @@ async def test_a_taxonomy_is_proposed_reviewed_and_accepted_with_menus_and_modal
         _, answer = await bot.command("taxonomy 99")
         assert answer["text"].startswith("Usage: `/lookout taxonomy [labels]`")
         _, answer = await bot.command("taxonomy 1")
-        assert answer["text"] == ":warning: a taxonomy needs between 2 and 50 labels, not 1"
+        assert answer["text"].startswith("Proposing a taxonomy")
+        await wait_for(lambda: slack.responses)
+        assert slack.responses[-1]["text"] == ":warning: a taxonomy needs between 2 and 50 labels, not 1"
         await bot.command("taxonomy 3")
         await wait_for(lambda: store.proposal(1) and store.proposal(1)["ts"])
         [posted] = slack.calls["chat.postMessage"]

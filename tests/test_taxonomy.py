@@ -3,7 +3,9 @@ label stored items automatically, train on them, and measure the automatic label
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from monitor.item import Item, make_id
 from monitor.pipeline import BatchResult, Enriched
 from monitor.store import Store
 from tests.cli import lookout_here
+from tests.servers import FakeLLM
 
 STORIES = {
     "space": ["rocket launch orbit", "satellite orbit booster", "rocket booster landing", "launch pad orbit crew"],
@@ -143,3 +146,99 @@ def test_a_broken_proposal_file_or_too_few_topics_gets_a_clear_error(
     result = lookout_here(capsys, monkeypatch, "taxonomy", "accept", str(broken), "--task", "t",
                           "--db", str(tmp_path / "empty.db"))
     assert result.returncode == 2 and "not valid TOML" in result.stderr
+
+
+# with a language model -------------------------------------------------------------------------------------------
+NAMES = {"space": "spaceflight", "money": "lending", "health": "vaccination"}
+
+
+MARKS = {"space": ("rocket", "satellite", "launch"), "money": ("mortgage", "loan", "interest"),
+         "health": ("vaccine", "clinic", "nurse")}
+
+
+def story_of(text: str) -> str:
+    return max(MARKS, key=lambda story: sum(text.count(w) for w in MARKS[story]))
+
+
+def answer(request: dict) -> dict:
+    """What a sensible model answers Lookout's two prompts with."""
+    payload = FakeLLM.payload(request)
+    if "candidates" in payload:
+        return {"labels": [{"id": c["id"], "name": NAMES[story_of(" ".join(c["samples"]))],
+                            "description": f"items about {NAMES[story_of(' '.join(c['samples']))]}",
+                            "merge_into": None, "drop": False} for c in payload["candidates"]]}
+    return {"labels": [{"item": x["item"], "label": NAMES[story_of(x["text"])], "confidence": 0.9}
+                       for x in payload["items"]]}
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeLLM]:
+    server = await FakeLLM(answer).start()
+    yield server
+    await server.stop()
+
+
+def llm_config(tmp_path: Path, llm: FakeLLM, extra: str = "") -> Path:
+    config = tmp_path / "lookout.toml"
+    config.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[taxonomy]\nmin_confidence = 0.5\n'
+                      f'llm_sample = 30\n[llm]\nbase_url = "{llm.base_url}"\nmodel = "test-model"\nbatches = 2\n'
+                      f"{extra}")
+    return config
+
+
+async def test_the_llm_names_the_labels_and_labels_items_sending_only_the_configured_fields(
+        tmp_path: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    store, ids = stored_stream(tmp_path / "lookout.db")
+    store.close()
+    config = llm_config(tmp_path, llm)
+    out = tmp_path / "p.toml"
+
+    def run(*args: str) -> Awaitable:
+        return asyncio.to_thread(lookout_here, capsys, monkeypatch, *args, "-c", str(config),
+                                 LOOKOUT_LLM_API_KEY="test-key")
+
+    proposed = await run("taxonomy", "propose", "--size", "3", "--out", str(out))
+    assert proposed.returncode == 0, proposed.stderr
+    assert sorted(line.split('"')[1] for line in out.read_text().splitlines() if line.startswith("name = ")) == \
+        ["lending", "spaceflight", "vaccination"]
+    assert 'description = "items about lending"' in out.read_text()
+    assert len(llm.requests) == 2 and {r["model"] for r in llm.requests} == {"test-model"}
+    sent = [s for r in llm.requests for c in FakeLLM.payload(r)["candidates"] for s in c["samples"]]
+    assert sent and not any("feed" in s or "source:" in s for s in sent), "only title and text leave Lookout"
+    assert len(set(sent)) == len(sent), "each batch samples other items"
+
+    again = await run("taxonomy", "propose", "--size", "3", "--out", str(tmp_path / "again.toml"))
+    assert again.returncode == 0 and len(llm.requests) == 2, "the same prompts are answered from the cache"
+
+    accepted = await run("taxonomy", "accept", str(out), "--task", "theme")
+    assert accepted.returncode == 0, accepted.stderr
+    labelled = [r for r in llm.requests[2:] if "items" in FakeLLM.payload(r)]
+    assert sum(len(FakeLLM.payload(r)["items"]) for r in labelled) == 30
+    store = Store(tmp_path / "lookout.db")
+    rows = list(store.db.query("select item_id, label, source from training_examples where task = 'theme'"))
+    store.close()
+    by_source = Counter(r["source"] for r in rows)
+    assert by_source == {"taxonomy-llm": 30, "taxonomy": 30}
+    truth = {i: NAMES[story] for story, items in ids.items() for i in items}
+    assert all(r["label"] == truth[r["item_id"]] for r in rows)
+
+
+@pytest.mark.parametrize(("script", "extra", "reason"), [
+    (["429", "429"], "max_retries = 1\n", "the endpoint answered HTTP 429"),
+    (["timeout"], "max_retries = 0\ntimeout_seconds = 0.3\n", "no answer within 0.3 s"),
+    (["malformed"], "", "the answer is not JSON: 'Sure! Here are your labels.'"),
+    (["ok"], "max_calls_per_day = 0\n", "the daily LLM budget is spent (0 calls, 0 tokens today)"),
+])
+async def test_a_failing_llm_falls_back_to_the_keywords_with_a_clear_log_line(
+        tmp_path: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture, script: list[str], extra: str, reason: str) -> None:
+    stored_stream(tmp_path / "lookout.db")[0].close()
+    llm.script = list(script)
+    config = llm_config(tmp_path, llm, extra)
+    out = tmp_path / "p.toml"
+    result = await asyncio.to_thread(lookout_here, capsys, monkeypatch, "taxonomy", "propose", "--size", "3",
+                                     "--out", str(out), "-c", str(config), LOOKOUT_LLM_API_KEY="test-key")
+    assert result.returncode == 0, result.stderr
+    assert f"LLM unavailable ({reason}); the proposal keeps the names from the topics' keywords" in caplog.text
+    names = [line.split('"')[1] for line in out.read_text().splitlines() if line.startswith("name = ")]
+    assert len(names) == 3 and not set(names) & set(NAMES.values())
