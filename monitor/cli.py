@@ -22,7 +22,7 @@ from tqdm import tqdm
 from models.embedding import Encoder
 from models.keywords import topic_weights
 from models.topics import DISTRIBUTION_TEMPERATURE, topic_distribution
-from monitor import charts, learning, maps, service, taxonomy, train_job, trends
+from monitor import charts, learning, maps, search, service, taxonomy, train_job, trends
 from monitor import digest as digests
 from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
 from monitor.daemon import Daemon, build_pipeline, build_sources
@@ -424,6 +424,8 @@ def cmd_train(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     if args.epochs:
         settings = dataclasses.replace(settings, training=dataclasses.replace(settings.training, epochs=args.epochs))
+    if args.search:
+        return _search(settings, args)
     store = Store(settings.store.path)
     try:
         queued = learning.request_retrain(store, settings, args.task, "cli", args.user, start=not args.request)
@@ -442,6 +444,27 @@ def cmd_train(args: argparse.Namespace, _: NotifierFactory) -> int:
     finally:
         store.close()
     return 1 if failed else 0
+
+
+def _search(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.task or args.request:
+        raise ServiceError("--search needs one TASK and runs here (not with --request)")
+    store = Store(settings.store.path)
+    try:
+        with tqdm(total=args.search, desc=f"searching {args.task}", unit="trial", dynamic_ncols=True) as bar:
+            def show(done: int, best: float | None) -> None:
+                bar.update(done - bar.n)
+                if best is not None:
+                    bar.set_postfix(best=f"{best:.3f}")
+
+            record = search.tune(store, settings, args.task, args.search, on_trial=show)
+    except learning.LearningError as exc:
+        print(f"{args.task}: search failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(search.describe(record))
+    return 0
 
 
 def _train_in_foreground(store: Store, settings: Settings, task: str, run_id: int) -> int:
@@ -723,7 +746,11 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
     p = command("train", cmd_train, "Fine-tune a task's classifier now, with a progress bar; the new version serves "
                                     "only if it beats the model in service.")
     p.add_argument("task", nargs="?", help="the task (default: every task)")
-    p.add_argument("--epochs", type=int, default=0, help="override training.epochs for this run")
+    p.add_argument("--epochs", type=int, default=0, help="override training.epochs for this run (with --search: "
+                                                          "the most epochs a trial may take)")
+    p.add_argument("--search", type=int, default=0, metavar="N",
+                   help="instead of training, run N trials of a hyper-parameter search (Optuna) on the training and "
+                        "validation splits, record them, and print the best parameters as [training] lines")
     p.add_argument("--request", action="store_true", help="only queue the run for the running daemon")
     p.add_argument("--user", default=os.environ.get("USER", "cli"), help="who asks (default: $USER)")
     p = command("models", cmd_models, "List model versions and training runs, promote a version, or roll back.")

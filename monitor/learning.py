@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from models import registry
+from models.augment import Augmenter
 from models.classifier import LabelSpec, TaskSpec, ZeroShotClassifier
 from models.embedding import Encoder
 from models.evaluation import confusion_png, report
@@ -145,6 +146,21 @@ def check_enough(data: TrainingData, task: TaskSpec, settings: Settings) -> None
             + ". Correct more items (`lookout label`, Slack) or import labels (`lookout labels import`).")
 
 
+def train_split(data: TrainingData, settings: Settings) -> list[Example]:
+    """What a model trains on: ``data.train`` plus, with ``training.augment``, seeded variants of the examples of
+    rare labels; no variant joins the validation or held-out sets or repeats one of their texts."""
+    t = settings.training
+    if not t.augment:
+        return data.train
+    try:
+        augmenter = Augmenter.load(t.base, t.seed)
+    except TrainingError as exc:
+        raise LearningError(str(exc)) from exc
+    held = {" ".join(e.text.lower().split()) for e in [*data.val, *data.holdout]}
+    return data.train + [e for e in augmenter.augment(data.train, t.augment, t.augment_below)
+                         if " ".join(e.text.lower().split()) not in held]
+
+
 def decide(candidate: dict[str, Any], serving: dict[str, Any], cand_live: dict[str, Any], serv_live: dict[str, Any],
            tolerance: float) -> tuple[bool, str]:
     """Whether a candidate replaces the model in service, and why, from their scores on the same sets."""
@@ -199,6 +215,8 @@ def train_task(store: Store, settings: Settings, task_name: str, run_id: int, re
     data = gather(store, settings, task, since=serving["created_at"] if serving else 0.0)
     check_enough(data, task, settings)
     args = train_args(settings, task.name)
+    train_set = train_split(data, settings)
+    data.report["augmented"] = len(train_set) - len(data.train)
     run = store.run(run_id) or {}
     root = models_dir(settings)
     version = run.get("version") or registry.next_version(root, task.name)
@@ -209,7 +227,8 @@ def train_task(store: Store, settings: Settings, task_name: str, run_id: int, re
     report_to({"phase": "training", "version": version}, (
         f"Training {task.name} v{version} on {d['train']} examples ({d['corrections']} corrections, {d['imported']} "
         f"imported, {d['pseudo']} pseudo-labels; dropped {d['duplicates']} duplicates, {d['conflicts']} conflicts, "
-        f"{d['unknown_label']} with unknown labels); {d['holdout']} held out, {d['live']} live."))
+        f"{d['unknown_label']} with unknown labels); {d['holdout']} held out, {d['live']} live."
+        + (f" Plus {d['augmented']} augmented variants of examples of rare labels." if d["augmented"] else "")))
 
     def progress(p: Progress) -> None:
         state = {"phase": "training", "version": version, "epoch": p.epoch, "epochs": p.epochs, "step": p.step,
@@ -219,7 +238,7 @@ def train_task(store: Store, settings: Settings, task_name: str, run_id: int, re
         report_to(state, note)
 
     try:
-        result = train(labels, data.train, data.val, args, device=settings.training.device, progress=progress,
+        result = train(labels, train_set, data.val, args, device=settings.training.device, progress=progress,
                        checkpoint=folder / "checkpoint.pt")
     except TrainingError as exc:
         raise LearningError(str(exc)) from exc
@@ -253,7 +272,7 @@ def train_task(store: Store, settings: Settings, task_name: str, run_id: int, re
                "resumed_from_epoch": result.resumed_from_epoch}
     registry.save(folder, result.model, result.tokenizer, {
         "task": task.name, "version": version, "labels": labels, "args": asdict(args), "metrics": metrics,
-        "fingerprint": fingerprint(labels, data.train, args), "created_at": time.time()})
+        "fingerprint": fingerprint(labels, train_set, args), "created_at": time.time()})
     confusion_png(folder / "confusion.png", cand["confusion"], labels, f"{task.name} v{version} (held-out)")
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     store.add_version(task.name, version, str(folder), "candidate", metrics, reason, run_id, int8)

@@ -119,6 +119,15 @@ def m008_llm(db: sqlite_utils.Database) -> None:
     db["llm_usage"].create({"day": str, "calls": int, "tokens": int}, pk="day")
 
 
+@migrations()
+def m009_searches(db: sqlite_utils.Database) -> None:
+    db["searches"].create({"id": int, "task": str, "metric": str, "n_trials": int, "status": str, "data": str,
+                           "best_trial": int, "best_params": str, "best_score": float, "message": str,
+                           "created_at": float, "finished_at": float}, pk="id")
+    db["search_trials"].create({"search_id": int, "number": int, "params": str, "score": float, "state": str,
+                                "seconds": float}, pk=("search_id", "number"))
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
@@ -736,6 +745,40 @@ class Store:
             self._conn.executemany("insert or ignore into questions (item_id, task, label, margin, asked_at) "
                                    "values (?, ?, ?, ?, ?)",
                                    [(q["item_id"], task, q["label"], q["margin"], time.time()) for q in asked])
+
+    # hyper-parameter searches -------------------------------------------------------------------------------------
+    def add_search(self, task: str, metric: str, trials: int, data: dict[str, int]) -> int:
+        with self._conn:
+            cur = self._conn.execute("insert into searches (task, metric, n_trials, status, data, created_at) "
+                                     "values (?, ?, ?, 'running', ?, ?)",
+                                     [task, metric, trials, json.dumps(data), time.time()])
+        return int(cur.lastrowid or 0)
+
+    def add_trial(self, search_id: int, number: int, params: dict[str, Any], score: float | None, state: str,
+                  seconds: float) -> None:
+        with self._conn:
+            self._conn.execute("insert or replace into search_trials (search_id, number, params, score, state, "
+                               "seconds) values (?, ?, ?, ?, ?, ?)",
+                               [search_id, number, json.dumps(params), score, state, seconds])
+
+    def finish_search(self, search_id: int, status: str, message: str, best_trial: int | None = None,
+                      best_params: dict[str, Any] | None = None, best_score: float | None = None) -> None:
+        with self._conn:
+            self._conn.execute("update searches set status = ?, message = ?, best_trial = ?, best_params = ?, "
+                               "best_score = ?, finished_at = ? where id = ?",
+                               [status, message, best_trial, json.dumps(best_params) if best_params else None,
+                                best_score, time.time(), search_id])
+
+    def search(self, search_id: int) -> dict[str, Any] | None:
+        """A hyper-parameter search with its best parameters and every trial, in order."""
+        rows = list(self.db.query("select * from searches where id = ?", [search_id]))
+        if not rows:
+            return None
+        trials = [{**r, "params": json.loads(r["params"])} for r in self.db.query(
+            "select number, params, score, state, seconds from search_trials where search_id = ? order by number",
+            [search_id])]
+        return {**rows[0], "data": json.loads(rows[0]["data"] or "{}"),
+                "best_params": json.loads(rows[0]["best_params"] or "null"), "trials": trials}
 
     # reports ------------------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
