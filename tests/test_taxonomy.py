@@ -11,13 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models.embedding import Encoder
 from models.taxonomy import TopicSummary, assign, propose, slug
 from models.topics import OnlineTopicModel
+from monitor import service
+from monitor.config import load_settings
+from monitor.daemon import Daemon, build_pipeline
 from monitor.item import Item, make_id
+from monitor.notify import ConsoleNotifier
 from monitor.pipeline import BatchResult, Enriched
 from monitor.store import Store
 from tests.cli import lookout_here
-from tests.servers import FakeLLM
+from tests.servers import FakeLLM, FeedServer, Route, rss, sample_rows
 
 STORIES = {
     "space": ["rocket launch orbit", "satellite orbit booster", "rocket booster landing", "launch pad orbit crew"],
@@ -242,3 +247,37 @@ async def test_a_failing_llm_falls_back_to_the_keywords_with_a_clear_log_line(
     assert f"LLM unavailable ({reason}); the proposal keeps the names from the topics' keywords" in caplog.text
     names = [line.split('"')[1] for line in out.read_text().splitlines() if line.startswith("name = ")]
     assert len(names) == 3 and not set(names) & set(NAMES.values())
+
+
+async def test_a_running_daemon_starts_classifying_an_accepted_task_within_seconds(
+        tmp_path: Path, tiny_model: str, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import monitor.daemon
+
+    monkeypatch.setattr(monitor.daemon, "WATCH_SYNC_SECONDS", 0.1)
+    settings = load_settings(None, env={}, overrides={"store": {"path": str(tmp_path / "d.db")},
+                                                      "model": {"embedding": tiny_model}})
+    store = Store(settings.store.path)
+    daemon = Daemon(settings, store, build_pipeline(settings, store, Encoder(tiny_model)),
+                    ConsoleNotifier(lambda _: None, "never"), [])
+    running = asyncio.create_task(daemon.run())
+    await asyncio.sleep(0.3)
+    await store.call(store.save_task, "theme", [{"name": "space", "description": "rockets and orbits"},
+                                                {"name": "money", "description": "loans and banks"}],
+                     "macro_f1", "taxonomy #1", "ada")
+    for _ in range(100):
+        if [c.task.name for c in daemon.pipeline.classifiers] == ["theme"]:
+            break
+        await asyncio.sleep(0.05)
+    assert [t.name for t in daemon.settings.tasks] == ["theme"]
+    await store.call(service.add_watch, store, daemon.settings, "feed", feed_server.url("/news"), "news", "ada")
+    feed_server.routes["/news"] = Route(body=rss(sample_rows(3)))
+    for _ in range(200):
+        if daemon.processed == 3:
+            break
+        await asyncio.sleep(0.05)
+    daemon.stop()
+    await asyncio.wait_for(running, 30)
+    labels = list(store.db.query("select task, label from labels"))
+    store.close()
+    assert len(labels) == 3 and {r["task"] for r in labels} == {"theme"}
+    assert {r["label"] for r in labels} <= {"space", "money"}
