@@ -115,8 +115,11 @@ def trends_text(report: Any, hours: int) -> str:
 
     moved = "\n".join(f"• {escape(t.task)} = {escape(t.label)}: {t.latest} in the last bin (baseline "
                       f"{t.baseline:.1f}, score {t.score:+.1f})" for t in report.labels[:8] if abs(t.score) >= 2)
+    climbing = "\n".join(f"• *#{t.topic_id}* {t.latest} in the last bin, {t.slope:+.1f} a bin: "
+                         f"{escape(', '.join(report.keywords.get(t.topic_id, [])[:5]))}" for t in report.climbing[:5])
     return (f"*Rising over the last {hours} h*\n{lines(report.rising) or 'Nothing is rising above its baseline.'}"
-            f"\n*Fading*\n{lines(report.fading) or 'Nothing is fading.'}"
+            + (f"\n*Climbing steadily*\n{climbing}" if climbing else "")
+            + f"\n*Fading*\n{lines(report.fading) or 'Nothing is fading.'}"
             f"\n*Labels*\n{moved or 'No label moved away from its baseline.'}")
 
 

@@ -312,6 +312,11 @@ def cmd_trends(args: argparse.Namespace, _: NotifierFactory) -> int:
     print(tabulate(rows(report.rising), headers=headers) if report.rising else "  nothing is rising above its baseline")
     print("\nFading:")
     print(tabulate(rows(report.fading), headers=headers) if report.fading else "  nothing is fading")
+    print("\nClimbing steadily (a line through the window at least doubles, slope t >= 3):")
+    print(tabulate([[f"#{t.topic_id}", t.latest, f"{t.slope:+.2f}/bin", f"{t.climb_t:.1f}",
+                     ", ".join(report.keywords.get(t.topic_id, [])[:6])] for t in report.climbing[: args.limit]],
+                   headers=["topic", f"last {args.bin_minutes:g} min", "slope", "t", "keywords"])
+          if report.climbing else "  nothing is climbing steadily")
     if report.labels:
         print("\nLabels:")
         print(tabulate([[f"{t.task} = {t.label}", t.latest, f"{t.baseline:.1f}", f"{t.score:+.1f}"]

@@ -23,7 +23,7 @@ from monitor.store import Store
 if TYPE_CHECKING:
     import optuna
 
-LEARNING_RATES = (1e-5, 1e-3)
+LEARNING_RATE_SPAN = 10.0  # the learning rate ranges this far either side of training.learning_rate
 BATCH_SIZES = (8, 16, 32)
 PARAMS = ("learning_rate", "epochs", "freeze_layers", "batch_size", "class_weighting")
 
@@ -32,10 +32,10 @@ def tune(store: Store, settings: Settings, task_name: str, trials: int,
          on_trial: Callable[[int, float | None], None] | None = None) -> dict[str, Any]:
     """Run a study of ``trials`` trials for ``task_name`` and return it as recorded (``Store.search``).
 
-    The search space: learning rate log-uniform in ``LEARNING_RATES`` (3 significant digits), epochs from 1 to
-    ``training.epochs``, frozen layers from 0 to all of the base's, batch size from ``BATCH_SIZES``, class weighting
-    on or off. ``on_trial(trials done, best score so far)`` follows each trial. Raises ``LearningError`` when the
-    task has too few labels, as training does.
+    The search space: learning rate log-uniform within a factor ``LEARNING_RATE_SPAN`` of ``training.learning_rate``
+    (3 significant digits; 1e-5 to 1e-3 by default), epochs from 1 to ``training.epochs``, frozen layers from 0 to
+    all of the base's, batch size from ``BATCH_SIZES``, class weighting on or off. ``on_trial(trials done, best
+    score so far)`` follows each trial. Raises ``LearningError`` when the task has too few labels, as training does.
     """
     import optuna
 
@@ -55,7 +55,9 @@ def tune(store: Store, settings: Settings, task_name: str, trials: int,
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
 
     def objective(trial: optuna.Trial) -> float:
-        params = {"learning_rate": float(f"{trial.suggest_float('learning_rate', *LEARNING_RATES, log=True):.3g}"),
+        lr = trial.suggest_float("learning_rate", base.learning_rate / LEARNING_RATE_SPAN,
+                                 base.learning_rate * LEARNING_RATE_SPAN, log=True)
+        params = {"learning_rate": float(f"{lr:.3g}"),
                   "epochs": trial.suggest_int("epochs", 1, settings.training.epochs),
                   "freeze_layers": trial.suggest_int("freeze_layers", 0, layers),
                   "batch_size": trial.suggest_categorical("batch_size", BATCH_SIZES),

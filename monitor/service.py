@@ -132,6 +132,7 @@ class TrendReport:
 
     rising: list[trends.Trend]
     fading: list[trends.Trend]
+    climbing: list[trends.Trend]
     series: dict[int, np.ndarray]
     keywords: dict[int, list[str]]
     end: float
@@ -169,7 +170,9 @@ def trend_report(store: Store, hours: float = 24.0, bin_minutes: float = 60.0, w
     for (task, label), times in sorted(store.label_times(end - bins * bin_seconds).items()):
         counts = trends.binned(times, end, bin_seconds, bins)
         labels.append(LabelTrend(task, label, tuple(int(c) for c in counts), *trends.score(counts, warmup=warmup)))
-    return TrendReport(trends.rising(found, threshold), trends.fading(found), series, keywords, end, bin_seconds,
+    rose = trends.rising(found, threshold)
+    climbed = [t for t in trends.climbing(found) if t not in rose]
+    return TrendReport(rose, trends.fading(found), climbed, series, keywords, end, bin_seconds,
                        sorted(labels, key=lambda t: -abs(t.score)))
 
 

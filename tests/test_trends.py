@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.trends import binned, fading, rising, score, trends
+from monitor.trends import binned, climb, climbing, fading, rising, score, trends
 from tests.cli import lookout
 from tests.servers import sample_rows
 
@@ -56,3 +56,17 @@ def test_lookout_trends_lists_the_rising_topic_and_draws_a_chart(tmp_path: Path,
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
     quiet = lookout("trends", "--config", str(cfg), "--hours", "1")
     assert "nothing is rising above its baseline" in quiet.stdout
+    assert "nothing is climbing steadily" in quiet.stdout
+
+
+def test_a_slow_steady_climb_is_caught_by_the_line_not_by_the_burst_score() -> None:
+    rng = np.random.default_rng(7)
+    steady = [int(c) for c in rng.poisson(np.linspace(2, 12, 24))]
+    flat = rng.poisson(6, size=24).tolist()
+    falling = [int(c) for c in rng.poisson(np.linspace(12, 2, 24))]
+    found = trends({1: steady, 2: flat, 3: falling})
+    assert [t.topic_id for t in rising(found)] == [], "an EWMA follows a slow climb"
+    assert [t.topic_id for t in climbing(found)] == [1]
+    slope, t = climb(steady)
+    assert 0.3 < slope < 0.6 and t > 3
+    assert climb([0] * 10) == (0.0, 0.0) and climb([1, 2, 3]) == (0.0, 0.0)
