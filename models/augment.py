@@ -74,7 +74,8 @@ class Augmenter:
                 self._near[key] = []
             else:
                 sims = self._vectors @ self._vectors[i]
-                order = np.argsort(-sims)[:self.k + 4]
+                top = np.argpartition(-sims, min(self.k + 4, len(sims) - 1))[:self.k + 5]
+                order = top[np.argsort(-sims[top])]
                 self._near[key] = [self.words[j] for j in order if self.words[j].lower() != key.lower()][:self.k]
         return self._near[key]
 
@@ -112,12 +113,18 @@ class Augmenter:
         return out
 
     def _replace(self, tokens: list[str], n: int, rng: random.Random) -> list[str]:
-        found = [(i, m) for i, m in ((i, WORD.match(t)) for i, t in enumerate(tokens)) if m]
-        options = [(i, m, near) for i, m in found if (near := self.neighbours(m.group(2)))]
         out = list(tokens)
-        for i, m, near in rng.sample(options, min(n, len(options))):
-            word = rng.choice(near)
-            out[i] = m.group(1) + (word.capitalize() if m.group(2).istitle() else word) + m.group(3)
+        positions = list(range(len(tokens)))
+        rng.shuffle(positions)
+        for i in positions:
+            m = WORD.match(tokens[i])
+            near = self.neighbours(m.group(2)) if m else []
+            if near:
+                word = rng.choice(near)
+                out[i] = m.group(1) + (word.capitalize() if m.group(2).istitle() else word) + m.group(3)
+                n -= 1
+                if not n:
+                    break
         return out
 
     @staticmethod

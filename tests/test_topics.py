@@ -216,3 +216,14 @@ def test_lookout_topic_shows_the_history_and_topics_tree_groups_related_ones(
     assert tree.stdout == f"#{first} alpha / rocket (15 items)\n  └ #{child} beta / comet (15 items)\n"
     flat = lookout_here(capsys, monkeypatch, "topics", "--min-size", "1", "--config", str(config))
     assert "beta / comet" in flat.stdout and "name" in flat.stdout.splitlines()[0]
+
+
+def test_memory_stays_bounded_under_a_stream_of_all_new_topics() -> None:
+    rng = np.random.default_rng(8)
+    model = OnlineTopicModel(threshold=0.9, merge_threshold=0.95, max_topics=50, split_threshold=0.5)
+    for i in range(3000):
+        model.update(unit(rng.normal(size=64)), text=f"word{i} other{i} third{i}", item_id=f"i{i}", ts=float(i))
+        model.drain_changes()
+    assert len(model) == 50
+    assert model._matrix.shape[0] <= 128, "the centre matrix does not grow past the cap"
+    assert len(model._all_terms) == 150, "terms of forgotten topics are forgotten too"
