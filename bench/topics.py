@@ -25,7 +25,7 @@ Prints, section by section as each is measured:
      items as the daemon does; process RSS and topic count at 10%, 50% and 100% of the stream.
 
 Embeddings come from the bundled all-MiniLM-L6-v2 on cpu and are cached as .npy per dataset and text hash
-(``--cache``), so only the first run encodes (about 25 minutes on 2 cores). Needs ../shared/datasets and the
+(``--cache``), so only the first run encodes (14 of its 16 minutes on 2 cores here). Needs ../shared/datasets and the
 bench extras (gensim, simplemma): ``.venv/bin/pip install -e '.[test,bench]'``.
 
     .venv/bin/python bench/topics.py                                   # everything, --json FILE to keep figures

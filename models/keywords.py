@@ -20,7 +20,7 @@ _WORD = re.compile(r"[a-z][a-z0-9]+(?:['-][a-z0-9]+)*")
 
 def words(text: str) -> list[str]:
     """Lower-cased words of ``text`` of at least three letters, without stop words and boilerplate."""
-    return [w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOP_WORDS and not w.isdigit()]
+    return [w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOP_WORDS]
 
 
 def ctfidf_weights(topic_terms: Mapping[str, int], all_terms: Mapping[str, int], average: float,

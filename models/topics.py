@@ -92,7 +92,8 @@ class OnlineTopicModel:
 
     def __init__(self, threshold: float = 0.5, merge_threshold: float = 0.8, max_topics: int = 500,
                  forget_after: float = 7 * 86400.0, max_terms: int = 300, representatives: int = 5,
-                 check_every: int = 256, split_threshold: float = 0.0, min_split_size: int = 10) -> None:
+                 check_every: int = 256, split_threshold: float = 0.0, min_split_size: int = 10,
+                 max_chars: int = 2000) -> None:
         if not 0 < threshold <= merge_threshold <= 1:
             raise ValueError("need 0 < threshold <= merge_threshold <= 1")
         if not 0 <= split_threshold < merge_threshold:
@@ -101,6 +102,7 @@ class OnlineTopicModel:
         self.merge_threshold = merge_threshold
         self.split_threshold = split_threshold
         self.min_split_size = min_split_size
+        self.max_chars = max_chars
         self.max_topics = max_topics
         self.forget_after = forget_after
         self.max_terms = max_terms
@@ -111,8 +113,7 @@ class OnlineTopicModel:
         self._topics: dict[int, Topic] = {}
         self._ids: list[int] = []
         self._matrix = np.zeros((0, 0), dtype=np.float32)
-        self._all_terms: Counter[str] = Counter()
-        self._total_terms = 0
+        self._corpus: tuple[Counter[str], int] | None = None
         self._dirty: set[int] = set()
         self._removed: dict[int, int | None] = {}
         self._events: list[TopicEvent] = []
@@ -135,7 +136,7 @@ class OnlineTopicModel:
                ts: float = 0.0) -> int:
         """Learn one item and return the id of the topic it now belongs to."""
         v = as_vector(x)
-        terms = Counter(words(text))
+        terms = Counter(words(text[: self.max_chars]))
         sims = self._matrix[: len(self._ids)] @ v if self._ids else np.zeros(0, dtype=np.float32)
         best = int(sims.argmax()) if len(sims) else -1
         if best >= 0 and sims[best] >= self.threshold:
@@ -201,15 +202,12 @@ class OnlineTopicModel:
                       first_seen=topic.first_seen, last_seen=ts, terms=Counter(topic.half_terms[go]),
                       representatives=[(r[0], r[1], 0) for r in topic.representatives if r[2] == go])
         self.next_id += 1
-        self._forget_terms(topic.terms)
         topic.vector_sum = topic.half_sums[keep].copy()
         topic.size = topic.half_sizes[keep]
         topic.terms = Counter(topic.half_terms[keep])
         topic.representatives = [(r[0], r[1], 0) for r in topic.representatives if r[2] == keep]
         topic.half_sums, topic.half_sizes, topic.half_terms = None, [0, 0], [Counter(), Counter()]
         topic.__post_init__()
-        self._all_terms.update(topic.terms)
-        self._total_terms += topic.terms.total()
         self._matrix[self._ids.index(topic.id)] = topic.centroid
         self._add(child)
         self._events.append(TopicEvent("split", topic.id, child.id, ts, child.size))
@@ -261,8 +259,7 @@ class OnlineTopicModel:
         self._matrix[n] = topic.centroid
         self._ids.append(topic.id)
         self._topics[topic.id] = topic
-        self._all_terms.update(topic.terms)
-        self._total_terms += topic.terms.total()
+        self._corpus = None
         self._dirty.add(topic.id)
 
     def _remove(self, tid: int, merged_into: int | None, ts: float) -> None:
@@ -272,28 +269,25 @@ class OnlineTopicModel:
         self._ids[row] = self._ids[last]
         self._ids.pop()
         topic = self._topics.pop(tid)
-        self._forget_terms(topic.terms)
+        self._corpus = None
         self._dirty.discard(tid)
         self._removed[tid] = merged_into
         self._events.append(TopicEvent("merge" if merged_into else "forget", tid, merged_into, ts, topic.size))
 
     def _add_terms(self, topic: Topic, terms: Counter[str]) -> None:
         topic.terms.update(terms)
-        self._all_terms.update(terms)
-        self._total_terms += terms.total()
+        self._corpus = None
         if len(topic.terms) > 2 * self.max_terms:
-            kept = prune(topic.terms, self.max_terms)
-            self._forget_terms(topic.terms - kept)
-            topic.terms = kept
+            topic.terms = prune(topic.terms, self.max_terms)
 
-    def _forget_terms(self, terms: Counter[str]) -> None:
-        for term, count in terms.items():
-            left = self._all_terms[term] - count
-            if left > 0:
-                self._all_terms[term] = left
-            else:
-                del self._all_terms[term]
-        self._total_terms -= terms.total()
+    def corpus(self) -> tuple[Counter[str], int]:
+        """Term counts over all live topics and their total (summed when first asked after a change)."""
+        if self._corpus is None:
+            terms: Counter[str] = Counter()
+            for topic in self._topics.values():
+                terms.update(topic.terms)
+            self._corpus = terms, terms.total()
+        return self._corpus
 
     # reading ----------------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -309,8 +303,10 @@ class OnlineTopicModel:
     def keywords(self, tid: int, top: int = 8) -> list[str]:
         """The topic's ``top`` keywords by c-TF-IDF against all live topics."""
         topic = self._topics.get(tid)
-        average = self._total_terms / max(len(self._ids), 1)
-        return ctfidf(topic.terms, self._all_terms, average, top) if topic else []
+        if topic is None:
+            return []
+        terms, total = self.corpus()
+        return ctfidf(topic.terms, terms, total / max(len(self._ids), 1), top)
 
     def drain_changes(self) -> TopicChanges:
         """Topics created or changed and topics removed since the last call (for saving them)."""

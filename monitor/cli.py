@@ -452,8 +452,8 @@ def cmd_train(args: argparse.Namespace, _: NotifierFactory) -> int:
 
 
 def _search(settings: Settings, args: argparse.Namespace) -> int:
-    if not args.task or args.request:
-        raise ServiceError("--search needs one TASK and runs here (not with --request)")
+    if not args.task or args.request or args.search < 0:
+        raise ServiceError("--search N needs one TASK and N >= 1, and runs here (not with --request)")
     store = Store(settings.store.path)
     try:
         with tqdm(total=args.search, desc=f"searching {args.task}", unit="trial", dynamic_ncols=True) as bar:

@@ -73,10 +73,9 @@ class Pipeline:
             tid = self.topics.update(embeddings[i], text=texts[i], item_id=item.id, ts=item.fetched.timestamp())
             topic = self.topics.get(tid)
             results.append(Enriched(item, embeddings[i], predictions, tid))
-            fired = self.engine.evaluate(Evaluation(item, predictions, tid, topic.size if topic else 1), now)
-            for alert in fired:
-                alert.topic_keywords = self.topics.keywords(tid, self.n_keywords)
-            alerts.extend(fired)
+            alerts.extend(self.engine.evaluate(Evaluation(item, predictions, tid, topic.size if topic else 1), now))
+        for alert in alerts:
+            alert.topic_keywords = self.topics.keywords(alert.topic_id, self.n_keywords)
         changes = self.topics.drain_changes()
         return BatchResult(results, changes, {t.id: self.topics.keywords(t.id, self.n_keywords)
                                               for t in changes.updated},
