@@ -1,15 +1,15 @@
 """Benchmark of Lookout's online topic model (models/topics.py) on stored embeddings (run on demand).
 
 Prints, section by section as each is measured:
-  1. quality: 20 Newsgroups test (7,532 posts; Subject value + body, header block dropped) and AG News test
-     (7,600) streamed in a fixed shuffled order (seed 0) through ``OnlineTopicModel`` with the daemon's default
-     settings (``[topics]`` in monitor/config.py). Each item's online label is the topic it joined at arrival,
+  1. quality: 20 Newsgroups test (7,532 posts; Subject value + body, header block dropped) and AG News test (7,600)
+     streamed in a fixed shuffled order (seed 0) through ``OnlineTopicModel`` with the daemon's default settings
+     (``[topics]`` in monitor/config.py, splitting on). Each item's online label is the topic it joined at arrival,
      followed through the merges ``drain_changes`` recorded. NMI, ARI, homogeneity, completeness and topic count
-     against the true labels, next to river's DBSTREAM (best of a small clustering_threshold grid, learning the
-     whole stream before assigning: predicting while learning leaves it near NMI 0), batch KMeans told the
-     true number of classes (n_init=3, seed 0) and batch HDBSCAN (min_cluster_size 15, euclidean on the raw
-     embeddings, noise counted as one cluster). Goals: online NMI >= KMeans NMI - 0.03 and >= DBSTREAM NMI + 0.15.
-     Then a sweep of ``threshold`` (merge_threshold = max(0.8, threshold + 0.25)).
+     against the true labels, next to river's DBSTREAM (best of a small clustering_threshold grid, learning the whole
+     stream before assigning: predicting while learning leaves it near NMI 0), batch KMeans told the true number of
+     classes (n_init=3, seed 0) and batch HDBSCAN (min_cluster_size 15, euclidean on the raw embeddings, noise
+     counted as one cluster). Goals: online NMI >= KMeans NMI - 0.03 and >= DBSTREAM NMI + 0.15. Then a sweep of
+     ``threshold`` (merge_threshold = max(0.8, threshold + 0.25)).
   2. speed: items/s of ``update`` (with the post text, as the daemon passes it; and without, to show what the
      text costs) on the 20 Newsgroups test embeddings, best of 3 runs on a fresh model (goal >= 10,000 with
      text), against ``predict_one`` alone on the model the stream left behind (the baseline).
@@ -75,11 +75,13 @@ def say(*parts: object) -> None:
 
 
 def settings(threshold: float | None = None) -> dict[str, float]:
-    """The daemon's default topic settings; with ``threshold``, that threshold and max(0.8, threshold + 0.25)."""
+    """The model settings the daemon makes of its defaults (``restore_topics``); with ``threshold``, that threshold
+    and merge_threshold max(0.8, threshold + 0.25)."""
     s = TopicSettings()
     merge = s.merge_threshold if threshold is None else max(0.8, threshold + 0.25)
     return {"threshold": s.threshold if threshold is None else threshold, "merge_threshold": merge,
-            "max_topics": s.max_topics, "forget_after": s.forget_after_hours * 3600}
+            "split_threshold": s.split_threshold, "min_split_size": s.min_split_size, "max_topics": s.max_topics,
+            "forget_after": s.forget_after_hours * 3600}
 
 
 # data -----------------------------------------------------------------------------------------------------------
@@ -197,8 +199,8 @@ def goal(text: str, ok: bool) -> str:
 def quality(streams: Sequence[Stream]) -> dict:
     defaults = settings()
     say(f"\n1. clustering quality against the true labels (shuffled seed 0; online model with the daemon's defaults: "
-        f"threshold {defaults['threshold']}, merge_threshold {defaults['merge_threshold']}, "
-        f"max_topics {defaults['max_topics']:g}, timestamps 1 s apart)")
+        f"threshold {defaults['threshold']}, merge_threshold {defaults['merge_threshold']}, split_threshold "
+        f"{defaults['split_threshold']}, max_topics {defaults['max_topics']:g}, timestamps 1 s apart)")
     result: dict = {}
     for stream in streams:
         k = len(set(stream.labels))
@@ -223,13 +225,14 @@ def quality(streams: Sequence[Stream]) -> dict:
         result[stream.name] = {"online": on, "dbstream": {str(t): s for t, s in grid.items()},
                                "dbstream_best": best_t, "kmeans": kmeans, "hdbscan": hdb, "goals": goals}
 
-    say("threshold sweep (merge_threshold = max(0.8, threshold + 0.25)); NMI / ARI / topics per dataset")
+    say("threshold sweep (merge_threshold = max(0.8, threshold + 0.25), other settings the daemon's defaults); "
+        "NMI / ARI / topics per dataset")
     say(f"  {'threshold':>9s} {'merge':>6s}   " + "   ".join(f"{s.name:>26s}" for s in streams))
     sweep: dict = {}
     for t in SWEEP:
         params = settings(t)
         found = {s.name: scores(s.labels, online(s, params)[0]) for s in streams}
-        mark = {defaults["threshold"]: "  <- daemon default", 0.5: "  <- OnlineTopicModel() default"}.get(t, "")
+        mark = "  <- daemon default" if t == defaults["threshold"] else ""
         say(f"  {t:9.2f} {params['merge_threshold']:6.2f}   " + "   ".join(
             f"{f['nmi']:.3f} / {f['ari']:.3f} / {f['topics']:6d}".rjust(26) for f in found.values()) + mark)
         sweep[str(t)] = found

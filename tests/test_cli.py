@@ -9,7 +9,9 @@ import signal
 import sqlite3
 from pathlib import Path
 
-from tests.cli import lookout, start
+import pytest
+
+from tests.cli import lookout, lookout_here, start
 from tests.servers import FakeSlack, FeedServer, Route, rss, sample_rows
 
 COMMANDS = ["run", "demo", "status", "topics", "items", "settings"]
@@ -174,7 +176,8 @@ async def test_a_daemon_killed_mid_stream_resumes_without_losing_or_repeating(tm
     assert len(printed) >= 120 - sum(s == "unknown" for _, s in alerts)
 
 
-def test_the_demo_runs_the_real_bundled_model_end_to_end(tmp_path: Path) -> None:
+def test_the_demo_runs_the_real_bundled_model_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "demo.db"
     result = lookout("demo", "--limit", "80", "--db", str(db), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -186,3 +189,14 @@ def test_the_demo_runs_the_real_bundled_model_end_to_end(tmp_path: Path) -> None
         (80, 384 * 4)
     assert store.execute("select count(distinct task) from labels").fetchone()[0] == 2
     assert store.execute("select count(*) from topics where alive = 1").fetchone()[0] >= 5
+
+    out = tmp_path / "taxonomy.toml"
+    proposed = lookout_here(capsys, monkeypatch, "taxonomy", "propose", "--size", "3", "--db", str(db), "--out",
+                            str(out))
+    assert proposed.returncode == 0, proposed.stderr
+    assert out.read_text().count("\n[[labels]]\n") >= 2
+    accepted = lookout_here(capsys, monkeypatch, "taxonomy", "accept", str(out), "--task", "theme", "--db", str(db))
+    assert accepted.returncode == 0, accepted.stderr
+    kept = int(re.search(r"(\d+) of the 80 newest items labelled automatically", accepted.stdout).group(1))
+    assert kept > 0
+    assert store.execute("select count(*) from training_examples where task = 'theme'").fetchone()[0] == kept
