@@ -32,7 +32,7 @@ from bench.topics import NEWSGROUPS, ag_news, embed, post_text, read_jsonl, sett
 from models.classifier import Prediction  # noqa: E402
 from models.topics import OnlineTopicModel  # noqa: E402
 from monitor.alerts import AlertEngine, Evaluation, Rule  # noqa: E402
-from monitor.config import AlertSettings, TopicSettings  # noqa: E402
+from monitor.config import AlertSettings  # noqa: E402
 from monitor.item import Item  # noqa: E402
 
 HOUR = 3600.0
@@ -77,8 +77,7 @@ def main() -> None:
         offset += len(texts)
     events.sort(key=lambda e: e[0])
 
-    s = TopicSettings()
-    model = OnlineTopicModel(**settings(), split_threshold=s.split_threshold, min_split_size=s.min_split_size)
+    model = OnlineTopicModel(**settings())
     rule = Rule.from_settings(AlertSettings(name="emerging", kind="topic_burst"), "#c")
     engine = AlertEngine([rule])
     members: dict[int, Counter[int]] = {}

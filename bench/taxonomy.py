@@ -58,9 +58,8 @@ def accuracy(truth: list[str], found: list[str], mapped: dict[str, str]) -> floa
 
 def bench(stream: Stream, size: int, epochs: int) -> dict:
     t = TopicSettings()
-    params = {**settings(), "split_threshold": t.split_threshold, "min_split_size": t.min_split_size}
     started = time.monotonic()
-    _, model = online(stream, params)
+    _, model = online(stream, settings())
     summaries = [tx.TopicSummary(topic.id, topic.size, topic.centroid, topic.terms) for topic in model.topics()]
     labels = tx.propose(summaries, size, min_topic_size=t.min_size)
     centres = np.stack([x.centroid for x in labels]).astype(np.float32)
