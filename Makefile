@@ -32,5 +32,7 @@ system-deps:
 test: lint system-deps
 	$(PY) -m pytest
 
+# The benchmarks' extra packages (gensim, simplemma for bench/topics.py) are installed on demand.
 bench: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(PY) bench/pipeline.py

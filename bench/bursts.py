@@ -45,6 +45,8 @@ def main() -> None:
     parser.add_argument("--bursts", type=int, default=12, help="planted bursts (default 12)")
     parser.add_argument("--burst-rate", type=float, default=15.0, help="items an hour of a burst (default 15)")
     parser.add_argument("--burst-hours", type=float, default=3.0, help="length of a burst (default 3)")
+    parser.add_argument("--factor", type=float, help="the rule's factor (default: the setting's default)")
+    parser.add_argument("--min-count", type=int, help="the rule's min_count (default: the setting's default)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/lookout-bench-cache"), help="embedding cache")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
@@ -78,7 +80,8 @@ def main() -> None:
     events.sort(key=lambda e: e[0])
 
     model = OnlineTopicModel(**settings())
-    rule = Rule.from_settings(AlertSettings(name="emerging", kind="topic_burst"), "#c")
+    overrides = {k: v for k, v in (("factor", args.factor), ("min_count", args.min_count)) if v is not None}
+    rule = Rule.from_settings(AlertSettings(name="emerging", kind="topic_burst", **overrides), "#c")
     engine = AlertEngine([rule])
     members: dict[int, Counter[int]] = {}
     detected: dict[int, float] = {}
@@ -102,7 +105,7 @@ def main() -> None:
               "topics": len(model), "rule": {"factor": rule.factor, "min_count": rule.min_count,
                                              "bin_minutes": rule.bin_minutes, "warmup_bins": rule.warmup_bins}}
     print(f"\n{len(events)} items over {days:g} days ({args.rate:g}/h of AG News, {args.bursts} planted bursts of "
-          f"{args.burst_rate:g}/h for {args.burst_hours:g} h from 20 Newsgroups classes); topic_burst at its defaults "
+          f"{args.burst_rate:g}/h for {args.burst_hours:g} h from 20 Newsgroups classes); topic_burst with "
           f"(factor {rule.factor:g}, min_count {rule.min_count}, {rule.bin_minutes:g}-minute windows, warm-up "
           f"{rule.warmup_bins})")
     print(f"detected {len(detected)} of {args.bursts} bursts; delay after the burst starts: median "

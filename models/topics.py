@@ -149,10 +149,15 @@ class OnlineTopicModel:
             self.forget(ts)
         return tid
 
-    def _create(self, v: np.ndarray, terms: Counter[str], item_id: str, ts: float) -> int:
+    def _make_room(self, ts: float, keep: int | None = None) -> None:
+        """At the cap, forget the longest-idle topic (never ``keep``)."""
         if len(self._ids) >= self.max_topics:
-            oldest = min(self._topics.values(), key=lambda t: (t.last_seen, t.size, t.id))
+            oldest = min((t for t in self._topics.values() if t.id != keep),
+                         key=lambda t: (t.last_seen, t.size, t.id))
             self._remove(oldest.id, None, ts)
+
+    def _create(self, v: np.ndarray, terms: Counter[str], item_id: str, ts: float) -> int:
+        self._make_room(ts)
         topic = Topic(id=self.next_id, vector_sum=v.astype(np.float64), size=1, first_seen=ts, last_seen=ts,
                       terms=terms, representatives=[(1.0, item_id, 0)] if item_id else [])
         self.next_id += 1
@@ -196,6 +201,7 @@ class OnlineTopicModel:
         assert topic.half_sums is not None
         if float(_unit(topic.half_sums[0]) @ _unit(topic.half_sums[1])) >= self.split_threshold:
             return None
+        self._make_room(ts, keep=topic.id)
         keep = int(topic.half_sizes[1] > topic.half_sizes[0])
         go = 1 - keep
         child = Topic(id=self.next_id, vector_sum=topic.half_sums[go].copy(), size=topic.half_sizes[go],

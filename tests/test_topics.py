@@ -225,5 +225,12 @@ def test_memory_stays_bounded_under_a_stream_of_all_new_topics() -> None:
         model.update(unit(rng.normal(size=64)), text=f"word{i} other{i} third{i}", item_id=f"i{i}", ts=float(i))
         model.drain_changes()
     assert len(model) == 50
+    at_cap = split_model(max_topics=2)
+    a, b = two_stories(np.array([unit(v) for v in rng.normal(size=(2, 64))]))
+    at_cap.update(unit(rng.normal(size=64)), ts=0.0)
+    for i in range(30):
+        at_cap.update(noisy(a if i % 2 == 0 else b, rng), ts=float(i + 1))
+    assert len(at_cap) == 2 and [e.kind for e in at_cap.drain_changes().events] == ["forget", "split"], \
+        "a split at the cap forgets the longest-idle topic first"
     assert model._matrix.shape[0] <= 128, "the centre matrix does not grow past the cap"
     assert model.corpus()[1] == 150, "terms of forgotten topics are forgotten too"
