@@ -68,7 +68,7 @@ class Rule:
     pattern: re.Pattern[str] | None = None
     size: int = 5
     per_topic: bool = True
-    factor: float = 3.0
+    factor: float = 5.0
     min_count: int = 5
     bin_minutes: float = 60.0
     warmup_bins: int = 6

@@ -319,7 +319,7 @@ class AlertSettings:
     min_confidence: float = setting(0.8, "kind=label: least confidence that fires.", low=0.0, high=1.0)
     pattern: str = setting("", "kind=keyword: a Python regular expression matched against title and text.")
     size: int = setting(5, "kind=topic_size: fires when a topic reaches this many items.", low=1)
-    factor: float = setting(3.0, "kind=topic_burst or label_rate: fires when the current window holds this many "
+    factor: float = setting(5.0, "kind=topic_burst or label_rate: fires when the current window holds this many "
                                  "times the usual number of items (2 = the rate doubled).", low=1.0)
     min_count: int = setting(5, "kind=topic_burst or label_rate: and at least this many items.", low=1)
     bin_minutes: float = setting(60.0, "kind=topic_burst or label_rate: the window items are counted in; the usual "

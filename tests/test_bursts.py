@@ -75,7 +75,7 @@ def test_quiet_hours_decay_the_baseline_and_quiet_keys_are_dropped() -> None:
 
 
 def test_topic_burst_rule_fires_once_per_topic_during_its_cooldown() -> None:
-    engine = AlertEngine([rule(name="surge", kind="topic_burst", cooldown_minutes=120.0)])
+    engine = AlertEngine([rule(name="surge", kind="topic_burst", factor=3.0, cooldown_minutes=120.0)])
     for hour in range(8):
         for i in range(2):
             assert engine.evaluate(ev(topic=1, text=f"{hour}-{i}"), hour * HOUR + i) == []
