@@ -519,7 +519,8 @@ def cmd_taxonomy(args: argparse.Namespace, _: NotifierFactory) -> int:
         done = taxonomy.accept(store, settings, proposal_id, labels, args.task, args.user)
         print(f"task `{done.task}` created with labels {', '.join(done.labels)}")
         print(f"{done.kept} of the {done.labelled} newest items labelled automatically with confidence >= "
-              f"{settings.taxonomy.min_confidence:g}: "
+              f"{settings.taxonomy.min_confidence:g}"
+              + (f" ({done.by_llm} by the LLM, the rest by the embeddings)" if done.by_llm else "") + ": "
               + ", ".join(f"{name} {done.per_label.get(name, 0)}" for name in done.labels))
         settings = taxonomy.with_stored_tasks(settings, store)
         if args.train:

@@ -217,6 +217,8 @@ async def test_the_llm_names_the_labels_and_labels_items_sending_only_the_config
 
     accepted = await run("taxonomy", "accept", str(out), "--task", "theme")
     assert accepted.returncode == 0, accepted.stderr
+    assert "60 of the 60 newest items labelled automatically with confidence >= 0.5 (30 by the LLM, the rest by " \
+           "the embeddings)" in accepted.stdout
     labelled = [r for r in llm.requests[2:] if "items" in FakeLLM.payload(r)]
     assert sum(len(FakeLLM.payload(r)["items"]) for r in labelled) == 30
     store = Store(tmp_path / "lookout.db")
