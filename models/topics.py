@@ -47,11 +47,15 @@ class Topic:
 
     def __post_init__(self) -> None:
         if self.half_sums is None:
-            self.half_sums = np.stack([self.vector_sum, np.zeros_like(self.vector_sum)])
-            self.half_sizes = [self.size, 0]
-            self.half_terms = [Counter(self.terms), Counter()]
+            self.reset_halves()
         self.representatives = [(float(r[0]), str(r[1]), int(r[2]) if len(r) > 2 else 0)
                                 for r in self.representatives]
+
+    def reset_halves(self) -> None:
+        """Start the two-way split over: every member in half 0."""
+        self.half_sums = np.stack([self.vector_sum, np.zeros_like(self.vector_sum)])
+        self.half_sizes = [self.size, 0]
+        self.half_terms = [Counter(self.terms), Counter()]
 
     @property
     def centroid(self) -> np.ndarray:
@@ -212,8 +216,7 @@ class OnlineTopicModel:
         topic.size = topic.half_sizes[keep]
         topic.terms = Counter(topic.half_terms[keep])
         topic.representatives = [(r[0], r[1], 0) for r in topic.representatives if r[2] == keep]
-        topic.half_sums, topic.half_sizes, topic.half_terms = None, [0, 0], [Counter(), Counter()]
-        topic.__post_init__()
+        topic.reset_halves()
         self._matrix[self._ids.index(topic.id)] = topic.centroid
         self._add(child)
         self._events.append(TopicEvent("split", topic.id, child.id, ts, child.size))

@@ -23,6 +23,7 @@ from monitor.pipeline import BatchResult, Enriched
 from monitor.store import Store
 from tests.cli import lookout_here
 from tests.servers import FakeLLM, FeedServer, Route, rss, sample_rows
+from tests.test_learning import write_config
 
 STORIES = {
     "space": ["rocket launch orbit", "satellite orbit booster", "rocket booster landing", "launch pad orbit crew"],
@@ -92,11 +93,7 @@ def test_propose_edit_accept_train_and_agreement_through_the_cli(
         ) -> None:
     store, ids = stored_stream(tmp_path / "lookout.db")
     store.close()
-    config = tmp_path / "lookout.toml"
-    config.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
-                      f'[training]\nbase = "{tiny_model}"\nfreeze_layers = 0\nepochs = 6\npatience = 3\n'
-                      'learning_rate = 3e-3\nmax_length = 64\n[learning]\nmin_examples = 20\n'
-                      '[taxonomy]\nmin_confidence = 0.5\n')
+    config = write_config(tmp_path, tiny_model, "[taxonomy]\nmin_confidence = 0.5\n")
 
     def run(*args: str) -> object:
         return lookout_here(capsys, monkeypatch, *args, "-c", str(config))
