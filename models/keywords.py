@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
+import string
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping
+from itertools import filterfalse
+from operator import itemgetter
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
@@ -13,14 +16,28 @@ BOILERPLATE = frozenset({
     "http", "https", "www", "com", "org", "net", "html", "href", "quot", "amp", "nbsp", "reuters", "afp",
     "said", "says", "new", "just", "like", "get", "got", "one", "two", "also", "would", "could", "use",
     "subject", "wrote", "re", "fwd", "list", "mailing", "mailto", "url", "click", "gt", "lt",
+    "don", "doesn", "didn", "isn", "won", "wouldn", "haven", "aren", "wasn", "couldn", "shouldn", "hasn", "hadn",
+    "weren", "let",
 })
+_LETTERS = string.ascii_lowercase
+_SHORT = frozenset(_LETTERS) | {a + b for a in _LETTERS for b in _LETTERS}
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | BOILERPLATE
-_WORD = re.compile(r"[a-z][a-z0-9]+(?:['-][a-z0-9]+)*")
+_SKIP = STOP_WORDS | _SHORT
+_SPACES = bytes(c if chr(c) in _LETTERS else 32 for c in range(256))
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased words of ``text`` of at least three letters, without stop words and boilerplate."""
-    return [w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOP_WORDS]
+    """Case-folded runs of letters of ``text`` of at least three letters, without stop words and boilerplate.
+
+    Accents are dropped (``naïve`` is ``naive``, ``Straße`` is ``strasse``), and anything but a letter splits words
+    (``don't`` is ``don`` and ``t``, ``mp3`` is ``mp``). Built from C-level string methods rather than a regular
+    expression: the topic model counts the words of every item, and this takes about half the time of
+    ``re.findall`` on a 2,000-character post.
+    """
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+    letters = text.casefold().encode("ascii", "ignore").translate(_SPACES).decode("ascii")
+    return list(filterfalse(_SKIP.__contains__, letters.split()))
 
 
 def ctfidf_weights(topic_terms: Mapping[str, int], all_terms: Mapping[str, int], average: float,
@@ -53,8 +70,8 @@ def topic_weights(terms: Mapping[int, Mapping[str, int]], topic_id: int, top: in
 
 
 def prune(terms: Counter[str], keep: int) -> Counter[str]:
-    """The ``keep`` most frequent terms of ``terms`` (ties broken alphabetically, so the result is stable)."""
-    return Counter(dict(sorted(terms.items(), key=lambda kv: (-kv[1], kv[0]))[:keep]))
+    """The ``keep`` most frequent terms of ``terms`` (ties keep the earlier counted, as the order is kept)."""
+    return Counter(dict(sorted(terms.items(), key=itemgetter(1), reverse=True)[:keep]))
 
 
 def short_name(keywords: list[str], size: int = 3) -> str:

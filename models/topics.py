@@ -14,6 +14,7 @@ learns and says which topic the item joined.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from models.keywords import ctfidf, prune, words
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(v))
+    norm = math.sqrt(v.dot(v))
     return v / norm if norm else v
 
 
@@ -86,9 +87,7 @@ class TopicChanges:
 
 def as_vector(x: np.ndarray | Mapping[int, float]) -> np.ndarray:
     """A unit float32 vector from an array or from river's ``{index: value}`` dict."""
-    v = np.asarray([x[k] for k in sorted(x)] if isinstance(x, Mapping) else x, dtype=np.float32).ravel()
-    norm = float(np.linalg.norm(v))
-    return v / norm if norm else v
+    return _unit(np.asarray([x[k] for k in sorted(x)] if isinstance(x, Mapping) else x, dtype=np.float32).ravel())
 
 
 class OnlineTopicModel:
@@ -116,6 +115,7 @@ class OnlineTopicModel:
         self.updates = 0
         self._topics: dict[int, Topic] = {}
         self._ids: list[int] = []
+        self._rows: dict[int, int] = {}
         self._matrix = np.zeros((0, 0), dtype=np.float32)
         self._corpus: tuple[Counter[str], int] | None = None
         self._dirty: set[int] = set()
@@ -140,7 +140,7 @@ class OnlineTopicModel:
                ts: float = 0.0) -> int:
         """Learn one item and return the id of the topic it now belongs to."""
         v = as_vector(x)
-        terms = Counter(words(text[: self.max_chars]))
+        terms = words(text[: self.max_chars])
         sims = self._matrix[: len(self._ids)] @ v if self._ids else np.zeros(0, dtype=np.float32)
         best = int(sims.argmax()) if len(sims) else -1
         if best >= 0 and sims[best] >= self.threshold:
@@ -160,15 +160,15 @@ class OnlineTopicModel:
                          key=lambda t: (t.last_seen, t.size, t.id))
             self._remove(oldest.id, None, ts)
 
-    def _create(self, v: np.ndarray, terms: Counter[str], item_id: str, ts: float) -> int:
+    def _create(self, v: np.ndarray, terms: list[str], item_id: str, ts: float) -> int:
         self._make_room(ts)
         topic = Topic(id=self.next_id, vector_sum=v.astype(np.float64), size=1, first_seen=ts, last_seen=ts,
-                      terms=terms, representatives=[(1.0, item_id, 0)] if item_id else [])
+                      terms=Counter(terms), representatives=[(1.0, item_id, 0)] if item_id else [])
         self.next_id += 1
         self._add(topic)
         return topic.id
 
-    def _join(self, tid: int, v: np.ndarray, sim: float, terms: Counter[str], item_id: str, ts: float) -> int:
+    def _join(self, tid: int, v: np.ndarray, sim: float, terms: list[str], item_id: str, ts: float) -> int:
         topic = self._topics[tid]
         topic.vector_sum += v
         topic.size += 1
@@ -176,10 +176,10 @@ class OnlineTopicModel:
         topic.first_seen = min(topic.first_seen, ts)
         self._add_terms(topic, terms)
         half = self._halve(topic, v, terms) if self.split_threshold else 0
-        if item_id:
-            reps = [*topic.representatives, (sim, item_id, half)]
-            topic.representatives = sorted(reps, key=lambda r: -r[0])[: self.n_representatives]
-        self._matrix[self._ids.index(tid)] = topic.centroid
+        reps = topic.representatives
+        if item_id and (len(reps) < self.n_representatives or sim > reps[-1][0]):
+            topic.representatives = sorted([*reps, (sim, item_id, half)], key=lambda r: -r[0])[: self.n_representatives]
+        self._matrix[self._rows[tid]] = topic.centroid
         self._dirty.add(tid)
         if self.split_threshold and min(topic.half_sizes) >= self.min_split_size:
             halves = self._split(topic, ts)
@@ -187,7 +187,7 @@ class OnlineTopicModel:
                 return halves[half]
         return tid
 
-    def _halve(self, topic: Topic, v: np.ndarray, terms: Counter[str]) -> int:
+    def _halve(self, topic: Topic, v: np.ndarray, terms: list[str]) -> int:
         """Put a new member in the nearer half (the first member far from half 0 seeds half 1); return which."""
         assert topic.half_sums is not None
         near = _unit(topic.half_sums[0]) @ v
@@ -217,7 +217,7 @@ class OnlineTopicModel:
         topic.terms = Counter(topic.half_terms[keep])
         topic.representatives = [(r[0], r[1], 0) for r in topic.representatives if r[2] == keep]
         topic.reset_halves()
-        self._matrix[self._ids.index(topic.id)] = topic.centroid
+        self._matrix[self._rows[topic.id]] = topic.centroid
         self._add(child)
         self._events.append(TopicEvent("split", topic.id, child.id, ts, child.size))
         return (topic.id, child.id) if keep == 0 else (child.id, topic.id)
@@ -225,7 +225,7 @@ class OnlineTopicModel:
     def _merge_nearest(self, tid: int, ts: float) -> int:
         if len(self._ids) < 2:
             return tid
-        row = self._ids.index(tid)
+        row = self._rows[tid]
         sims = self._matrix[: len(self._ids)] @ self._matrix[row]
         sims[row] = -1.0
         other = int(sims.argmax())
@@ -246,7 +246,7 @@ class OnlineTopicModel:
         moved = gone.terms
         self._remove(gone.id, keep.id, ts)
         self._add_terms(keep, moved)
-        self._matrix[self._ids.index(keep.id)] = keep.centroid
+        self._matrix[self._rows[keep.id]] = keep.centroid
         self._dirty.add(keep.id)
         return keep.id
 
@@ -267,23 +267,26 @@ class OnlineTopicModel:
             self._matrix = grown
         self._matrix[n] = topic.centroid
         self._ids.append(topic.id)
+        self._rows[topic.id] = n
         self._topics[topic.id] = topic
         self._corpus = None
         self._dirty.add(topic.id)
 
     def _remove(self, tid: int, merged_into: int | None, ts: float) -> None:
-        row = self._ids.index(tid)
+        row = self._rows.pop(tid)
         last = len(self._ids) - 1
         self._matrix[row] = self._matrix[last]
         self._ids[row] = self._ids[last]
         self._ids.pop()
+        if row != last:
+            self._rows[self._ids[row]] = row
         topic = self._topics.pop(tid)
         self._corpus = None
         self._dirty.discard(tid)
         self._removed[tid] = merged_into
         self._events.append(TopicEvent("merge" if merged_into else "forget", tid, merged_into, ts, topic.size))
 
-    def _add_terms(self, topic: Topic, terms: Counter[str]) -> None:
+    def _add_terms(self, topic: Topic, terms: Counter[str] | list[str]) -> None:
         topic.terms.update(terms)
         self._corpus = None
         if len(topic.terms) > 2 * self.max_terms:

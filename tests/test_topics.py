@@ -75,6 +75,7 @@ def test_stale_topics_are_forgotten_and_the_number_of_topics_is_bounded(centers:
 
 def test_keywords_are_class_based_tfidf_without_stop_words(centers: np.ndarray) -> None:
     assert words("The Kernel PATCH is in the list: http://x.org 2002") == ["kernel", "patch"]
+    assert words("Don't re-ship the MP3 files, naïve café Straße") == ["ship", "files", "naive", "cafe", "strasse"]
     model = OnlineTopicModel(threshold=0.9, merge_threshold=0.95)
     kernel = model.update(centers[0], text="kernel patch linux mailing driver")
     model.update(centers[0], text="kernel patch linux mailing module")
@@ -218,11 +219,17 @@ def test_lookout_topic_shows_the_history_and_topics_tree_groups_related_ones(
     assert "beta / comet" in flat.stdout and "name" in flat.stdout.splitlines()[0]
 
 
+def spelled(n: int, prefix: str) -> str:
+    """A word unique to ``n`` made of letters only (the tokenizer drops digits): ``wordbcd`` for 123."""
+    return prefix + "".join(chr(ord("a") + int(d)) for d in str(n))
+
+
 def test_memory_stays_bounded_under_a_stream_of_all_new_topics() -> None:
     rng = np.random.default_rng(8)
     model = OnlineTopicModel(threshold=0.9, merge_threshold=0.95, max_topics=50, split_threshold=0.5)
     for i in range(3000):
-        model.update(unit(rng.normal(size=64)), text=f"word{i} other{i} third{i}", item_id=f"i{i}", ts=float(i))
+        text = " ".join(spelled(i, p) for p in ("word", "other", "third"))
+        model.update(unit(rng.normal(size=64)), text=text, item_id=f"i{i}", ts=float(i))
         model.drain_changes()
     assert len(model) == 50
     at_cap = split_model(max_topics=2)
