@@ -1,9 +1,9 @@
 """A label taxonomy from topics, without a language model: the first phase of TnT-LLM done with embeddings.
 
-``propose`` groups the topics into ``size`` labels (spherical k-means over the topic centres, weighted by topic
-size), leaving out topics too small to be more than noise. Each label is named and described from the c-TF-IDF
-keywords of its topics against the other labels, and keeps its centre so items can be labelled by it (``assign``:
-softmax over cosine similarities, the second phase's automatic labels).
+``propose`` groups the topics into ``size`` labels (``models.topics.group_topics``: k-means over the topic
+centres, weighted by topic size), leaving out topics too small to be more than noise. Each label is named and
+described from the c-TF-IDF keywords of its topics against the other labels, and keeps its centre so items can be
+labelled by it (``assign``: softmax over cosine similarities, the second phase's automatic labels).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from models.keywords import ctfidf
+from models.topics import group_topics
 
 SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -75,9 +75,7 @@ def propose(topics: Sequence[TopicSummary], size: int, min_topic_size: int = 3, 
     if len(kept) < 2:
         raise ValueError(f"need at least two topics of {min_topic_size} or more items, found {len(kept)}")
     k = min(size, len(kept))
-    centres = np.stack([t.centroid for t in kept]).astype(np.float64)
-    weights = np.array([t.size for t in kept], dtype=np.float64)
-    groups = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(centres, sample_weight=weights)
+    groups = group_topics(np.stack([t.centroid for t in kept]), [t.size for t in kept], k, seed)
     members = [[t for t, g in zip(kept, groups, strict=True) if g == group] for group in range(k)]
     members = sorted((m for m in members if m), key=lambda m: -sum(t.size for t in m))
     terms = [sum((t.terms for t in m), Counter()) for m in members]

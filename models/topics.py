@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
+from sklearn.cluster import KMeans
 
 from models.keywords import ctfidf, prune, words
 
@@ -339,19 +339,29 @@ class OnlineTopicModel:
         return model
 
 
-def hierarchy(ids: list[int], centroids: np.ndarray, sizes: list[int], threshold: float) -> dict[int, int]:
-    """Group related topics for browsing: average-linkage clustering of the centres at cosine ``threshold``.
+def group_topics(centroids: np.ndarray, sizes: Sequence[int], groups: int, seed: int = 0) -> np.ndarray:
+    """Sort topics into at most ``groups`` broad groups; each topic's group number.
 
-    Returns each grouped topic's parent, the largest topic of its group; a topic alone in its group, and every
-    parent, is left out.
+    k-means over the unit topic centres, each weighted by its topic's size, so a group's centre is the mean of the
+    items it holds (the macro-clustering step of stream clusterers such as CluStream, done when asked for).
     """
-    if len(ids) < 2:
-        return {}
-    groups = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
-                                     distance_threshold=1.0 - threshold).fit_predict(centroids)
+    k = min(groups, len(sizes))
+    if k < 2:
+        return np.zeros(len(sizes), dtype=int)
+    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(
+        np.asarray(centroids, dtype=np.float64), sample_weight=np.asarray(sizes, dtype=np.float64))
+
+
+def hierarchy(ids: list[int], centroids: np.ndarray, sizes: list[int], groups: int) -> dict[int, int]:
+    """Related topics for browsing: ``group_topics`` into ``groups``, each group headed by its largest topic.
+
+    Returns each grouped topic's parent, the head of its group; a topic alone in its group, and every head, is
+    left out.
+    """
+    assignment = group_topics(centroids, sizes, groups).tolist()
     parents: dict[int, int] = {}
-    for group in set(groups.tolist()):
-        members = [i for i, g in enumerate(groups) if g == group]
+    for group in set(assignment):
+        members = [i for i, g in enumerate(assignment) if g == group]
         head = max(members, key=lambda i: (sizes[i], -ids[i]))
         parents.update({ids[i]: ids[head] for i in members if i != head})
     return parents

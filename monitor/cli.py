@@ -691,8 +691,8 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
     p = command("topics", cmd_topics, "Show the largest live topics with keywords and a typical item.")
     p.add_argument("-n", "--limit", type=int, default=15, help="how many topics (default: 15)")
     p.add_argument("--min-size", type=int, help="smallest topic shown (default: topics.min_size)")
-    p.add_argument("--tree", action="store_true", help="group related topics under the largest of them "
-                                                       "(topics.group_threshold)")
+    p.add_argument("--tree", action="store_true", help="sort the topics into topics.groups groups of related "
+                                                       "ones, each under its largest")
     p = command("topic", cmd_topic, "Show one topic: keywords, typical items, and its history of merges and "
                                     "splits.")
     p.add_argument("topic", help="the topic number (12 or #12)")

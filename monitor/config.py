@@ -65,8 +65,8 @@ class TopicSettings:
                                           "than this; 0 turns splitting off. Must stay below merge_threshold.",
                                      low=0.0, high=1.0)
     min_split_size: int = setting(10, "Items each half of a topic needs before the topic may split.", low=2)
-    group_threshold: float = setting(0.5, "Cosine similarity at which related topics are grouped under the largest "
-                                          "one (`lookout topics --tree`).", low=0.01, high=1.0)
+    groups: int = setting(12, "Groups of related topics, each under its largest topic (`lookout topics --tree`, "
+                              "`/lookout topics`): k-means over the topic centres weighted by size.", low=1, high=500)
     max_topics: int = setting(500, "Most topics kept; the longest idle is forgotten first.", low=2)
     forget_after_hours: float = setting(168.0, "Topics idle this long are forgotten.", low=0.0)
     keywords: int = setting(8, "Keywords shown per topic.", low=1, high=50)

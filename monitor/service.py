@@ -179,7 +179,7 @@ def trend_report(store: Store, hours: float = 24.0, bin_minutes: float = 60.0, w
 def topic_tree(store: Store, settings: Settings, limit: int, min_size: int) -> list[dict[str, Any]]:
     """The largest topics, each with its ``parent`` (the largest related topic, or None) and ``children``."""
     ids, centres, sizes = store.topic_centres()
-    parents = hierarchy(ids, centres, sizes, settings.topics.group_threshold)
+    parents = hierarchy(ids, centres, sizes, settings.topics.groups)
     shown = store.top_topics(limit, min_size)
     for t in shown:
         t["parent"] = parents.get(t["id"])

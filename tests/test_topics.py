@@ -176,9 +176,11 @@ def test_a_restored_model_splits_exactly_where_the_running_one_does(centers: np.
 def test_related_topics_are_grouped_under_the_largest(centers: np.ndarray) -> None:
     a, b = two_stories(centers, similarity=0.7)
     far = centers[2]
-    parents = hierarchy([1, 2, 3], np.stack([a, b, far]), [10, 30, 5], threshold=0.5)
+    parents = hierarchy([1, 2, 3], np.stack([a, b, far]), [10, 30, 5], groups=2)
     assert parents == {1: 2}
-    assert hierarchy([1], np.stack([a]), [3], 0.5) == {}
+    assert hierarchy([1, 2, 3], np.stack([a, b, far]), [10, 30, 5], groups=3) == {}, "one group per topic"
+    assert hierarchy([1, 2, 3], np.stack([a, b, far]), [10, 30, 5], groups=1) == {1: 2, 3: 2}
+    assert hierarchy([1], np.stack([a]), [3], 2) == {}
 
 
 def test_a_short_name_skips_variants_of_a_keyword_already_taken() -> None:
@@ -202,7 +204,7 @@ def test_lookout_topic_shows_the_history_and_topics_tree_groups_related_ones(
                                {"next_id": model.next_id, "updates": model.updates}, []))
     store.close()
     config = tmp_path / "l.toml"
-    config.write_text(f'[store]\npath = "{tmp_path / "t.db"}"\n[topics]\ngroup_threshold = 0.4\n')
+    config.write_text(f'[store]\npath = "{tmp_path / "t.db"}"\n[topics]\ngroups = 1\n')
 
     shown = lookout_here(capsys, monkeypatch, "topic", f"#{first}", "--config", str(config))
     assert shown.returncode == 0
