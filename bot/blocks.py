@@ -94,8 +94,12 @@ def question_blocks(question: Question) -> list[dict[str, Any]]:
 def digest_blocks(d: Digest) -> list[dict[str, Any]]:
     """A trend digest as Block Kit: rising, fading and busiest topics, and the label counts against the period
     before (the chart follows as a file in the message's thread)."""
-    def topic(tid: int, count: int) -> str:
-        return f"*#{tid}* ({count} items): {escape(clip(', '.join(d.keywords.get(tid, [])[:6]), 200)) or 'no keywords'}"
+    def topic(tid: int, count: int, tail: str = "") -> str:
+        name = f" {escape(clip(d.names[tid], 80))}" if tid in d.names else ""
+        words = escape(clip(', '.join(d.keywords.get(tid, [])[:6]), 200)) or "no keywords"
+        title, url = d.typical.get(tid, ("", ""))
+        typical = f"\n      e.g. {link(url, clip(title or url or 'untitled', 120))}" if title or url else ""
+        return f"*#{tid}{name}* ({count} items): {words}{tail}{typical}"
 
     def section(title: str, lines: list[str], empty: str) -> dict[str, Any]:
         body = "\n".join(f"• {line}" for line in lines) or f"_{empty}_"
@@ -106,9 +110,9 @@ def digest_blocks(d: Digest) -> list[dict[str, Any]]:
         {"type": "header", "text": {"type": "plain_text", "text": clip(d.title, 150)}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{d.items} items, against {d.items_before} in "
                                                                     f"the {d.hours:g} hours before"}]},
-        section(":chart_with_upwards_trend: Rising", [f"{topic(t.topic_id, t.latest)}, score {t.score:+.1f}"
+        section(":chart_with_upwards_trend: Rising", [topic(t.topic_id, t.latest, f", score {t.score:+.1f}")
                                                       for t in d.rising], "nothing rose above its own baseline"),
-        section(":chart_with_downwards_trend: Fading", [f"{topic(t.topic_id, t.latest)}, usually {t.baseline:.1f}"
+        section(":chart_with_downwards_trend: Fading", [topic(t.topic_id, t.latest, f", usually {t.baseline:.1f}")
                                                         for t in d.fading], "nothing faded"),
         section("Busiest", [topic(tid, n) for tid, n in d.busiest], "no items in this period"),
         section("Labels", labels[:40], "no labels in this period"),

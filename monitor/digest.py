@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import html as html_lib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +29,8 @@ class Digest:
     busiest: list[tuple[int, int]]
     keywords: dict[int, list[str]]
     labels: list[tuple[str, str, int, int]]
+    names: dict[int, str] = field(default_factory=dict)
+    typical: dict[int, tuple[str, str]] = field(default_factory=dict)
     chart: Path | None = None
     report: Path | None = None
 
@@ -53,38 +55,57 @@ def build(store: Store, hours: float = 24.0, history: int = 7, limit: int = 5, c
     series = {tid: trends.binned(ts, end, period, history + 1) for tid, ts in times.items()}
     found = trends.trends(series, warmup=min(3, history))
     busiest = sorted(((tid, int(c[-1])) for tid, c in series.items() if c[-1]), key=lambda p: (-p[1], p[0]))[:limit]
-    keywords = {t["id"]: t["keywords"] for t in store.top_topics(10_000)}
+    topics = {t["id"]: t for t in store.top_topics(10_000)}
+    keywords = {tid: t["keywords"] for tid, t in topics.items()}
     now_labels, before = store.label_counts(start, end), store.label_counts(start - period, start)
     labels = sorted(((task, label, now_labels.get((task, label), 0), before.get((task, label), 0))
                      for task, label in set(now_labels) | set(before)), key=lambda r: (r[0], -r[2], r[1]))
+    rising, fading = trends.rising(found)[:limit], trends.fading(found)[:limit]
+    shown = {t.topic_id for t in rising + fading} | {tid for tid, _ in busiest}
+    first = {tid: topics[tid]["representatives"][0][1] for tid in shown
+             if tid in topics and topics[tid]["representatives"]}
+    found_links = store.links(list(first.values()))
     digest = Digest(start, end, hours, store.item_count(start, end), store.item_count(start - period, start),
-                    trends.rising(found)[:limit], trends.fading(found)[:limit], busiest, keywords, labels)
+                    rising, fading, busiest, keywords, labels,
+                    names={tid: topics[tid]["name"] for tid in shown if tid in topics and topics[tid]["name"]},
+                    typical={tid: found_links[item] for tid, item in first.items() if item in found_links})
     if chart_dir is not None:
         bin_seconds = max(60.0, period / 24)
         hourly = {tid: trends.binned(times.get(tid, []), end, bin_seconds, 48) for tid, _ in busiest}
         chart_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.fromtimestamp(end, UTC).strftime("%Y%m%d-%H%M")
         digest.chart = charts.trend_chart(chart_dir / f"digest-{stamp}.png", {
-            f"#{tid} {', '.join(keywords.get(tid, [])[:3])}": counts for tid, counts in hourly.items()},
-            end, bin_seconds)
+            f"#{tid} {digest.names.get(tid) or ', '.join(keywords.get(tid, [])[:3])}": counts
+            for tid, counts in hourly.items()}, end, bin_seconds)
     return digest
 
 
-def _topic(d: Digest, tid: int, count: int) -> str:
-    return f"#{tid} ({count} items): {', '.join(d.keywords.get(tid, [])[:6]) or 'no keywords yet'}"
+def topic_heading(d: Digest, tid: int, count: int) -> str:
+    """``#12 outage / api (40 items): outage, api, latency``: number, short name, count and keywords."""
+    name = f" {d.names[tid]}" if tid in d.names else ""
+    return f"#{tid}{name} ({count} items): {', '.join(d.keywords.get(tid, [])[:6]) or 'no keywords yet'}"
+
+
+def _rows(d: Digest) -> list[tuple[str, list[tuple[int, int, str]], str]]:
+    """The three topic sections: title, (topic, count, what follows the keywords) per topic, and the empty line."""
+    return [("Rising", [(t.topic_id, t.latest, f", score {t.score:+.1f}") for t in d.rising],
+             "nothing rose above its own baseline"),
+            ("Fading", [(t.topic_id, t.latest, f", usually {t.baseline:.1f}") for t in d.fading], "nothing faded"),
+            ("Busiest", [(tid, n, "") for tid, n in d.busiest], "no items in this period")]
 
 
 def text(d: Digest) -> str:
     """The digest as plain text (the console, and the fallback text of a Slack message)."""
-    lines = [d.title, f"{d.items} items, against {d.items_before} in the {d.hours:g} hours before.", "",
-             "Rising:"]
-    lines += [f"  {_topic(d, t.topic_id, t.latest)}, score {t.score:+.1f}" for t in d.rising] or \
-        ["  nothing rose above its own baseline"]
-    lines += ["", "Fading:"]
-    lines += [f"  {_topic(d, t.topic_id, t.latest)}, usually {t.baseline:.1f}" for t in d.fading] or \
-        ["  nothing faded"]
-    lines += ["", "Busiest:"]
-    lines += [f"  {_topic(d, tid, n)}" for tid, n in d.busiest] or ["  no items in this period"]
+    lines = [d.title, f"{d.items} items, against {d.items_before} in the {d.hours:g} hours before."]
+    for title, rows, empty in _rows(d):
+        lines += ["", f"{title}:"]
+        for tid, count, tail in rows:
+            lines.append(f"  {topic_heading(d, tid, count)}{tail}")
+            name, url = d.typical.get(tid, ("", ""))
+            if name or url:
+                lines.append(f"      e.g. {name or 'untitled'}" + (f" <{url}>" if url else ""))
+        if not rows:
+            lines.append(f"  {empty}")
     if d.labels:
         lines += ["", "Labels (this period / the one before):"]
         lines += [f"  {task} = {label}: {now} / {before}" for task, label, now, before in d.labels]
@@ -92,13 +113,19 @@ def text(d: Digest) -> str:
 
 
 def html(d: Digest) -> str:
-    """The digest as one self-contained HTML page (the chart is embedded)."""
+    """The digest as one self-contained HTML page (the chart is embedded; typical items are linked)."""
     e = html_lib.escape
 
-    def section(title: str, rows: list[str], empty: str) -> str:
-        items = "".join(f"<li>{e(r)}</li>" for r in rows) or f"<li><em>{e(empty)}</em></li>"
-        return f"<h2>{e(title)}</h2><ul>{items}</ul>"
+    def row(tid: int, count: int, tail: str) -> str:
+        name, url = d.typical.get(tid, ("", ""))
+        shown = e(name or url or "untitled")
+        typical = "" if not (name or url) else \
+            f'<br><small>e.g. <a href="{e(url)}">{shown}</a></small>' if url.startswith(("http://", "https://")) \
+            else f"<br><small>e.g. {shown}</small>"
+        return f"<li>{e(topic_heading(d, tid, count) + tail)}{typical}</li>"
 
+    sections = "".join(f"<h2>{e(title)}</h2><ul>{''.join(row(*r) for r in rows) or f'<li><em>{e(empty)}</em></li>'}"
+                       "</ul>" for title, rows, empty in _rows(d))
     chart = ""
     if d.chart and d.chart.is_file():
         chart = (f'<img alt="busiest topics over time" src="data:image/png;base64,'
@@ -109,12 +136,7 @@ def html(d: Digest) -> str:
             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:.2em .8em}"
             "img{max-width:100%}</style></head><body>"
             f"<h1>{e(d.title)}</h1><p>{d.items} items, against {d.items_before} in the {d.hours:g} hours before.</p>"
-            + section("Rising", [f"{_topic(d, t.topic_id, t.latest)}, score {t.score:+.1f}" for t in d.rising],
-                      "nothing rose above its own baseline")
-            + section("Fading", [f"{_topic(d, t.topic_id, t.latest)}, usually {t.baseline:.1f}" for t in d.fading],
-                      "nothing faded")
-            + section("Busiest", [_topic(d, tid, n) for tid, n in d.busiest], "no items in this period")
-            + chart
+            + sections + chart
             + (f"<h2>Labels</h2><table><tr><th>task</th><th>label</th><th>this period</th><th>before</th></tr>"
                f"{labels}</table>" if labels else "")
             + "</body></html>")

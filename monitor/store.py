@@ -812,6 +812,13 @@ class Store:
         return [{**r, "keywords": json.loads(r["keywords"]),
                  "representatives": json.loads(r["representatives"])} for r in rows]
 
+    def links(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """Each item's title and URL ('' when it has none)."""
+        if not ids:
+            return {}
+        return {r["id"]: (r["title"] or "", r["url"] or "") for r in self.db.query(
+            f"select id, title, url from items where id in ({','.join('?' * len(ids))})", list(ids))}
+
     def titles(self, ids: Sequence[str]) -> dict[str, str]:
         if not ids:
             return {}

@@ -22,19 +22,23 @@ NOW = 1_790_000_000.0
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def add(store: Store, topic: int, keywords: list[str], per_day: list[int], label: str) -> None:
-    """Items of ``topic``: ``per_day[-1]`` in the last day, ``per_day[-2]`` the day before, and so on."""
-    store.db["topics"].insert({"id": topic, "size": sum(per_day), "first_seen": NOW - 8 * DAY, "last_seen": NOW,
-                               "keywords": json.dumps(keywords), "representatives": "[]",
-                               "vector_sum": np.zeros(4).tobytes(), "terms": "{}", "alive": 1}, replace=True)
+def add(store: Store, topic: int, keywords: list[str], per_day: list[int], label: str, name: str = "",
+        url: str = "") -> None:
+    """Items of ``topic``: ``per_day[-1]`` in the last day, ``per_day[-2]`` the day before, and so on. With a
+    ``name``, the topic has that short name and its newest item (linking to ``url``) is its most typical."""
     rows, labels = [], []
     for back, n in enumerate(reversed(per_day)):
         for k in range(n):
             item = f"{topic:04d}{back:03d}{k:05d}"
-            rows.append({"id": item, "source": "s", "title": item, "text": "x", "state": "done", "topic_id": topic,
+            rows.append({"id": item, "source": "s", "title": f"{name} story {item}" if name else item, "text": "x",
+                         "url": "" if rows else url, "state": "done", "topic_id": topic,
                          "stored_at": NOW - back * DAY - (k + 1) * 60})
             labels.append({"item_id": item, "task": "spam", "label": label, "confidence": 0.9, "unsure": 0,
                            "model": "zero-shot", "scores": "{}"})
+    store.db["topics"].insert({"id": topic, "size": sum(per_day), "first_seen": NOW - 8 * DAY, "last_seen": NOW,
+                               "keywords": json.dumps(keywords), "name": name or None,
+                               "representatives": json.dumps([[0.9, rows[0]["id"], 0]] if name else []),
+                               "vector_sum": np.zeros(4).tobytes(), "terms": "{}", "alive": 1}, replace=True)
     store.db["items"].insert_all(rows)
     store.db["labels"].insert_all(labels)
 
@@ -57,12 +61,12 @@ def test_an_empty_period_renders_a_digest_that_says_so(store: Store, tmp_path: P
 
 
 def test_one_topic_and_many_topics(store: Store, tmp_path: Path) -> None:
-    add(store, 1, ["outage", "api"], [2, 2, 3, 2, 2, 2, 2, 12], "spam")
+    add(store, 1, ["outage", "api"], [2, 2, 3, 2, 2, 2, 2, 12], "spam", "outage / api", "https://status.test/1")
     d = digests.build(store, 24, 7, 5, None, now=NOW)
     assert [t.topic_id for t in d.rising] == [1] and d.busiest == [(1, 12)] and d.chart is None
     assert (d.items, d.items_before) == (12, 2) and d.labels == [("spam", "spam", 12, 2)]
 
-    add(store, 2, ["release", "<script>"], [6, 7, 6, 6, 7, 6, 6, 0], "ham")
+    add(store, 2, ["release", "<script>"], [6, 7, 6, 6, 7, 6, 6, 0], "ham", "release", "javascript:alert(1)")
     add(store, 3, ["lunch"], [0, 0, 0, 0, 0, 0, 0, 1], "ham")
     for topic in range(4, 12):
         add(store, topic, [f"t{topic}"], [1, 0, 1, 0, 1, 0, 1, 1], "ham")
@@ -71,15 +75,20 @@ def test_one_topic_and_many_topics(store: Store, tmp_path: Path) -> None:
     assert d.busiest[0] == (1, 12) and len(d.busiest) == 5
     assert ("spam", "spam", 12, 2) in d.labels and ("spam", "ham", 9, 14) in d.labels
     text = digests.text(d)
-    assert "#1 (12 items): outage, api, score +" in text and "#2 (0 items): release, <script>, usually 6.2" in text
+    assert "#1 outage / api (12 items): outage, api, score +" in text
+    assert "      e.g. outage / api story 000100000000 <https://status.test/1>" in text, "the most typical item"
+    assert "#2 release (0 items): release, <script>, usually 6.2" in text and "#3 (1 items): lunch" in text
     page = digests.write(d, tmp_path / "out").read_text()
     assert "&lt;script&gt;" in page and "<script>" not in page
+    assert '<a href="https://status.test/1">outage / api story 000100000000</a>' in page
+    assert "e.g. release story 000200100000</small>" in page and 'href="javascript' not in page, \
+        "only http(s) links are linked"
     assert sorted(p.suffix for p in (tmp_path / "out").iterdir()) == [".html", ".png"]
 
 
 async def test_the_digest_goes_to_slack_with_its_chart_and_to_the_console(store: Store, tmp_path: Path,
                                                                           slack: FakeSlack) -> None:
-    add(store, 1, ["outage", "<!channel>"], [2, 2, 3, 2, 2, 2, 2, 12], "spam")
+    add(store, 1, ["outage", "<!channel>"], [2, 2, 3, 2, 2, 2, 2, 12], "spam", "outage", "https://status.test/1")
     d = digests.build(store, 24, 7, 5, tmp_path / "out", now=NOW)
     digests.write(d, tmp_path / "out")
     notifier = SlackNotifier("xoxb-test-token", slack.base_url, per_second=100)
@@ -89,6 +98,8 @@ async def test_the_digest_goes_to_slack_with_its_chart_and_to_the_console(store:
     blocks = json.loads(message["blocks"]) if isinstance(message["blocks"], str) else message["blocks"]
     assert blocks[0]["type"] == "header" and "Rising" in json.dumps(blocks)
     assert "<!channel>" not in json.dumps(blocks) and "&lt;!channel&gt;" in json.dumps(blocks)
+    assert "*#1 outage* (12 items)" in blocks[2]["text"]["text"]
+    assert "e.g. <https://status.test/1|outage story 000100000000>" in blocks[2]["text"]["text"]
     [complete] = slack.calls["files.completeUploadExternal"]
     assert complete["channel_id"] == "C0TEST" and complete["thread_ts"] == "1700000001.000100"
     [upload] = slack.uploads.values()
