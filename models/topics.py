@@ -8,8 +8,9 @@ Each topic also runs a two-way online k-means over its own members (its two *hal
 least ``min_split_size`` items and their centres are less similar than ``split_threshold``, the topic splits: the
 larger half keeps the id, the other becomes a new topic. ``split_threshold`` stays below ``merge_threshold`` so a
 split never merges straight back. Merges, splits and forgetting are reported as ``TopicEvent``s, so ids stay
-stable and history stays readable. The model follows river's ``learn_one`` / ``predict_one`` contract; ``update``
-learns and says which topic the item joined.
+stable and history stays readable. With ``term_half_life`` (seconds), a topic's term counts halve over that much
+stream time, so its keywords follow what it is about now. The model follows river's ``learn_one`` /
+``predict_one`` contract; ``update`` learns and says which topic the item joined.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Topic:
-    """One topic: its running sum of member vectors, size, time span, term counts and nearest members, and the
-    two halves it would split into (vector sums, sizes and term counts; representatives carry their half)."""
+    """One topic: its running sum of member vectors, size, time span, term counts (decayed up to ``terms_at``)
+    and nearest members, and the two halves it would split into (vector sums, sizes and term counts;
+    representatives carry their half)."""
 
     id: int
     vector_sum: np.ndarray
@@ -45,6 +47,7 @@ class Topic:
     half_sums: np.ndarray | None = None
     half_sizes: list[int] = field(default_factory=lambda: [0, 0])
     half_terms: list[Counter[str]] = field(default_factory=lambda: [Counter(), Counter()])
+    terms_at: float = 0.0
 
     def __post_init__(self) -> None:
         if self.half_sums is None:
@@ -96,7 +99,7 @@ class OnlineTopicModel:
     def __init__(self, threshold: float = 0.5, merge_threshold: float = 0.8, max_topics: int = 500,
                  forget_after: float = 7 * 86400.0, max_terms: int = 300, representatives: int = 5,
                  check_every: int = 256, split_threshold: float = 0.0, min_split_size: int = 10,
-                 max_chars: int = 2000) -> None:
+                 max_chars: int = 2000, term_half_life: float = 0.0) -> None:
         if not 0 < threshold <= merge_threshold <= 1:
             raise ValueError("need 0 < threshold <= merge_threshold <= 1")
         if not 0 <= split_threshold < merge_threshold:
@@ -106,6 +109,7 @@ class OnlineTopicModel:
         self.split_threshold = split_threshold
         self.min_split_size = min_split_size
         self.max_chars = max_chars
+        self.term_half_life = term_half_life
         self.max_topics = max_topics
         self.forget_after = forget_after
         self.max_terms = max_terms
@@ -163,7 +167,7 @@ class OnlineTopicModel:
     def _create(self, v: np.ndarray, terms: list[str], item_id: str, ts: float) -> int:
         self._make_room(ts)
         topic = Topic(id=self.next_id, vector_sum=v.astype(np.float64), size=1, first_seen=ts, last_seen=ts,
-                      terms=Counter(terms), representatives=[(1.0, item_id, 0)] if item_id else [])
+                      terms=Counter(terms), representatives=[(1.0, item_id, 0)] if item_id else [], terms_at=ts)
         self.next_id += 1
         self._add(topic)
         return topic.id
@@ -174,6 +178,7 @@ class OnlineTopicModel:
         topic.size += 1
         topic.last_seen = max(topic.last_seen, ts)
         topic.first_seen = min(topic.first_seen, ts)
+        self._decay(topic, ts)
         self._add_terms(topic, terms)
         half = self._halve(topic, v, terms) if self.split_threshold else 0
         reps = topic.representatives
@@ -210,7 +215,8 @@ class OnlineTopicModel:
         go = 1 - keep
         child = Topic(id=self.next_id, vector_sum=topic.half_sums[go].copy(), size=topic.half_sizes[go],
                       first_seen=topic.first_seen, last_seen=ts, terms=Counter(topic.half_terms[go]),
-                      representatives=[(r[0], r[1], 0) for r in topic.representatives if r[2] == go])
+                      representatives=[(r[0], r[1], 0) for r in topic.representatives if r[2] == go],
+                      terms_at=topic.terms_at)
         self.next_id += 1
         topic.vector_sum = topic.half_sums[keep].copy()
         topic.size = topic.half_sizes[keep]
@@ -232,6 +238,8 @@ class OnlineTopicModel:
         if sims[other] < self.merge_threshold:
             return tid
         a, b = self._topics[tid], self._topics[self._ids[other]]
+        self._decay(a, ts, always=True)
+        self._decay(b, ts, always=True)
         keep, gone = (a, b) if (a.size, -a.id) >= (b.size, -b.id) else (b, a)
         keep.vector_sum = keep.vector_sum + gone.vector_sum
         keep.size += gone.size
@@ -285,6 +293,18 @@ class OnlineTopicModel:
         self._dirty.discard(tid)
         self._removed[tid] = merged_into
         self._events.append(TopicEvent("merge" if merged_into else "forget", tid, merged_into, ts, topic.size))
+
+    def _decay(self, topic: Topic, ts: float, always: bool = False) -> None:
+        """Age the topic's term counts to ``ts`` by ``term_half_life``: at most once per 1/24 of it, unless
+        ``always`` (before a merge, so both topics' counts are of the same moment)."""
+        elapsed = ts - topic.terms_at
+        if not self.term_half_life or elapsed <= 0 or (elapsed < self.term_half_life / 24 and not always):
+            return
+        factor = 0.5 ** (elapsed / self.term_half_life)
+        for counts in (topic.terms, *topic.half_terms):
+            for term in counts:
+                counts[term] *= factor
+        topic.terms_at = ts
 
     def _add_terms(self, topic: Topic, terms: Counter[str] | list[str]) -> None:
         topic.terms.update(terms)

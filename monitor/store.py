@@ -128,6 +128,11 @@ def m009_searches(db: sqlite_utils.Database) -> None:
                                 "seconds": float}, pk=("search_id", "number"))
 
 
+@migrations()
+def m010_decayed_terms(db: sqlite_utils.Database) -> None:
+    db["topics"].add_column("terms_at", float)
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
@@ -242,13 +247,13 @@ class Store:
     def _save_topics(self, changes: TopicChanges, keywords: dict[int, list[str]], now: float) -> None:
         self._conn.executemany(
             "insert or replace into topics (id, size, first_seen, last_seen, keywords, name, representatives, "
-            "vector_sum, terms, half_sums, half_sizes, half_terms, alive, merged_into, updated_at) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, null, ?)",
+            "vector_sum, terms, half_sums, half_sizes, half_terms, terms_at, alive, merged_into, updated_at) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, null, ?)",
             [(t.id, t.size, t.first_seen, t.last_seen, json.dumps(keywords.get(t.id, [])),
               short_name(keywords.get(t.id, [])), json.dumps(t.representatives),
               t.vector_sum.astype(np.float64).tobytes(), json.dumps(t.terms),
               np.asarray(t.half_sums, dtype=np.float64).tobytes(), json.dumps(t.half_sizes),
-              json.dumps(t.half_terms), now)
+              json.dumps(t.half_terms), t.terms_at, now)
              for t in changes.updated])
         self._conn.executemany("update topics set alive = 0, merged_into = ?, updated_at = ? where id = ?",
                                [(into, now, tid) for tid, into in changes.removed.items()])
@@ -265,7 +270,8 @@ class Store:
                          representatives=[tuple(x) for x in json.loads(r["representatives"])],
                          half_sums=np.frombuffer(halves, dtype=np.float64).reshape(2, -1).copy() if halves else None,
                          half_sizes=json.loads(r["half_sizes"] or "[0, 0]"),
-                         half_terms=[Counter(h) for h in json.loads(r["half_terms"] or "[{}, {}]")])
+                         half_terms=[Counter(h) for h in json.loads(r["half_terms"] or "[{}, {}]")],
+                         terms_at=r["terms_at"] if r["terms_at"] is not None else r["last_seen"])
 
         topics = [topic(r) for r in self.db.query("select * from topics where alive = 1 order by id")]
         meta = {r["key"].removeprefix("topics."): json.loads(r["value"])

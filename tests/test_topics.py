@@ -86,6 +86,32 @@ def test_keywords_are_class_based_tfidf_without_stop_words(centers: np.ndarray) 
     assert ctfidf({}, {}, 1.0, 5) == []
 
 
+def test_keywords_follow_a_topic_whose_words_change_over_time(centers: np.ndarray, tmp_path: Path) -> None:
+    week = 7 * 86400.0
+
+    def stream(half_life: float) -> tuple[OnlineTopicModel, int]:
+        model = OnlineTopicModel(threshold=0.9, merge_threshold=0.95, term_half_life=half_life)
+        tid = model.update(centers[0], text="alpha launch", ts=0.0)
+        for i in range(1, 20):
+            model.update(centers[0], text="alpha launch", ts=float(i))
+        for i in range(5):
+            model.update(centers[0], text="beta outage", ts=3 * week + i)
+        return model, tid
+
+    kept, tid = stream(0.0)
+    assert kept.keywords(tid, 2) == ["alpha", "launch"], "without decay the old words still outnumber the new"
+    aged, tid = stream(week)
+    assert aged.keywords(tid, 2) == ["beta", "outage"]
+    assert aged.get(tid).terms["alpha"] == pytest.approx(20 / 8), "three half-lives later"
+    changes = aged.drain_changes()
+    store = Store(tmp_path / "t.db")
+    store.complete(BatchResult([], changes, {t.id: aged.keywords(t.id) for t in changes.updated},
+                               {"next_id": aged.next_id, "updates": aged.updates}, []))
+    [saved], _ = store.load_topics()
+    store.close()
+    assert saved.terms_at == 3 * week and saved.terms["alpha"] == pytest.approx(2.5), "the decay is saved"
+
+
 def test_restored_model_continues_where_the_saved_one_stopped(centers: np.ndarray) -> None:
     rng = np.random.default_rng(1)
     model = OnlineTopicModel(threshold=0.6)
