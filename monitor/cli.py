@@ -54,11 +54,8 @@ def load_cli_settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(path, overrides=overrides)
     if not Path(settings.store.path).is_file():
         return settings
-    store = Store(settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
         return taxonomy.with_stored_tasks(settings, store)
-    finally:
-        store.close()
 
 
 def _when(ts: float | None) -> str:
@@ -71,15 +68,12 @@ def cmd_run(args: argparse.Namespace, factory: NotifierFactory) -> int:
     sources = build_sources(settings)
     if not sources and not settings.http.port:
         raise ConfigError("no sources: add [[feeds]], [[imap]] or [[replays]], or set http.port for webhooks")
-    store = Store(settings.store.path)
-    log.info("loading the embedding model (%s)", settings.model.embedding)
-    pipeline = build_pipeline(settings, store)
-    daemon = Daemon(settings, store, pipeline, factory(settings, print), sources)
-    log.info("watching %d sources; store %s", len(sources), settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
+        log.info("loading the embedding model (%s)", settings.model.embedding)
+        pipeline = build_pipeline(settings, store)
+        daemon = Daemon(settings, store, pipeline, factory(settings, print), sources)
+        log.info("watching %d sources; store %s", len(sources), settings.store.path)
         asyncio.run(daemon.run(until_idle=args.until_idle))
-    finally:
-        store.close()
     log.info("stopped after enriching %d items", daemon.processed)
     return 0
 
@@ -92,19 +86,18 @@ def cmd_demo(args: argparse.Namespace, factory: NotifierFactory) -> int:
     for suffix in ("", "-wal", "-shm"):
         Path(args.db + suffix).unlink(missing_ok=True)
     print(f"Lookout demo: replaying {data.name} through the whole pipeline (store: {args.db})")
-    store = Store(settings.store.path)
-    started = time.monotonic()
-    print("Loading the embedding model...", flush=True)
-    pipeline = build_pipeline(settings, store)
-    sources = build_sources(settings)
-    with tqdm(total=sources[0].total, unit="item", desc="enriched", dynamic_ncols=True) as bar:
-        daemon = Daemon(settings, store, pipeline, factory(settings, tqdm.write), sources, on_progress=bar.update)
-        asyncio.run(daemon.run(until_idle=True))
-    elapsed = time.monotonic() - started
-    print(f"\nEnriched {daemon.processed} items in {elapsed:.1f} s.\n")
-    _print_topics(store, settings, limit=args.topics)
-    _print_labels(store, settings)
-    store.close()
+    with Store(settings.store.path) as store:
+        started = time.monotonic()
+        print("Loading the embedding model...", flush=True)
+        pipeline = build_pipeline(settings, store)
+        sources = build_sources(settings)
+        with tqdm(total=sources[0].total, unit="item", desc="enriched", dynamic_ncols=True) as bar:
+            daemon = Daemon(settings, store, pipeline, factory(settings, tqdm.write), sources, on_progress=bar.update)
+            asyncio.run(daemon.run(until_idle=True))
+        elapsed = time.monotonic() - started
+        print(f"\nEnriched {daemon.processed} items in {elapsed:.1f} s.\n")
+        _print_topics(store, settings, limit=args.topics)
+        _print_labels(store, settings)
     print(f"\nExplore further: lookout topics --db {args.db}  ·  lookout items --db {args.db} --label spam")
     return 0
 
@@ -115,14 +108,13 @@ def cmd_import(args: argparse.Namespace, factory: NotifierFactory) -> int:
         settings = dataclasses.replace(settings, alerts=())
     source = MailboxSource(args.name or Path(args.path).name.split(".")[0], args.path, fmt=args.format,
                            limit=args.limit)
-    store = Store(settings.store.path)
-    print(f"Importing {source.total} messages from {args.path} into {settings.store.path}", flush=True)
-    pipeline = build_pipeline(settings, store)
-    with tqdm(total=source.total, unit="msg", desc="imported", dynamic_ncols=True) as bar:
-        daemon = Daemon(settings, store, pipeline, factory(settings, tqdm.write), [source], on_progress=bar.update)
-        asyncio.run(daemon.run(until_idle=True))
-    status = store.status()
-    store.close()
+    with Store(settings.store.path) as store:
+        print(f"Importing {source.total} messages from {args.path} into {settings.store.path}", flush=True)
+        pipeline = build_pipeline(settings, store)
+        with tqdm(total=source.total, unit="msg", desc="imported", dynamic_ncols=True) as bar:
+            daemon = Daemon(settings, store, pipeline, factory(settings, tqdm.write), [source], on_progress=bar.update)
+            asyncio.run(daemon.run(until_idle=True))
+        status = store.status()
     print(f"Enriched {daemon.processed} new messages; the store now holds {status['items']} items "
           f"({status['failed']} failed).")
     return 0
@@ -130,9 +122,8 @@ def cmd_import(args: argparse.Namespace, factory: NotifierFactory) -> int:
 
 def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
-    store = Store(settings.store.path)
-    status = store.status()
-    store.close()
+    with Store(settings.store.path) as store:
+        status = store.status()
     if args.json:
         print(json.dumps(status, indent=2, default=str))
         return 0
@@ -155,25 +146,19 @@ def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
 
 def cmd_topics(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
-    store = Store(settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
         if args.tree:
             _print_tree(store, settings, args.limit, args.min_size)
         else:
             _print_topics(store, settings, limit=args.limit, min_size=args.min_size)
-    finally:
-        store.close()
     return 0
 
 
 def cmd_topic(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
-    store = Store(settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
         t = service.topic(store, args.topic)
         weights = topic_weights(store.topic_terms(t["id"]), t["id"], CLOUD_WORDS) if args.cloud else []
-    finally:
-        store.close()
     if args.cloud and not weights:
         raise ServiceError(f"topic #{t['id']} has no words to draw: its items left none after stop words")
     state = "live" if t["alive"] else f"merged into #{t['merged_into']}" if t["merged_into"] else "forgotten"
@@ -194,14 +179,11 @@ def cmd_topic(args: argparse.Namespace, _: NotifierFactory) -> int:
 
 def cmd_item(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
-    store = Store(settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
         item = service.find_item(store, args.item)
         detail = store.item_detail(item["id"])
         ids, centres, _ = store.topic_centres()
         names = store.topic_names([*ids, *(t for t in (detail["topic_id"], detail["topic_now"]) if t)])
-    finally:
-        store.close()
     print(f"Item {item['id']}: {safe(item['title'] or '(no title)')}")
     print(f"source: {safe(item['source'])}")
     print(f"url:    {safe(item['url'] or '-')}")
@@ -229,11 +211,8 @@ def cmd_item(args: argparse.Namespace, _: NotifierFactory) -> int:
 def cmd_map(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     folder = Path(args.out) if args.out else digests.report_dir(settings.store.path, settings.digest.report_dir)
-    store = Store(settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
         item_map = maps.build(store, args.limit, args.color, args.task, say=lambda line: print(line, flush=True))
-    finally:
-        store.close()
     png, page = maps.write(item_map, folder)
     print(f"{item_map.title}, {len(item_map.names)} topics named\nchart: {png}\npage:  {page}")
     return 0
@@ -241,9 +220,8 @@ def cmd_map(args: argparse.Namespace, _: NotifierFactory) -> int:
 
 def cmd_items(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
-    store = Store(settings.store.path)
-    rows = store.items_with_label(args.task, args.label, args.limit)
-    store.close()
+    with Store(settings.store.path) as store:
+        rows = store.items_with_label(args.task, args.label, args.limit)
     if not rows:
         print("no items" + (f" labelled {args.label}" if args.label else ""))
         return 0
@@ -263,11 +241,8 @@ def cmd_settings(args: argparse.Namespace, _: NotifierFactory) -> int:
 
 def cmd_label(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
-    store = Store(settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
         done = service.correct(store, settings, args.item, args.label, args.user, "cli", args.task)
-    finally:
-        store.close()
     was = "confirmed" if done.old_label == done.new_label else f"was {done.old_label or 'unlabelled'}"
     print(f"{done.item_id[:10]} {done.title[:60]!r}: {done.task} = {done.new_label} ({was}), by {done.user}")
     return 0
@@ -275,8 +250,7 @@ def cmd_label(args: argparse.Namespace, _: NotifierFactory) -> int:
 
 def cmd_watch(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
-    store = Store(settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
         if args.action == "list":
             rows = service.watches(store, settings)
             print(tabulate([[r["name"], r["kind"], r["origin"], r["target"]] for r in rows],
@@ -290,18 +264,13 @@ def cmd_watch(args: argparse.Namespace, _: NotifierFactory) -> int:
             print(f"now watching {kind} {name}: {target}")
         else:
             raise ServiceError("expected `watch add URL`, `watch add --keyword REGEX` or `watch remove NAME`")
-    finally:
-        store.close()
     return 0
 
 
 def cmd_trends(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
-    store = Store(settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
         report = service.trend_report(store, args.hours, args.bin_minutes, args.warmup, args.threshold)
-    finally:
-        store.close()
 
     def rows(picked: list[trends.Trend]) -> list[list[object]]:
         return [[f"#{t.topic_id}", t.latest, f"{t.baseline:.1f}", f"{t.score:+.1f}",
@@ -334,11 +303,8 @@ def cmd_digest(args: argparse.Namespace, factory: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     d = settings.digest
     folder = Path(args.out) if args.out else digests.report_dir(settings.store.path, d.report_dir)
-    store = Store(settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
         digest = digests.build(store, args.hours or d.hours, args.history or d.history, d.limit, folder)
-    finally:
-        store.close()
     digests.write(digest, folder)
     if args.send:
         notifier = factory(settings, print)
@@ -359,11 +325,10 @@ async def _deliver_digest(notifier: Notifier, digest: digests.Digest, channel: s
 
 def cmd_search(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
-    store = Store(settings.store.path)
-    m = settings.model
-    encoder = Encoder(m.embedding, device=m.device, batch_size=m.batch_size, max_chars=m.max_chars)
-    rows = service.search(store, encoder.encode, " ".join(args.words), args.limit)
-    store.close()
+    with Store(settings.store.path) as store:
+        m = settings.model
+        encoder = Encoder(m.embedding, device=m.device, batch_size=m.batch_size, max_chars=m.max_chars)
+        rows = service.search(store, encoder.encode, " ".join(args.words), args.limit)
     if not rows:
         print("nothing stored yet")
         return 0
@@ -415,11 +380,8 @@ def cmd_labels(args: argparse.Namespace, _: NotifierFactory) -> int:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise ServiceError(f"{args.file}: {len(problems)} bad rows, nothing was imported:\n  "
                            + "\n  ".join(problems[:5]) + more)
-    store = Store(settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
         n = store.import_examples(spec.name, good, Path(args.file).name)
-    finally:
-        store.close()
     by_label = {name: sum(g[1] == name for g in good) for name in spec.label_names}
     print(f"imported {n} labelled texts for {spec.name}: " + ", ".join(f"{k} {v}" for k, v in by_label.items()))
     return 0
@@ -431,8 +393,7 @@ def cmd_train(args: argparse.Namespace, _: NotifierFactory) -> int:
         settings = dataclasses.replace(settings, training=dataclasses.replace(settings.training, epochs=args.epochs))
     if args.search:
         return _search(settings, args)
-    store = Store(settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
         queued = learning.request_retrain(store, settings, args.task, "cli", args.user, start=not args.request)
         if args.request:
             for task, run_id, new in queued:
@@ -446,28 +407,24 @@ def cmd_train(args: argparse.Namespace, _: NotifierFactory) -> int:
         failed = 0
         for task, run_id, _new in queued:
             failed += _train_in_foreground(store, settings, task, run_id)
-    finally:
-        store.close()
     return 1 if failed else 0
 
 
 def _search(settings: Settings, args: argparse.Namespace) -> int:
     if not args.task or args.request or args.search < 0:
         raise ServiceError("--search N needs one TASK and N >= 1, and runs here (not with --request)")
-    store = Store(settings.store.path)
-    try:
-        with tqdm(total=args.search, desc=f"searching {args.task}", unit="trial", dynamic_ncols=True) as bar:
-            def show(done: int, best: float | None) -> None:
-                bar.update(done - bar.n)
-                if best is not None:
-                    bar.set_postfix(best=f"{best:.3f}")
+    with Store(settings.store.path) as store:
+        try:
+            with tqdm(total=args.search, desc=f"searching {args.task}", unit="trial", dynamic_ncols=True) as bar:
+                def show(done: int, best: float | None) -> None:
+                    bar.update(done - bar.n)
+                    if best is not None:
+                        bar.set_postfix(best=f"{best:.3f}")
 
-            record = search.tune(store, settings, args.task, args.search, on_trial=show)
-    except learning.LearningError as exc:
-        print(f"{args.task}: search failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
+                record = search.tune(store, settings, args.task, args.search, on_trial=show)
+        except learning.LearningError as exc:
+            print(f"{args.task}: search failed: {exc}", file=sys.stderr)
+            return 1
     print(search.describe(record))
     return 0
 
@@ -500,8 +457,7 @@ def _train_in_foreground(store: Store, settings: Settings, task: str, run_id: in
 
 def cmd_taxonomy(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
-    store = Store(settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
         if args.action == "propose":
             since = datetime.fromisoformat(args.since).replace(tzinfo=UTC).timestamp() if args.since else 0.0
             proposal = taxonomy.propose(store, settings, args.size or settings.taxonomy.size, args.user, since)
@@ -529,15 +485,12 @@ def cmd_taxonomy(args: argparse.Namespace, _: NotifierFactory) -> int:
         (_, run_id, _), = learning.request_retrain(store, settings, done.task, "taxonomy", args.user)
         print(f"training run #{run_id} queued: a running daemon trains the task's classifier from these labels "
               f"(or run `lookout train {done.task}` now)")
-    finally:
-        store.close()
     return 0
 
 
 def cmd_models(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
-    store = Store(settings.store.path)
-    try:
+    with Store(settings.store.path) as store:
         if args.action == "list":
             _print_models(store, settings, args.task)
         elif args.action == "promote":
@@ -551,8 +504,6 @@ def cmd_models(args: argparse.Namespace, _: NotifierFactory) -> int:
             previous = learning.rollback(store, settings, args.task, args.user)
             now = f"v{previous['version']}" if previous else "the zero-shot classifier"
             print(f"{args.task} is now served by {now}")
-    finally:
-        store.close()
     return 0
 
 

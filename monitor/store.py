@@ -170,6 +170,14 @@ class Store:
         self._writer.shutdown(wait=True)
         self._conn.close()
 
+    def __enter__(self) -> Store:
+        """Use the store in a ``with`` block that closes it at the end."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the store; an exception raised in the block propagates."""
+        self.close()
+
     # sources ------------------------------------------------------------------------------------------------------
     def source_position(self, name: str) -> dict[str, Any]:
         rows = list(self.db.query("select position from sources where name = ?", [name]))
