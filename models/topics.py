@@ -8,9 +8,10 @@ Each topic also runs a two-way online k-means over its own members (its two *hal
 least ``min_split_size`` items and their centres are less similar than ``split_threshold``, the topic splits: the
 larger half keeps the id, the other becomes a new topic. ``split_threshold`` stays below ``merge_threshold`` so a
 split never merges straight back. Merges, splits and forgetting are reported as ``TopicEvent``s, so ids stay
-stable and history stays readable. With ``term_half_life`` (seconds), a topic's term counts halve over that much
-stream time, so its keywords follow what it is about now. The model follows river's ``learn_one`` /
-``predict_one`` contract; ``update`` learns and says which topic the item joined.
+stable and history stays readable. A topic's term counts count a word once per item that uses it. With
+``term_half_life`` (seconds), those counts halve over that much stream time, so its keywords follow what it is
+about now. The model follows river's ``learn_one`` / ``predict_one`` contract; ``update`` learns and says which
+topic the item joined.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class OnlineTopicModel:
                ts: float = 0.0) -> int:
         """Learn one item and return the id of the topic it now belongs to."""
         v = as_vector(x)
-        terms = words(text[: self.max_chars])
+        terms = list(dict.fromkeys(words(text[: self.max_chars])))
         sims = self._matrix[: len(self._ids)] @ v if self._ids else np.zeros(0, dtype=np.float32)
         best = int(sims.argmax()) if len(sims) else -1
         if best >= 0 and sims[best] >= self.threshold:

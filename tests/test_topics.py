@@ -83,6 +83,8 @@ def test_keywords_are_class_based_tfidf_without_stop_words(centers: np.ndarray) 
     assert model.keywords(kernel, 2) == ["kernel", "patch"]
     assert model.keywords(money, 1) == ["mortgage"]
     assert "linux" in model.keywords(kernel, 10)
+    spam = model.update(centers[2], text="offer offer offer offer offer prize")
+    assert model.get(spam).terms == {"offer": 1, "prize": 1}, "a word counts once per item"
     assert ctfidf({}, {}, 1.0, 5) == []
 
 
