@@ -519,8 +519,9 @@ async def test_a_taxonomy_is_proposed_reviewed_and_accepted_with_menus_and_modal
         final = taxonomy_blocks(store.proposal(1))
         assert final[0]["text"]["text"] == "Taxonomy proposal #1: 2 labels (accepted)"
         discard = {**blocks[-1]["elements"][1], "block_id": "a", "action_ts": "2"}
+        answered = len(slack.responses)
         await bot.action(discard, blocks)
-        await wait_for(lambda: slack.responses)
+        await wait_for(lambda: len(slack.responses) > answered)
         assert slack.responses[-1]["text"] == ":warning: proposal #1 is accepted already"
         _, answer = await bot.command("label " + store.db.execute("select id from items limit 1").fetchone()[0][:10]
                                       + " first theme")
