@@ -361,16 +361,17 @@ class OnlineTopicModel:
 
 
 def group_topics(centroids: np.ndarray, sizes: Sequence[int], groups: int, seed: int = 0) -> np.ndarray:
-    """Sort topics into at most ``groups`` broad groups; each topic's group number.
+    """Sort topics into at most ``groups`` broad groups (fewer when fewer topics differ); each topic's group number.
 
     k-means over the unit topic centres, each weighted by its topic's size, so a group's centre is the mean of the
     items it holds (the macro-clustering step of stream clusterers such as CluStream, done when asked for).
     """
-    k = min(groups, len(sizes))
+    points = np.asarray(centroids, dtype=np.float64)
+    k = min(groups, len(np.unique(points.round(6), axis=0)) if len(points) else 0)
     if k < 2:
         return np.zeros(len(sizes), dtype=int)
     return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(
-        np.asarray(centroids, dtype=np.float64), sample_weight=np.asarray(sizes, dtype=np.float64))
+        points, sample_weight=np.asarray(sizes, dtype=np.float64))
 
 
 def hierarchy(ids: list[int], centroids: np.ndarray, sizes: list[int], groups: int) -> dict[int, int]:

@@ -209,6 +209,7 @@ def test_related_topics_are_grouped_under_the_largest(centers: np.ndarray) -> No
     assert hierarchy([1, 2, 3], np.stack([a, b, far]), [10, 30, 5], groups=3) == {}, "one group per topic"
     assert hierarchy([1, 2, 3], np.stack([a, b, far]), [10, 30, 5], groups=1) == {1: 2, 3: 2}
     assert hierarchy([1], np.stack([a]), [3], 2) == {}
+    assert hierarchy([1, 2, 3], np.stack([a, a, b]), [10, 30, 5], groups=3) == {1: 2}, "alike topics share a group"
 
 
 def test_a_short_name_skips_variants_of_a_keyword_already_taken() -> None:
