@@ -17,7 +17,8 @@ BOILERPLATE = frozenset({
     "said", "says", "new", "just", "like", "get", "got", "one", "two", "also", "would", "could", "use",
     "subject", "wrote", "re", "fwd", "list", "mailing", "mailto", "url", "click", "gt", "lt",
     "don", "doesn", "didn", "isn", "won", "wouldn", "haven", "aren", "wasn", "couldn", "shouldn", "hasn", "hadn",
-    "weren", "let",
+    "weren", "let", "dont", "doesnt", "didnt", "isnt", "cant", "wont", "wouldnt", "couldnt", "shouldnt", "ive",
+    "youre", "thats", "theres", "theyre",
 })
 _LETTERS = string.ascii_lowercase
 _SHORT = frozenset(_LETTERS) | {a + b for a in _LETTERS for b in _LETTERS}
