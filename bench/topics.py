@@ -88,7 +88,8 @@ def settings(threshold: float | None = None) -> dict[str, float]:
     merge = s.merge_threshold if threshold is None else max(0.8, threshold + 0.25)
     return {"threshold": s.threshold if threshold is None else threshold, "merge_threshold": merge,
             "split_threshold": s.split_threshold, "min_split_size": s.min_split_size, "max_topics": s.max_topics,
-            "forget_after": s.forget_after_hours * 3600, "term_half_life": s.term_half_life_hours * 3600}
+            "forget_after": s.forget_after_hours * 3600, "term_half_life": s.term_half_life_hours * 3600,
+            "max_chars": s.keyword_chars}
 
 
 # data -----------------------------------------------------------------------------------------------------------

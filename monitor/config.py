@@ -67,6 +67,8 @@ class TopicSettings:
     min_split_size: int = setting(10, "Items each half of a topic needs before the topic may split.", low=2)
     groups: int = setting(12, "Groups of related topics, each under its largest topic (`lookout topics --tree`, "
                               "`/lookout topics`): k-means over the topic centres weighted by size.", low=1, high=500)
+    keyword_chars: int = setting(1000, "Characters of an item whose words count for its topic's keywords: about "
+                                       "what the bundled encoder reads (256 word pieces).", low=16)
     term_half_life_hours: float = setting(168.0, "A topic's word counts halve over this much time, so its keywords "
                                                  "follow what it is about now; 0 keeps every count.", low=0.0)
     max_topics: int = setting(500, "Most topics kept; the longest idle is forgotten first.", low=2)

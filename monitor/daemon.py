@@ -68,7 +68,7 @@ def restore_topics(store: Store, settings: Settings) -> OnlineTopicModel:
                                     threshold=s.threshold, merge_threshold=s.merge_threshold,
                                     split_threshold=s.split_threshold, min_split_size=s.min_split_size,
                                     max_topics=s.max_topics, forget_after=s.forget_after_hours * 3600,
-                                    term_half_life=s.term_half_life_hours * 3600)
+                                    term_half_life=s.term_half_life_hours * 3600, max_chars=s.keyword_chars)
 
 
 def build_pipeline(settings: Settings, store: Store, encoder: Encoder | None = None) -> Pipeline:

@@ -11,6 +11,8 @@ import pytest
 
 from models.keywords import ctfidf, short_name, words
 from models.topics import OnlineTopicModel, hierarchy
+from monitor.config import load_settings
+from monitor.daemon import restore_topics
 from monitor.pipeline import BatchResult
 from monitor.store import Store
 from tests.cli import lookout_here
@@ -112,6 +114,17 @@ def test_keywords_follow_a_topic_whose_words_change_over_time(centers: np.ndarra
     [saved], _ = store.load_topics()
     store.close()
     assert saved.terms_at == 3 * week and saved.terms["alpha"] == pytest.approx(2.5), "the decay is saved"
+
+
+def test_the_daemon_makes_its_topic_model_from_the_topics_settings(centers: np.ndarray, tmp_path: Path) -> None:
+    settings = load_settings(None, env={}, overrides={"store": {"path": str(tmp_path / "t.db")}, "topics": {
+        "keyword_chars": 20, "term_half_life_hours": 2.0, "threshold": 0.4, "merge_threshold": 0.9}})
+    store = Store(settings.store.path)
+    model = restore_topics(store, settings)
+    store.close()
+    tid = model.update(centers[0], text="alpha beta gamma    delta epsilon")
+    assert model.get(tid).terms == {"alpha": 1, "beta": 1, "gamma": 1}, "only the first keyword_chars count"
+    assert (model.threshold, model.merge_threshold, model.term_half_life) == (0.4, 0.9, 7200.0)
 
 
 def test_restored_model_continues_where_the_saved_one_stopped(centers: np.ndarray) -> None:
