@@ -68,7 +68,8 @@ def build(store: Store, hours: float = 24.0, history: int = 7, limit: int = 5, c
     digest = Digest(start, end, hours, store.item_count(start, end), store.item_count(start - period, start),
                     rising, fading, busiest, keywords, labels,
                     names={tid: topics[tid]["name"] for tid in shown if tid in topics and topics[tid]["name"]},
-                    typical={tid: found_links[item] for tid, item in first.items() if item in found_links})
+                    typical={tid: (" ".join(found_links[item][0].split()), found_links[item][1])
+                             for tid, item in first.items() if item in found_links})
     if chart_dir is not None:
         bin_seconds = max(60.0, period / 24)
         hourly = {tid: trends.binned(times.get(tid, []), end, bin_seconds, 48) for tid, _ in busiest}

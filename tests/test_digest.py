@@ -30,7 +30,7 @@ def add(store: Store, topic: int, keywords: list[str], per_day: list[int], label
     for back, n in enumerate(reversed(per_day)):
         for k in range(n):
             item = f"{topic:04d}{back:03d}{k:05d}"
-            rows.append({"id": item, "source": "s", "title": f"{name} story {item}" if name else item, "text": "x",
+            rows.append({"id": item, "source": "s", "title": f"{name} story\n  {item}" if name else item, "text": "x",
                          "url": "" if rows else url, "state": "done", "topic_id": topic,
                          "stored_at": NOW - back * DAY - (k + 1) * 60})
             labels.append({"item_id": item, "task": "spam", "label": label, "confidence": 0.9, "unsure": 0,
