@@ -32,8 +32,8 @@ def words(text: str) -> list[str]:
 
     Accents are dropped (``naïve`` is ``naive``, ``Straße`` is ``strasse``), and anything but a letter splits words
     (``don't`` is ``don`` and ``t``, ``mp3`` is ``mp``). Built from C-level string methods rather than a regular
-    expression: the topic model counts the words of every item, and this takes about half the time of
-    ``re.findall`` on a 2,000-character post.
+    expression: the topic model counts the words of every item, and this takes about a quarter less time than the
+    regular expression it replaced (28 against 37 µs on a 2,000-character post).
     """
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text)
