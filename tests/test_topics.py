@@ -78,6 +78,7 @@ def test_stale_topics_are_forgotten_and_the_number_of_topics_is_bounded(centers:
 def test_keywords_are_class_based_tfidf_without_stop_words(centers: np.ndarray) -> None:
     assert words("The Kernel PATCH is in the list: http://x.org 2002") == ["kernel", "patch"]
     assert words("Don't re-ship the MP3 files, naïve café Straße") == ["ship", "files", "naive", "cafe", "strasse"]
+    assert words("") == [] and words("Привет мир 2024") == [], "no Latin letters, no keywords (and no error)"
     model = OnlineTopicModel(threshold=0.9, merge_threshold=0.95)
     kernel = model.update(centers[0], text="kernel patch linux mailing driver")
     model.update(centers[0], text="kernel patch linux mailing module")
