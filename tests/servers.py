@@ -19,6 +19,15 @@ from aiohttp import WSMsgType, web
 SAMPLE = Path(__file__).resolve().parent.parent / "monitor" / "demo" / "spamassassin_sample.jsonl"
 
 
+async def wait_for(check: Callable[[], object], seconds: float = 10.0) -> None:
+    """Poll ``check`` every 50 ms until it is truthy; fail the test after ``seconds``."""
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not reached in {seconds:g} s")
+
+
 async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
     """Serve ``app`` on a free port of 127.0.0.1; return its runner (for cleanup) and the port."""
     runner = web.AppRunner(app)

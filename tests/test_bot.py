@@ -3,7 +3,6 @@ through a recording fake of the Web API and of response_url."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import hmac
@@ -31,7 +30,7 @@ from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import ConsoleNotifier
 from monitor.store import Store
-from tests.servers import FakeSlack, sample_rows, serve
+from tests.servers import FakeSlack, sample_rows, serve, wait_for
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TASKS = """
@@ -152,10 +151,7 @@ async def test_label_records_a_correction_and_bad_arguments_change_nothing(bot: 
 async def test_search_answers_after_the_ack_through_response_url(bot: Bot) -> None:
     _, answer = await bot.command("search mortgage rates")
     assert answer["text"] == "Searching…"
-    for _ in range(100):
-        if bot.slack.responses:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for(lambda: bot.slack.responses)
     [reply] = bot.slack.responses
     assert reply["text"].startswith("*Nearest to* “mortgage rates”") and reply["text"].count("\n•") == 5
 
@@ -174,10 +170,7 @@ async def test_alert_menus_and_buttons_correct_the_label_and_update_the_message(
     status, _ = await bot.action({"action_id": menu["action_id"], "block_id": "b1", "type": "static_select",
                                   "selected_option": choice, "action_ts": "1"}, blocks)
     assert status == 200
-    for _ in range(100):
-        if bot.slack.calls["chat.update"]:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for(lambda: bot.slack.calls["chat.update"])
     [update] = bot.slack.calls["chat.update"]
     assert update["channel"] == "C0ALERTS" and update["ts"] == "1700000001.000100"
     note = update["blocks"][-1]["elements"][0]["text"]
@@ -185,10 +178,7 @@ async def test_alert_menus_and_buttons_correct_the_label_and_update_the_message(
     assert bot.store.labels_of(item)["spam"] == other
     confirm = next(e for e in row["elements"] if e["action_id"] == "lookout_confirm")
     await bot.action({**confirm, "block_id": "b1", "action_ts": "2"}, blocks)
-    for _ in range(100):
-        if len(bot.slack.calls["chat.update"]) == 2:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for(lambda: len(bot.slack.calls["chat.update"]) == 2)
     assert bot.slack.calls["chat.update"][1]["blocks"][-1]["elements"][0]["text"] == \
         f":pencil2: <@U0ADA> confirmed spam = {other}"
     assert [c["new_label"] for c in bot.store.corrections()] == [other, other]
@@ -223,14 +213,6 @@ def test_mentions_and_direct_messages_are_understood(text: str, expected: Comman
 def event_body(event: dict[str, Any]) -> str:
     return json.dumps({"token": "legacy", "team_id": "T0TEST", "api_app_id": "A0APP", "type": "event_callback",
                        "event_id": f"Ev{time.time_ns()}", "event_time": int(time.time()), "event": event})
-
-
-async def wait_for(check: Any) -> None:
-    for _ in range(200):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("not reached in 10 s")
 
 
 async def test_a_mention_gets_an_answer_in_its_thread_and_nonsense_gets_help(bot: Bot) -> None:

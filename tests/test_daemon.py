@@ -15,7 +15,7 @@ from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import ConsoleNotifier
 from monitor.store import Store
-from tests.servers import FeedServer, Route, rss, sample_rows
+from tests.servers import FeedServer, Route, rss, sample_rows, wait_for
 
 RULES = """
 [[tasks]]
@@ -226,10 +226,7 @@ async def test_watches_added_and_removed_at_run_time_are_followed(
 
     await store.call(service.add_watch, store, settings, "feed", feed_server.url("/late"), "late", "ada")
     await store.call(service.add_watch, store, settings, "keyword", "(?i)spam|money|free", "money", "ada")
-    for _ in range(200):
-        if daemon.processed == 3:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for(lambda: daemon.processed == 3)
     assert daemon.processed == 3 and route.hits >= 1 and out, "the new feed was polled and the rule fired"
     await store.call(service.remove_watch, store, settings, "late")
     await asyncio.sleep(0.5)

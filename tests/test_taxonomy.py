@@ -22,7 +22,7 @@ from monitor.notify import ConsoleNotifier
 from monitor.pipeline import BatchResult, Enriched
 from monitor.store import Store
 from tests.cli import lookout_here
-from tests.servers import FakeLLM, FeedServer, Route, rss, sample_rows
+from tests.servers import FakeLLM, FeedServer, Route, rss, sample_rows, wait_for
 from tests.test_learning import write_config
 
 STORIES = {
@@ -263,17 +263,11 @@ async def test_a_running_daemon_starts_classifying_an_accepted_task_within_secon
     await store.call(store.save_task, "theme", [{"name": "space", "description": "rockets and orbits"},
                                                 {"name": "money", "description": "loans and banks"}],
                      "macro_f1", "taxonomy #1", "ada")
-    for _ in range(100):
-        if [c.task.name for c in daemon.pipeline.classifiers] == ["theme"]:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for(lambda: [c.task.name for c in daemon.pipeline.classifiers] == ["theme"])
     assert [t.name for t in daemon.settings.tasks] == ["theme"]
     await store.call(service.add_watch, store, daemon.settings, "feed", feed_server.url("/news"), "news", "ada")
     feed_server.routes["/news"] = Route(body=rss(sample_rows(3)))
-    for _ in range(200):
-        if daemon.processed == 3:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for(lambda: daemon.processed == 3)
     daemon.stop()
     await asyncio.wait_for(running, 30)
     labels = list(store.db.query("select task, label from labels"))

@@ -16,6 +16,7 @@ from monitor.notify import ConsoleNotifier
 from monitor.store import Store
 from monitor.webhook import IngestError, parse_payload, sign
 from tests.dovecot import free_port
+from tests.servers import wait_for
 
 SECRET, TOKEN = "hmac-key", "bearer-token"
 
@@ -91,10 +92,7 @@ async def test_signed_and_bearer_posts_are_stored_once_and_bad_ones_store_nothin
         assert status == 400 and answer["error"] == "item 1: missing 'text' (a non-empty string)"
         huge = json.dumps({"text": "x" * 5000}).encode()
         assert (await post(huge, {"Authorization": f"Bearer {TOKEN}"}))[0] == 413
-        for _ in range(200):
-            if daemon.processed == 3:
-                break
-            await asyncio.sleep(0.05)
+        await wait_for(lambda: daemon.processed == 3)
     daemon.stop()
     await asyncio.wait_for(task, 30)
     assert daemon.processed == 3 and len(out) == 3
