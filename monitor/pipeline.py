@@ -54,8 +54,7 @@ class Pipeline:
     def serve(self, classifier: Classifier) -> None:
         """Replace the classifier of ``classifier.task`` (or add it for a new task); a batch already started keeps
         the list it began with."""
-        others = [c for c in self.classifiers if c.task.name != classifier.task.name]
-        if len(others) == len(self.classifiers):
+        if all(c.task.name != classifier.task.name for c in self.classifiers):
             self.classifiers = [*self.classifiers, classifier]
         else:
             self.classifiers = [classifier if c.task.name == classifier.task.name else c for c in self.classifiers]
@@ -73,9 +72,10 @@ class Pipeline:
             tid = self.topics.update(embeddings[i], text=texts[i], item_id=item.id, ts=item.fetched.timestamp())
             topic = self.topics.get(tid)
             results.append(Enriched(item, embeddings[i], predictions, tid))
-            alerts.extend(self.engine.evaluate(Evaluation(item, predictions, tid, topic.size if topic else 1), now))
-        for alert in alerts:
-            alert.topic_keywords = self.topics.keywords(alert.topic_id, self.n_keywords)
+            fired = self.engine.evaluate(Evaluation(item, predictions, tid, topic.size if topic else 1), now)
+            for alert in fired:
+                alert.topic_keywords = self.topics.keywords(tid, self.n_keywords)
+            alerts.extend(fired)
         changes = self.topics.drain_changes()
         return BatchResult(results, changes, {t.id: self.topics.keywords(t.id, self.n_keywords)
                                               for t in changes.updated},
