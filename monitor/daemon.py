@@ -85,10 +85,10 @@ def build_pipeline(settings: Settings, store: Store, encoder: Encoder | None = N
                     keywords=settings.topics.keywords)
 
 
-def prime_bursts(engine: AlertEngine, store: Store, now: float | None = None) -> None:
+def prime_bursts(engine: AlertEngine, store: Store) -> None:
     """Rebuild the burst rules' counts from the arrivals of the last ``BURST_HISTORY_BINS`` bins in the store."""
     widest = max((r.bin_minutes * 60 for r in engine.rules if r.bursty), default=0.0)
-    now = time.time() if now is None else now
+    now = time.time()
     since = now - BURST_HISTORY_BINS * widest
     if widest:
         engine.prime(store.topic_times(since), store.label_times(since), now)
@@ -508,18 +508,20 @@ class Daemon:
         return await asyncio.get_running_loop().run_in_executor(self._compute, self.pipeline.enrich, items)
 
     async def _process_singly(self, items: list[Item]) -> None:
+        """After a failed batch: the items one by one, reloading the model state only when a failure left some
+        that no commit backs (a committed item's state is the store's)."""
+        await self._reload_state()
         for item in items:
-            await self._reload_state()
             try:
                 result = await self._enrich([item])
             except Exception as exc:
                 log.error("item %s from %s cannot be enriched and is kept as failed: %s", item.id, item.source, exc)
                 await self.store.call(self.store.fail_items, {item.id: f"{type(exc).__name__}: {exc}"})
                 self._done(1, False)
+                await self._reload_state()
                 continue
             await self.store.call(self.store.complete, result)
             self._done(1, bool(result.alerts))
-        await self._reload_state()
 
     async def _reload_state(self) -> None:
         """Drop in-memory model state that no commit backs (after a failed batch)."""

@@ -133,6 +133,11 @@ def m010_decayed_terms(db: sqlite_utils.Database) -> None:
     db["topics"].add_column("terms_at", float)
 
 
+@migrations()
+def m011_arrival_index(db: sqlite_utils.Database) -> None:
+    db["items"].create_index(["stored_at"])
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
