@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from models.keywords import ctfidf, prune, words
 
@@ -370,6 +369,8 @@ def group_topics(centroids: np.ndarray, sizes: Sequence[int], groups: int, seed:
     k-means over the unit topic centres, each weighted by its topic's size, so a group's centre is the mean of the
     items it holds (the macro-clustering step of stream clusterers such as CluStream, done when asked for).
     """
+    from sklearn.cluster import KMeans  # only grouping needs it; the daemon's start-up does not
+
     points = np.asarray(centroids, dtype=np.float64)
     k = min(groups, len(np.unique(points.round(6), axis=0)) if len(points) else 0)
     if k < 2:

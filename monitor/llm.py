@@ -17,8 +17,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-import openai
-
 from monitor import prompts
 from monitor.config import Settings
 from monitor.store import Store
@@ -40,6 +38,8 @@ class LLM:
     """A chat-completions client with a cache, a daily budget and one kind of failure."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
+        import openai  # on first use: importing it takes about 0.5 s, which the daemon's start-up need not pay
+
         s = settings.llm
         self.settings = s
         self.store = store
@@ -60,6 +60,8 @@ class LLM:
         calls, tokens = self.store.llm_usage(day)
         if calls >= self.settings.max_calls_per_day or tokens >= self.settings.max_tokens_per_day:
             raise LLMUnavailable(f"the daily LLM budget is spent ({calls} calls, {tokens} tokens today)")
+        import openai
+
         try:
             response = self.client.chat.completions.create(model=self.settings.model, messages=messages,
                                                            temperature=0, response_format={"type": "json_object"})
