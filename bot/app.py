@@ -87,8 +87,8 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
                 size = int(cmd.args[0]) if cmd.args else settings.taxonomy.size
                 await ack(response_type="ephemeral", text=messages.PROPOSING)
                 try:
-                    proposal = await asyncio.to_thread(taxonomy.propose, store, settings, size, user, 0.0,
-                                                       command.get("channel_id", ""))
+                    proposal = await store.call(taxonomy.propose, store, settings, size, user, 0.0,
+                                                command.get("channel_id", ""))
                 except ServiceError as exc:
                     await respond(response_type="ephemeral", text=messages.error(str(exc)))
                     return
