@@ -40,7 +40,8 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
     members = ChannelMembers(settings.bot.channels)
 
     async def refresh() -> None:
-        """Take in the tasks accepted at run time."""
+        """Take in the tasks accepted at run time (by the bot, or by `lookout taxonomy accept` meanwhile); every
+        handler that reads tasks calls it first (one small SQLite read)."""
         nonlocal settings
         settings = await store.call(with_stored_tasks, configured, store)
 
@@ -184,7 +185,6 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
     @app.view("lookout_tax_accept")
     async def tax_accepted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
                            ) -> None:
-        await refresh()
         meta, user = json.loads(view["private_metadata"]), body["user"]["id"]
         task = (view["state"]["values"]["task"]["value"]["value"] or "").strip()
         try:
@@ -203,18 +203,21 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
     @app.action(re.compile(r"^lookout_relabel"))
     async def relabel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        await refresh()
         choice = json.loads(body["actions"][0]["selected_option"]["value"])
         await _correct(store, settings, client, body, [(choice["t"], choice["l"])], choice["i"], members)
 
     @app.action(re.compile(r"^lookout_answer"))
     async def answer(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        await refresh()
         choice = json.loads(body["actions"][0]["value"])
         await _correct(store, settings, client, body, [(choice["t"], choice["l"])], choice["i"], members)
 
     @app.action("lookout_confirm")
     async def confirm(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        await refresh()
         item = json.loads(body["actions"][0]["value"])["i"]
         current = await store.call(store.labels_of, item)
         await _correct(store, settings, client, body, sorted(current.items()), item, members)
@@ -251,6 +254,7 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
     async def home(event: dict[str, Any], client: AsyncWebClient) -> None:
         if event.get("tab") not in (None, "home"):
             return
+        await refresh()
         status = await store.call(store.status)
         view = messages.home_view(status, await _topics(store, settings, ("5",)),
                                   await store.call(store.recent_alerts, 5),
