@@ -63,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 
 from models.topics import OnlineTopicModel, group_topics  # noqa: E402
 from monitor.config import TopicSettings  # noqa: E402
+from monitor.daemon import topic_model_settings  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 NEWSGROUPS = DATASETS / "20newsgroups" / "20newsgroups_bydate.jsonl"
@@ -84,12 +85,10 @@ def say(*parts: object) -> None:
 def settings(threshold: float | None = None) -> dict[str, float]:
     """The model settings the daemon makes of its defaults (``restore_topics``); with ``threshold``, that threshold
     and merge_threshold max(0.8, threshold + 0.25)."""
-    s = TopicSettings()
-    merge = s.merge_threshold if threshold is None else max(0.8, threshold + 0.25)
-    return {"threshold": s.threshold if threshold is None else threshold, "merge_threshold": merge,
-            "split_threshold": s.split_threshold, "min_split_size": s.min_split_size, "max_topics": s.max_topics,
-            "forget_after": s.forget_after_hours * 3600, "term_half_life": s.term_half_life_hours * 3600,
-            "max_chars": s.keyword_chars}
+    defaults = topic_model_settings(TopicSettings())
+    if threshold is None:
+        return defaults
+    return defaults | {"threshold": threshold, "merge_threshold": max(0.8, threshold + 0.25)}
 
 
 # data -----------------------------------------------------------------------------------------------------------

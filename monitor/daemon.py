@@ -33,7 +33,7 @@ from monitor import digest as digests
 from monitor import train_job
 from monitor.alerts import Alert, AlertEngine, Rule
 from monitor.backoff import Health, backoff_delay
-from monitor.config import Settings
+from monitor.config import Settings, TopicSettings
 from monitor.item import Item
 from monitor.learning import request_retrain, task_specs
 from monitor.notify import DeliveryError, Notifier, Question
@@ -60,15 +60,19 @@ LEARNING_TICK_SECONDS = 2.0
 BURST_HISTORY_BINS = 24
 
 
+def topic_model_settings(s: TopicSettings) -> dict[str, float]:
+    """The ``OnlineTopicModel`` arguments that ``[topics]`` settings make (the benchmarks use them too)."""
+    return {"threshold": s.threshold, "merge_threshold": s.merge_threshold, "split_threshold": s.split_threshold,
+            "min_split_size": s.min_split_size, "max_topics": s.max_topics,
+            "forget_after": s.forget_after_hours * 3600, "term_half_life": s.term_half_life_hours * 3600,
+            "max_chars": s.keyword_chars}
+
+
 def restore_topics(store: Store, settings: Settings) -> OnlineTopicModel:
     """The topic model as last committed to the store."""
     topics, meta = store.load_topics()
-    s = settings.topics
     return OnlineTopicModel.restore(topics, next_id=meta.get("next_id", 1), updates=meta.get("updates", 0),
-                                    threshold=s.threshold, merge_threshold=s.merge_threshold,
-                                    split_threshold=s.split_threshold, min_split_size=s.min_split_size,
-                                    max_topics=s.max_topics, forget_after=s.forget_after_hours * 3600,
-                                    term_half_life=s.term_half_life_hours * 3600, max_chars=s.keyword_chars)
+                                    **topic_model_settings(settings.topics))
 
 
 def build_pipeline(settings: Settings, store: Store, encoder: Encoder | None = None) -> Pipeline:
