@@ -23,19 +23,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import tweeteval  # noqa: E402
 from models.evaluation import score  # noqa: E402
 from models.finetune import Example, TrainArgs, predict_proba, train  # noqa: E402
 from monitor.config import load_settings  # noqa: E402
 from monitor.learning import TrainingData, train_split  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "datasets" / "tweeteval" / "emotion.jsonl"
 RARE = "optimism"
 
 
 def load(keep: int, seed: int) -> dict[str, list[Example]]:
-    rows = [json.loads(line) for line in DATA.open()]
-    split = {name: [Example(r["text"], r["label"]) for r in rows if r["split"] == name] for name in ("train", "val",
-                                                                                                     "test")}
+    """TweetEval emotion with only ``keep`` of the rare label's training examples (a seeded sample)."""
+    split = {name: tweeteval.examples(rows) for name, rows in tweeteval.load("emotion").items()}
     rare = [e for e in split["train"] if e.label == RARE]
     kept = set(random.Random(seed).sample(range(len(rare)), keep))
     rare_kept = [e for i, e in enumerate(rare) if i in kept]
