@@ -3,12 +3,14 @@ exponentially weighted baseline of the bins before, updated as items arrive.
 
 A key first seen now is taken to have had zero items in every bin since the tracker started, so a brand-new topic
 that gathers many items at once is a burst too (an *emerging* topic). Nothing is judged before ``warmup`` bins of
-stream have passed. The state is small (four numbers a key) and is rebuilt after a restart by replaying the
-arrival times of the last bins from the store (``prime``).
+stream have passed. The state is four numbers a key; a key quiet for ``MAX_DECAY_BINS`` bins is dropped whenever
+a new bin opens, so it stays bounded. It is rebuilt after a restart by replaying the arrival times of the last
+bins from the store (``prime``).
 
-The baseline is the same EWMA recurrence as ``monitor.trends.score``, so the digest and the alerts agree. It is
-written out rather than taken from river's ``EWMean``/``EWVar`` because bins with no items must decay the baseline
-in one step (``skip``) and the state is rebuilt from timestamps, not pickled.
+The baseline is updated with the same EWMA step as ``monitor.trends.score`` (the digest's); the alerts then
+compare a bin with ``factor`` times the baseline rather than with a z-score. It is written out rather than taken
+from river's ``EWMean``/``EWVar`` because bins with no items must decay the baseline too (up to
+``MAX_DECAY_BINS`` steps when a key is next seen) and the state is rebuilt from timestamps, not pickled.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class BurstTracker:
         self.alpha = alpha
         self.warmup = warmup
         self.first_bin: int | None = None
+        self.latest_bin: int | None = None
         self._rates: dict[str, Rate] = {}
 
     def _bin(self, ts: float) -> int:
@@ -72,6 +75,9 @@ class BurstTracker:
         b = self._bin(ts)
         if self.first_bin is None:
             self.first_bin = b
+        if self.latest_bin is None or b > self.latest_bin:
+            self.latest_bin = b
+            self.forget_quiet(ts)
         rate = self._rates.get(key)
         if rate is None:
             rate = self._rates[key] = Rate(b)

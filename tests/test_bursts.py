@@ -72,6 +72,9 @@ def test_quiet_hours_decay_the_baseline_and_quiet_keys_are_dropped() -> None:
     assert len(tracker) == 1001
     assert tracker.forget_quiet((22 + MAX_DECAY_BINS) * HOUR) == 1001
     assert len(tracker) == 0
+    tracker.observe("a", 100 * HOUR)
+    tracker.observe("b", (101 + MAX_DECAY_BINS) * HOUR)
+    assert len(tracker) == 1, "a quiet key is dropped when a new bin opens"
 
 
 def test_topic_burst_rule_fires_once_per_topic_during_its_cooldown() -> None:
