@@ -78,8 +78,15 @@ class Rule:
         return cls(name=s.name, kind=s.kind, channel=s.channel or default_channel,
                    cooldown_seconds=s.cooldown_minutes * 60, task=s.task, label=s.label,
                    min_confidence=s.min_confidence, pattern=re.compile(s.pattern) if s.pattern else None,
-                   size=s.size, per_topic=s.cooldown_scope == "topic" and s.kind != "label_rate", factor=s.factor,
+                   size=s.size, per_topic=s.cooldown_scope == "topic", factor=s.factor,
                    min_count=s.min_count, bin_minutes=s.bin_minutes, warmup_bins=s.warmup_bins)
+
+    def cooldown_key(self, ev: Evaluation) -> str:
+        """What the cooldown counts per: the item's topic, or the whole rule. ``topic_size`` fires once per topic
+        whatever the scope; ``label_rate`` is about a label across topics, so it is always rule-wide."""
+        if self.kind == "topic_size" or (self.per_topic and self.kind != "label_rate"):
+            return f"topic:{ev.topic_id}"
+        return "rule"
 
     @property
     def bursty(self) -> bool:
@@ -166,7 +173,7 @@ class AlertEngine:
             reason = reasons.get(rule.name) if rule.bursty else rule.match(ev)
             if reason is None:
                 continue
-            key = f"topic:{ev.topic_id}" if rule.per_topic or rule.kind == "topic_size" else "rule"
+            key = rule.cooldown_key(ev)
             last = self.fired.get((rule.name, key))
             if last is not None and (rule.kind == "topic_size" or now - last < rule.cooldown_seconds):
                 continue

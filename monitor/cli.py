@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from models.embedding import Encoder
 from models.keywords import topic_weights
+from models.projection import PCA_DIMS
 from models.topics import DISTRIBUTION_TEMPERATURE, topic_distribution
 from monitor import charts, learning, maps, search, service, taxonomy, train_job, trends
 from monitor import digest as digests
@@ -46,7 +47,8 @@ def demo_file(name: str) -> Path:
 
 
 def load_cli_settings(args: argparse.Namespace) -> Settings:
-    """Settings from ``--config`` (or $LOOKOUT_CONFIG, or ./lookout.toml) with ``--db`` applied."""
+    """Settings from ``--config`` (or $LOOKOUT_CONFIG, or ./lookout.toml) with ``--db`` applied and the tasks
+    accepted from taxonomies (stored in the database) added."""
     path = args.config
     if path is None and Path("lookout.toml").is_file():
         path = "lookout.toml"
@@ -655,9 +657,9 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
     p.add_argument("item", help="item id, or its first six or more characters")
     p.add_argument("-n", "--top", type=int, default=5, metavar="N",
                    help="how many topics of its distribution (default: 5)")
-    p = command("map", cmd_map, "Draw a 2-D map of the stored items (PCA, then t-SNE from 50 items on) coloured "
-                                "by topic or label: map.png, and map.html, a page where hovering a point shows the "
-                                "item.")
+    p = command("map", cmd_map, f"Draw a 2-D map of the stored items (PCA, then t-SNE from {PCA_DIMS} items on) "
+                                "coloured by topic or label: map.png, and map.html, a page where hovering a point "
+                                "shows the item.")
     p.add_argument("--out", metavar="DIR",
                    help="folder for map.png and map.html (default: digest.report_dir, else <store>.reports)")
     p.add_argument("--color", choices=["topic", "label"], default="topic",
@@ -684,12 +686,16 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
     p.add_argument("--keyword", metavar="REGEX", help="add: a keyword alert rule with this regular expression")
     p.add_argument("--name", help="add: the name (default: made from the URL or regex)")
     p.add_argument("--user", default=os.environ.get("USER", "cli"), help="who adds it (default: $USER)")
-    p = command("trends", cmd_trends, "Which topics rise above (or fall below) their own baseline, with a chart.")
+    p = command("trends", cmd_trends, "Which topics rise above (or fall below) their own baseline or climb "
+                                      "steadily, and how each label's rate moves, with a chart.")
     p.add_argument("--hours", type=float, default=24.0, help="how far back to look (default: 24)")
     p.add_argument("--bin-minutes", type=float, default=60.0, help="width of a time bin (default: 60)")
-    p.add_argument("--warmup", type=int, default=6, help="bins of history a topic needs before it is scored")
-    p.add_argument("--threshold", type=float, default=3.0, help="burst score that counts as rising (default: 3)")
-    p.add_argument("-n", "--limit", type=int, default=10, help="topics listed and charted (default: 10)")
+    p.add_argument("--warmup", type=int, default=6, help="bins of history a topic or label needs before it is "
+                                                                   "scored")
+    p.add_argument("--threshold", type=float, default=3.0, help="burst score that counts as rising or fading "
+                                                                            "(default: 3); labels are all listed")
+    p.add_argument("-n", "--limit", type=int, default=10, help="topics, climbs and labels listed; topics charted "
+                                                                      "(default: 10)")
     p.add_argument("--chart", metavar="PNG", help="also draw the busiest topics' counts over time into PNG")
     p = command("labels", cmd_labels, "Import labelled texts (JSONL or CSV) as training data for a task.")
     p.add_argument("action", choices=["import"])

@@ -92,8 +92,9 @@ class BotSettings:
     port: int = setting(3000, "Port `lookout bot` listens on.", low=1, high=65535)
     mode: str = setting("http", "`http` (Slack calls bot.host:bot.port) or `socket` (Socket Mode: Lookout connects "
                                 "out to Slack; needs SLACK_APP_TOKEN, no public URL).", choices=("http", "socket"))
-    admins: tuple[str, ...] = setting(factory=tuple, help="Slack user ids allowed to mute topics, change watches and "
-                                                          "ask for a retrain; empty allows everyone.")
+    admins: tuple[str, ...] = setting(factory=tuple, help="Slack user ids allowed to mute topics, change watches, "
+                                                          "ask for a retrain and propose, edit or accept a taxonomy; "
+                                                          "empty allows everyone.")
     channels: tuple[str, ...] = setting(factory=tuple, help="Channel ids whose members may correct labels; empty "
                                                             "lets everyone.")
 
@@ -146,7 +147,8 @@ class LlmSettings:
     api_key_env: str = setting("LOOKOUT_LLM_API_KEY", "Environment variable holding the API key (may be unset for "
                                                       "a local server).")
     fields: tuple[str, ...] = setting(("title", "text"), "Item fields sent to the LLM, any of title, text, "
-                                                         "author, source, url; nothing else leaves Lookout.")
+                                                         "author, source, url. Besides these, only topic keywords "
+                                                         "and label names and descriptions are sent.")
     max_chars: int = setting(600, "Characters of each item sent.", low=50)
     batch_size: int = setting(20, "Items per call.", low=1, high=200)
     batches: int = setting(3, "Batches of sample items a taxonomy is refined over.", low=1, high=50)
@@ -332,7 +334,8 @@ class AlertSettings:
                                low=1)
     cooldown_minutes: float = setting(30.0, "After firing for a topic, the rule stays quiet on that topic this "
                                             "long.", low=0.0)
-    cooldown_scope: str = setting("topic", "`topic`: the cooldown applies per topic; `rule`: to the rule as a whole.",
+    cooldown_scope: str = setting("topic", "`topic`: the cooldown applies per topic; `rule`: to the rule as a whole "
+                                           "(`label_rate` rules are always rule-wide).",
                                   choices=("topic", "rule"))
     channel: str = setting("", "Slack channel for this rule; empty uses `slack.channel`.")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.projection import group_centres, project
+from models.projection import PCA_DIMS, group_centres, project
 from monitor import charts
 from monitor.service import ServiceError
 from monitor.store import Store
@@ -57,7 +57,7 @@ def build(store: Store, limit: int = 5000, color: str = "topic", task: str | Non
     rows, vectors = store.map_items(limit, task)
     if not rows:
         raise ServiceError("no enriched items to map yet")
-    say(f"projecting {len(rows)} items to 2-D ({'PCA' if len(rows) < 50 else 'PCA and t-SNE'})...")
+    say(f"projecting {len(rows)} items to 2-D ({'PCA' if len(rows) < PCA_DIMS else 'PCA and t-SNE'})...")
     coords = project(vectors)
     topics = [r["topic_id"] for r in rows]
     sizes = Counter(t for t in topics if t is not None)
