@@ -30,7 +30,7 @@ Prints, section by section as each is measured:
 
 Embeddings come from the bundled all-MiniLM-L6-v2 on cpu and are cached as .npy per dataset and text hash
 (``--cache``), so only the first run encodes: 14 of its 16 minutes on 2 cores here; with the cache a full run takes
-about 2 minutes. Needs ../shared/datasets and the bench extras (gensim, simplemma):
+about 76 seconds (2026-11-22). Needs ../shared/datasets and the bench extras (gensim, simplemma):
 ``.venv/bin/pip install -e '.[test,bench]'``.
 
     .venv/bin/python bench/topics.py                                   # everything, --json FILE to keep figures
