@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.mrkdwn import clip, escape, fit, link, safe_url
 from monitor.alerts import Alert
-from monitor.digest import Digest
+from monitor.digest import Digest, sections
 from monitor.notify import Question
 
 SNIPPET_CHARS = 500
@@ -91,10 +91,13 @@ def question_blocks(question: Question) -> list[dict[str, Any]]:
     return blocks[:50]
 
 
+DIGEST_ICONS = {"Rising": ":chart_with_upwards_trend: ", "Fading": ":chart_with_downwards_trend: "}
+
+
 def digest_blocks(d: Digest) -> list[dict[str, Any]]:
     """A trend digest as Block Kit: rising, fading and busiest topics, and the label counts against the period
     before (the chart follows as a file in the message's thread)."""
-    def topic(tid: int, count: int, tail: str = "") -> str:
+    def topic(tid: int, count: int, tail: str) -> str:
         name = f" {escape(clip(d.names[tid], 80))}" if tid in d.names else ""
         words = escape(clip(', '.join(d.keywords.get(tid, [])[:6]), 200)) or "no keywords"
         title, url = d.typical.get(tid, ("", ""))
@@ -110,11 +113,8 @@ def digest_blocks(d: Digest) -> list[dict[str, Any]]:
         {"type": "header", "text": {"type": "plain_text", "text": clip(d.title, 150)}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{d.items} items, against {d.items_before} in "
                                                                     f"the {d.hours:g} hours before"}]},
-        section(":chart_with_upwards_trend: Rising", [topic(t.topic_id, t.latest, f", score {t.score:+.1f}")
-                                                      for t in d.rising], "nothing rose above its own baseline"),
-        section(":chart_with_downwards_trend: Fading", [topic(t.topic_id, t.latest, f", usually {t.baseline:.1f}")
-                                                        for t in d.fading], "nothing faded"),
-        section("Busiest", [topic(tid, n) for tid, n in d.busiest], "no items in this period"),
+        *(section(f"{DIGEST_ICONS.get(title, '')}{title}", [topic(*row) for row in rows], empty)
+          for title, rows, empty in sections(d)),
         section("Labels", labels[:40], "no labels in this period"),
     ]
 

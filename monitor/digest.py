@@ -87,8 +87,9 @@ def topic_heading(d: Digest, tid: int, count: int) -> str:
     return f"#{tid}{name} ({count} items): {', '.join(d.keywords.get(tid, [])[:6]) or 'no keywords yet'}"
 
 
-def _rows(d: Digest) -> list[tuple[str, list[tuple[int, int, str]], str]]:
-    """The three topic sections: title, (topic, count, what follows the keywords) per topic, and the empty line."""
+def sections(d: Digest) -> list[tuple[str, list[tuple[int, int, str]], str]]:
+    """The three topic sections every rendering shows: title, (topic, count, what follows the keywords) per
+    topic, and the line for an empty section."""
     return [("Rising", [(t.topic_id, t.latest, f", score {t.score:+.1f}") for t in d.rising],
              "nothing rose above its own baseline"),
             ("Fading", [(t.topic_id, t.latest, f", usually {t.baseline:.1f}") for t in d.fading], "nothing faded"),
@@ -98,7 +99,7 @@ def _rows(d: Digest) -> list[tuple[str, list[tuple[int, int, str]], str]]:
 def text(d: Digest) -> str:
     """The digest as plain text (the console, and the fallback text of a Slack message)."""
     lines = [d.title, f"{d.items} items, against {d.items_before} in the {d.hours:g} hours before."]
-    for title, rows, empty in _rows(d):
+    for title, rows, empty in sections(d):
         lines += ["", f"{title}:"]
         for tid, count, tail in rows:
             lines.append(f"  {topic_heading(d, tid, count)}{tail}")
@@ -125,8 +126,8 @@ def html(d: Digest) -> str:
             else f"<br><small>e.g. {shown}</small>"
         return f"<li>{e(topic_heading(d, tid, count) + tail)}{typical}</li>"
 
-    sections = "".join(f"<h2>{e(title)}</h2><ul>{''.join(row(*r) for r in rows) or f'<li><em>{e(empty)}</em></li>'}"
-                       "</ul>" for title, rows, empty in _rows(d))
+    body = "".join(f"<h2>{e(title)}</h2><ul>{''.join(row(*r) for r in rows) or f'<li><em>{e(empty)}</em></li>'}"
+                   "</ul>" for title, rows, empty in sections(d))
     chart = ""
     if d.chart and d.chart.is_file():
         chart = (f'<img alt="busiest topics over time" src="data:image/png;base64,'
@@ -137,7 +138,7 @@ def html(d: Digest) -> str:
             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:.2em .8em}"
             "img{max-width:100%}</style></head><body>"
             f"<h1>{e(d.title)}</h1><p>{d.items} items, against {d.items_before} in the {d.hours:g} hours before.</p>"
-            + sections + chart
+            + body + chart
             + (f"<h2>Labels</h2><table><tr><th>task</th><th>label</th><th>this period</th><th>before</th></tr>"
                f"{labels}</table>" if labels else "")
             + "</body></html>")
