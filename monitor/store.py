@@ -839,10 +839,7 @@ class Store:
             f"select id, title, url from items where id in ({','.join('?' * len(ids))})", list(ids))}
 
     def titles(self, ids: Sequence[str]) -> dict[str, str]:
-        if not ids:
-            return {}
-        return {r["id"]: r["title"] for r in self.db.query(
-            f"select id, title from items where id in ({','.join('?' * len(ids))})", list(ids))}
+        return {item: title for item, (title, _) in self.links(ids).items()}
 
     def items_with_label(self, task: str | None, label: str | None, limit: int = 20) -> list[dict[str, Any]]:
         """The newest enriched items, optionally only those with ``label`` (in ``task`` if given)."""
