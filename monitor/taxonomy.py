@@ -231,14 +231,15 @@ def accept(store: Store, settings: Settings, proposal_id: int, labels: list[dict
         raise ServiceError("a task needs at least two labels")
     for name in names:
         _check_name(name)
-    sums = {t["id"]: t["vector_sum"] for t in store.topic_summaries()}
+    topic_ids, unit_centres, sizes = store.topic_centres()
+    weighted = {tid: unit_centres[i] * sizes[i] for i, tid in enumerate(topic_ids)}
     centres = []
     for label in labels:
-        missing = [t for t in label["topics"] if t not in sums]
+        missing = [t for t in label["topics"] if t not in weighted]
         if missing or not label["topics"]:
             raise ServiceError(f"label `{label['name']}`: topics {missing or '(none)'} are gone (merged or forgotten); "
                                "propose again")
-        centre = np.sum([sums[t] for t in label["topics"]], axis=0)
+        centre = np.sum([weighted[t] for t in label["topics"]], axis=0)
         centres.append(centre / (np.linalg.norm(centre) or 1.0))
     t = settings.taxonomy
     ids, texts, embeddings = store.items_for_labelling(t.sample)
