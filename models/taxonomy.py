@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.keywords import ctfidf
-from models.topics import group_topics
+from models.keywords import ctfidf, short_name
+from models.topics import DISTRIBUTION_TEMPERATURE, group_topics, similarity_softmax
 
 SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -47,14 +47,8 @@ class ProposedLabel:
 
 def slug(words: Sequence[str], taken: set[str]) -> str:
     """A label name from keywords, usable in a slash command: ``loan-mortgage``; made unique against ``taken``."""
-    picked: list[str] = []
-    for word in words:
-        w = SLUG.sub("", word.lower())
-        if w and not any(w[:5] == p[:5] for p in picked):
-            picked.append(w)
-        if len(picked) == 2:
-            break
-    base = "-".join(picked)[:36].strip("-") or "label"
+    cleaned = [w for w in (SLUG.sub("", word.lower()) for word in words) if w]
+    base = short_name(cleaned, 2).replace(" / ", "-")[:36].strip("-") or "label"
     name, n = base, 2
     while name in taken:
         name, n = f"{base}-{n}", n + 1
@@ -94,11 +88,8 @@ def propose(topics: Sequence[TopicSummary], size: int, min_topic_size: int = 3, 
     return labels
 
 
-def assign(embeddings: np.ndarray, centroids: np.ndarray, temperature: float = 0.05
+def assign(embeddings: np.ndarray, centroids: np.ndarray, temperature: float = DISTRIBUTION_TEMPERATURE
            ) -> tuple[np.ndarray, np.ndarray]:
     """Each embedding's nearest label centre and the softmax confidence of that choice."""
-    sims = embeddings @ centroids.T / temperature
-    sims -= sims.max(axis=1, keepdims=True)
-    probs = np.exp(sims)
-    probs /= probs.sum(axis=1, keepdims=True)
+    probs = similarity_softmax(embeddings @ centroids.T, temperature)
     return probs.argmax(axis=1), probs.max(axis=1)

@@ -397,6 +397,13 @@ def hierarchy(ids: list[int], centroids: np.ndarray, sizes: list[int], groups: i
 DISTRIBUTION_TEMPERATURE = 0.05
 
 
+def similarity_softmax(sims: np.ndarray, temperature: float = DISTRIBUTION_TEMPERATURE) -> np.ndarray:
+    """Probabilities from cosine similarities (along the last axis): a softmax at ``temperature``."""
+    logits = (sims - sims.max(axis=-1, keepdims=True)) / temperature
+    probs = np.exp(logits)
+    return probs / probs.sum(axis=-1, keepdims=True)
+
+
 def topic_distribution(embedding: np.ndarray, ids: list[int], centres: np.ndarray,
                        temperature: float = DISTRIBUTION_TEMPERATURE) -> list[tuple[int, float, float]]:
     """How much an item belongs to each topic: ``(topic id, cosine similarity, probability)``, most likely first.
@@ -410,7 +417,6 @@ def topic_distribution(embedding: np.ndarray, ids: list[int], centres: np.ndarra
     if centres.shape != (len(ids), v.shape[0]):
         raise ValueError(f"expected {len(ids)} centres of dimension {v.shape[0]}, got shape {centres.shape}")
     sims = centres @ v
-    logits = (sims - sims.max()) / temperature
-    probs = np.exp(logits) / np.exp(logits).sum()
+    probs = similarity_softmax(sims, temperature)
     order = np.argsort(-probs, kind="stable")
     return [(ids[i], float(sims[i]), float(probs[i])) for i in order]
