@@ -105,14 +105,18 @@ def _apply_refinement(rows: list[dict[str, Any]], answer: dict[str, Any]) -> lis
         if entry.get("drop") is True:
             gone.add(entry["id"])
         elif isinstance(into, int) and 0 <= into < len(rows) and into != entry["id"] and into not in gone:
-            keep, merged = rows[into], rows[entry["id"]]
-            keep.update(topics=keep["topics"] + merged["topics"], size=keep["size"] + merged["size"],
-                        examples=(keep["examples"] + merged["examples"])[:3])
+            _fold(rows[entry["id"]], rows[into])
             gone.add(entry["id"])
     kept = [x for i, x in enumerate(rows) if i not in gone]
     if len(kept) < 2:
         raise LLMUnavailable("the answer would leave fewer than two labels")
     return kept
+
+
+def _fold(gone: dict[str, Any], keep: dict[str, Any]) -> None:
+    """Merge label ``gone`` into ``keep``: its topics, its size and (up to three) examples."""
+    keep.update(topics=keep["topics"] + gone["topics"], size=keep.get("size", 0) + gone.get("size", 0),
+                examples=(keep.get("examples", []) + gone.get("examples", []))[:3])
 
 
 def open_proposal(store: Store, proposal_id: int) -> dict[str, Any]:
@@ -173,9 +177,7 @@ def merge(store: Store, proposal_id: int, name: str, into: str) -> dict[str, Any
     by_name = {x["name"]: x for x in found["labels"]}
     if name not in by_name or into not in by_name or name == into:
         raise ServiceError(f"cannot merge `{name}` into `{into}`: both must be labels of proposal #{proposal_id}")
-    gone, keep = by_name.pop(name), by_name[into]
-    keep.update(topics=keep["topics"] + gone["topics"], size=keep.get("size", 0) + gone.get("size", 0),
-                examples=(keep.get("examples", []) + gone.get("examples", []))[:3])
+    _fold(by_name.pop(name), by_name[into])
     store.update_proposal(proposal_id, labels=list(by_name.values()))
     return open_proposal(store, proposal_id)
 
