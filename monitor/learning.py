@@ -66,8 +66,13 @@ def train_args(settings: Settings, task: str) -> TrainArgs:
                      seed=t.seed, metric=metric, max_minutes=t.max_minutes)
 
 
+def same_text(text: str) -> str:
+    """The key under which texts count as the same (case and spacing ignored), for duplicates and leaks."""
+    return " ".join(text.lower().split())
+
+
 def _bucket(task: str, text: str) -> int:
-    key = " ".join(text.lower().split())
+    key = same_text(text)
     return int(hashlib.sha1(f"{task}\x00{key}".encode()).hexdigest()[:8], 16) % 100
 
 
@@ -92,7 +97,7 @@ def gather(store: Store, settings: Settings, task: TaskSpec, since: float) -> Tr
         if label not in names:
             counts["unknown_label"] += 1
             return
-        key = " ".join(text.lower().split())
+        key = same_text(text)
         held = chosen.get(key)
         if held is None or tier > held["tier"] or (tier == held["tier"] == 2):
             chosen[key] = {"text": text, "label": label, "weight": weight, "tier": tier, "split": split,
@@ -148,17 +153,20 @@ def check_enough(data: TrainingData, task: TaskSpec, settings: Settings) -> None
 
 def train_split(data: TrainingData, settings: Settings) -> list[Example]:
     """What a model trains on: ``data.train`` plus, with ``training.augment``, seeded variants of the examples of
-    rare labels; no variant joins the validation or held-out sets or repeats one of their texts."""
+    rare labels; no variant joins the validation or held-out sets or repeats one of their texts. How many variants
+    were made goes into ``data.report["augmented"]``."""
     t = settings.training
+    data.report["augmented"] = 0
     if not t.augment:
         return data.train
     try:
         augmenter = Augmenter.load(t.base, t.seed)
     except TrainingError as exc:
         raise LearningError(str(exc)) from exc
-    held = {" ".join(e.text.lower().split()) for e in [*data.val, *data.holdout]}
-    return data.train + [e for e in augmenter.augment(data.train, t.augment, t.augment_below)
-                         if " ".join(e.text.lower().split()) not in held]
+    held = {same_text(e.text) for e in [*data.val, *data.holdout]}
+    variants = [e for e in augmenter.augment(data.train, t.augment, t.augment_below) if same_text(e.text) not in held]
+    data.report["augmented"] = len(variants)
+    return data.train + variants
 
 
 def decide(candidate: dict[str, Any], serving: dict[str, Any], cand_live: dict[str, Any], serv_live: dict[str, Any],
@@ -216,7 +224,6 @@ def train_task(store: Store, settings: Settings, task_name: str, run_id: int, re
     check_enough(data, task, settings)
     args = train_args(settings, task.name)
     train_set = train_split(data, settings)
-    data.report["augmented"] = len(train_set) - len(data.train)
     run = store.run(run_id) or {}
     root = models_dir(settings)
     version = run.get("version") or registry.next_version(root, task.name)

@@ -48,8 +48,7 @@ def tune(store: Store, settings: Settings, task_name: str, trials: int,
         layers = base_layers(base.base)
     except TrainingError as exc:
         raise LearningError(str(exc)) from exc
-    search_id = store.add_search(task.name, base.metric, trials,
-                                 {**data.report, "augmented": len(train_set) - len(data.train)})
+    search_id = store.add_search(task.name, base.metric, trials, data.report)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=base.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
