@@ -32,7 +32,12 @@ system-deps:
 test: lint system-deps
 	$(PY) -m pytest
 
-# The benchmarks' extra packages (gensim, simplemma for bench/topics.py) are installed on demand.
-bench: $(STAMP)
+# The benchmarks' extra packages (gensim, simplemma for bench/topics.py) are installed once, on demand.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) bench/pipeline.py
