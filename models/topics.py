@@ -80,12 +80,15 @@ class TopicEvent:
 
 @dataclass
 class TopicChanges:
-    """What changed since the last ``drain_changes``: topics to save, removed ids with their merge target, and the
-    merge/split/forget events in order."""
+    """What changed since the last ``drain_changes``: topics to save, and the merge/split/forget events in order."""
 
     updated: list[Topic]
-    removed: dict[int, int | None]
     events: list[TopicEvent] = field(default_factory=list)
+
+    @property
+    def removed(self) -> dict[int, int | None]:
+        """Each topic that left, with the topic it merged into (None when forgotten)."""
+        return {e.topic: e.other for e in self.events if e.kind != "split"}
 
 
 def as_vector(x: np.ndarray | Mapping[int, float]) -> np.ndarray:
@@ -123,7 +126,6 @@ class OnlineTopicModel:
         self._matrix = np.zeros((0, 0), dtype=np.float32)
         self._corpus: tuple[Counter[str], int] | None = None
         self._dirty: set[int] = set()
-        self._removed: dict[int, int | None] = {}
         self._events: list[TopicEvent] = []
 
     # river's contract -------------------------------------------------------------------------------------------
@@ -291,7 +293,6 @@ class OnlineTopicModel:
         topic = self._topics.pop(tid)
         self._corpus = None
         self._dirty.discard(tid)
-        self._removed[tid] = merged_into
         self._events.append(TopicEvent("merge" if merged_into else "forget", tid, merged_into, ts, topic.size))
 
     def _decay(self, topic: Topic, ts: float, always: bool = False) -> None:
@@ -346,9 +347,8 @@ class OnlineTopicModel:
 
     def drain_changes(self) -> TopicChanges:
         """Topics created or changed and topics removed since the last call (for saving them)."""
-        changes = TopicChanges(updated=[self._topics[t] for t in sorted(self._dirty)], removed=self._removed,
-                               events=self._events)
-        self._dirty, self._removed, self._events = set(), {}, []
+        changes = TopicChanges(updated=[self._topics[t] for t in sorted(self._dirty)], events=self._events)
+        self._dirty, self._events = set(), []
         return changes
 
     @classmethod
