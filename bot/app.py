@@ -93,9 +93,15 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
                 except ServiceError as exc:
                     await respond(response_type="ephemeral", text=messages.error(str(exc)))
                     return
-                posted = await app.client.chat_postMessage(
-                    channel=command.get("channel_id", ""), text=f"Taxonomy proposal #{proposal['id']}",
-                    blocks=blocks.taxonomy_blocks(proposal))
+                try:
+                    posted = await app.client.chat_postMessage(
+                        channel=command.get("channel_id", ""), text=f"Taxonomy proposal #{proposal['id']}",
+                        blocks=blocks.taxonomy_blocks(proposal))
+                except SlackApiError as exc:
+                    await respond(response_type="ephemeral", text=messages.error(
+                        f"proposal #{proposal['id']} is stored but could not be posted here "
+                        f"({exc.response.get('error')}); invite the bot to this channel and ask again"))
+                    return
                 await store.call(partial(store.update_proposal, proposal["id"], channel=posted["channel"],
                                          ts=posted["ts"]))
             elif cmd.name == "trends":

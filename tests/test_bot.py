@@ -508,6 +508,12 @@ async def test_a_taxonomy_is_proposed_reviewed_and_accepted_with_menus_and_modal
         _, answer = await bot.command("label " + store.db.execute("select id from items limit 1").fetchone()[0][:10]
                                       + " first theme")
         assert "is *first* in `theme`" in answer["text"]
+        slack.unknown_channels.add("C0ALERTS")
+        answered = len(slack.responses)
+        await bot.command("taxonomy 2")
+        await wait_for(lambda: len(slack.responses) > answered)
+        assert slack.responses[-1]["text"] == (":warning: proposal #2 is stored but could not be posted here "
+                                               "(channel_not_found); invite the bot to this channel and ask again")
     finally:
         await runner.cleanup()
         store.close()
