@@ -119,6 +119,9 @@ def digest_blocks(d: Digest) -> list[dict[str, Any]]:
     ]
 
 
+SHOWN_LABELS = 40
+
+
 def taxonomy_blocks(proposal: dict[str, Any]) -> list[dict[str, Any]]:
     """A taxonomy proposal for review: each label with a menu (edit, drop, merge into another), then accept and
     discard buttons; once accepted or discarded, just the outcome."""
@@ -126,7 +129,7 @@ def taxonomy_blocks(proposal: dict[str, Any]) -> list[dict[str, Any]]:
     head = {"type": "header", "text": {"type": "plain_text", "text": clip(
         f"Taxonomy proposal #{pid}: {len(labels)} labels" + ("" if status == "open" else f" ({status})"), 150)}}
     blocks: list[dict[str, Any]] = [head]
-    for label in labels[:40]:
+    for label in labels[:SHOWN_LABELS]:
         example = f"\n_e.g. {escape(clip(label['examples'][0], 150))}_" if label.get("examples") else ""
         section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": fit(
             f"*{escape(label['name'])}* ({label.get('size', 0)} items): {escape(label['description'])}{example}",
@@ -141,6 +144,10 @@ def taxonomy_blocks(proposal: dict[str, Any]) -> list[dict[str, Any]]:
                             *(_option(pid, name, f"Merge into {o['name']}", "merge", o["name"]) for o in labels
                               if o["name"] != name)][:100]}
         blocks.append(section)
+    if len(labels) > SHOWN_LABELS:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            f"{len(labels) - SHOWN_LABELS} more labels are not shown (a message holds {SHOWN_LABELS}); merge or "
+            "drop some of these to bring the rest into view")}]})
     if status == "open":
         value = json.dumps({"p": pid})
         blocks.append({"type": "actions", "elements": [

@@ -523,3 +523,13 @@ def posted_ts(store: Store) -> str:
     found = store.proposal(1)
     assert found is not None
     return found["ts"]
+
+
+def test_a_proposal_with_more_labels_than_a_message_holds_says_how_many_are_hidden() -> None:
+    from bot.blocks import SHOWN_LABELS, taxonomy_blocks
+
+    labels = [{"name": f"label-{i}", "description": "d", "topics": [i], "size": 1} for i in range(SHOWN_LABELS + 5)]
+    shown = taxonomy_blocks({"id": 7, "labels": labels, "status": "open"})
+    assert len(shown) <= 50, "Slack refuses a message of more than 50 blocks"
+    assert sum(1 for b in shown if b["type"] == "section") == SHOWN_LABELS
+    assert shown[-2]["elements"][0]["text"].startswith("5 more labels are not shown")
