@@ -13,6 +13,31 @@ from tests.servers import FakeSlack, FeedServer
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+SHARED_DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+REQUIRE_SHARED = "LOOKOUT_REQUIRE_SHARED"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "shared: reads the corpora in ../shared/datasets (absent in a user's clone)")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if SHARED_DATASETS.is_dir():
+        return f"shared datasets: {SHARED_DATASETS} found, tests marked 'shared' run"
+    return f"shared datasets: {SHARED_DATASETS} not found, tests marked 'shared' are skipped"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``shared`` run where ../shared exists; without it they are skipped, or fail under CI's flag."""
+    marked = [item for item in items if item.get_closest_marker("shared")]
+    if SHARED_DATASETS.is_dir() or not marked:
+        return
+    if os.environ.get(REQUIRE_SHARED):
+        raise pytest.UsageError(f"{REQUIRE_SHARED} is set but {SHARED_DATASETS} is missing")
+    skip = pytest.mark.skip(reason=f"needs {SHARED_DATASETS} (the team's corpora, not in a user's clone)")
+    for item in marked:
+        item.add_marker(skip)
+
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:

@@ -156,6 +156,7 @@ async def test_a_dropped_connection_is_retried_and_mail_still_arrives(
     await run.stop()
 
 
+@pytest.mark.shared
 async def test_real_corpus_messages_go_through_imap(tmp_path: Path, tiny_model: str, encoder: Encoder,
                                                      dovecot: Dovecot) -> None:
     raw = []

@@ -76,6 +76,7 @@ def test_broken_messages_are_rejected_with_a_reason_or_read_as_far_as_possible()
     assert huge.text.endswith("[… 48999 more characters not kept]") and len(huge.text) < 1100
 
 
+@pytest.mark.shared
 def test_every_message_of_the_spamassassin_corpus_parses() -> None:
     counted = 0
     for path in sorted(SHARED_MBOXES.glob("*.mbox.gz")):
