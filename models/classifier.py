@@ -1,7 +1,8 @@
 """Classification tasks and the classifiers that serve them.
 
-Every classifier answers ``predict(texts, embeddings)``; the zero-shot one reads only the embeddings, a fine-tuned
-transformer reads the texts. The pipeline never needs to know which one it holds.
+Every classifier answers ``predict(texts, embeddings)``; the zero-shot one and the head on the embedding
+(models.head) read only the embeddings, a fine-tuned transformer reads the texts. The pipeline never needs to know
+which one it holds.
 """
 
 from __future__ import annotations
@@ -68,6 +69,19 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def predictions(task: TaskSpec, labels: Sequence[str], probs: np.ndarray, model: str) -> list[Prediction]:
+    """One ``Prediction`` per row of ``probs`` (columns in the order of ``labels``): the likeliest label, its
+    probability as the confidence, unsure below the task's threshold."""
+    out = []
+    for row in probs:
+        best = int(row.argmax())
+        confidence = float(row[best])
+        out.append(Prediction(task=task.name, label=labels[best], confidence=confidence,
+                              unsure=confidence < task.unsure_below, model=model,
+                              scores={n: round(float(p), 4) for n, p in zip(labels, row, strict=True)}))
+    return out
+
+
 class ZeroShotClassifier:
     """Labels an item by cosine similarity between its embedding and each label description's embedding."""
 
@@ -89,12 +103,4 @@ class ZeroShotClassifier:
         if len(embeddings) == 0:
             return []
         probs = softmax(np.asarray(embeddings, dtype=np.float32) @ self._labels.T, self.task.temperature)
-        names = self.task.label_names
-        out = []
-        for row in probs:
-            best = int(row.argmax())
-            confidence = float(row[best])
-            out.append(Prediction(task=self.task.name, label=names[best], confidence=confidence,
-                                  unsure=confidence < self.task.unsure_below, model=self.version,
-                                  scores={n: round(float(p), 4) for n, p in zip(names, row, strict=True)}))
-        return out
+        return predictions(self.task, self.task.label_names, probs, self.version)

@@ -177,6 +177,38 @@ def _val_score(model: Any, tokenizer: Any, val: Sequence[Example], labels: Seque
     return score(args.metric, [e.label for e in val], [labels[i] for i in probs.argmax(axis=1)], labels)
 
 
+def estimate_seconds(labels: Sequence[str], examples: Sequence[Example], n_scored: int, args: TrainArgs,
+                     device: str = "auto", probe_steps: int = 3) -> float:
+    """How long ``train`` would take at most (every epoch, no early stop), from a few timed training steps on
+    ``examples`` and one timed scoring batch; ``n_scored`` texts are scored after each epoch (the validation set)."""
+    import torch
+
+    device = pick_device(device)
+    model, tokenizer = _load_base(args, labels)
+    _freeze(model, args.freeze_layers)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.learning_rate)
+    batches = _batches([len(e.text) for e in examples], args.batch_size, random.Random(args.seed))
+    model.train()
+    timed = []
+    for batch in batches[:probe_steps + 1]:
+        started = time.monotonic()
+        enc = tokenizer([examples[i].text for i in batch], truncation=True, max_length=args.max_length,
+                        padding=True, return_tensors="pt").to(device)
+        logits = model(**enc).logits.float()
+        torch.nn.functional.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long, device=device)).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        timed.append((time.monotonic() - started) / len(batch))
+    per_example = float(np.median(timed[1:] or timed))
+    sample = [e.text for e in examples[: args.batch_size * 2]]
+    started = time.monotonic()
+    predict_proba(model, tokenizer, sample, args.batch_size * 2, args.max_length, device)
+    per_scored = (time.monotonic() - started) / max(len(sample), 1)
+    return args.epochs * (len(examples) * per_example + n_scored * per_scored)
+
+
 def train(labels: Sequence[str], examples: Sequence[Example], val: Sequence[Example], args: TrainArgs = TrainArgs(),
           device: str = "auto", progress: Callable[[Progress], None] | None = None,
           checkpoint: str | Path | None = None) -> TrainResult:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.classifier import Prediction, TaskSpec
+from models.classifier import Prediction, TaskSpec, predictions
 from models.embedding import pick_device
 from models.finetune import predict_proba, quantize
 from models.registry import ModelLoadError, load
@@ -45,12 +45,4 @@ class FineTunedClassifier:
     def predict(self, texts: Sequence[str], embeddings: np.ndarray) -> list[Prediction]:
         if not texts:
             return []
-        probs = self.probabilities(texts)
-        out = []
-        for row in probs:
-            best = int(row.argmax())
-            confidence = float(row[best])
-            out.append(Prediction(task=self.task.name, label=self.labels[best], confidence=confidence,
-                                  unsure=confidence < self.task.unsure_below, model=self.version,
-                                  scores={n: round(float(p), 4) for n, p in zip(self.labels, row, strict=True)}))
-        return out
+        return predictions(self.task, self.labels, self.probabilities(texts), self.version)

@@ -1,7 +1,9 @@
-"""Model versions on disk: ``<root>/<task>/v<N>/`` holds the weights, tokenizer, labels and a ``meta.json``.
+"""Model versions on disk: ``<root>/<task>/v<N>/`` holds the weights, labels and a ``meta.json``.
 
-``meta.json`` is written last and records the training arguments, the data fingerprint, the metrics and a checksum
-of the weights, so a folder without it is an unfinished run and a folder whose weights changed is refused.
+A version is of one rung of the ladder (``meta["rung"]``): a fine-tuned transformer (weights and tokenizer) or a
+head on the sentence embedding (``head.npz``). ``meta.json`` is written last and records the training arguments,
+the data fingerprint, the metrics and a checksum of the weights, so a folder without it is an unfinished run and a
+folder whose weights changed is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import Any
 
 META = "meta.json"
 WEIGHTS = "model.safetensors"
+HEAD = "head.npz"
+FINETUNED = "fine-tuned"
+EMBEDDING_HEAD = "head"
 
 
 class ModelLoadError(RuntimeError):
@@ -40,17 +45,34 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save(folder: str | Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> Path:
-    """Write a trained model and its metadata; ``meta.json`` last, atomically."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    meta = {**meta, "sha256": _sha256(folder / WEIGHTS)}
+def _finish(folder: Path, meta: dict[str, Any], rung: str, weights: str) -> Path:
+    meta = {**meta, "rung": rung, "weights": weights, "sha256": _sha256(folder / weights)}
     tmp = folder / (META + ".tmp")
     tmp.write_text(json.dumps(meta, indent=2, default=str))
     os.replace(tmp, folder / META)
     return folder
+
+
+def save(folder: str | Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> Path:
+    """Write a fine-tuned model and its metadata; ``meta.json`` last, atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return _finish(folder, meta, FINETUNED, WEIGHTS)
+
+
+def save_head(folder: str | Path, head: Any, meta: dict[str, Any]) -> Path:
+    """Write a head on the embedding (anything with ``save(path)``) and its metadata; ``meta.json`` last."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    head.save(folder / HEAD)
+    return _finish(folder, meta, EMBEDDING_HEAD, HEAD)
+
+
+def rung(meta: dict[str, Any]) -> str:
+    """The ladder rung of a version (versions saved before the ladder are fine-tuned)."""
+    return str(meta.get("rung", FINETUNED))
 
 
 def read_meta(folder: str | Path) -> dict[str, Any]:
@@ -64,19 +86,29 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
         raise ModelLoadError(f"{path}: unreadable ({exc})") from exc
 
 
+def checked_meta(folder: str | Path) -> dict[str, Any]:
+    """The metadata of a version whose weights match the recorded checksum; ``ModelLoadError`` otherwise."""
+    folder = Path(folder)
+    meta = read_meta(folder)
+    name = str(meta.get("weights", WEIGHTS))
+    weights = folder / name
+    if not weights.is_file():
+        raise ModelLoadError(f"{folder}: {name} is missing")
+    if _sha256(weights) != meta.get("sha256"):
+        raise ModelLoadError(f"{folder}: {name} does not match the checksum in {META} (corrupt or changed)")
+    return meta
+
+
 def load(folder: str | Path) -> tuple[Any, Any, dict[str, Any]]:
-    """Model, tokenizer and metadata of a version, after checking the weights against the recorded checksum."""
+    """Model, tokenizer and metadata of a fine-tuned version, after checking the weights against the checksum."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     folder = Path(folder)
-    meta = read_meta(folder)
-    weights = folder / WEIGHTS
-    if not weights.is_file():
-        raise ModelLoadError(f"{folder}: {WEIGHTS} is missing")
-    if _sha256(weights) != meta.get("sha256"):
-        raise ModelLoadError(f"{folder}: {WEIGHTS} does not match the checksum in {META} (corrupt or changed)")
+    meta = checked_meta(folder)
+    if rung(meta) != FINETUNED:
+        raise ModelLoadError(f"{folder}: a {rung(meta)} version, not a fine-tuned transformer")
     try:
         model = AutoModelForSequenceClassification.from_pretrained(folder)
         tokenizer = AutoTokenizer.from_pretrained(folder)

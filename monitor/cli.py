@@ -25,6 +25,7 @@ from models.projection import PCA_DIMS
 from models.topics import DISTRIBUTION_TEMPERATURE, topic_distribution
 from monitor import charts, learning, maps, search, service, taxonomy, train_job, trends
 from monitor import digest as digests
+from monitor.candidates import minutes
 from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import ConsoleNotifier, Notifier, safe
@@ -439,18 +440,21 @@ def _train_in_foreground(store: Store, settings: Settings, task: str, run_id: in
                 bar.n = state["step"]
                 bar.set_postfix(epoch=f"{state['epoch']}/{state['epochs']}", loss=state["loss"])
                 bar.refresh()
-            else:
-                bar.set_description(f"{state['phase']} {task}")
+            bar.set_description(f"{_progress(state)} {task}" if "steps" not in state else f"fine-tuning {task}")
 
         outcome = train_job.execute(store, settings, run_id, on_progress=show)
     if outcome is None:
         print((store.run(run_id) or {}).get("message", "training failed"), file=sys.stderr)
         return 1
     m = outcome["metrics"]
-    print(f"{task} v{outcome['version']}: held-out {m['holdout']['metric']} {m['holdout']['score']:.3f} "
-          f"(accuracy {m['holdout']['accuracy']:.3f}) against {m['serving']['holdout']['score']:.3f} for "
-          f"{m['serving']['version']}; best epoch {m['best_epoch']}, {m['train_seconds']:.0f} s on {m['device']}")
-    if m["int8_agreement"] is not None:
+    print(tabulate([[name, "" if r.get("holdout") is None else f"{r['holdout']:.3f}",
+                     "" if "seconds" not in r else f"{r['seconds']:.1f}", r.get("skipped", "")]
+                    for name, r in m["ladder"].items()], headers=["rung", f"held-out {m['holdout']['metric']}",
+                                                                  "train s", "note"]))
+    print(f"{task} v{outcome['version']} ({m['rung']}): held-out {m['holdout']['metric']} "
+          f"{m['holdout']['score']:.3f} (accuracy {m['holdout']['accuracy']:.3f}) against "
+          f"{m['serving']['holdout']['score']:.3f} for {m['serving']['version']}; {m['train_seconds']:.0f} s")
+    if m.get("int8_agreement") is not None:
         print(f"int8 agrees with fp32 on {m['int8_agreement']:.1%} of the held-out set")
     print(f"{'PROMOTED' if outcome['promoted'] else 'REJECTED'}: {outcome['reason']}")
     print(f"confusion matrix: {Path(outcome['folder']) / 'confusion.png'}")
@@ -519,18 +523,19 @@ def _print_models(store: Store, settings: Settings, task: str | None) -> None:
         row = serving.get(spec.name)
         agree, compared = store.auto_label_agreement(spec.name)
         print(f"{spec.name}: served by {'v' + str(row['version']) if row else 'zero-shot'}"
-              + (" (int8)" if row and row["int8"] else "")
+              + (f" ({row['metrics'].get('rung', 'fine-tuned')}{', int8' if row['int8'] else ''})" if row else "")
               + (f"; automatic labels agree with {agree} of {compared} corrections ({agree / compared:.0%})"
                  if compared else ""))
     versions = store.versions(task)
     if versions:
         print()
-        print(tabulate([[v["task"], f"v{v['version']}", v["status"], v["metrics"].get("holdout", {}).get("metric", ""),
-                         f"{v['metrics'].get('holdout', {}).get('score', 0):.3f}",
+        print(tabulate([[v["task"], f"v{v['version']}", v["metrics"].get("rung", "fine-tuned"), v["status"],
+                         v["metrics"].get("holdout", {}).get("metric", ""),
+                         f"{v['metrics'].get('holdout', {}).get('score', 0):.3f}", _rung_score(v, "zero-shot"),
                          f"{v['metrics'].get('serving', {}).get('holdout', {}).get('score', 0):.3f}",
                          _when(v["created_at"]), (v["reason"] or "")[:70]] for v in versions],
-                       headers=["task", "version", "status", "metric", "held-out", "in service then", "trained (UTC)",
-                                "reason"]))
+                       headers=["task", "version", "rung", "status", "metric", "held-out", "zero-shot",
+                                "in service then", "trained (UTC)", "reason"]))
     runs = store.runs(task, limit=5)
     if runs:
         print()
@@ -539,10 +544,18 @@ def _print_models(store: Store, settings: Settings, task: str | None) -> None:
                        headers=["run", "task", "status", "asked by", "asked (UTC)", "outcome"]))
 
 
+def _rung_score(version: dict, rung: str) -> str:
+    """A rung's held-out score in the run that made ``version`` (blank for runs before the ladder)."""
+    found = version["metrics"].get("ladder", {}).get(rung, {}).get("holdout")
+    return "" if found is None else f"{found:.3f}"
+
+
 def _progress(state: dict) -> str:
+    estimate = f" (at most about {minutes(state['estimate_seconds'])})" if "estimate_seconds" in state else ""
     if "steps" in state:
-        return f"epoch {state['epoch']}/{state['epochs']}, step {state['step']}/{state['steps']}"
-    return state.get("phase", "")
+        return f"{state.get('rung', 'fine-tuned')} epoch {state['epoch']}/{state['epochs']}, step " \
+               f"{state['step']}/{state['steps']}{estimate}"
+    return " ".join(str(state[k]) for k in ("phase", "rung") if k in state) + estimate
 
 
 # printing -----------------------------------------------------------------------------------------------------------

@@ -213,7 +213,14 @@ class TrainingSettings:
                               "embeddings); training split only, seeded. 0: off.", low=0, high=20)
     augment_below: int = setting(50, "A label with fewer training examples than this is rare for `augment`.", low=1)
     seed: int = setting(0, "Random seed of the training run.")
-    max_minutes: float = setting(0.0, "Stop training after this many minutes (0: no limit).", low=0.0)
+    max_minutes: float = setting(30.0, "Time budget of the fine-tuned rung, in minutes: it trains only when its "
+                                       "time, estimated from a few timed steps, fits (on a CPU), and stops when it "
+                                       "runs over; 0: no limit.", low=0.0)
+    rungs: tuple[str, ...] = setting(("head", "fine-tuned"), "Rungs of the classifier ladder a training run trains; "
+                                     "zero-shot is always scored beside them. `head`: logistic regression on the "
+                                     "stored embedding (seconds, no extra encoder pass when serving); `fine-tuned`: "
+                                     "the transformer (a second pass per item). The best on the held-out set is the "
+                                     "candidate, a tie going to the cheaper.", choices=("head", "fine-tuned"))
     device: str = setting("auto", "`auto` (cuda when available, bf16 where supported, else cpu), `cpu` or `cuda`.")
 
 
@@ -399,6 +406,9 @@ def _check(where: str, f: Any, value: Any) -> Any:
     if kind == "tuple[str, ...]":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where} = {value!r}: expected a list of strings")
+        wrong = [v for v in value if meta.get("choices") and v not in meta["choices"]]
+        if wrong or (meta.get("choices") and not value):
+            raise ConfigError(f"{where} = {value!r}: expected one or more of {', '.join(meta['choices'])}")
         return tuple(value)
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(f"{where} = {value!r}: expected one of {', '.join(meta['choices'])}")

@@ -26,7 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from models.classifier import Classifier, TaskSpec, ZeroShotClassifier
 from models.embedding import Encoder
-from models.finetuned import FineTunedClassifier
+from models.ladder import open_version
 from models.registry import ModelLoadError
 from models.topics import OnlineTopicModel
 from monitor import digest as digests
@@ -103,8 +103,8 @@ def load_classifier(settings: Settings, task: TaskSpec, version: dict | None,
     """The registered ``version`` of ``task`` (``ModelLoadError`` if it cannot be loaded), or zero-shot for None."""
     if version is None:
         return ZeroShotClassifier.from_encoder(task, encode)
-    return FineTunedClassifier(task, version["path"], f"v{version['version']}", device=settings.model.device,
-                               int8=bool(version["int8"]))
+    return open_version(task, version["path"], f"v{version['version']}", settings.model.embedding,
+                        device=settings.model.device, int8=bool(version["int8"]))
 
 
 def serve_or_zero_shot(settings: Settings, task: TaskSpec, version: dict | None,

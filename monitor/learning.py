@@ -4,7 +4,8 @@ Training data comes from imported labels, the team's corrections (weighted above
 correction of an item wins) and, optionally, the zero-shot labeller's confident labels. A hash of each text puts it
 in the held-out set or not, so the held-out set never moves between versions; corrections made since the model in
 service was trained that fall in it form the "live" set. A new version serves only when it is not worse than the
-model in service on the held-out set (within a tolerance) and does not lose on the live set.
+model in service on the held-out set (within a tolerance) and does not lose on the live set. Each run trains the
+ladder's rungs (monitor.candidates) and puts the best forward.
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from models import registry
 from models.augment import Augmenter
-from models.classifier import LabelSpec, TaskSpec, ZeroShotClassifier
-from models.embedding import Encoder
+from models.classifier import LabelSpec, TaskSpec
+from models.embedding import Encoder, pick_device
 from models.evaluation import confusion_png, report
-from models.finetune import Example, Progress, TrainArgs, TrainingError, fingerprint, predict_proba, quantize, train
-from models.finetuned import FineTunedClassifier
-from models.registry import ModelLoadError
+from models.finetune import Example, Progress, TrainArgs, TrainingError, fingerprint
+from models.ladder import COST, ZERO_SHOT, choose, open_version
+from models.registry import ModelLoadError, rung
+from monitor import candidates
 from monitor.config import Settings
 from monitor.service import ServiceError
 from monitor.store import Store
@@ -86,7 +86,9 @@ class TrainingData:
 
 
 def gather(store: Store, settings: Settings, task: TaskSpec, since: float) -> TrainingData:
-    """The training, validation, held-out and live sets of ``task``, duplicates and conflicts resolved."""
+    """The training, validation, held-out and live sets of ``task``, duplicates and conflicts resolved. Texts
+    without a split go by their hash; when the imported splits name no validation (or no test) set, one is drawn
+    from the rows marked ``train`` by the same hash."""
     s = settings.learning
     names = set(task.label_names)
     counts = {"imported": 0, "corrections": 0, "pseudo": 0, "duplicates": 0, "conflicts": 0, "unknown_label": 0}
@@ -124,11 +126,19 @@ def gather(store: Store, settings: Settings, task: TaskSpec, since: float) -> Tr
             del chosen[key]
             counts["conflicts"] += 1
     data = TrainingData(report=counts)
+    hp = s.holdout_percent
+    rows = []
     for row in chosen.values():
-        example = Example(row["text"], row["label"], row["weight"])
         bucket = _bucket(task.name, row["text"])
-        split = row["split"] or ("test" if bucket < s.holdout_percent else
-                                 "val" if bucket < s.holdout_percent + 15 else "train")
+        by_hash = "test" if bucket < hp else "val" if bucket < hp + 15 else "train"
+        rows.append((row, by_hash, row["split"] or by_hash))
+    present = {split for row, _, split in rows if row["tier"] > 0}
+    counts.update(val_from_train=0, holdout_from_train=0)
+    for row, by_hash, split in rows:
+        example = Example(row["text"], row["label"], row["weight"])
+        if split == "train" and row["split"] and row["tier"] > 0 and by_hash not in present:
+            split = by_hash
+            counts["val_from_train" if split == "val" else "holdout_from_train"] += 1
         if row["tier"] == 0 and split != "train":
             continue
         {"test": data.holdout, "val": data.val}.get(split, data.train).append(example)
@@ -170,10 +180,14 @@ def train_split(data: TrainingData, settings: Settings) -> list[Example]:
 
 
 def decide(candidate: dict[str, Any], serving: dict[str, Any], cand_live: dict[str, Any], serv_live: dict[str, Any],
-           tolerance: float) -> tuple[bool, str]:
-    """Whether a candidate replaces the model in service, and why, from their scores on the same sets."""
+           tolerance: float, costlier: bool = False) -> tuple[bool, str]:
+    """Whether a candidate replaces the model in service, and why, from their scores on the same sets. A candidate
+    of a ``costlier`` rung than the one in service must win by more than the tolerance: a tie goes to the cheaper."""
     metric = candidate["metric"]
     c, s = candidate["score"], serving["score"]
+    if costlier and c <= s + tolerance:
+        return False, (f"held-out {metric} {c:.3f} does not beat the cheaper model in service's {s:.3f} by more "
+                       f"than the tolerance {tolerance:g}")
     if c < s - tolerance:
         return False, (f"held-out {metric} {c:.3f} is below the model in service's {s:.3f} by more than the "
                        f"tolerance {tolerance:g}")
@@ -191,28 +205,72 @@ def _score(predict: Callable[[list[str]], list[str]], examples: list[Example], l
     return report([e.label for e in examples], predict(texts) if texts else [], labels, metric)
 
 
-def serving_predictor(store: Store, settings: Settings, task: TaskSpec,
-                      encoder: Callable[[], Encoder]) -> tuple[str, Callable[[list[str]], list[str]]]:
-    """The model in service for ``task`` (its version name and a text -> label function)."""
+def serving_candidate(store: Store, settings: Settings, task: TaskSpec, vectors: candidates.Vectors,
+                      zero: candidates.Candidate) -> tuple[str, candidates.Candidate]:
+    """The model in service for ``task``, as its version name and a candidate to score (zero-shot when none)."""
     row = store.serving().get(task.name)
-    if row is not None:
-        try:
-            clf = FineTunedClassifier(task, row["path"], f"v{row['version']}", device="cpu")
-            return clf.version, lambda texts: [clf.labels[i] for i in clf.probabilities(texts).argmax(axis=1)]
-        except ModelLoadError as exc:
-            log.warning("the model in service cannot be scored, so the candidate is compared with zero-shot: %s",
-                        exc)
-    enc = encoder()
-    zero = ZeroShotClassifier.from_encoder(task, enc.encode)
-    return "zero-shot", lambda texts: [p.label for p in zero.predict(texts, enc.encode(texts))]
+    if row is None:
+        return ZERO_SHOT, zero
+    try:
+        clf = open_version(task, row["path"], f"v{row['version']}", settings.model.embedding, device="cpu")
+    except ModelLoadError as exc:
+        log.warning("the model in service cannot be scored, so the candidate is compared with zero-shot: %s", exc)
+        return ZERO_SHOT, zero
+
+    def predict(texts: list[str]) -> list[str]:
+        return [p.label for p in clf.predict(texts, vectors(texts))] if texts else []
+
+    return clf.version, candidates.Candidate(rung(row["metrics"]), predict)
+
+
+def _train_rungs(settings: Settings, task: TaskSpec, data: TrainingData, train_set: list[Example],
+                 vectors: candidates.Vectors, args: TrainArgs, folder: Path, version: int,
+                 report_to: Reporter) -> tuple[list[candidates.Candidate], dict[str, dict[str, Any]]]:
+    """Train the configured rungs; returns the trained candidates and, per rung, what happened to it."""
+    t = settings.training
+    trained, ladder = [], {}
+    if registry.EMBEDDING_HEAD in t.rungs:
+        report_to({"phase": "training", "rung": "head", "version": version}, "")
+        cand = candidates.head(task, train_set, data.val, vectors, args, settings.model.embedding)
+        trained.append(cand)
+        ladder[cand.rung] = {"seconds": cand.seconds, **cand.details}
+    if registry.FINETUNED in t.rungs:
+        device = pick_device(t.device)
+        estimate = candidates.finetune_estimate(task, train_set, len(data.val), args, device)
+        budget = t.max_minutes * 60
+        if budget and device == "cpu" and estimate > budget:
+            why = (f"not trained: about {candidates.minutes(estimate)} on this CPU, over the "
+                   f"training.max_minutes budget of {t.max_minutes:g} min")
+            ladder[registry.FINETUNED] = {"skipped": why, "estimate_seconds": round(estimate, 1)}
+            report_to({"phase": "training", "version": version}, f"Fine-tuned rung {why}.")
+        else:
+            report_to({"phase": "training", "rung": "fine-tuned", "version": version,
+                       "estimate_seconds": round(estimate, 1)},
+                      f"Fine-tuning {task.name} v{version}: at most about {candidates.minutes(estimate)} on {device}.")
+
+            def progress(p: Progress) -> None:
+                state = {"phase": "training", "rung": "fine-tuned", "version": version, "epoch": p.epoch,
+                         "epochs": p.epochs, "step": p.step, "steps": p.steps, "loss": round(p.loss, 4),
+                         "estimate_seconds": round(estimate, 1)}
+                note = (f"epoch {p.epoch}/{p.epochs}: validation {args.metric} {p.val_score:.3f}"
+                        if p.val_score is not None else "")
+                report_to(state, note)
+
+            cand = candidates.finetuned(task, train_set, data.val, [e.text for e in data.holdout], args, device,
+                                        (settings.learning.int8, settings.learning.int8_min_agreement), progress,
+                                        folder / "checkpoint.pt")
+            trained.append(cand)
+            ladder[cand.rung] = {"seconds": cand.seconds, "estimate_seconds": round(estimate, 1), **cand.details}
+    return trained, ladder
 
 
 def train_task(store: Store, settings: Settings, task_name: str, run_id: int, report_to: Reporter,
                encoder: Callable[[], Encoder] | None = None) -> dict[str, Any]:
-    """One training run of ``task_name``: train, evaluate against the model in service, register, gate.
+    """One training run of ``task_name``: train the ladder's rungs, score each on the held-out set, and put the
+    best (ties to the cheaper) through the gate against the model in service; register it either way.
 
-    Resumes from the run's checkpoint when the run was interrupted. Raises ``LearningError`` when no model can be
-    trained; the model in service is never touched unless the new version passes the gate.
+    The fine-tuned rung resumes from the run's checkpoint when the run was interrupted. Raises ``LearningError``
+    when no model can be trained; the model in service is never touched unless the new version passes the gate.
     """
     task = task_spec(settings, task_name)
     labels = task.label_names
@@ -231,64 +289,48 @@ def train_task(store: Store, settings: Settings, task_name: str, run_id: int, re
     folder.mkdir(parents=True, exist_ok=True)
     store.start_run(run_id, version, os.getpid())
     d = data.report
-    report_to({"phase": "training", "version": version}, (
+    report_to({"phase": "encoding", "version": version}, (
         f"Training {task.name} v{version} on {d['train']} examples ({d['corrections']} corrections, {d['imported']} "
         f"imported, {d['pseudo']} pseudo-labels; dropped {d['duplicates']} duplicates, {d['conflicts']} conflicts, "
-        f"{d['unknown_label']} with unknown labels); {d['holdout']} held out, {d['live']} live."
-        + (f" Plus {d['augmented']} augmented variants of examples of rare labels." if d["augmented"] else "")))
-
-    def progress(p: Progress) -> None:
-        state = {"phase": "training", "version": version, "epoch": p.epoch, "epochs": p.epochs, "step": p.step,
-                 "steps": p.steps, "loss": round(p.loss, 4)}
-        note = (f"epoch {p.epoch}/{p.epochs}: validation {args.metric} {p.val_score:.3f}"
-                if p.val_score is not None else "")
-        report_to(state, note)
-
+        f"{d['unknown_label']} with unknown labels); {d['holdout']} held out, {d['live']} live"
+        + (f"; validation drawn from training ({d['val']})" if d.get("val_from_train") else "")
+        + (f". Plus {d['augmented']} augmented variants of examples of rare labels." if d["augmented"] else ".")
+        + f" Rungs: zero-shot, {', '.join(settings.training.rungs)}."))
+    vectors = candidates.Vectors(make_encoder())
+    zero = candidates.zero_shot(task, vectors)
     try:
-        result = train(labels, train_set, data.val, args, device=settings.training.device, progress=progress,
-                       checkpoint=folder / "checkpoint.pt")
-    except TrainingError as exc:
+        trained, ladder = _train_rungs(settings, task, data, train_set, vectors, args, folder, version, report_to)
+    except (TrainingError, ValueError) as exc:
         raise LearningError(str(exc)) from exc
     report_to({"phase": "evaluating", "version": version}, "")
-
-    holdout_texts = [e.text for e in data.holdout]
-    chosen = predict_proba(result.model, result.tokenizer, holdout_texts, 64, args.max_length,
-                           result.device).argmax(axis=1)
-    predicted = {text: labels[i] for text, i in zip(holdout_texts, chosen, strict=True)}
-
-    def candidate(texts: list[str]) -> list[str]:
-        """The candidate's labels, predicted once for the held-out set (the live set is part of it)."""
-        return [predicted[t] for t in texts]
-
-    cand = _score(candidate, data.holdout, labels, args.metric)
-    cand_live = _score(candidate, data.live, labels, args.metric)
-    serving_name, serving_predict = serving_predictor(store, settings, task, make_encoder)
-    serv = _score(serving_predict, data.holdout, labels, args.metric)
-    serv_live = _score(serving_predict, data.live, labels, args.metric)
-    agreement = None
-    if result.device == "cpu" and settings.learning.int8:
-        q = quantize(result.model)
-        agreement = float(np.mean(predict_proba(q, result.tokenizer, holdout_texts, 64, args.max_length
-                                                ).argmax(axis=1) == chosen))
-    int8 = agreement is not None and agreement >= settings.learning.int8_min_agreement
-    promote, reason = decide(cand, serv, cand_live, serv_live, settings.learning.tolerance)
-    metrics = {"holdout": cand, "live": cand_live, "serving": {"version": serving_name, "holdout": serv,
-                                                                 "live": serv_live},
-               "int8_agreement": agreement, "history": result.history, "best_epoch": result.best_epoch,
-               "train_seconds": result.seconds, "device": result.device, "data": data.report,
-               "resumed_from_epoch": result.resumed_from_epoch}
-    registry.save(folder, result.model, result.tokenizer, {
-        "task": task.name, "version": version, "labels": labels, "args": asdict(args), "metrics": metrics,
-        "fingerprint": fingerprint(labels, train_set, args), "created_at": time.time()})
+    scores = {c.rung: _score(c.predict, data.holdout, labels, args.metric) for c in [zero, *trained]}
+    for name, sc in scores.items():
+        ladder.setdefault(name, {})["holdout"] = sc["score"]
+    best = next(c for c in trained if c.rung == choose({c.rung: scores[c.rung]["score"] for c in trained},
+                                                       settings.learning.tolerance))
+    cand, cand_live = scores[best.rung], _score(best.predict, data.live, labels, args.metric)
+    serving_name, serv_model = (ZERO_SHOT, zero) if serving is None else serving_candidate(
+        store, settings, task, vectors, zero)
+    serv = scores[ZERO_SHOT] if serv_model is zero else _score(serv_model.predict, data.holdout, labels, args.metric)
+    serv_live = _score(serv_model.predict, data.live, labels, args.metric)
+    promote, reason = decide(cand, serv, cand_live, serv_live, settings.learning.tolerance,
+                             costlier=COST[best.rung] > COST[serv_model.rung])
+    reason = f"{best.rung}: {reason}"
+    metrics = {"rung": best.rung, "holdout": cand, "live": cand_live, "ladder": ladder,
+               "serving": {"version": serving_name, "holdout": serv, "live": serv_live},
+               "train_seconds": best.seconds, "data": data.report, **best.details}
+    assert best.save is not None
+    best.save(folder, {"task": task.name, "version": version, "labels": labels, "args": asdict(args),
+                       "metrics": metrics, "fingerprint": fingerprint(labels, train_set, args),
+                       "created_at": time.time()})
     confusion_png(folder / "confusion.png", cand["confusion"], labels, f"{task.name} v{version} (held-out)")
-    (folder / "checkpoint.pt").unlink(missing_ok=True)
-    store.add_version(task.name, version, str(folder), "candidate", metrics, reason, run_id, int8)
+    store.add_version(task.name, version, str(folder), "candidate", metrics, reason, run_id, best.int8)
     if promote:
         store.promote(task.name, version, reason)
     else:
         store.set_version_status(task.name, version, "rejected", reason)
     verdict = "promoted" if promote else "rejected"
-    message = f"{task.name} v{version} {verdict}: {reason}"
+    message = f"{task.name} v{version} ({best.rung}) {verdict}: {reason}"
     store.finish_run(run_id, "done", message)
     return {"version": version, "promoted": promote, "reason": reason, "metrics": metrics, "folder": str(folder)}
 
@@ -335,7 +377,7 @@ def promote(store: Store, settings: Settings, task: str, version: str, user: str
     spec = task_spec(settings, task)
     row = _version(store, task, version)
     try:
-        FineTunedClassifier(spec, row["path"], f"v{row['version']}", device="cpu")
+        open_version(spec, row["path"], f"v{row['version']}", settings.model.embedding, device="cpu")
     except ModelLoadError as exc:
         store.set_version_status(task, row["version"], "broken", str(exc))
         raise ServiceError(f"refused: {exc}") from None

@@ -143,11 +143,13 @@ metric = "macro_f1"
 """
 
 
-def write_config(tmp_path: Path, tiny_model: str, extra: str = "") -> Path:
+def write_config(tmp_path: Path, tiny_model: str, extra: str = "", rungs: tuple[str, ...] | None = None) -> Path:
+    """A config with the tiny model; ``rungs`` limits the ladder (the default config trains every rung)."""
     path = tmp_path / "lookout.toml"
+    ladder = f"rungs = {json.dumps(list(rungs))}\n" if rungs else ""
     path.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
                     f'[training]\nbase = "{tiny_model}"\nfreeze_layers = 0\nepochs = 6\npatience = 3\n'
-                    f"learning_rate = 3e-3\nmax_length = 64\n[learning]\nmin_examples = 20\n{extra}{TASK}")
+                    f"learning_rate = 3e-3\nmax_length = 64\n{ladder}[learning]\nmin_examples = 20\n{extra}{TASK}")
     return path
 
 
@@ -208,7 +210,7 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_labels_train_promote_reject_rollback_and_a_crash_through_the_cli(tmp_path: Path, tiny_model: str,
                                                                           run: Runner) -> None:
-    cfg = write_config(tmp_path, tiny_model)
+    cfg = write_config(tmp_path, tiny_model, rungs=("fine-tuned",))
     data = tmp_path / "labels.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in sample()))
     bad = tmp_path / "bad.jsonl"

@@ -1,0 +1,116 @@
+"""A head on the stored sentence embedding: the ladder's middle rung.
+
+A multinomial logistic regression over the unit embeddings the pipeline already computes for every item, so it
+serves at no extra encoder pass and trains in seconds on a CPU, from a handful of labels per class and for many
+classes. Its strength is picked on the validation set from a small grid (the data decides how much to regularise).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.classifier import Prediction, TaskSpec, predictions, softmax
+from models.evaluation import score
+
+STRENGTHS = (0.25, 1.0, 4.0, 16.0, 64.0)
+
+
+@dataclass(frozen=True)
+class EmbeddingHead:
+    """A linear softmax layer over embeddings: ``weight`` is (labels, dims), ``bias`` (labels,)."""
+
+    labels: tuple[str, ...]
+    weight: np.ndarray
+    bias: np.ndarray
+
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        """Class probabilities in the order of ``labels``."""
+        logits = np.asarray(embeddings, dtype=np.float32) @ self.weight.T + self.bias
+        return softmax(logits, 1.0)
+
+    def save(self, path: str | Path) -> None:
+        with Path(path).open("wb") as f:
+            np.savez(f, labels=np.array(self.labels), weight=self.weight, bias=self.bias)
+
+    @classmethod
+    def load(cls, path: str | Path) -> EmbeddingHead:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(tuple(str(x) for x in data["labels"]), data["weight"].astype(np.float32),
+                       data["bias"].astype(np.float32))
+
+
+@dataclass(frozen=True)
+class HeadResult:
+    head: EmbeddingHead
+    strength: float
+    val_score: float
+    seconds: float
+
+
+def _fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, n_labels: int, strength: float,
+         balanced: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+
+    sample_w = weights.copy()
+    if balanced:
+        counts = np.bincount(y, minlength=n_labels).astype(np.float64)
+        sample_w = sample_w * (len(y) / (n_labels * np.maximum(counts, 1)))[y]
+    model = LogisticRegression(C=strength, max_iter=1000, random_state=seed)
+    model.fit(x, y, sample_weight=sample_w)
+    weight = np.zeros((n_labels, x.shape[1]), dtype=np.float32)
+    bias = np.full(n_labels, -1e4, dtype=np.float32)
+    if len(model.classes_) == 2:
+        weight[model.classes_[1]], bias[model.classes_[1]] = model.coef_[0], model.intercept_[0]
+        weight[model.classes_[0]], bias[model.classes_[0]] = 0.0, 0.0
+    else:
+        weight[model.classes_] = model.coef_
+        bias[model.classes_] = model.intercept_
+    return weight, bias
+
+
+def train_head(labels: Sequence[str], x: np.ndarray, y: Sequence[str], weights: Sequence[float],
+               x_val: np.ndarray, y_val: Sequence[str], metric: str = "macro_f1", balanced: bool = True,
+               seed: int = 0) -> HeadResult:
+    """Fit a head for each strength in ``STRENGTHS`` and keep the one that scores best on the validation set
+    (the weaker on a tie). Labels without training examples are never predicted."""
+    started = time.monotonic()
+    labels = list(labels)
+    index = {name: i for i, name in enumerate(labels)}
+    yi = np.array([index[v] for v in y])
+    if len(set(yi.tolist())) < 2:
+        raise ValueError("a head needs training examples of at least two labels")
+    w = np.asarray(weights, dtype=np.float64)
+    best: tuple[float, float, np.ndarray, np.ndarray] | None = None
+    for strength in STRENGTHS:
+        weight, bias = _fit(x, yi, w, len(labels), strength, balanced, seed)
+        chosen = (np.asarray(x_val, dtype=np.float32) @ weight.T + bias).argmax(axis=1)
+        val = score(metric, list(y_val), [labels[i] for i in chosen], labels)
+        if best is None or val > best[0]:
+            best = (val, strength, weight, bias)
+    assert best is not None
+    val, strength, weight, bias = best
+    return HeadResult(EmbeddingHead(tuple(labels), weight, bias), strength, round(float(val), 4),
+                      round(time.monotonic() - started, 2))
+
+
+class HeadClassifier:
+    """Serves a task with an ``EmbeddingHead``: reads the shared embeddings, never the texts."""
+
+    def __init__(self, task: TaskSpec, head: EmbeddingHead, version: str) -> None:
+        self.task = task
+        self.head = head
+        self.version = version
+        self.labels = list(head.labels)
+
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        return self.head.probabilities(embeddings)
+
+    def predict(self, texts: Sequence[str], embeddings: np.ndarray) -> list[Prediction]:
+        if len(embeddings) == 0:
+            return []
+        return predictions(self.task, self.labels, self.probabilities(embeddings), self.version)
