@@ -361,10 +361,28 @@ def _read_labelled(path: Path) -> list[dict]:
     return rows
 
 
+def _create_task(settings: Settings, name: str, rows: list[dict], label_field: str, user: str) -> Settings:
+    """Store task ``name`` with the labels found in ``rows`` (descriptions empty: zero-shot reads the names until
+    they are described) and return the settings with it."""
+    found = sorted({str(r.get(label_field) or "").strip() for r in rows} - {""})
+    taxonomy.check_name(name)
+    for label in found:
+        taxonomy.check_name(label)
+    if len(found) < 2:
+        raise ServiceError(f"a task needs at least two labels; {len(found)} found in field `{label_field}`")
+    with Store(settings.store.path) as store:
+        store.save_task(name, [{"name": x, "description": ""} for x in found], "macro_f1", "labels import", user)
+        print(f"created task {name} with {len(found)} labels: {', '.join(found[:10])}"
+              + (f" and {len(found) - 10} more" if len(found) > 10 else ""))
+        return taxonomy.with_stored_tasks(settings, store)
+
+
 def cmd_labels(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
-    spec = learning.task_spec(settings, args.task)
     rows = _read_labelled(Path(args.file))
+    if args.create and args.task not in {t.name for t in settings.tasks}:
+        settings = _create_task(settings, args.task, rows, args.label_field, args.user)
+    spec = learning.task_spec(settings, args.task)
     problems, good = [], []
     for row in rows:
         text, label = str(row.get(args.text_field) or "").strip(), str(row.get(args.label_field) or "").strip()
@@ -714,6 +732,9 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
     p.add_argument("action", choices=["import"])
     p.add_argument("file", help="a .jsonl file (one object per line) or a .csv file with a header row")
     p.add_argument("--task", required=True, help="the task the labels belong to")
+    p.add_argument("--create", action="store_true", help="create the task from the file's labels when there is no "
+                                                         "such task (labels: lower-case letters, digits, - and _)")
+    p.add_argument("--user", default=os.environ.get("USER", "cli"), help="who creates the task (default: $USER)")
     p.add_argument("--text-field", default="text", help="field holding the text (default: text)")
     p.add_argument("--label-field", default="label", help="field holding the label (default: label)")
     p.add_argument("--split-field", default="split",

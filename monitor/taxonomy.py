@@ -184,7 +184,7 @@ def merge(store: Store, proposal_id: int, name: str, into: str) -> dict[str, Any
 
 def edit(store: Store, proposal_id: int, name: str, new_name: str, description: str) -> dict[str, Any]:
     found = open_proposal(store, proposal_id)
-    _check_name(new_name)
+    check_name(new_name)
     if new_name != name and any(x["name"] == new_name for x in found["labels"]):
         raise ServiceError(f"proposal #{proposal_id} has a label `{new_name}` already; merge them instead")
     for label in found["labels"]:
@@ -202,7 +202,8 @@ def discard(store: Store, proposal_id: int) -> dict[str, Any]:
     return found
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
+    """Refuse a label or task name that Slack values and `/lookout label` cannot carry as it is."""
     if not NAME.match(name):
         raise ServiceError(f"`{name}` cannot be a label or task name: use lower-case letters, digits, - and _ "
                            "(up to 40, no spaces)")
@@ -225,14 +226,14 @@ def accept(store: Store, settings: Settings, proposal_id: int, labels: list[dict
     """Create task ``task`` from the proposal (or from ``labels`` edited out of it) and label stored items for it."""
     found = open_proposal(store, proposal_id)
     labels = found["labels"] if labels is None else labels
-    _check_name(task)
+    check_name(task)
     if task in {t.name for t in with_stored_tasks(settings, store).tasks}:
         raise ServiceError(f"there is a task `{task}` already; choose another name")
     names = [x["name"] for x in labels]
     if len(names) < 2:
         raise ServiceError("a task needs at least two labels")
     for name in names:
-        _check_name(name)
+        check_name(name)
     topic_ids, unit_centres, sizes = store.topic_centres()
     weighted = {tid: unit_centres[i] * sizes[i] for i, tid in enumerate(topic_ids)}
     centres = []

@@ -14,6 +14,7 @@ from models.classifier import LabelSpec, TaskSpec
 from models.evaluation import check_metric, confusion_png, report, score
 from models.finetune import Example, Progress, TrainArgs, TrainingError, predict_proba, quantize, train
 from models.finetuned import FineTunedClassifier
+from models.ladder import RUNGS, open_version
 from models.registry import ModelLoadError
 from monitor.config import load_settings
 from monitor.learning import LearningError, check_enough, decide, gather, task_spec
@@ -259,3 +260,61 @@ def test_labels_train_promote_reject_rollback_and_a_crash_through_the_cli(tmp_pa
     assert store.serving() == {}
     assert [v["status"] for v in store.versions("spam")] == ["rolled back", "broken"]
     store.close()
+
+
+def test_the_ladder_serves_a_head_on_the_embedding_when_fine_tuning_does_not_fit_the_budget(
+        tmp_path: Path, tiny_model: str, run: Runner) -> None:
+    rows = sample()
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in rows[:5]))
+    cfg = write_config(tmp_path, tiny_model, extra=f'[[replays]]\nname = "mail"\npath = "{replay}"\n')
+    data = tmp_path / "labels.jsonl"
+    data.write_text("".join(json.dumps({**r, "split": "train"}) + "\n" for r in rows))
+    assert run("labels", "import", str(data), "--task", "spam", "-c", str(cfg)).returncode == 0
+
+    result = run("train", "spam", "-c", str(cfg), LOOKOUT_TRAINING_MAX_MINUTES="0.001")
+    assert result.returncode == 0, result.stderr
+    ladder = {line.split()[0]: line for line in result.stdout.splitlines()
+              if line.split() and line.split()[0] in RUNGS}
+    assert set(ladder) == set(RUNGS)
+    assert "not trained: about" in ladder["fine-tuned"] and "training.max_minutes budget of 0.001 min" in \
+        ladder["fine-tuned"]
+    assert "spam v1 (head)" in result.stdout and "PROMOTED: head: held-out" in result.stdout
+    v1 = tmp_path / "lookout.db.models" / "spam" / "v1"
+    meta = json.loads((v1 / "meta.json").read_text())
+    assert meta["rung"] == "head" and meta["weights"] == registry.HEAD and meta["embedding"] == tiny_model
+    assert meta["metrics"]["data"]["val_from_train"] > 0 and meta["metrics"]["data"]["holdout_from_train"] > 0
+    zero = meta["metrics"]["ladder"]["zero-shot"]["holdout"]
+    assert meta["metrics"]["holdout"]["score"] > zero + 0.01
+    listing = run("models", "list", "-c", str(cfg)).stdout
+    assert "spam: served by v1 (head)" in listing and f"{zero:.3f}" in listing
+
+    assert run("run", "-c", str(cfg), "--until-idle").returncode == 0
+    store = Store(tmp_path / "lookout.db")
+    models = {r["model"] for r in store.db.query("select model from labels where task = 'spam'")}
+    store.close()
+    assert models == {"v1"}
+
+    store = Store(tmp_path / "lookout.db")
+    version = store.serving()["spam"]
+    store.close()
+    with pytest.raises(ModelLoadError, match="a head on the embeddings of"):
+        open_version(task_spec(load_settings(cfg), "spam"), version["path"], "v1", "bundled")
+
+
+def test_labels_import_creates_the_task_from_the_file(tmp_path: Path, tiny_model: str, run: Runner) -> None:
+    cfg = write_config(tmp_path, tiny_model)
+    data = tmp_path / "kinds.jsonl"
+    data.write_text("".join(json.dumps({"text": r["text"], "label": {"ham": "ok", "spam": "junk"}[r["label"]]}) + "\n"
+                            for r in sample()))
+    assert "no task `mail-kind`" in run("labels", "import", str(data), "--task", "mail-kind", "-c", str(cfg)).stderr
+    result = run("labels", "import", str(data), "--task", "mail-kind", "--create", "-c", str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert "created task mail-kind with 2 labels: junk, ok" in result.stdout
+    assert "imported 240 labelled texts for mail-kind: junk 80, ok 160" in result.stdout
+    again = run("labels", "import", str(data), "--task", "mail-kind", "--create", "-c", str(cfg))
+    assert again.returncode == 0 and "created task" not in again.stdout
+    assert "mail-kind: served by zero-shot" in run("models", "list", "-c", str(cfg)).stdout
+    data.write_text('{"text": "a", "label": "Not OK"}\n{"text": "b", "label": "fine"}\n')
+    refused = run("labels", "import", str(data), "--task", "other", "--create", "-c", str(cfg))
+    assert refused.returncode == 2 and "`Not OK` cannot be a label or task name" in refused.stderr
