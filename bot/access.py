@@ -93,7 +93,7 @@ def key_of(body: dict[str, Any]) -> Key | None:
         return "view", str((body.get("view") or {}).get("callback_id", ""))
     if kind == "event_callback":
         return "event", str((body.get("event") or {}).get("type", ""))
-    return str(kind), ""
+    return str(kind or "request"), ""
 
 
 def is_admin(admins: Sequence[str], user: str) -> bool:
