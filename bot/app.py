@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-import aiohttp
 import numpy as np
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond, AsyncSay
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks, messages
+from bot.access import ChannelMembers, enforce, redact_url
 from bot.commands import UsageError, intent, parse
 from monitor import learning, service, taxonomy
 from monitor.config import Settings
@@ -31,13 +31,15 @@ log = logging.getLogger(__name__)
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
-def build_app(configured: Settings, store: Store, signing_secret: str, client: AsyncWebClient,
-              encoder: Callable[[], Encode]) -> AsyncApp:
-    """The Bolt app; ``encoder`` is called once, on the first search, to load the model."""
-    app = AsyncApp(signing_secret=signing_secret, client=client)
+def build_app(configured: Settings, store: Store, client: AsyncWebClient, encoder: Callable[[], Encode],
+              clock: Callable[[], float] = time.monotonic) -> AsyncApp:
+    """The Bolt app; ``encoder`` is called once, on the first search, to load the model; ``clock`` times the
+    channel-membership cache. Requests are authenticated before they reach it (``bot.server`` over HTTP, the
+    Socket Mode connection otherwise), and ``bot.access`` checks who sends them."""
+    app = AsyncApp(client=client, signing_secret="", request_verification_enabled=False)
     loaded: list[Encode] = []
     settings = configured
-    members = ChannelMembers(settings.bot.channels)
+    enforce(app, configured.bot.admins, ChannelMembers(configured.bot.channels, clock=clock))
 
     async def refresh() -> None:
         """Take in the tasks accepted at run time (by the bot, or by `lookout taxonomy accept` meanwhile); every
@@ -66,9 +68,6 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
                 await ack(response_type="ephemeral", text=messages.status_text(
                     await store.call(store.status), await store.call(learning.model_summary, store, settings)))
             elif cmd.name == "retrain":
-                if not _admin(settings, user):
-                    await ack(response_type="ephemeral", text=messages.NOT_ADMIN.format(what="ask for a retrain"))
-                    return
                 task = cmd.args[0] if cmd.args else None
                 queued = await store.call(learning.request_retrain, store, settings, task, "slack", user,
                                           command.get("channel_id", ""))
@@ -82,9 +81,6 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
             elif cmd.name == "topics":
                 await ack(response_type="ephemeral", text=await _topics(store, settings, cmd.args))
             elif cmd.name == "taxonomy":
-                if not _admin(settings, user):
-                    await ack(response_type="ephemeral", text=messages.NOT_ADMIN.format(what="propose a taxonomy"))
-                    return
                 size = int(cmd.args[0]) if cmd.args else settings.taxonomy.size
                 await ack(response_type="ephemeral", text=messages.PROPOSING)
                 try:
@@ -112,17 +108,11 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
                 found = await store.call(service.topic, store, cmd.args[0])
                 await ack(response_type="ephemeral", text=messages.topic_text(found))
             elif cmd.name == "mute":
-                if not _admin(settings, user):
-                    await ack(response_type="ephemeral", text=messages.NOT_ADMIN.format(what="mute topics"))
-                    return
                 found = await store.call(service.mute, store, cmd.args[0], user)
                 await ack(response_type="in_channel", text=messages.muted(found))
             elif cmd.name == "watch":
                 await ack(**await _watch(store, settings, cmd.args, user))
             elif cmd.name == "label":
-                if not await members.include(app.client, user):
-                    await ack(response_type="ephemeral", text=messages.WRONG_CHANNEL)
-                    return
                 task = cmd.args[2] if len(cmd.args) == 3 else None
                 done = await store.call(service.correct, store, settings, cmd.args[0], cmd.args[1], user, "slack",
                                         task)
@@ -141,8 +131,6 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
         await ack()
         choice = json.loads(body["actions"][0]["selected_option"]["value"])
         try:
-            if not _admin(settings, body["user"]["id"]):
-                raise ServiceError(messages.NOT_ADMIN.format(what="change a taxonomy"))
             if choice["a"] == "edit":
                 found = await store.call(taxonomy.open_proposal, store, choice["p"])
                 label = next(x for x in found["labels"] if x["name"] == choice["l"])
@@ -161,8 +149,6 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
     async def tax_discard(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         await ack()
         try:
-            if not _admin(settings, body["user"]["id"]):
-                raise ServiceError(messages.NOT_ADMIN.format(what="change a taxonomy"))
             found = await store.call(taxonomy.discard, store, json.loads(body["actions"][0]["value"])["p"])
         except ServiceError as exc:
             await respond(response_type="ephemeral", replace_original=False, text=messages.error(str(exc)))
@@ -172,9 +158,8 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
     @app.action("lookout_tax_accept")
     async def tax_accept(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        if _admin(settings, body["user"]["id"]):
-            await client.views_open(trigger_id=body["trigger_id"],
-                                    view=blocks.accept_view(json.loads(body["actions"][0]["value"])["p"]))
+        await client.views_open(trigger_id=body["trigger_id"],
+                                view=blocks.accept_view(json.loads(body["actions"][0]["value"])["p"]))
 
     @app.view("lookout_tax_edit")
     async def tax_edited(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
@@ -211,14 +196,14 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
         await ack()
         await refresh()
         choice = json.loads(body["actions"][0]["selected_option"]["value"])
-        await _correct(store, settings, client, body, [(choice["t"], choice["l"])], choice["i"], members)
+        await _correct(store, settings, client, body, [(choice["t"], choice["l"])], choice["i"])
 
     @app.action(re.compile(r"^lookout_answer"))
     async def answer(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         await refresh()
         choice = json.loads(body["actions"][0]["value"])
-        await _correct(store, settings, client, body, [(choice["t"], choice["l"])], choice["i"], members)
+        await _correct(store, settings, client, body, [(choice["t"], choice["l"])], choice["i"])
 
     @app.action("lookout_confirm")
     async def confirm(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -226,20 +211,16 @@ def build_app(configured: Settings, store: Store, signing_secret: str, client: A
         await refresh()
         item = json.loads(body["actions"][0]["value"])["i"]
         current = await store.call(store.labels_of, item)
-        await _correct(store, settings, client, body, sorted(current.items()), item, members)
+        await _correct(store, settings, client, body, sorted(current.items()), item)
 
     @app.action("lookout_open")
     async def opened(ack: AsyncAck) -> None:
         await ack()
 
     @app.action("lookout_mute")
-    async def mute(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
+    async def mute(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         user = body["user"]["id"]
-        if not _admin(settings, user):
-            await respond(response_type="ephemeral", replace_original=False,
-                          text=messages.NOT_ADMIN.format(what="mute topics"))
-            return
         topic_id = int(json.loads(body["actions"][0]["value"])["t"])
         await store.call(service.mute, store, str(topic_id), user)
         await _update(client, body, [messages.mute_note(user, topic_id)])
@@ -286,56 +267,13 @@ async def _show_proposal(client: AsyncWebClient, proposal: dict[str, Any]) -> No
                                  text=f"Taxonomy proposal #{proposal['id']}", blocks=blocks.taxonomy_blocks(proposal))
 
 
-def _admin(settings: Settings, user: str) -> bool:
-    return not settings.bot.admins or user in settings.bot.admins
-
-
-class ChannelMembers:
-    """Who belongs to the configured channels (conversations.members, cached for ``ttl`` seconds); with no
-    channels configured, everyone does."""
-
-    def __init__(self, channels: Sequence[str], ttl: float = 300.0) -> None:
-        self.channels = list(channels)
-        self.ttl = ttl
-        self._cache: dict[str, tuple[float, set[str]]] = {}
-
-    async def include(self, client: AsyncWebClient, user: str) -> bool:
-        if not self.channels:
-            return True
-        for channel in self.channels:
-            at, members = self._cache.get(channel, (0.0, set()))
-            if time.monotonic() - at > self.ttl:
-                members = await self._fetch(client, channel)
-                self._cache[channel] = (time.monotonic(), members)
-            if user in members:
-                return True
-        return False
-
-    async def _fetch(self, client: AsyncWebClient, channel: str) -> set[str]:
-        found: set[str] = set()
-        cursor = None
-        try:
-            while True:
-                page = await client.conversations_members(channel=channel, cursor=cursor, limit=1000)
-                found |= set(page.get("members", []))
-                cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    return found
-        except SlackApiError as exc:
-            log.error("cannot list the members of %s: %s", channel, exc.response.get("error"))
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            log.error("cannot list the members of %s: %s", channel, type(exc).__name__)
-        return found
-
-
 async def _watch(store: Store, settings: Settings, args: tuple[str, ...], user: str) -> dict[str, str]:
-    """The answer to ``watch list|add|remove``; changes are for admins only."""
+    """The answer to ``watch list|add|remove``; URLs are shown without their credentials."""
     action, rest = args[0], args[1:]
     if action == "list":
+        rows = await store.call(service.watches, store, settings)
         return {"response_type": "ephemeral",
-                "text": messages.watch_list(await store.call(service.watches, store, settings))}
-    if not _admin(settings, user):
-        return {"response_type": "ephemeral", "text": messages.NOT_ADMIN.format(what="change what is watched")}
+                "text": messages.watch_list([{**r, "target": redact_url(r["target"])} for r in rows])}
     if action == "remove":
         await store.call(service.remove_watch, store, settings, rest[0])
         return {"response_type": "in_channel", "text": messages.unwatched(rest[0])}
@@ -343,7 +281,7 @@ async def _watch(store: Store, settings: Settings, args: tuple[str, ...], user: 
     target = rest[0].strip("<>").split("|")[0] if kind == "feed" else rest[0]
     name = await store.call(service.add_watch, store, settings, kind, target, rest[1] if len(rest) > 1 else None,
                             user)
-    return {"response_type": "in_channel", "text": messages.watching(kind, name, target)}
+    return {"response_type": "in_channel", "text": messages.watching(kind, name, redact_url(target))}
 
 
 async def _topics(store: Store, settings: Settings, args: tuple[str, ...]) -> str:
@@ -356,13 +294,10 @@ async def _topics(store: Store, settings: Settings, args: tuple[str, ...]) -> st
 
 
 async def _correct(store: Store, settings: Settings, client: AsyncWebClient, body: dict[str, Any],
-                   labels: list[tuple[str, str]], item: str, members: ChannelMembers) -> None:
+                   labels: list[tuple[str, str]], item: str) -> None:
     """Store corrections from a button or menu and show them on the alert message in place."""
     user = body["user"]["id"]
     if not USER_ID.match(user):
-        return
-    if not await members.include(client, user):
-        await _update(client, body, [_note(messages.WRONG_CHANNEL)])
         return
     notes = []
     for task, label in labels:

@@ -38,12 +38,12 @@ def cmd_bot(args: argparse.Namespace, _: NotifierFactory) -> int:
 
     async def serve() -> None:
         client = slack_client(settings.slack_bot_token, settings.slack.base_url)
-        app = build_app(settings, store, secret, client, lambda: encoder().encode)
+        app = build_app(settings, store, client, lambda: encoder().encode)
         if socket:
             log.info("Slack app connecting in Socket Mode")
             await AsyncSocketModeHandler(app, app_token, web_client=client).start_async()
             return
-        runner = web.AppRunner(make_web_app(app), access_log=None)
+        runner = web.AppRunner(make_web_app(app, secret), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.bot.host, settings.bot.port).start()
         log.info("Slack app listening on http://%s:%d/slack/events", settings.bot.host, settings.bot.port)

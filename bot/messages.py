@@ -186,3 +186,11 @@ def accepted(done: Any, user: str, run_id: int) -> str:
     return (f":white_check_mark: <@{user}> accepted the taxonomy as task `{escape(done.task)}`. {done.kept} of the "
             f"{done.labelled} newest items were labelled automatically ({counts}); training run #{run_id} fine-tunes "
             "its classifier from them, and corrections outrank them from now on.")
+
+
+NOT_ALLOWED = "Lookout does not take that request from anyone; nothing was changed."
+
+
+def members_unknown(error: str) -> str:
+    return (f"I could not check who is in Lookout's channels just now (Slack said `{escape(error)}`); nothing was "
+            "changed, please try again in a minute.")

@@ -143,6 +143,8 @@ class FakeSlack:
     acks: list[dict[str, Any]] = field(default_factory=list)
     socket_connections: int = 0
     members: dict[str, list[str]] = field(default_factory=dict)
+    failing: dict[str, str] = field(default_factory=dict)
+    """method -> the error Slack answers it with (``{"ok": false, "error": ...}``)"""
     uploads: dict[str, bytes] = field(default_factory=dict)
 
     @property
@@ -166,6 +168,8 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": str(self.retry_after)})
         self.calls[method].append(payload)
+        if method in self.failing:
+            return web.json_response({"ok": False, "error": self.failing[method]})
         if method == "conversations.members":
             return web.json_response({"ok": True, "members": self.members.get(payload.get("channel", ""), []),
                                       "response_metadata": {"next_cursor": ""}})

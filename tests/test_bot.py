@@ -3,27 +3,33 @@ through a recording fake of the Web API and of response_url."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import hmac
 import json
+import logging
+import socket
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import aiohttp
 import numpy as np
 import pytest
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
+from bot import messages
+from bot.access import RULES, Key, Need, redact_url
 from bot.app import build_app
 from bot.blocks import alert_blocks
-from bot.commands import Command, UsageError, intent, parse
+from bot.commands import ARITY, Command, UsageError, intent, parse
 from bot.notifier import slack_client
-from bot.server import make_web_app
+from bot.server import Refused, SignedRequests, make_web_app
 from models.embedding import Encoder
 from monitor.alerts import Alert
 from monitor.config import Settings, load_settings
@@ -43,11 +49,17 @@ name = "spam"
 """
 
 
-def signed(body: str, secret: str = SECRET, age: float = 0.0) -> dict[str, str]:
+def signed(body: str | bytes, secret: str = SECRET, age: float = 0.0) -> dict[str, str]:
     ts = str(int(time.time() - age))
-    signature = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    raw = body if isinstance(body, bytes) else body.encode()
+    signature = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:".encode() + raw, hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature,
             "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def trigger_id() -> str:
+    """A fresh trigger id, as Slack puts in every command and interaction (so no two bodies are the same)."""
+    return f"{time.time_ns()}.1.2"
 
 
 class Bot:
@@ -57,25 +69,51 @@ class Bot:
         self.url, self.store, self.slack = url, store, slack
         self.items = [r["id"] for r in store.db.query("select id from items order by rowid")]
 
-    async def post(self, body: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def post(self, body: str | bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
         async with aiohttp.ClientSession() as http, http.post(
-                f"{self.url}/slack/events", data=body, headers=headers or signed(body)) as resp:
+                f"{self.url}/slack/events", data=body, headers=signed(body) if headers is None else headers) as resp:
             text = await resp.text()
             return resp.status, json.loads(text) if text.startswith("{") else text
 
-    async def command(self, text: str) -> tuple[int, Any]:
-        return await self.post(urlencode({
-            "token": "legacy", "team_id": "T0TEST", "channel_id": "C0ALERTS", "user_id": "U0ADA",
+    def command_body(self, text: str, user: str = "U0ADA") -> str:
+        return urlencode({
+            "token": "legacy", "team_id": "T0TEST", "channel_id": "C0ALERTS", "user_id": user,
             "command": "/lookout", "text": text, "api_app_id": "A0APP", "response_url": self.slack.response_url,
-            "trigger_id": "1.2.3"}))
+            "trigger_id": trigger_id()})
 
-    async def action(self, action: dict[str, Any], blocks: list[dict[str, Any]]) -> tuple[int, Any]:
-        payload = {"type": "block_actions", "user": {"id": "U0ADA", "team_id": "T0TEST"},
+    async def command(self, text: str, user: str = "U0ADA") -> tuple[int, Any]:
+        return await self.post(self.command_body(text, user))
+
+    async def action(self, action: dict[str, Any], blocks: list[dict[str, Any]], user: str = "U0ADA"
+                     ) -> tuple[int, Any]:
+        payload = {"type": "block_actions", "user": {"id": user, "team_id": "T0TEST"},
                    "team": {"id": "T0TEST"}, "api_app_id": "A0APP", "channel": {"id": "C0ALERTS"},
                    "container": {"type": "message", "message_ts": "1700000001.000100", "channel_id": "C0ALERTS"},
                    "message": {"ts": "1700000001.000100", "text": "[spam-wave] alert", "blocks": blocks},
-                   "response_url": self.slack.response_url, "trigger_id": "1.2.3", "actions": [action]}
+                   "response_url": self.slack.response_url, "trigger_id": trigger_id(), "actions": [action]}
         return await self.post(urlencode({"payload": json.dumps(payload)}))
+
+    async def submit(self, callback: str, metadata: str, values: dict[str, str], user: str = "U0ADA"
+                     ) -> tuple[int, Any]:
+        """Submit a modal (``view_submission``) with the text inputs ``values`` (block id -> text)."""
+        payload = {"type": "view_submission", "team": {"id": "T0TEST"}, "user": {"id": user},
+                   "api_app_id": "A0APP", "trigger_id": trigger_id(),
+                   "view": {"id": "V1", "type": "modal", "callback_id": callback, "private_metadata": metadata,
+                            "state": {"values": {k: {"value": {"type": "plain_text_input", "value": v}}
+                                                 for k, v in values.items()}}}}
+        return await self.post(urlencode({"payload": json.dumps(payload)}))
+
+
+@contextlib.asynccontextmanager
+async def served(settings: Settings, store: Store, slack: FakeSlack, clock: Callable[[], float] = time.monotonic,
+                 encode: Callable[[], Any] = lambda: None) -> AsyncIterator[Bot]:
+    """The app for ``settings`` served on a free port for the length of a ``with`` block."""
+    app = build_app(settings, store, slack_client("xoxb-test-token", slack.base_url), encode, clock)
+    runner, port = await serve(make_web_app(app, SECRET))
+    try:
+        yield Bot(f"http://127.0.0.1:{port}", store, slack)
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -91,10 +129,8 @@ async def bot(tmp_path: Path, tiny_model: str, slack: FakeSlack) -> AsyncIterato
     await Daemon(settings, store, build_pipeline(settings, store, encoder), ConsoleNotifier(lambda _: None, "never"),
                  build_sources(settings)).run(until_idle=True)
     store = Store(settings.store.path)
-    app = build_app(settings, store, SECRET, slack_client("xoxb-test-token", slack.base_url), lambda: encoder.encode)
-    runner, port = await serve(make_web_app(app))
-    yield Bot(f"http://127.0.0.1:{port}", store, slack)
-    await runner.cleanup()
+    async with served(settings, store, slack, encode=lambda: encoder.encode) as bot:
+        yield bot
     store.close()
 
 
@@ -154,6 +190,10 @@ async def test_search_answers_after_the_ack_through_response_url(bot: Bot) -> No
     await wait_for(lambda: bot.slack.responses)
     [reply] = bot.slack.responses
     assert reply["text"].startswith("*Nearest to* “mortgage rates”") and reply["text"].count("\n•") == 5
+    _, answer = await bot.command("search payload")
+    assert answer["text"] == "Searching…", "Bolt's own parser empties a form that holds the word payload"
+    await wait_for(lambda: len(bot.slack.responses) == 2)
+    assert bot.slack.responses[1]["text"].startswith("*Nearest to* “payload”")
 
 
 async def test_alert_menus_and_buttons_correct_the_label_and_update_the_message(bot: Bot) -> None:
@@ -184,13 +224,81 @@ async def test_alert_menus_and_buttons_correct_the_label_and_update_the_message(
     assert [c["new_label"] for c in bot.store.corrections()] == [other, other]
 
 
-async def test_forged_and_stale_requests_are_rejected(bot: Bot) -> None:
-    body = urlencode({"command": "/lookout", "text": "label 000000 ham", "user_id": "U0EVE", "team_id": "T0TEST",
-                      "channel_id": "C0", "response_url": bot.slack.response_url, "trigger_id": "1"})
+FORM = "application/x-www-form-urlencoded"
+Headers = Callable[[str | bytes], dict[str, str]]
+
+
+def without(name: str) -> Headers:
+    return lambda body: {k: v for k, v in signed(body).items() if k != name}
+
+
+def signed_with(**changed: str) -> Headers:
+    return lambda body: {**signed(body), **{k.replace("_", "-"): v for k, v in changed.items()}}
+
+
+MALFORMED: list[tuple[str, str | bytes | None, Headers, int]] = [
+    ("wrong secret", None, lambda body: signed(body, secret="wrong-secret"), 401),
+    ("stale", None, lambda body: signed(body, age=6 * 60), 401),
+    ("no headers", None, lambda _: {"Content-Type": FORM}, 401),
+    ("no signature", None, without("X-Slack-Signature"), 401),
+    ("no timestamp", None, without("X-Slack-Request-Timestamp"), 401),
+    ("timestamp not a number", None, signed_with(X_Slack_Request_Timestamp="soon"), 400),
+    ("timestamp not an integer", None, signed_with(X_Slack_Request_Timestamp="1.7e9"), 400),
+    ("signature not ASCII", None, signed_with(X_Slack_Signature="v0=\u00e9t\u00e9"), 401),
+    ("broken payload JSON", "payload=%7Bnot+json", signed, 400),
+    ("broken payload JSON, unsigned", "payload=%7Bnot+json", lambda _: {"Content-Type": FORM}, 401),
+    ("payload not an object", "payload=%5B1%2C+2%5D", signed, 400),
+    ("broken JSON event", '{"type": "event_callback", "event": ', signed_with(Content_Type="application/json"), 400),
+    ("body not UTF-8", b"text=\xff\xfe&command=%2Flookout", signed, 400),
+]
+
+
+@pytest.mark.parametrize(("body", "headers", "status"), [row[1:] for row in MALFORMED],
+                         ids=[row[0] for row in MALFORMED])
+async def test_forged_stale_and_malformed_requests_get_400_or_401_and_change_nothing(
+        bot: Bot, body: str | bytes | None, headers: Headers, status: int) -> None:
+    body = bot.command_body(f"label {bot.items[0][:8]} ham") if body is None else body
+    answered, answer = await bot.post(body, headers(body))
+    assert answered == status and set(answer) == {"error"}
+    assert bot.store.corrections() == [] and bot.slack.responses == []
+
+
+async def test_a_replayed_request_is_refused_and_recorded_once(bot: Bot) -> None:
+    body = bot.command_body(f"label {bot.items[0][:8]} ham")
+    headers = signed(body)
+    status, answer = await bot.post(body, headers)
+    assert status == 200 and answer["text"].startswith("Recorded:")
+    assert await bot.post(body, headers) == (401, {"error": "a replay of a request already taken"})
+    assert len(bot.store.corrections()) == 1
+
+
+def test_signatures_are_kept_while_they_could_be_replayed_and_no_more_than_capacity_of_them() -> None:
+    clock = Clock(1_700_000_000.0)
+    requests = SignedRequests(SECRET, clock, capacity=2)
+
+    def check(body: str) -> None:
+        requests.check(body, signed(body, age=time.time() - clock.now))
+
+    check("one")
+    with pytest.raises(Refused, match="replay") as refused:
+        check("one")
+    assert refused.value.status == 401
+    clock.now += 301
+    with pytest.raises(Refused, match="expired"):
+        requests.check("one", signed("one", age=time.time() - clock.now + 301))
+    check("two")
+    assert len(requests) == 1, "the first signature left the window and was forgotten"
+    check("three")
+    check("four")
+    assert len(requests) == 2
+
+
+async def test_refused_requests_are_logged_without_their_body(bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    body = bot.command_body("retrain")
     assert (await bot.post(body, signed(body, secret="wrong-secret")))[0] == 401
-    assert (await bot.post(body, signed(body, age=6 * 60)))[0] == 401
-    assert (await bot.post(body, {"Content-Type": "application/x-www-form-urlencoded"}))[0] == 401
-    assert bot.store.corrections() == []
+    assert "refused a request to /slack/events from 127.0.0.1: a wrong or expired signature" in caplog.text
+    assert quote_plus(bot.slack.response_url) not in caplog.text and "retrain" not in caplog.text
 
 
 async def test_health_endpoint(bot: Bot) -> None:
@@ -245,41 +353,174 @@ async def test_topic_shows_one_topic_and_mute_silences_it(bot: Bot) -> None:
     assert bot.store.muted() == {topic_id}
 
 
-async def test_admins_and_channels_are_enforced_and_the_mute_button_works(bot: Bot, slack: FakeSlack) -> None:
+class Clock:
+    """A clock the test moves by hand (``time.monotonic`` counts from the host's boot)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def strict_settings(channels: tuple[str, ...] = ("C0LOOKOUT",)) -> Settings:
+    """One admin (U0BOSS) and one channel: U0ADA, who sends the tests' requests, is neither admin nor member."""
     settings = load_settings(None, env={})
-    strict = dataclasses.replace(settings, tasks=load_settings_tasks(), bot=dataclasses.replace(
-        settings.bot, admins=("U0BOSS",), channels=("C0LOOKOUT",)))
-    app = build_app(strict, bot.store, SECRET, slack_client("xoxb-test-token", slack.base_url), lambda: None)
-    runner, port = await serve(make_web_app(app))
-    strict_bot = Bot(f"http://127.0.0.1:{port}", bot.store, slack)
+    return dataclasses.replace(settings, tasks=load_settings_tasks(), bot=dataclasses.replace(
+        settings.bot, admins=("U0BOSS",), channels=channels))
+
+
+async def test_admins_and_channels_are_enforced_from_the_first_minute_and_the_mute_button_works(
+        bot: Bot, slack: FakeSlack) -> None:
     topic_id = bot.store.db.execute("select topic_id from items order by rowid limit 1").fetchone()[0]
-    _, answer = await strict_bot.command(f"mute {topic_id}")
-    assert answer["text"] == "Only Lookout's admins may mute topics; ask one of them."
-    _, answer = await strict_bot.command("retrain")
-    assert answer["text"] == "Only Lookout's admins may ask for a retrain; ask one of them."
-    assert bot.store.runs() == []
     slack.members = {"C0LOOKOUT": ["U0BOSS"], "C0TEAM": ["U0ADA"]}
-    _, answer = await strict_bot.command(f"label {bot.items[0][:8]} ham")
-    assert answer["text"] == "Corrections are accepted from members of Lookout's channels only."
-    assert bot.store.muted() == set() and bot.store.corrections() == []
-    await strict_bot.action({"action_id": "lookout_mute", "block_id": "b", "type": "button",
-                             "value": json.dumps({"t": topic_id}), "action_ts": "1"}, [])
-    await wait_for(lambda: slack.responses)
-    assert slack.responses[0]["text"] == "Only Lookout's admins may mute topics; ask one of them."
-    await runner.cleanup()
-    team = dataclasses.replace(strict, bot=dataclasses.replace(strict.bot, channels=("C0LOOKOUT", "C0TEAM")))
-    app = build_app(team, bot.store, SECRET, slack_client("xoxb-test-token", slack.base_url), lambda: None)
-    runner, port = await serve(make_web_app(app))
-    _, answer = await Bot(f"http://127.0.0.1:{port}", bot.store, slack).command(f"label {bot.items[0][:8]} ham")
-    assert answer["text"].startswith("Recorded:") and len(bot.store.corrections()) == 1
+    booted = Clock(10.0)
+    async with served(strict_settings(), bot.store, slack, booted) as strict:
+        _, answer = await strict.command(f"label {bot.items[0][:8]} ham")
+        assert answer["text"] == "Corrections are accepted from members of Lookout's channels only."
+        _, answer = await strict.command(f"label {bot.items[0][:8]} ham", user="U0BOSS")
+        assert answer["text"].startswith("Recorded:"), "10 s after the host booted, the members are fetched"
+        await strict.action({"action_id": "lookout_mute", "block_id": "b", "type": "button",
+                             "value": json.dumps({"t": topic_id}), "action_ts": "2"}, [], user="U0BOSS")
+        await wait_for(lambda: slack.calls["chat.update"])
+        assert slack.calls["chat.update"][0]["blocks"][-1]["elements"][0]["text"] == \
+            f":mute: <@U0BOSS> muted topic #{topic_id}"
+        assert bot.store.muted() == {topic_id}
+    async with served(strict_settings(("C0LOOKOUT", "C0TEAM")), bot.store, slack, booted) as team:
+        _, answer = await team.command(f"label {bot.items[0][:8]} spam")
+        assert answer["text"].startswith("Recorded:") and len(bot.store.corrections()) == 2
     assert [c["channel"] for c in slack.calls["conversations.members"]] == ["C0LOOKOUT", "C0LOOKOUT", "C0TEAM"]
-    await runner.cleanup()
-    await bot.action({"action_id": "lookout_mute", "block_id": "b", "type": "button",
-                      "value": json.dumps({"t": topic_id}), "action_ts": "2"}, [])
-    await wait_for(lambda: slack.calls["chat.update"])
-    assert slack.calls["chat.update"][0]["blocks"][-1]["elements"][0]["text"] == \
-        f":mute: <@U0ADA> muted topic #{topic_id}"
-    assert bot.store.muted() == {topic_id}
+
+
+async def test_channel_members_are_fetched_again_after_five_minutes(bot: Bot, slack: FakeSlack) -> None:
+    slack.members = {"C0LOOKOUT": ["U0ADA"]}
+    clock = Clock(0.0)
+    async with served(strict_settings(), bot.store, slack, clock) as strict:
+        _, answer = await strict.command(f"label {bot.items[0][:8]} ham")
+        assert answer["text"].startswith("Recorded:"), "just after boot, the members are fetched"
+        slack.members = {"C0LOOKOUT": []}
+        clock.now = 300.0
+        _, answer = await strict.command(f"label {bot.items[1][:8]} ham")
+        assert answer["text"].startswith("Recorded:"), "the list is kept for five minutes"
+        clock.now = 300.5
+        _, answer = await strict.command(f"label {bot.items[2][:8]} ham")
+        assert answer["text"] == "Corrections are accepted from members of Lookout's channels only."
+    assert len(slack.calls["conversations.members"]) == 2 and len(bot.store.corrections()) == 2
+
+
+async def test_a_slack_error_listing_members_asks_to_try_again_and_is_not_kept(bot: Bot, slack: FakeSlack) -> None:
+    slack.members = {"C0LOOKOUT": ["U0ADA"]}
+    slack.failing["conversations.members"] = "internal_error"
+    async with served(strict_settings(), bot.store, slack) as strict:
+        _, answer = await strict.command(f"label {bot.items[0][:8]} ham")
+        assert answer["text"] == ("I could not check who is in Lookout's channels just now (Slack said "
+                                  "`internal_error`); nothing was changed, please try again in a minute.")
+        await strict.action({"action_id": "lookout_confirm", "type": "button", "block_id": "b", "action_ts": "1",
+                             "value": json.dumps({"i": bot.items[0]})}, [])
+        await wait_for(lambda: slack.responses)
+        assert slack.responses[0]["text"].startswith("I could not check who is in Lookout's channels just now")
+        assert bot.store.corrections() == []
+        del slack.failing["conversations.members"]
+        _, answer = await strict.command(f"label {bot.items[0][:8]} ham")
+        assert answer["text"].startswith("Recorded:")
+
+
+NOT_A_MEMBER = ""
+REFUSED: list[tuple[Key, Any, str]] = [
+    (("command", "/lookout watch add"), "watch add https://blog.example.org/feed.xml", "change what is watched"),
+    (("command", "/lookout watch remove"), "watch remove list", "change what is watched"),
+    (("command", "/lookout label"), "label {item} ham", NOT_A_MEMBER),
+    (("command", "/lookout mute"), "mute {topic}", "mute topics"),
+    (("command", "/lookout retrain"), "retrain", "ask for a retrain"),
+    (("command", "/lookout taxonomy"), "taxonomy 3", "propose a taxonomy"),
+    (("action", "lookout_confirm"), {"action_id": "lookout_confirm", "type": "button",
+                                     "value": '{"i": "{item}"}'}, NOT_A_MEMBER),
+    (("action", "lookout_relabel"), {"action_id": "lookout_relabel:spam", "type": "static_select", "selected_option": {
+        "value": '{"i": "{item}", "t": "spam", "l": "ham"}'}}, NOT_A_MEMBER),
+    (("action", "lookout_answer"), {"action_id": "lookout_answer:0:1", "type": "button",
+                                    "value": '{"i": "{item}", "t": "spam", "l": "ham"}'}, NOT_A_MEMBER),
+    (("action", "lookout_mute"), {"action_id": "lookout_mute", "type": "button", "value": '{"t": {topic}}'},
+     "mute topics"),
+    (("action", "lookout_tax_label"), {"action_id": "lookout_tax_label", "type": "static_select", "selected_option": {
+        "value": '{"p": 1, "l": "first", "a": "drop", "i": ""}'}}, "change a taxonomy"),
+    (("action", "lookout_tax_discard"), {"action_id": "lookout_tax_discard", "type": "button", "value": '{"p": 1}'},
+     "change a taxonomy"),
+    (("action", "lookout_tax_accept"), {"action_id": "lookout_tax_accept", "type": "button", "value": '{"p": 1}'},
+     "accept a taxonomy"),
+    (("view", "lookout_tax_edit"), ('{"p": 1, "l": "first"}', {"name": "renamed", "description": "d"}),
+     "change a taxonomy"),
+    (("view", "lookout_tax_accept"), ('{"p": 1}', {"task": "theme"}), "accept a taxonomy"),
+]
+
+
+@pytest.mark.parametrize(("key", "request_", "what"), REFUSED, ids=[" ".join(k) for k, _, _ in REFUSED])
+async def test_a_user_without_the_right_is_refused_and_nothing_changes(bot: Bot, slack: FakeSlack, key: Key,
+                                                                        request_: Any, what: str) -> None:
+    topic = bot.store.db.execute("select topic_id from items order by rowid limit 1").fetchone()[0]
+    request_ = json.loads(json.dumps(request_).replace("{item}", bot.items[0]).replace("{topic}", str(topic)))
+    labels = [{"name": n, "description": n, "topics": [topic], "size": 1} for n in ("first", "second")]
+    bot.store.add_proposal(labels, 2, "keywords", "U0BOSS", "C0ALERTS")
+    bot.store.update_proposal(1, ts="1700000001.000100")
+    before = bot.store.proposal(1)
+    refusal = messages.NOT_ADMIN.format(what=what) if what else messages.WRONG_CHANNEL
+    slack.members = {"C0LOOKOUT": ["U0BOSS"]}
+    async with served(strict_settings(), bot.store, slack) as strict:
+        if key[0] == "command":
+            status, answer = await strict.command(request_)
+            assert answer == {"response_type": "ephemeral", "text": refusal}
+        elif key[0] == "action":
+            status, _ = await strict.action({**request_, "block_id": "b", "action_ts": "1"}, [])
+            await wait_for(lambda: slack.responses)
+            assert slack.responses == [{"response_type": "ephemeral", "replace_original": False, "text": refusal}]
+        else:
+            status, answer = await strict.submit(key[1], *request_)
+            assert answer["response_action"] == "errors" and list(answer["errors"].values()) == [refusal]
+    assert status == 200
+    assert bot.store.corrections() == [] and bot.store.runs() == [] and bot.store.muted() == set()
+    assert bot.store.watches() == [] and bot.store.stored_tasks() == [] and bot.store.proposal(1) == before
+    assert set(slack.calls) <= {"auth.test", "conversations.members"}, "nothing was posted, updated or opened"
+
+
+def test_every_request_the_bot_invites_has_a_rule_and_every_guarded_rule_a_refusal_test() -> None:
+    from bot.blocks import accept_view, edit_label_view, question_blocks, taxonomy_blocks
+    from monitor.notify import Question
+
+    alert = Alert(rule="r", item_id="i" * 20, topic_id=1, cooldown_key="k", channel="C", created_at=1.0,
+                  reason="r", title="t", url="https://example.org/x", source="s", snippet="s",
+                  labels=[["spam", "spam", 0.9, False]])
+    label = {"name": "first", "description": "d", "topics": [1], "size": 1}
+    proposal = {"id": 1, "status": "open", "labels": [label, {**label, "name": "second"}]}
+    row = {"item_id": "i" * 20, "title": "t", "text": "x", "url": "", "label": "spam", "margin": 0.1}
+    elements = [e for b in [*alert_blocks(alert, {"spam": ["spam", "ham"]}),
+                            *question_blocks(Question("spam", ["spam", "ham"], [row], "C")), *taxonomy_blocks(proposal)]
+                for e in [*b.get("elements", []), *([b["accessory"]] if "accessory" in b else [])]]
+    invited = {("action", e["action_id"].split(":")[0]) for e in elements if "action_id" in e}
+    invited |= {("view", v["callback_id"]) for v in (edit_label_view(1, label), accept_view(1))}
+    invited |= {("command", f"/lookout {name}") for name in ARITY if name != "watch"}
+    invited |= {("command", f"/lookout watch {action}") for action in ("list", "add", "remove")}
+    assert invited == {k for k in RULES if k[0] != "event"}
+    assert {k for k, _, _ in REFUSED} == {k for k, rule in RULES.items() if rule.need is not Need.ANYONE}
+
+
+async def test_a_new_listener_without_a_rule_never_runs(bot: Bot, slack: FakeSlack) -> None:
+    app = build_app(load_settings(None, env={}), bot.store, slack_client("xoxb-test-token", slack.base_url),
+                    lambda: None)
+    ran: list[str] = []
+
+    @app.action("lookout_new_button")
+    async def new_button(ack: Any) -> None:
+        ran.append("new_button")
+        await ack()
+
+    runner, port = await serve(make_web_app(app, SECRET))
+    try:
+        await Bot(f"http://127.0.0.1:{port}", bot.store, slack).action(
+            {"action_id": "lookout_new_button", "type": "button", "block_id": "b", "action_ts": "1", "value": "{}"}, [])
+        await wait_for(lambda: slack.responses)
+    finally:
+        await runner.cleanup()
+    assert slack.responses[0]["text"] == "Lookout does not take that request from anyone; nothing was changed."
+    assert ran == []
 
 
 def load_settings_tasks() -> tuple:
@@ -303,7 +544,7 @@ async def test_opening_app_home_publishes_the_dashboard(bot: Bot) -> None:
 
 async def test_socket_mode_answers_envelopes_and_reconnects_after_a_drop(bot: Bot, slack: FakeSlack) -> None:
     settings = load_settings(None, env={})
-    app = build_app(dataclasses.replace(settings, tasks=load_settings_tasks()), bot.store, "",
+    app = build_app(dataclasses.replace(settings, tasks=load_settings_tasks()), bot.store,
                     slack_client("xoxb-test-token", slack.base_url), lambda: None)
     handler = AsyncSocketModeHandler(app, "xapp-test-token", web_client=slack_client("xoxb-test-token",
                                                                                      slack.base_url))
@@ -346,13 +587,36 @@ async def test_watch_adds_lists_and_removes_feeds_and_keyword_rules(bot: Bot) ->
     assert answer["text"] == ":warning: `ftp://nope` is not a feed URL: expected http:// or https://"
     _, answer = await bot.command("watch add https://other.example.org/rss blog")
     assert answer["text"] == ":warning: the name `blog` is taken; give another one"
+    _, answer = await bot.command("watch add https://reader:pa55word@private.example.org/feed?token=s3cret&page=2 "
+                                  "private")
+    assert answer["text"] == ("Now watching feed `private`: `https://***@private.example.org/feed?token=***&amp;"
+                              "page=2` (live within seconds).")
     _, answer = await bot.command("watch list")
     assert "`list` (replay, config)" in answer["text"] and "`blog` (feed, by U0ADA)" in answer["text"]
+    assert "`private` (feed, by U0ADA): `https://***@private.example.org/feed?token=***&amp;page=2`" in answer["text"]
+    assert "pa55word" not in answer["text"] and "s3cret" not in answer["text"]
+    await bot.command("watch remove private")
     _, answer = await bot.command("watch remove list")
     assert answer["text"] == ":warning: `list` is set in the configuration file; remove it there"
     _, answer = await bot.command("watch remove blog")
     assert answer["text"] == "Stopped watching `blog`."
     assert [w["name"] for w in bot.store.watches()] == ["i-outage"]
+
+
+@pytest.mark.parametrize(("target", "shown"), [
+    ("https://user:pass@host.example/feed", "https://***@host.example/feed"),
+    ("https://ghp_abc123@host.example/feed.xml", "https://***@host.example/feed.xml"),
+    ("https://host.example/rss?api_key=k1&lang=en&Access_Token=t2", "https://host.example/rss?api_key=***&lang=en&"
+                                                                     "Access_Token=***"),
+    ("https://host.example/feed#access_token=t3", "https://host.example/feed#access_token=***"),
+    ("https://host.example/feed?page=2&q=a%20b", "https://host.example/feed?page=2&q=a%20b"),
+    ("https://[::1/feed?token=x", "https://[::1/feed?token=***"),
+    ("https://a:b@[::1/feed", "https://***@[::1/feed"),
+    ("/var/mail/lookout.mbox", "/var/mail/lookout.mbox"),
+    ("(?i)pass(word)?", "(?i)pass(word)?"),
+])
+def test_credentials_in_urls_are_masked(target: str, shown: str) -> None:
+    assert redact_url(target) == shown
 
 
 async def test_trends_answers_with_rising_and_fading_topics(bot: Bot) -> None:
@@ -438,8 +702,8 @@ async def test_a_taxonomy_is_proposed_reviewed_and_accepted_with_menus_and_modal
     store, _ = stored_stream(tmp_path / "t.db")
     settings = load_settings(None, env={}, overrides={"store": {"path": str(tmp_path / "t.db")},
                                                       "model": {"embedding": tiny_model}})
-    app = build_app(settings, store, SECRET, slack_client("xoxb-test-token", slack.base_url), lambda: None)
-    runner, port = await serve(make_web_app(app))
+    app = build_app(settings, store, slack_client("xoxb-test-token", slack.base_url), lambda: None)
+    runner, port = await serve(make_web_app(app, SECRET))
     bot = Bot(f"http://127.0.0.1:{port}", store, slack)
     try:
         _, answer = await bot.command("taxonomy 99")
@@ -471,26 +735,18 @@ async def test_a_taxonomy_is_proposed_reviewed_and_accepted_with_menus_and_modal
         view = json.loads(view) if isinstance(view, str) else view
         assert view["callback_id"] == "lookout_tax_edit"
 
-        async def submit(callback: str, metadata: str, values: dict[str, str]) -> tuple[int, Any]:
-            payload = {"type": "view_submission", "team": {"id": "T0TEST"}, "user": {"id": "U0ADA"},
-                       "api_app_id": "A0APP", "trigger_id": "1.2.3",
-                       "view": {"id": "V1", "type": "modal", "callback_id": callback, "private_metadata": metadata,
-                                "state": {"values": {k: {"value": {"type": "plain_text_input", "value": v}}
-                                                     for k, v in values.items()}}}}
-            return await bot.post(urlencode({"payload": json.dumps(payload)}))
-
-        _, refused = await submit("lookout_tax_edit", view["private_metadata"], {"name": "Bad Name",
+        _, refused = await bot.submit("lookout_tax_edit", view["private_metadata"], {"name": "Bad Name",
                                                                                    "description": "x"})
         assert refused["response_action"] == "errors" and "cannot be a label" in refused["errors"]["name"]
-        status, _ = await submit("lookout_tax_edit", view["private_metadata"],
+        status, _ = await bot.submit("lookout_tax_edit", view["private_metadata"],
                                  {"name": "first", "description": "the first story"})
         assert status == 200
         assert store.proposal(1)["labels"][0] | {} == {**store.proposal(1)["labels"][0], "name": "first",
                                                         "description": "the first story"}
 
-        _, refused = await submit("lookout_tax_accept", json.dumps({"p": 1}), {"task": "spam eggs"})
+        _, refused = await bot.submit("lookout_tax_accept", json.dumps({"p": 1}), {"task": "spam eggs"})
         assert refused["response_action"] == "errors"
-        status, _ = await submit("lookout_tax_accept", json.dumps({"p": 1}), {"task": "theme"})
+        status, _ = await bot.submit("lookout_tax_accept", json.dumps({"p": 1}), {"task": "theme"})
         assert status == 200
         await wait_for(lambda: len(slack.calls["chat.postMessage"]) == 2)
         reply = slack.calls["chat.postMessage"][1]
@@ -533,3 +789,43 @@ def test_a_proposal_with_more_labels_than_a_message_holds_says_how_many_are_hidd
     assert len(shown) <= 50, "Slack refuses a message of more than 50 blocks"
     assert sum(1 for b in shown if b["type"] == "section") == SHOWN_LABELS
     assert shown[-2]["elements"][0]["text"].startswith("5 more labels are not shown")
+
+
+async def test_lookout_bot_refuses_replays_and_logs_no_request_body_at_its_default_level(tmp_path: Path,
+                                                                                         slack: FakeSlack) -> None:
+    from tests.cli import start
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cfg = tmp_path / "l.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "l.db"}"\n[bot]\nport = {port}\n'
+                   f'[slack]\nbase_url = "{slack.base_url}"\n')
+    proc = await start("bot", "--config", str(cfg), SLACK_BOT_TOKEN="xoxb-test-token", SLACK_SIGNING_SECRET=SECRET)
+    bot = Bot(f"http://127.0.0.1:{port}", Store(tmp_path / "l.db"), slack)
+    try:
+        async def up() -> bool:
+            try:
+                async with aiohttp.ClientSession() as http, http.get(f"{bot.url}/healthz") as resp:
+                    return resp.status == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        for _ in range(600):
+            if proc.returncode is not None or await up():
+                break
+            await asyncio.sleep(0.1)
+        body = bot.command_body("help")
+        headers = signed(body)
+        status, answer = await bot.post(body, headers)
+        assert status == 200 and "/lookout label" in answer["text"]
+        assert (await bot.post(body, headers))[0] == 401
+        assert (await bot.post(body, signed(body, secret="wrong-secret")))[0] == 401
+    finally:
+        proc.terminate()
+        _, err = await proc.communicate()
+        bot.store.close()
+    log = err.decode()
+    assert "refused a request to /slack/events from 127.0.0.1: a replay of a request already taken" in log
+    assert "a wrong or expired signature" in log
+    assert quote_plus(slack.response_url) not in log and slack.response_url not in log
