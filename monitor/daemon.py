@@ -287,21 +287,23 @@ class Daemon:
 
     # the learning loop ------------------------------------------------------------------------------------------
     def _schedule_learning(self) -> None:
+        """Schedule the learning jobs whether or not any task exists yet: each run reads the tasks of the moment,
+        so a task accepted at run time is retrained and asked about like a configured one."""
         assert self._scheduler is not None
         s = self.settings.learning
         self._scheduler.add_job(self._learning_tick, "interval", seconds=LEARNING_TICK_SECONDS, id="learning",
                                 max_instances=1, coalesce=True, next_run_time=datetime.now(self._scheduler.timezone))
-        if self.settings.tasks and s.min_new_corrections:
+        if s.min_new_corrections:
             self._scheduler.add_job(self._retrain_if_corrected, "interval", seconds=s.check_minutes * 60,
                                     id="corrections", max_instances=1, coalesce=True)
-        if self.settings.tasks and s.cron:
-            self._scheduler.add_job(self._request, CronTrigger.from_crontab(s.cron, timezone="UTC"),
-                                    args=[None, "schedule"], id="retrain-cron", max_instances=1, coalesce=True)
+        if s.cron:
+            self._scheduler.add_job(self._retrain_on_schedule, CronTrigger.from_crontab(s.cron, timezone="UTC"),
+                                    id="retrain-cron", max_instances=1, coalesce=True)
         if self.settings.digest.cron:
             self._scheduler.add_job(self.send_digest, CronTrigger.from_crontab(self.settings.digest.cron,
                                                                                timezone="UTC"), id="digest",
                                     max_instances=1, coalesce=True)
-        if self.settings.tasks and s.ask_cron:
+        if s.ask_cron:
             self._scheduler.add_job(self.ask, CronTrigger.from_crontab(s.ask_cron, timezone="UTC"), id="ask",
                                     max_instances=1, coalesce=True)
 
@@ -309,6 +311,11 @@ class Daemon:
         for name, run_id, new in await self.store.call(request_retrain, self.store, self.settings, task, via):
             if new:
                 log.info("training run #%d of %s requested (%s)", run_id, name, via)
+
+    async def _retrain_on_schedule(self) -> None:
+        """``learning.cron``: ask for a run of every task there is now (none yet: nothing to do)."""
+        if self.settings.tasks:
+            await self._request(None, "schedule")
 
     async def _retrain_if_corrected(self) -> None:
         """Ask for a run of every task with ``learning.min_new_corrections`` corrections since its last run."""
