@@ -425,7 +425,9 @@ class Store:
                                [topic_id, user, time.time()])
 
     def muted(self) -> set[int]:
-        return {r["topic_id"] for r in self.db.query("select topic_id from mutes")}
+        """The muted topics, each followed through merges to the topic it lives on in now."""
+        final = self._final_topic()
+        return {final(r["topic_id"]) for r in self.db.query("select topic_id from mutes")}
 
     def topic(self, topic_id: int) -> dict[str, Any] | None:
         """One topic (live or merged away) with its member counts for the last day and before, and its history:
