@@ -95,6 +95,9 @@ class Clock:
     def __init__(self) -> None:
         self.arrivals: dict[str, float] = {}
 
+    async def ready(self, channel: str) -> None:
+        return None
+
     async def send(self, alert: Alert) -> None:
         self.arrivals[alert.item_id] = time.time()
 

@@ -56,6 +56,12 @@ class SlackNotifier:
         if at > now:
             await asyncio.sleep(at - now)
 
+    async def ready(self, channel: str) -> None:
+        """Wait out ``channel``'s pacing without taking its turn, so the next post to it goes at once."""
+        wait = self._next.get(channel, 0.0) - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
     async def send(self, alert: Alert) -> None:
         await self._post(alert.channel, text=fallback_text(alert), blocks=alert_blocks(alert, self.tasks))
 

@@ -126,7 +126,7 @@ def cmd_import(args: argparse.Namespace, factory: NotifierFactory) -> int:
 def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     with Store(settings.store.path) as store:
-        status = store.status()
+        status = {**store.status(), "unknown_alerts": store.unknown_alerts()}
     if args.json:
         print(json.dumps(status, indent=2, default=str))
         return 0
@@ -135,6 +135,12 @@ def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
           f"{status['alerts_today']} alerts today")
     if status["alerts_by_status"]:
         print("alerts: " + ", ".join(f"{n} {s}" for s, n in sorted(status["alerts_by_status"].items())))
+    if unknown := status["unknown_alerts"]:
+        print(f"\n{len(unknown)} alert(s) may or may not have reached Slack: Lookout stopped while sending them, "
+              "and does not resend them (check the channel)")
+        print(tabulate([[safe(a["rule"]), safe(a["channel"]), _when(a["created_at"]), safe(a["title"] or "")[:60],
+                         a["item_id"][:10]] for a in unknown],
+                       headers=["rule", "channel", "fired (UTC)", "title", "item"]))
     if status["sources"]:
         print()
         print(tabulate([[s["name"], s["kind"], "failing" if s["failures"] else "ok", s["items_total"],

@@ -189,8 +189,8 @@ class Daemon:
                 loop.add_signal_handler(sig, self.stop)
         interrupted = await self.store.call(self.store.recover_interrupted)
         if interrupted:
-            log.warning("%d alerts were being sent when Lookout stopped; they are marked unknown, not resent",
-                        interrupted)
+            log.warning("%d alerts were being sent when Lookout stopped; they are marked unknown, not resent "
+                        "(`lookout status` lists them)", interrupted)
         if await self.store.call(self.store.requeue_interrupted_runs):
             log.info("an interrupted training run will resume from its last checkpoint")
         known = {row["name"]: row for row in (await self.store.call(self.store.status))["sources"]}
@@ -287,21 +287,23 @@ class Daemon:
 
     # the learning loop ------------------------------------------------------------------------------------------
     def _schedule_learning(self) -> None:
+        """Schedule the learning jobs whether or not any task exists yet: each run reads the tasks of the moment,
+        so a task accepted at run time is retrained and asked about like a configured one."""
         assert self._scheduler is not None
         s = self.settings.learning
         self._scheduler.add_job(self._learning_tick, "interval", seconds=LEARNING_TICK_SECONDS, id="learning",
                                 max_instances=1, coalesce=True, next_run_time=datetime.now(self._scheduler.timezone))
-        if self.settings.tasks and s.min_new_corrections:
+        if s.min_new_corrections:
             self._scheduler.add_job(self._retrain_if_corrected, "interval", seconds=s.check_minutes * 60,
                                     id="corrections", max_instances=1, coalesce=True)
-        if self.settings.tasks and s.cron:
-            self._scheduler.add_job(self._request, CronTrigger.from_crontab(s.cron, timezone="UTC"),
-                                    args=[None, "schedule"], id="retrain-cron", max_instances=1, coalesce=True)
+        if s.cron:
+            self._scheduler.add_job(self._retrain_on_schedule, CronTrigger.from_crontab(s.cron, timezone="UTC"),
+                                    id="retrain-cron", max_instances=1, coalesce=True)
         if self.settings.digest.cron:
             self._scheduler.add_job(self.send_digest, CronTrigger.from_crontab(self.settings.digest.cron,
                                                                                timezone="UTC"), id="digest",
                                     max_instances=1, coalesce=True)
-        if self.settings.tasks and s.ask_cron:
+        if s.ask_cron:
             self._scheduler.add_job(self.ask, CronTrigger.from_crontab(s.ask_cron, timezone="UTC"), id="ask",
                                     max_instances=1, coalesce=True)
 
@@ -309,6 +311,11 @@ class Daemon:
         for name, run_id, new in await self.store.call(request_retrain, self.store, self.settings, task, via):
             if new:
                 log.info("training run #%d of %s requested (%s)", run_id, name, via)
+
+    async def _retrain_on_schedule(self) -> None:
+        """``learning.cron``: ask for a run of every task there is now (none yet: nothing to do)."""
+        if self.settings.tasks:
+            await self._request(None, "schedule")
 
     async def _retrain_if_corrected(self) -> None:
         """Ask for a run of every task with ``learning.min_new_corrections`` corrections since its last run."""
@@ -542,37 +549,45 @@ class Daemon:
 
     # the outbox ---------------------------------------------------------------------------------------------------
     async def _deliver(self) -> None:
+        """Keep one sender per channel that has pending alerts; once closing, let them deliver what is pending."""
+        senders: dict[str, asyncio.Task[None]] = {}
         while True:
             self._outbox_wake.clear()
-            claimed = await self.store.call(self.store.claim_alerts, OUTBOX_BATCH)
-            if not claimed:
-                if self._closing.is_set():
-                    return
-                await _wait(self._outbox_wake, IDLE_WAIT)
-                continue
-            if not await self._send(claimed):
-                await _wait(self._closing, RETRY_LATER_SECONDS)
-                if self._closing.is_set():
-                    return
+            for channel in [c for c, task in senders.items() if task.done()]:
+                senders.pop(channel).result()
+            for channel in await self.store.call(self.store.pending_channels):
+                if channel not in senders:
+                    senders[channel] = asyncio.create_task(self._send_channel(channel))
+            if self._closing.is_set():
+                await asyncio.gather(*senders.values())
+                return
+            await _wait(self._outbox_wake, IDLE_WAIT)
 
-    async def _send(self, claimed: list[tuple[int, Alert]]) -> bool:
-        """Send claimed alerts, recording outcomes about once a second; False when the rest must wait."""
-        outcomes: dict[int, str] = {}
-        flushed = time.monotonic()
-        for n, (alert_id, alert) in enumerate(claimed):
-            try:
-                await self.notifier.send(alert)
-                outcomes[alert_id] = ""
-            except DeliveryError as exc:
-                if not exc.permanent:
-                    log.warning("alert %d (%s) delivery will be retried: %s", alert_id, alert.rule, exc)
-                    await self.store.call(self.store.finish_alerts, outcomes)
-                    await self.store.call(self.store.release_alerts, [i for i, _ in claimed[n:]])
-                    return False
-                log.error("alert %d (%s) could not be delivered: %s", alert_id, alert.rule, exc)
-                outcomes[alert_id] = str(exc)
-            if time.monotonic() - flushed > 1.0:
-                await self.store.call(self.store.finish_alerts, outcomes)
-                outcomes, flushed = {}, time.monotonic()
-        await self.store.call(self.store.finish_alerts, outcomes)
+    async def _send_channel(self, channel: str) -> None:
+        """Deliver ``channel``'s pending alerts in order, one at a time, until none is left (or, once closing, until
+        Slack asks to wait)."""
+        while batch := await self.store.call(self.store.pending_alerts, channel, OUTBOX_BATCH):
+            for alert_id, alert in batch:
+                if not await self._send(alert_id, alert):
+                    await _wait(self._closing, RETRY_LATER_SECONDS)
+                    if self._closing.is_set():
+                        return
+                    break
+
+    async def _send(self, alert_id: int, alert: Alert) -> bool:
+        """Send one alert, marked ``sending`` just before and its outcome recorded just after, so a crash leaves at
+        most this one alert of its channel ``unknown``; False when it must be tried again later."""
+        await self.notifier.ready(alert.channel)
+        await self.store.call(self.store.start_alert, alert_id)
+        try:
+            await self.notifier.send(alert)
+        except DeliveryError as exc:
+            if not exc.permanent:
+                log.warning("alert %d (%s) delivery will be retried: %s", alert_id, alert.rule, exc)
+                await self.store.call(self.store.release_alert, alert_id)
+                return False
+            log.error("alert %d (%s) could not be delivered: %s", alert_id, alert.rule, exc)
+            await self.store.call(self.store.finish_alert, alert_id, str(exc))
+            return True
+        await self.store.call(self.store.finish_alert, alert_id)
         return True

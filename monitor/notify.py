@@ -36,6 +36,10 @@ class Question:
 class Notifier(Protocol):
     """Delivers alerts, notes about training runs and questions; raises ``DeliveryError`` when it cannot."""
 
+    async def ready(self, channel: str) -> None:
+        """Wait until ``channel`` may take a message at once (its pacing), so a send starts when it is called."""
+        ...
+
     async def send(self, alert: Alert) -> None: ...
 
     async def note(self, text: str, channel: str, thread: str) -> str:
@@ -78,6 +82,9 @@ class ConsoleNotifier:
     def __init__(self, write: Callable[[str], None] | None = None, color: str = "auto") -> None:
         self._write = write or (lambda text: print(text, flush=True))
         self._color = color == "always" or (color == "auto" and sys.stdout.isatty())
+
+    async def ready(self, channel: str) -> None:
+        return None
 
     async def send(self, alert: Alert) -> None:
         self._write(render_console(alert, self._color))

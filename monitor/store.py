@@ -293,30 +293,44 @@ class Store:
 
     # alerts -------------------------------------------------------------------------------------------------------
     def recover_interrupted(self) -> int:
-        """Alerts caught mid-send by a crash become ``unknown``: never sent twice, at the cost of maybe never."""
+        """Alerts a crash caught mid-send (at most one per channel) become ``unknown``: never sent twice, at the cost
+        of maybe never; ``unknown_alerts`` lists them for the operator."""
         with self._conn:
             return self._conn.execute("update alerts set status = 'unknown' where status = 'sending'").rowcount
 
-    def claim_alerts(self, limit: int = 50) -> list[tuple[int, Alert]]:
-        """Take pending alerts for delivery, marking them ``sending`` first."""
-        with self._conn:
-            rows = list(self.db.query(
-                "select id, payload from alerts where status = 'pending' order by id limit ?", [limit]))
-            self._conn.executemany("update alerts set status = 'sending' where id = ?", [(r["id"],) for r in rows])
-        return [(r["id"], Alert(**json.loads(r["payload"]))) for r in rows]
+    def pending_alerts(self, channel: str, limit: int = 50) -> list[tuple[int, Alert]]:
+        """The oldest alerts waiting for delivery to ``channel``, in the order they fired."""
+        return [(r["id"], Alert(**json.loads(r["payload"]))) for r in self.db.query(
+            "select id, payload from alerts where status = 'pending' and channel = ? order by id limit ?",
+            [channel, limit])]
 
-    def release_alerts(self, alert_ids: Sequence[int]) -> None:
-        """Put claimed alerts that were not delivered back in the queue."""
-        with self._conn:
-            self._conn.executemany("update alerts set status = 'pending' where id = ? and status = 'sending'",
-                                   [(i,) for i in alert_ids])
+    def pending_channels(self) -> list[str]:
+        """The channels that have alerts waiting for delivery."""
+        return [r["channel"] for r in self.db.query(
+            "select distinct channel from alerts where status = 'pending' order by channel")]
 
-    def finish_alerts(self, outcomes: dict[int, str]) -> None:
-        """Record delivered alerts (empty error) and failed ones (the error), in one transaction."""
-        now = time.time()
+    def start_alert(self, alert_id: int) -> None:
+        """Mark an alert ``sending``, just before its send."""
         with self._conn:
-            self._conn.executemany("update alerts set status = ?, error = ?, sent_at = ? where id = ?",
-                                   [("failed" if e else "sent", e, now, i) for i, e in outcomes.items()])
+            self._conn.execute("update alerts set status = 'sending' where id = ?", [alert_id])
+
+    def release_alert(self, alert_id: int) -> None:
+        """Put an alert whose send must be tried again later back in the queue."""
+        with self._conn:
+            self._conn.execute("update alerts set status = 'pending' where id = ? and status = 'sending'", [alert_id])
+
+    def finish_alert(self, alert_id: int, error: str = "") -> None:
+        """Record the outcome of an alert's send, just after it: delivered (no error) or failed (the error)."""
+        with self._conn:
+            self._conn.execute("update alerts set status = ?, error = ?, sent_at = ? where id = ?",
+                               ["failed" if error else "sent", error, time.time(), alert_id])
+
+    def unknown_alerts(self) -> list[dict[str, Any]]:
+        """Alerts that were being sent when Lookout stopped (they may or may not have reached Slack), oldest
+        first: rule, channel, created_at, title, item_id."""
+        return [{k: a[k] for k in ("rule", "channel", "created_at", "title", "item_id")} for a in (
+            json.loads(r["payload"]) for r in self.db.query(
+                "select payload from alerts where status = 'unknown' order by id"))]
 
     def cooldowns(self, since: float) -> dict[tuple[str, str], float]:
         """When each (rule, cooldown key) last fired, for alerts created after ``since``."""
@@ -411,7 +425,9 @@ class Store:
                                [topic_id, user, time.time()])
 
     def muted(self) -> set[int]:
-        return {r["topic_id"] for r in self.db.query("select topic_id from mutes")}
+        """The muted topics, each followed through merges to the topic it lives on in now."""
+        final = self._final_topic()
+        return {final(r["topic_id"]) for r in self.db.query("select topic_id from mutes")}
 
     def topic(self, topic_id: int) -> dict[str, Any] | None:
         """One topic (live or merged away) with its member counts for the last day and before, and its history:

@@ -129,7 +129,8 @@ class FeedServer:
 
 @dataclass
 class FakeSlack:
-    """A recording fake of the Slack Web API: real HTTP, Slack-shaped JSON, 429s on demand."""
+    """A recording fake of the Slack Web API: real HTTP, Slack-shaped JSON, 429s on demand. With ``stall_after``
+    set, each ``chat.postMessage`` after that many is recorded, then left unanswered until ``unstall`` is set."""
 
     calls: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     rate_limit_next: int = 0
@@ -146,6 +147,9 @@ class FakeSlack:
     failing: dict[str, str] = field(default_factory=dict)
     """method -> the error Slack answers it with (``{"ok": false, "error": ...}``)"""
     uploads: dict[str, bytes] = field(default_factory=dict)
+    stall_after: int = -1
+    stalled: int = 0
+    unstall: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def base_url(self) -> str:
@@ -189,6 +193,9 @@ class FakeSlack:
         if method == "chat.postMessage":
             if payload.get("channel") in self.unknown_channels:
                 return web.json_response({"ok": False, "error": "channel_not_found"})
+            if 0 <= self.stall_after < len(self.calls[method]):
+                self.stalled += 1
+                await self.unstall.wait()
             ts = f"{1700000000 + len(self.calls[method])}.000100"
             return web.json_response({"ok": True, "channel": "C0TEST", "ts": ts, "message": {"text": payload.get(
                 "text", ""), "ts": ts}})

@@ -1,11 +1,19 @@
-"""Alert rules and cooldowns, evaluated purely."""
+"""Alert rules and cooldowns, evaluated purely; mutes as the store keeps them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
 from models.classifier import Prediction
+from models.topics import OnlineTopicModel
+from monitor import service
 from monitor.alerts import AlertEngine, Evaluation, Rule
 from monitor.config import AlertSettings
-from monitor.item import Item
+from monitor.item import Item, make_id
+from monitor.pipeline import BatchResult, Enriched
+from monitor.store import Store
 
 
 def ev(topic: int = 1, size: int = 1, label: str = "spam", conf: float = 0.95, text: str = "hello") -> Evaluation:
@@ -58,3 +66,30 @@ def test_a_muted_topic_raises_no_alerts() -> None:
     engine = AlertEngine([rule()], muted={1})
     assert engine.evaluate(ev(topic=1), now=0) == []
     assert len(engine.evaluate(ev(topic=2), now=0)) == 1
+
+
+def test_a_mute_follows_its_topic_when_it_merges_into_another(db_path: Path) -> None:
+    store = Store(db_path)
+    model = OnlineTopicModel(threshold=0.75, merge_threshold=0.8)
+
+    def commit(vectors: list[np.ndarray]) -> list[int]:
+        items = [Item(id=make_id("s", str(model.updates + n)), source="s", title="t", text="x")
+                 for n in range(len(vectors))]
+        store.add_items("s", "s", items)
+        results = [Enriched(i, v, [], model.update(v, item_id=i.id)) for i, v in zip(items, vectors, strict=True)]
+        changes = model.drain_changes()
+        store.complete(BatchResult(results, changes, {}, {"next_id": model.next_id, "updates": model.updates}, []))
+        return [r.topic_id for r in results]
+
+    a = np.eye(8)[0]
+    b = a + 0.9 * np.eye(8)[1]
+    b /= np.linalg.norm(b)
+    big, _, small = commit([a, a, b])
+    service.mute(store, f"#{small}", "U1")
+    assert store.muted() == {small}
+    bridge = (a + b) / np.linalg.norm(a + b)
+    assert commit([bridge] * 3)[-1] == big and store.topic(small)["merged_into"] == big
+    engine = AlertEngine([rule()], muted=store.muted())
+    assert engine.evaluate(ev(topic=big), now=0) == [], "the muted story lives on in the topic it merged into"
+    assert len(engine.evaluate(ev(topic=99), now=0)) == 1
+    store.close()

@@ -6,6 +6,10 @@ import asyncio
 import dataclasses
 import json
 import logging
+import re
+import signal
+import sqlite3
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,7 +19,8 @@ from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import ConsoleNotifier
 from monitor.store import Store
-from tests.servers import FeedServer, Route, rss, sample_rows, wait_for
+from tests.cli import lookout, start
+from tests.servers import FakeSlack, FeedServer, Route, rss, sample_rows, wait_for
 
 RULES = """
 [[tasks]]
@@ -236,3 +241,54 @@ async def test_watches_added_and_removed_at_run_time_are_followed(
     daemon.stop()
     await asyncio.wait_for(task, 30)
     store.close()
+
+
+async def test_a_daemon_killed_mid_delivery_leaves_at_most_one_unknown_alert_per_channel_and_says_which(
+        tmp_path: Path, tiny_model: str, slack: FakeSlack) -> None:
+    data = tmp_path / "stream.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in sample_rows(30)))
+    cfg = tmp_path / "lookout.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
+                   f'[pipeline]\nbatch_size = 8\n[slack]\nbase_url = "{slack.base_url}"\nmessages_per_second = 1000\n'
+                   f'[[replays]]\nname = "s"\npath = "{data}"\n'
+                   + "".join(f'[[alerts]]\nname = "every-{c}"\nkind = "keyword"\npattern = "."\n'
+                             f'cooldown_minutes = 0\nchannel = "#{c}"\n' for c in "ab"))
+    token = {"SLACK_BOT_TOKEN": "xoxb-test-token"}
+    slack.stall_after = 6
+    first = await start("run", "--config", str(cfg), **token)
+    await wait_for(lambda: slack.stalled == 2, 120)
+    first.send_signal(signal.SIGKILL)
+    await first.communicate()
+    assert slack.stalled == 2, "one send in flight per channel"
+    db = sqlite3.connect(tmp_path / "lookout.db")
+    by_status = dict(db.execute("select status, count(*) from alerts group by status").fetchall())
+    assert by_status["sending"] == 2 and by_status["pending"] > 0, "the kill landed mid-delivery"
+    in_flight = [(p["channel"], _posted_item(p)) for p in slack.calls["chat.postMessage"][-2:]]
+
+    slack.stall_after = -1
+    slack.unstall.set()
+    second = await start("run", "--config", str(cfg), "--until-idle", **token)
+    _, err = await asyncio.wait_for(second.communicate(), 180)
+    assert second.returncode == 0, err.decode()
+    assert "2 alerts were being sent when Lookout stopped" in err.decode()
+
+    alerts = db.execute("select channel, item_id, status, rule from alerts").fetchall()
+    assert len(alerts) == 60 and {s for *_, s, _ in alerts} == {"sent", "unknown"}
+    unknown = sorted((c, i) for c, i, s, _ in alerts if s == "unknown")
+    assert unknown == sorted(in_flight) and [c for c, _ in unknown] == ["#a", "#b"]
+    posted = Counter((p["channel"], _posted_item(p)) for p in slack.calls["chat.postMessage"])
+    assert posted == Counter((c, i) for c, i, *_ in alerts), "every alert reached Slack exactly once"
+
+    status = lookout("status", "--config", str(cfg))
+    assert status.returncode == 0, status.stderr
+    assert "2 alert(s) may or may not have reached Slack" in status.stdout
+    titles = dict(db.execute("select id, title from items").fetchall())
+    for channel, item_id in unknown:
+        [line] = [x for x in status.stdout.splitlines() if item_id[:10] in x and f"every-{channel[1]}  {channel}" in x]
+        assert titles[item_id][:20] in line
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", line)
+
+
+def _posted_item(post: dict) -> str:
+    """The item id an alert posted to the fake Slack is about (from its blocks)."""
+    return re.search(r"item ([0-9a-f]{20})", json.dumps(post["blocks"])).group(1)  # type: ignore[union-attr]

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from models.embedding import Encoder
+from monitor import service
 from monitor.alerts import Alert
 from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import Question
 from monitor.store import Store
+from monitor.taxonomy import with_stored_tasks
 from tests.test_learning import TASK, sample
 
 
@@ -28,6 +30,9 @@ class Recorder:
         self.alerts: list[Alert] = []
         self.notes: list[tuple[str, str, str]] = []
         self.questions: list[Question] = []
+
+    async def ready(self, channel: str) -> None:
+        return None
 
     async def send(self, alert: Alert) -> None:
         self.alerts.append(alert)
@@ -48,7 +53,7 @@ def encoder(tiny_model: str) -> Encoder:
     return Encoder(tiny_model)
 
 
-def settings_for(tmp_path: Path, tiny_model: str, extra: str = "", rate: float = 0.0) -> Settings:
+def settings_for(tmp_path: Path, tiny_model: str, extra: str = "", rate: float = 0.0, tasks: str = TASK) -> Settings:
     stream = tmp_path / "stream.jsonl"
     stream.write_text("".join(json.dumps(r) + "\n" for r in sample()))
     path = tmp_path / "lookout.toml"
@@ -56,7 +61,7 @@ def settings_for(tmp_path: Path, tiny_model: str, extra: str = "", rate: float =
                     f"[pipeline]\nbatch_size = 8\n"
                     f'[training]\nbase = "{tiny_model}"\nfreeze_layers = 0\nepochs = 4\npatience = 3\n'
                     f"learning_rate = 3e-3\nmax_length = 64\n{extra}\n"
-                    f'[[replays]]\nname = "mail"\npath = "{stream}"\nrate = {rate}\n{TASK}')
+                    f'[[replays]]\nname = "mail"\npath = "{stream}"\nrate = {rate}\n{tasks}')
     return load_settings(path, env={})
 
 
@@ -150,4 +155,28 @@ async def test_the_least_sure_items_are_asked_about_once_and_corrections_trigger
     daemon.stop()
     await asyncio.wait_for(running, 60)
     assert store.runs()[0]["via"] == "2 new corrections"
+    store.close()
+
+
+async def test_a_task_accepted_into_a_running_daemon_that_had_none_is_retrained_on_its_corrections(
+        tmp_path: Path, tiny_model: str, encoder: Encoder) -> None:
+    settings = settings_for(tmp_path, tiny_model, "[learning]\nmin_new_corrections = 2\ncheck_minutes = 0.01\n",
+                            tasks="")
+    assert settings.tasks == ()
+    store = Store(settings.store.path)
+    daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), Recorder(), build_sources(settings))
+    running = asyncio.create_task(daemon.run())
+    await until(lambda: daemon.processed == len(sample()))
+    await store.call(store.save_task, "theme", [{"name": "space", "description": "rockets and orbits"},
+                                                {"name": "money", "description": "loans and banks"}],
+                     "macro_f1", "taxonomy #1", "ada")
+    await until(lambda: [t.name for t in daemon.settings.tasks] == ["theme"])
+    for item_id in [r["id"] for r in store.db.query("select id from items order by rowid limit 2")]:
+        await store.call(lambda i=item_id: service.correct(store, with_stored_tasks(settings, store), i, "space",
+                                                           "ada", "cli"))
+    await until(lambda: store.runs(), timeout=30)
+    daemon.stop()
+    await asyncio.wait_for(running, 60)
+    [run] = store.runs()
+    assert (run["task"], run["via"]) == ("theme", "2 new corrections")
     store.close()

@@ -19,8 +19,8 @@ def item(n: int, source: str = "feed") -> Item:
     return Item(id=make_id(source, str(n)), source=source, title=f"title {n}", text=f"text {n}")
 
 
-def alert(item_id: str, rule: str = "r") -> Alert:
-    return Alert(rule=rule, item_id=item_id, topic_id=1, cooldown_key="topic:1", channel="#c", created_at=1.0,
+def alert(item_id: str, rule: str = "r", channel: str = "#c") -> Alert:
+    return Alert(rule=rule, item_id=item_id, topic_id=1, cooldown_key="topic:1", channel=channel, created_at=1.0,
                  reason="because", title="t", url="", source="feed", snippet="s")
 
 
@@ -68,21 +68,27 @@ def test_a_batch_commits_items_labels_topics_and_alerts_together(db_path: Path) 
 
 def test_the_outbox_never_sends_an_alert_twice_across_a_crash(db_path: Path) -> None:
     store = Store(db_path)
-    items = [item(n) for n in range(3)]
+    items = [item(n) for n in range(4)]
     store.add_items("feed", "feed", items)
-    store.complete(batch(items, [alert(i.id) for i in items]))
-    [(first, _), (second, _)] = store.claim_alerts(limit=2)
-    store.finish_alerts({first: ""})
+    store.complete(batch(items, [alert(i.id) for i in items[:3]] + [alert(items[3].id, channel="#other")]))
+    assert store.pending_channels() == ["#c", "#other"]
+    [(first, _), (second, _)] = store.pending_alerts("#c", limit=2)
+    store.start_alert(first)
+    store.finish_alert(first)
+    store.start_alert(second)
     store.close()
     store = Store(db_path)
     assert store.recover_interrupted() == 1
-    [(third, a)] = store.claim_alerts()
+    assert [(a["item_id"], a["channel"]) for a in store.unknown_alerts()] == [(items[1].id, "#c")]
+    [(third, a)] = store.pending_alerts("#c")
     assert a.item_id == items[2].id
-    store.release_alerts([third])
-    assert [i for i, _ in store.claim_alerts()] == [third]
-    store.finish_alerts({third: "channel_not_found"})
-    assert store.status()["alerts_by_status"] == {"failed": 1, "sent": 1, "unknown": 1}
-    assert second not in (first, third)
+    store.start_alert(third)
+    store.release_alert(third)
+    assert [i for i, _ in store.pending_alerts("#c")] == [third]
+    store.start_alert(third)
+    store.finish_alert(third, "channel_not_found")
+    assert store.pending_channels() == ["#other"]
+    assert store.status()["alerts_by_status"] == {"failed": 1, "sent": 1, "unknown": 1, "pending": 1}
     store.close()
 
 
