@@ -136,16 +136,18 @@ def make_app(ingest: Ingest, secret: str, token: str, max_bytes: int) -> web.App
     """The daemon's HTTP face: ``POST /ingest`` and ``GET /healthz``. A body is read whole (chunked too) but
     refused as soon as it passes ``max_bytes``; it is parsed in a thread, so a large one does not hold the loop."""
 
+    def too_big() -> web.Response:
+        return web.json_response({"ok": False, "error": f"body larger than {max_bytes} bytes"}, status=413)
+
     async def ingest_handler(request: web.Request) -> web.Response:
-        too_big = web.json_response({"ok": False, "error": f"body larger than {max_bytes} bytes"}, status=413)
         if request.content_length is not None and request.content_length > max_bytes:
-            return too_big
+            return too_big()
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return too_big
-        if len(body) > max_bytes:
-            return too_big
+            return too_big()
+        if len(body) > max_bytes:  # aiohttp versions differ on whether client_max_size itself passes
+            return too_big()
         if not authorized(request.headers, body, secret, token):
             return web.json_response({"ok": False, "error": "bad or missing signature or token"}, status=401)
         try:

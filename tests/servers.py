@@ -134,8 +134,11 @@ class FeedServer:
             response.content_length = len(body)
         await response.prepare(request)
         end = len(body) if route.cut_at is None else route.cut_at
-        for at in range(0, end, CHUNK):
-            await response.write(body[at:min(at + CHUNK, end)])
+        try:
+            for at in range(0, end, CHUNK):
+                await response.write(body[at:min(at + CHUNK, end)])
+        except ConnectionError:  # the client stopped reading (a feed over its max_bytes)
+            return response
         if route.cut_at is not None:
             assert request.transport is not None
             request.transport.close()

@@ -249,3 +249,14 @@ async def test_a_body_over_the_limit_is_413_with_or_without_a_content_length(int
     answered.set()
     assert status == refused, "the server answered an endless body: it stopped reading past the limit"
     assert await intake.items() == before
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_body_of_exactly_the_limit_is_taken_and_one_byte_more_is_not(intake: Intake) -> None:
+    def sized(n: int, key: str) -> bytes:
+        body = item(id=key, text="")
+        return item(id=key, text="x" * (n - len(body)))
+
+    assert len(sized(LIMIT, "edge")) == LIMIT
+    assert await intake.post(sized(LIMIT, "edge")) == (202, {"ok": True, "received": 1, "stored": 1})
+    assert (await intake.post(sized(LIMIT + 1, "over")))[0] == 413

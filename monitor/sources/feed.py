@@ -94,7 +94,8 @@ class FeedSource:
         return Batch(items, new_position)
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        """The whole (decompressed) body, refused as soon as it grows past ``max_bytes``."""
+        """The whole (decompressed) body, refused as soon as what is sent or what it decompresses to grows past
+        ``max_bytes``."""
         too_big = FeedError(f"feed larger than {self.max_bytes} bytes")
         if resp.content_length is not None and resp.content_length > self.max_bytes:
             raise too_big
