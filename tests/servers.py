@@ -4,6 +4,7 @@ OpenAI-compatible chat-completions server."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import WSMsgType, web
 
+CHUNK = 16 * 1024
 SAMPLE = Path(__file__).resolve().parent.parent / "monitor" / "demo" / "spamassassin_sample.jsonl"
 
 
@@ -85,12 +87,19 @@ class Route:
     etag: str = ""
     delay: float = 0.0
     redirect: str = ""
+    chunked: bool = False
+    gzip: bool = False
+    cut_at: int | None = None
     hits: int = 0
     conditional_hits: int = 0
+    sent: int = 0
 
 
 class FeedServer:
-    """Serves ``routes`` on 127.0.0.1 with ETag / If-None-Match handling."""
+    """Serves ``routes`` on 127.0.0.1 with ETag / If-None-Match handling. A route's body goes out with a
+    Content-Length, or ``chunked`` (in 16 KiB chunks, no Content-Length), ``gzip``-compressed on request, or cut
+    after ``cut_at`` bytes of the (possibly compressed) body by closing the connection. ``sent`` counts the full
+    bodies written to the socket."""
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
@@ -113,8 +122,30 @@ class FeedServer:
             route.conditional_hits += 1
             return web.Response(status=304, headers={"ETag": route.etag})
         headers = {"ETag": route.etag} if route.etag else {}
-        return web.Response(status=route.status, body=route.body, headers={**headers,
-                                                                          "Content-Type": route.content_type})
+        headers["Content-Type"] = route.content_type
+        body = route.body
+        if route.gzip:
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        response = web.StreamResponse(status=route.status, headers=headers)
+        if route.chunked:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = len(body)
+        await response.prepare(request)
+        end = len(body) if route.cut_at is None else route.cut_at
+        try:
+            for at in range(0, end, CHUNK):
+                await response.write(body[at:min(at + CHUNK, end)])
+        except ConnectionError:  # the client stopped reading (a feed over its max_bytes)
+            return response
+        if route.cut_at is not None:
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        await response.write_eof()
+        route.sent += 1
+        return response
 
     async def start(self) -> FeedServer:
         app = web.Application()

@@ -1,11 +1,24 @@
-"""The feed source against a real HTTP server on 127.0.0.1: RSS, Atom, 304s, errors, timeouts, bad XML."""
+"""The feed source against a real HTTP server on 127.0.0.1: RSS, Atom, 304s, errors, timeouts, bad XML, and
+real-size feeds (plain, chunked, gzip) through the daemon into the store."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+
+import aiohttp
 import pytest
 
+from models.embedding import Encoder
+from monitor.config import Settings, load_settings
+from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.notify import ConsoleNotifier
 from monitor.sources.feed import FeedError, FeedSource, parse_feed
-from tests.servers import FeedServer, Route, atom, rss, sample_rows
+from monitor.store import Store
+from tests.dovecot import free_port
+from tests.feeds import feed_guid, make_feed
+from tests.servers import FeedServer, Route, atom, rss, sample_rows, wait_for
 
 
 async def poll(server: FeedServer, path: str, position: dict | None = None, **kw: float):
@@ -101,3 +114,119 @@ def test_a_truncated_feed_keeps_its_readable_entries() -> None:
     body = rss(sample_rows(3))
     items = parse_feed("t", body[: body.rindex(b"<item>") + 20], "application/rss+xml")
     assert [i.title for i in items][:2] == [r["title"] for r in sample_rows(2)]
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_model: str) -> Encoder:
+    return Encoder(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def big_feed() -> bytes:
+    """1,500 entries, about 1 MB: many times what one read of the socket buffer returns."""
+    return make_feed(1500, text_chars=150)
+
+
+def feed_settings(tmp_path: Path, tiny_model: str, feeds: dict[str, str], extra: str = "") -> Settings:
+    path = tmp_path / "lookout.toml"
+    path.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n{extra}'
+                    + "".join(f'[[feeds]]\nname = "{name}"\nurl = "{url}"\n' for name, url in feeds.items()))
+    return load_settings(path, env={"LOOKOUT_WEBHOOK_SECRET": "s"})
+
+
+async def run_until_idle(settings: Settings, encoder: Encoder) -> Daemon:
+    store = Store(settings.store.path)
+    daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), ConsoleNotifier(lambda _: None, "never"),
+                    build_sources(settings))
+    await asyncio.wait_for(daemon.run(until_idle=True), 120)
+    store.close()
+    return daemon
+
+
+def guids(store: Store, source: str) -> list[str]:
+    return [json.loads(r["raw"])["guid"] for r in store.db.query("select raw from items where source = ?", [source])]
+
+
+SERVED = {"plain": {}, "chunked": {"chunked": True}, "gzip": {"gzip": True},
+          "gzip-chunked": {"gzip": True, "chunked": True}}
+
+
+@pytest.mark.parametrize("how", list(SERVED))
+async def test_a_large_feed_is_stored_whole_however_it_is_served(feed_server: FeedServer, big_feed: bytes,
+                                                                 db_path: Path, how: str) -> None:
+    assert len(big_feed) > 600_000
+    route = feed_server.routes["/big"] = Route(body=big_feed, etag='"v1"', **SERVED[how])
+    batch = await poll(feed_server, "/big")
+    store = Store(db_path)
+    assert len(store.add_items("big", "feed", batch.items, batch.position)) == 1500
+    assert sorted(guids(store, "test")) == sorted(feed_guid(n) for n in range(1500))
+    assert store.source_position("big") == {"etag": '"v1"', "last_modified": ""}
+    again = await poll(feed_server, "/big", store.source_position("big"))
+    assert again.items == [] and route.conditional_hits == 1
+    store.close()
+
+
+@pytest.mark.parametrize("how", list(SERVED))
+async def test_a_feed_cut_off_mid_transfer_is_an_error(feed_server: FeedServer, big_feed: bytes, how: str) -> None:
+    feed_server.routes["/cut"] = Route(body=big_feed, cut_at=100_000, **SERVED[how])
+    with pytest.raises(FeedError, match=r"^the connection closed \d+ bytes into the feed, before its end$"):
+        await poll(feed_server, "/cut")
+
+
+async def test_a_cut_feed_keeps_its_old_position_and_the_next_whole_one_is_stored_once(
+        tmp_path: Path, tiny_model: str, encoder: Encoder, feed_server: FeedServer, big_feed: bytes) -> None:
+    route = feed_server.routes["/cut"] = Route(body=big_feed, etag='"v2"', cut_at=300_000, chunked=True)
+    settings = feed_settings(tmp_path, tiny_model, {"cut": feed_server.url("/cut")})
+    assert (await run_until_idle(settings, encoder)).processed == 0
+    store = Store(settings.store.path)
+    [health] = store.status()["sources"]
+    assert (health["failures"], health["items_total"]) == (1, 0) and store.source_position("cut") == {}
+    store.close()
+
+    route.cut_at = None
+    assert (await run_until_idle(settings, encoder)).processed == 1500
+    assert (await run_until_idle(settings, encoder)).processed == 0
+    store = Store(settings.store.path)
+    assert sorted(guids(store, "cut")) == sorted(feed_guid(n) for n in range(1500))
+    assert store.source_position("cut") == {"etag": '"v2"', "last_modified": ""} and route.conditional_hits == 1
+    store.close()
+
+
+@pytest.mark.parametrize("how", list(SERVED))
+async def test_a_feed_over_max_bytes_is_refused_however_it_is_served(feed_server: FeedServer, big_feed: bytes,
+                                                                     how: str) -> None:
+    feed_server.routes["/big"] = Route(body=big_feed, **SERVED[how])
+    with pytest.raises(FeedError, match=r"^feed larger than 100000 bytes$"):
+        await poll(feed_server, "/big", max_bytes=100_000)
+
+
+async def test_the_webhook_app_answers_while_a_large_feed_is_parsed(tmp_path: Path, tiny_model: str,
+                                                                    encoder: Encoder,
+                                                                    feed_server: FeedServer) -> None:
+    route = feed_server.routes["/huge"] = Route(body=make_feed(2000), chunked=True)
+    port = free_port()
+    settings = feed_settings(tmp_path, tiny_model, {"huge": feed_server.url("/huge")}, f"[http]\nport = {port}\n")
+    store = Store(settings.store.path)
+    daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), ConsoleNotifier(lambda _: None, "never"),
+                    build_sources(settings))
+    task = asyncio.create_task(daemon.run())
+
+    def stored() -> int:
+        return store.db.execute("select count(*) from items").fetchone()[0]
+
+    try:
+        await wait_for(lambda: route.sent == 1)
+        async with aiohttp.ClientSession() as http:
+            for _ in range(5):
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    assert resp.status == 200
+        assert await store.call(stored) == 0, "five answers came while the feed was still being parsed"
+        for _ in range(1200):
+            if await store.call(stored) == 2000:
+                break
+            await asyncio.sleep(0.05)
+        assert await store.call(stored) == 2000
+    finally:
+        daemon.stop()
+        await asyncio.wait_for(task, 60)
+        store.close()

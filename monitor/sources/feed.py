@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from monitor.item import Item, make_id, utcnow
 from monitor.sources import Batch
 from monitor.text import html_to_text
 
+READ_CHUNK = 64 * 1024
 USER_AGENT = "Lookout/0.1 (+https://github.com/lookout; feed monitor)"
 
 
@@ -63,7 +65,9 @@ class FeedSource:
         self._session: aiohttp.ClientSession | None = None
 
     async def poll(self, position: dict[str, Any]) -> Batch:
-        """Fetch the feed; a 304 or an unchanged document yields no items, only the same position."""
+        """Fetch the whole feed, then parse it in a thread (the event loop keeps serving everything else); a 304
+        yields no items, only the same position. The new position comes back only with the whole document's
+        entries, so a cut transfer or an unreadable document leaves the stored one as it was."""
         if self._session is None:
             self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         headers = {}
@@ -78,17 +82,32 @@ class FeedSource:
                     return Batch([], position)
                 if resp.status >= 400:
                     raise FeedError(f"HTTP {resp.status} {resp.reason or ''}".strip())
-                body = await resp.content.read(self.max_bytes + 1)
-                if len(body) > self.max_bytes:
-                    raise FeedError(f"feed larger than {self.max_bytes} bytes")
+                body = await self._read(resp)
                 new_position = {"etag": resp.headers.get("ETag", ""),
                                 "last_modified": resp.headers.get("Last-Modified", "")}
-                items = parse_feed(self.name, body, resp.headers.get("Content-Type", ""), str(resp.url))
+                content_type, location = resp.headers.get("Content-Type", ""), str(resp.url)
         except TimeoutError:
             raise FeedError(f"timed out after {self.timeout:g} s") from None
         except aiohttp.ClientError as exc:
             raise FeedError(f"{type(exc).__name__}: {exc}") from None
+        items = await asyncio.to_thread(parse_feed, self.name, body, content_type, location)
         return Batch(items, new_position)
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The whole (decompressed) body, refused as soon as what is sent or what it decompresses to grows past
+        ``max_bytes``."""
+        too_big = FeedError(f"feed larger than {self.max_bytes} bytes")
+        if resp.content_length is not None and resp.content_length > self.max_bytes:
+            raise too_big
+        body = bytearray()
+        try:
+            async for chunk in resp.content.iter_chunked(READ_CHUNK):
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise too_big
+        except aiohttp.ClientPayloadError:
+            raise FeedError(f"the connection closed {len(body)} bytes into the feed, before its end") from None
+        return bytes(body)
 
     async def close(self) -> None:
         if self._session is not None:
