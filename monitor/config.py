@@ -82,7 +82,8 @@ class HttpSettings:
     host: str = setting("127.0.0.1", "Address the daemon's HTTP server (webhook intake, /healthz) listens on.")
     port: int = setting(0, "Port of the daemon's HTTP server; 0 turns it off. Needs LOOKOUT_WEBHOOK_SECRET or "
                            "LOOKOUT_WEBHOOK_TOKEN.", low=0, high=65535)
-    max_body_bytes: int = setting(1_000_000, "Largest request body accepted by POST /ingest.", low=1024)
+    max_body_bytes: int = setting(1_000_000, "Largest request body accepted by POST /ingest (chunked ones too); a "
+                                            "larger one gets 413.", low=1024)
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,8 @@ class FeedSettings:
     interval_seconds: float = setting(300.0, "Seconds between polls.", low=0.05)
     timeout_seconds: float = setting(20.0, "Seconds before a fetch is given up.", low=0.05)
     max_backoff_seconds: float = setting(3600.0, "Longest wait between retries of a failing feed.", low=0.05)
-    max_bytes: int = setting(10_000_000, "Largest feed document read.", low=1024)
+    max_bytes: int = setting(10_000_000, "Largest feed document read, as sent or after decompression; a "
+                                              "larger one is refused without reading the rest.", low=1024)
 
 
 @dataclass(frozen=True)
