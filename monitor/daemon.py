@@ -382,10 +382,11 @@ class Daemon:
             await self.store.call(self.store.notes_sent, run["id"], sent, channel, thread)
 
     async def send_digest(self) -> digests.Digest:
-        """Build the trend digest of the last ``digest.hours``, write its chart and HTML page, and deliver it."""
+        """Build the trend digest of the last ``digest.hours``, write its chart and HTML page, and deliver it. It is
+        read and drawn on a reader thread, so the writer goes on committing batches meanwhile."""
         d = self.settings.digest
         folder = digests.report_dir(self.settings.store.path, d.report_dir)
-        digest = await self.store.call(lambda: digests.build(self.store, d.hours, d.history, d.limit, folder))
+        digest = await self.store.read(digests.build, self.store, d.hours, d.history, d.limit, folder)
         digests.write(digest, folder)
         try:
             await self.notifier.digest(digest, d.channel or self.settings.slack.channel)
