@@ -45,7 +45,7 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
         """Take in the tasks accepted at run time (by the bot, or by `lookout taxonomy accept` meanwhile); every
         handler that reads tasks calls it first (one small SQLite read)."""
         nonlocal settings
-        settings = await store.call(with_stored_tasks, configured, store)
+        settings = await store.read(with_stored_tasks, configured, store)
 
     async def encode() -> Encode:
         if not loaded:
@@ -66,7 +66,7 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
                 await ack(response_type="ephemeral", text=messages.HELP)
             elif cmd.name == "status":
                 await ack(response_type="ephemeral", text=messages.status_text(
-                    await store.call(store.status), await store.call(learning.model_summary, store, settings)))
+                    await store.read(store.status), await store.read(learning.model_summary, store, settings)))
             elif cmd.name == "retrain":
                 task = cmd.args[0] if cmd.args else None
                 queued = await store.call(learning.request_retrain, store, settings, task, "slack", user,
@@ -102,10 +102,10 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
                                          ts=posted["ts"]))
             elif cmd.name == "trends":
                 hours = int(cmd.args[0]) if cmd.args else 24
-                report = await store.call(service.trend_report, store, float(hours))
+                report = await store.read(service.trend_report, store, float(hours))
                 await ack(response_type="ephemeral", text=messages.trends_text(report, hours))
             elif cmd.name == "topic":
-                found = await store.call(service.topic, store, cmd.args[0])
+                found = await store.read(service.topic, store, cmd.args[0])
                 await ack(response_type="ephemeral", text=messages.topic_text(found))
             elif cmd.name == "mute":
                 found = await store.call(service.mute, store, cmd.args[0], user)
@@ -121,7 +121,7 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
             elif cmd.name == "search":
                 await ack(response_type="ephemeral", text=messages.SEARCHING)
                 query = " ".join(cmd.args)
-                rows = await asyncio.to_thread(service.search, store, await encode(), query)
+                rows = await store.read(service.search, store, await encode(), query)
                 await respond(response_type="ephemeral", text=messages.search_text(query, rows))
         except ServiceError as exc:
             await ack(response_type="ephemeral", text=messages.error(str(exc)))
@@ -210,7 +210,7 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
         await ack()
         await refresh()
         item = json.loads(body["actions"][0]["value"])["i"]
-        current = await store.call(store.labels_of, item)
+        current = await store.read(store.labels_of, item)
         await _correct(store, settings, client, body, sorted(current.items()), item)
 
     @app.action("lookout_open")
@@ -231,8 +231,7 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
             answer = await _topics(store, settings, ())
         elif cmd.name == "search":
             query = " ".join(cmd.args)
-            answer = messages.search_text(query, await asyncio.to_thread(service.search, store, await encode(),
-                                                                         query))
+            answer = messages.search_text(query, await store.read(service.search, store, await encode(), query))
         else:
             answer = messages.NOT_UNDERSTOOD + messages.HELP
         await say(text=answer, thread_ts=thread)
@@ -242,10 +241,10 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
         if event.get("tab") not in (None, "home"):
             return
         await refresh()
-        status = await store.call(store.status)
+        status = await store.read(store.status)
         view = messages.home_view(status, await _topics(store, settings, ("5",)),
-                                  await store.call(store.recent_alerts, 5),
-                                  await store.call(learning.model_summary, store, settings))
+                                  await store.read(store.recent_alerts, 5),
+                                  await store.read(learning.model_summary, store, settings))
         await client.views_publish(user_id=event["user"], view=view)
 
     @app.event("app_mention")
@@ -271,7 +270,7 @@ async def _watch(store: Store, settings: Settings, args: tuple[str, ...], user: 
     """The answer to ``watch list|add|remove``; URLs are shown without their credentials."""
     action, rest = args[0], args[1:]
     if action == "list":
-        rows = await store.call(service.watches, store, settings)
+        rows = await store.read(service.watches, store, settings)
         return {"response_type": "ephemeral",
                 "text": messages.watch_list([{**r, "target": redact_url(r["target"])} for r in rows])}
     if action == "remove":
@@ -286,10 +285,10 @@ async def _watch(store: Store, settings: Settings, args: tuple[str, ...], user: 
 
 async def _topics(store: Store, settings: Settings, args: tuple[str, ...]) -> str:
     n = int(args[0]) if args else 5
-    topics = await store.call(service.topic_tree, store, settings, n, settings.topics.min_size)
+    topics = await store.read(service.topic_tree, store, settings, n, settings.topics.min_size)
     if not topics:
         return messages.NO_TOPICS.format(n=settings.topics.min_size)
-    titles = await store.call(store.titles, [t["representatives"][0][1] for t in topics if t["representatives"]])
+    titles = await store.read(store.titles, [t["representatives"][0][1] for t in topics if t["representatives"]])
     return messages.topics_text(topics, titles)
 
 

@@ -8,20 +8,37 @@ gets ``factor`` times its usual items; a new topic that gathers ``min_count`` at
 One story should not alert ten times: a rule that fired on a topic stays quiet on that topic for its cooldown (or,
 with ``cooldown_scope = "rule"``, quiet altogether; a ``label_rate`` rule is always rule-scoped), and a
 ``topic_size`` rule fires once per topic.
+
+Keyword patterns (``[[alerts]] pattern`` and watches added at run time) are written by users, so one of them must
+not be able to stall the daemon: they are compiled with the ``regex`` package rather than ``re`` or google-re2.
+``regex`` takes Python's syntax (so every pattern ``re`` took, lookarounds and backreferences included, still
+works, where RE2 would refuse them), releases the GIL while it matches, avoids much of the catastrophic
+backtracking ``re`` falls into (``(x+x+)+y``), and takes a ``timeout`` for the patterns that still blow up
+(``(x|xx)+y``). A pattern sees the first ``PATTERN_CHARS`` characters of an item's title and text and gets
+``PATTERN_TIMEOUT_SECONDS`` per item; one that runs out of time is skipped for that item, and a warning naming the
+rule or watch and its pattern is logged the first time.
 """
 
 from __future__ import annotations
 
-import re
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import regex
+
 from models.classifier import Prediction
 from monitor.bursts import Burst, BurstTracker
-from monitor.config import AlertSettings
+from monitor.config import PATTERN_CHARS, PATTERN_TIMEOUT_SECONDS, AlertSettings
 from monitor.item import Item
 
+log = logging.getLogger(__name__)
 SNIPPET_CHARS = 300
+
+
+def compile_pattern(pattern: str) -> regex.Pattern[str]:
+    """A user's keyword pattern, compiled as it will be matched; raises ``regex.error`` when it is not valid."""
+    return regex.compile(pattern)
 
 
 @dataclass
@@ -65,19 +82,20 @@ class Rule:
     task: str = ""
     label: str = ""
     min_confidence: float = 0.8
-    pattern: re.Pattern[str] | None = None
+    pattern: regex.Pattern[str] | None = None
     size: int = 5
     per_topic: bool = True
     factor: float = 5.0
     min_count: int = 5
     bin_minutes: float = 60.0
     warmup_bins: int = 6
+    origin: str = "alert rule"
 
     @classmethod
     def from_settings(cls, s: AlertSettings, default_channel: str) -> Rule:
         return cls(name=s.name, kind=s.kind, channel=s.channel or default_channel,
                    cooldown_seconds=s.cooldown_minutes * 60, task=s.task, label=s.label,
-                   min_confidence=s.min_confidence, pattern=re.compile(s.pattern) if s.pattern else None,
+                   min_confidence=s.min_confidence, pattern=compile_pattern(s.pattern) if s.pattern else None,
                    size=s.size, per_topic=s.cooldown_scope == "topic", factor=s.factor,
                    min_count=s.min_count, bin_minutes=s.bin_minutes, warmup_bins=s.warmup_bins)
 
@@ -111,13 +129,15 @@ class Rule:
                 f"its usual {burst.baseline:.1f}")
 
     def match(self, ev: Evaluation) -> str | None:
-        """Why this (non-burst) rule fires on ``ev``, or None."""
+        """Why this (non-burst) rule fires on ``ev``, or None; raises ``TimeoutError`` when a keyword pattern takes
+        longer than ``PATTERN_TIMEOUT_SECONDS`` on the item."""
         if self.kind == "label":
             for p in ev.predictions:
                 if p.task == self.task and p.label == self.label and p.confidence >= self.min_confidence:
                     return f"{p.task} is {p.label} ({p.confidence:.0%} sure)"
         elif self.kind == "keyword" and self.pattern is not None:
-            found = self.pattern.search(f"{ev.item.title}\n{ev.item.text}")
+            found = self.pattern.search(f"{ev.item.title}\n{ev.item.text}"[:PATTERN_CHARS],
+                                        timeout=PATTERN_TIMEOUT_SECONDS)
             if found:
                 return f"matches {found.group(0)[:60]!r}"
         elif self.kind == "topic_size" and ev.topic_size >= self.size:
@@ -138,6 +158,7 @@ class AlertEngine:
         self.rules = list(rules)
         self.fired = dict(fired or {})
         self.muted = set(muted or ())
+        self.too_slow: set[tuple[str, str]] = set()
         self.trackers: dict[str, BurstTracker] = {}
         self.prime({}, {}, 0.0)
 
@@ -170,7 +191,11 @@ class AlertEngine:
         if ev.topic_id in self.muted:
             return alerts
         for rule in self.rules:
-            reason = reasons.get(rule.name) if rule.bursty else rule.match(ev)
+            try:
+                reason = reasons.get(rule.name) if rule.bursty else rule.match(ev)
+            except TimeoutError:
+                self._too_slow(rule, ev)
+                continue
             if reason is None:
                 continue
             key = rule.cooldown_key(ev)
@@ -185,3 +210,13 @@ class AlertEngine:
                 labels=[[p.task, p.label, round(p.confidence, 3), p.unsure] for p in ev.predictions],
                 topic_size=ev.topic_size))
         return alerts
+
+    def _too_slow(self, rule: Rule, ev: Evaluation) -> None:
+        """Warn, once per rule and pattern, that a keyword pattern ran out of time (it is skipped for the item)."""
+        pattern = rule.pattern.pattern if rule.pattern is not None else ""
+        if (rule.name, pattern) in self.too_slow:
+            return
+        self.too_slow.add((rule.name, pattern))
+        log.warning("%s %s: pattern %r took over %gs on item %s and is skipped for it (and for any other item it "
+                    "is this slow on, without another warning); a simpler pattern avoids this", rule.origin,
+                    rule.name, pattern, PATTERN_TIMEOUT_SECONDS, ev.item.id)

@@ -1,4 +1,8 @@
-"""Charts people would rather look at than read, drawn with matplotlib (no display needed)."""
+"""Charts people would rather look at than read, drawn with matplotlib (no display needed).
+
+Figures are made with ``matplotlib.figure.Figure``, not pyplot: pyplot keeps global state that is not safe across
+threads, and the daemon draws its digest chart on a store reader thread (``Store.read``), off the writer thread.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,11 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # for wordcloud, which imports pyplot
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from wordcloud import WordCloud
 
@@ -21,7 +25,8 @@ GREY = "#c8c8c8"
 
 def trend_chart(path: str | Path, series: Mapping[str, Sequence[int]], end: float, bin_seconds: float) -> Path:
     """Items per time bin for each labelled series, as a PNG at ``path``."""
-    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
+    fig = Figure(figsize=(10, 4.5), dpi=100)
+    ax = fig.subplots()
     for label, counts in series.items():
         starts = [datetime.fromtimestamp(end - (len(counts) - i) * bin_seconds, UTC) for i in range(len(counts))]
         ax.plot(starts, counts, marker="o", markersize=3, linewidth=1.5, label=label[:50])
@@ -35,14 +40,13 @@ def trend_chart(path: str | Path, series: Mapping[str, Sequence[int]], end: floa
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out)
-    plt.close(fig)
     return out
 
 
 def palette(n: int) -> list[str]:
     """``n`` colours as hex strings: matplotlib's tab20, strong shades before pale ones and without its greys (kept
     for what is not coloured), then tab20b, repeated past 38."""
-    tab20, tab20b = plt.get_cmap("tab20"), plt.get_cmap("tab20b")
+    tab20, tab20b = matplotlib.colormaps["tab20"], matplotlib.colormaps["tab20b"]
     colours = [to_hex(tab20(i)) for i in (*range(0, 20, 2), *range(1, 20, 2)) if i not in (14, 15)]
     colours += [to_hex(tab20b(i)) for i in range(20)]
     return [colours[i % len(colours)] for i in range(n)]
@@ -62,7 +66,8 @@ def map_chart(path: str | Path, coords: np.ndarray, colors: Sequence[str], legen
               names: Sequence[tuple[str, float, float]], title: str) -> Path:
     """A scatter of 2-D item ``coords`` in their ``colors``, with a ``legend`` (name -> colour) and ``names``
     (text, x, y) written over the map, as a PNG at ``path``."""
-    fig, ax = plt.subplots(figsize=(11, 8), dpi=100)
+    fig = Figure(figsize=(11, 8), dpi=100)
+    ax = fig.subplots()
     ax.scatter(coords[:, 0], coords[:, 1], c=list(colors), s=12, alpha=0.8, linewidths=0)
     for text, x, y in names:
         ax.annotate(text[:40], (x, y), ha="center", va="center", fontsize=8, weight="bold",
@@ -76,5 +81,4 @@ def map_chart(path: str | Path, coords: np.ndarray, colors: Sequence[str], legen
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out)
-    plt.close(fig)
     return out

@@ -720,7 +720,8 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
                                     "picks changes up within seconds).")
     p.add_argument("action", choices=["list", "add", "remove"])
     p.add_argument("target", nargs="?", help="add: the feed URL; remove: the name")
-    p.add_argument("--keyword", metavar="REGEX", help="add: a keyword alert rule with this regular expression")
+    p.add_argument("--keyword", metavar="REGEX", help="add: a keyword alert rule with this regular expression "
+                                                      "(matched like an [[alerts]] pattern; see `lookout settings`)")
     p.add_argument("--name", help="add: the name (default: made from the URL or regex)")
     p.add_argument("--user", default=os.environ.get("USER", "cli"), help="who adds it (default: $USER)")
     p = command("trends", cmd_trends, "Which topics rise above (or fall below) their own baseline or climb "

@@ -15,6 +15,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import regex
 from apscheduler.triggers.cron import CronTrigger
 
 WEBHOOK_ENV = ("LOOKOUT_WEBHOOK_SECRET", "LOOKOUT_WEBHOOK_TOKEN")
@@ -324,6 +325,10 @@ class TaskSettings:
                                       "`macro_recall` or `f1:<label>`.")
 
 
+PATTERN_CHARS = 20_000  # a keyword pattern sees this many characters of "title\ntext"
+PATTERN_TIMEOUT_SECONDS = 0.2  # and may take this long on one item before it is skipped for that item
+
+
 @dataclass(frozen=True)
 class AlertSettings:
     name: str = setting(help="Unique rule name.")
@@ -332,7 +337,9 @@ class AlertSettings:
     task: str = setting("", "kind=label or label_rate: the task.")
     label: str = setting("", "kind=label or label_rate: the label.")
     min_confidence: float = setting(0.8, "kind=label: least confidence that fires.", low=0.0, high=1.0)
-    pattern: str = setting("", "kind=keyword: a Python regular expression matched against title and text.")
+    pattern: str = setting("", "kind=keyword: a Python regular expression (the `regex` package) matched against "
+                               f"the first {PATTERN_CHARS} characters of title and text; a pattern that takes over "
+                               f"{PATTERN_TIMEOUT_SECONDS:g} s on an item is skipped for it, with a warning.")
     size: int = setting(5, "kind=topic_size: fires when a topic reaches this many items.", low=1)
     factor: float = setting(5.0, "kind=topic_burst or label_rate: fires when the current window holds this many "
                                  "times the usual number of items (2 = the rate doubled).", low=1.0)
@@ -576,8 +583,8 @@ def validate(settings: Settings) -> None:
             if not rule.pattern:
                 raise ConfigError(f"{where}.pattern: missing; a keyword rule needs a regular expression")
             try:
-                re.compile(rule.pattern)
-            except re.error as exc:
+                regex.compile(rule.pattern)
+            except regex.error as exc:
                 raise ConfigError(f"{where}.pattern = {rule.pattern!r}: not a valid regular expression "
                                   f"({exc})") from None
 

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import re
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +30,7 @@ from models.registry import ModelLoadError
 from models.topics import OnlineTopicModel
 from monitor import digest as digests
 from monitor import train_job
-from monitor.alerts import Alert, AlertEngine, Rule
+from monitor.alerts import Alert, AlertEngine, Rule, compile_pattern
 from monitor.backoff import Health, backoff_delay
 from monitor.config import Settings, TopicSettings
 from monitor.item import Item
@@ -282,7 +281,7 @@ class Daemon:
             log.info("stopped watching feed %s", name)
         self.pipeline.engine.rules = self._configured_rules + [
             Rule(name=w["name"], kind="keyword", channel=self.settings.slack.channel,
-                 cooldown_seconds=WATCH_COOLDOWN_SECONDS, pattern=re.compile(w["target"]))
+                 cooldown_seconds=WATCH_COOLDOWN_SECONDS, pattern=compile_pattern(w["target"]), origin="watch")
             for w in rows if w["kind"] == "keyword"]
 
     # the learning loop ------------------------------------------------------------------------------------------
@@ -390,10 +389,11 @@ class Daemon:
             await self.store.call(self.store.notes_sent, run["id"], sent, channel, thread)
 
     async def send_digest(self) -> digests.Digest:
-        """Build the trend digest of the last ``digest.hours``, write its chart and HTML page, and deliver it."""
+        """Build the trend digest of the last ``digest.hours``, write its chart and HTML page, and deliver it. It is
+        read and drawn on a reader thread, so the writer goes on committing batches meanwhile."""
         d = self.settings.digest
         folder = digests.report_dir(self.settings.store.path, d.report_dir)
-        digest = await self.store.call(lambda: digests.build(self.store, d.hours, d.history, d.limit, folder))
+        digest = await self.store.read(digests.build, self.store, d.hours, d.history, d.limit, folder)
         digests.write(digest, folder)
         try:
             await self.notifier.digest(digest, d.channel or self.settings.slack.channel)

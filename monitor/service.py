@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import regex
 
 from models.topics import hierarchy
 from monitor import trends
+from monitor.alerts import compile_pattern
 from monitor.config import Settings
 from monitor.store import Store
 
@@ -96,8 +98,8 @@ def add_watch(store: Store, settings: Settings, kind: str, target: str, name: st
             raise ServiceError(f"`{target}` is not a feed URL: expected http:// or https://")
     elif kind == "keyword":
         try:
-            re.compile(target)
-        except re.error as exc:
+            compile_pattern(target)
+        except regex.error as exc:
             raise ServiceError(f"`{target}` is not a valid regular expression ({exc})") from None
     else:
         raise ServiceError(f"cannot watch a `{kind}`: expected feed or keyword")

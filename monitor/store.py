@@ -1,8 +1,12 @@
-"""The durable store: SQLite through sqlite-utils, WAL, schema migrations, one writer thread.
+"""The durable store: SQLite through sqlite-utils, WAL, schema migrations, one writer thread, reader threads.
 
 An item is written (deduplicated by id) before any work is done on it and stays ``new`` until the batch that
 enriched it commits, together with its labels, topic changes and alerts, in one transaction. A restart therefore
 picks up exactly the items that were not finished, and never records an alert twice.
+
+Async code writes through ``Store.call`` (the one writer thread and its connection) and reads through
+``Store.read`` (a few reader threads, each with its own read-only connection, as datasette does): in WAL mode a
+reader sees the last commit and never waits for the writer, so a long batch commit does not hold up a search.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +35,7 @@ from monitor.item import Item
 from monitor.pipeline import BatchResult
 
 T = TypeVar("T")
+READERS = 4  # reader threads (each with its own read-only connection) behind Store.read
 migrations = Migrations("lookout")
 
 
@@ -153,27 +159,65 @@ def _item(row: dict[str, Any]) -> Item:
 
 
 class Store:
-    """All of Lookout's state in one SQLite file. Async code goes through ``call``, which runs on one thread."""
+    """All of Lookout's state in one SQLite file. Async code writes through ``call`` (one writer thread) and reads
+    through ``read`` (reader threads); plain synchronous code (the CLI) uses the writer's connection directly.
 
-    def __init__(self, path: str | Path) -> None:
+    ``db`` is the calling thread's database: a reader thread's own read-only connection, else the writer's; so every
+    method below runs unchanged on either path.
+    """
+
+    def __init__(self, path: str | Path, readers: int = READERS) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
+        memory = self.path == ":memory:"
+        if not memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self.db = sqlite_utils.Database(self._conn)
-        if self.path != ":memory:":
-            self.db.enable_wal()
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        migrations.apply(self.db)
+        self._writer_db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False, timeout=30))
+        if not memory:
+            self._writer_db.enable_wal()
+        self._writer_db.execute("PRAGMA synchronous=NORMAL")
+        migrations.apply(self._writer_db)
+        self._local = threading.local()
+        self._read_conns: list[sqlite3.Connection] = []
+        self._read_lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        # A :memory: database exists only inside its one connection, so a second connection cannot read it: there
+        # reads run on the writer thread (and queue behind writes).
+        self._readers = self._writer if memory else ThreadPoolExecutor(
+            max_workers=readers, thread_name_prefix="store-read", initializer=self._open_reader)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The calling thread's database: its own read-only one on a reader thread, the writer's anywhere else."""
+        return getattr(self._local, "db", self._writer_db)
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def _open_reader(self) -> None:
+        """Give this reader thread its own read-only connection (a write through it fails)."""
+        conn = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                               timeout=30)
+        with self._read_lock:
+            self._read_conns.append(conn)
+        self._local.db = sqlite_utils.Database(conn)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the store's single writer thread."""
         return await asyncio.get_running_loop().run_in_executor(self._writer, lambda: fn(*args))
 
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run the read-only ``fn(*args)`` on a reader thread: it sees the last commit without waiting for the
+        writer, and may take its time (drawing a chart) without holding writes up. ``fn`` must not write (its
+        connection refuses). In a ``:memory:`` store this runs on the writer thread instead."""
+        return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(*args))
+
     def close(self) -> None:
         self._writer.shutdown(wait=True)
-        self._conn.close()
+        self._readers.shutdown(wait=True)
+        for conn in self._read_conns:
+            conn.close()
+        self._writer_db.conn.close()
 
     def __enter__(self) -> Store:
         """Use the store in a ``with`` block that closes it at the end."""

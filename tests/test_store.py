@@ -1,11 +1,16 @@
-"""The SQLite store: migrations, deduplication, atomic batches, the alert outbox and source positions."""
+"""The SQLite store: migrations, deduplication, atomic batches, the alert outbox and source positions; reads on
+their own connections while the writer works."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from models.classifier import Prediction
 from models.topics import OnlineTopicModel
@@ -99,4 +104,71 @@ def test_failed_items_are_kept_with_their_reason(db_path: Path) -> None:
     assert store.pending_items(5) == []
     row = store.db["items"].get(item(1).id)
     assert (row["state"], row["error"]) == ("failed", "ValueError: bad")
+    store.close()
+
+
+def held_writer(store: Store, held: threading.Event, done: threading.Event) -> Callable[[], bool]:
+    """A writer job that adds an item in a transaction it keeps open until ``done`` (or 60 s, so a broken read
+    path fails the test instead of hanging it); it returns whether ``done`` came while it was held."""
+    def hold() -> bool:
+        with store.db.atomic():
+            store.db.execute("insert into items (id, source, state) values ('uncommitted', 'feed', 'new')")
+            held.set()
+            return done.wait(60)
+    return hold
+
+
+async def test_a_read_completes_while_the_writer_is_held_in_a_long_transaction(db_path: Path) -> None:
+    store = Store(db_path)
+    await store.call(store.add_items, "feed", "feed", [item(1)])
+    held, done = threading.Event(), threading.Event()
+    writer = asyncio.create_task(store.call(held_writer(store, held, done)))
+    await asyncio.to_thread(held.wait)
+    during = await store.read(store.status)
+    reader = await store.read(threading.current_thread)
+    done.set()
+    assert await writer, "the read had to wait for the writer's transaction to end"
+    assert during["items"] == 1, "a read sees the last commit, not the writer's open transaction"
+    assert reader.name.startswith("store-read")
+    assert (await store.read(store.status))["items"] == 2
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await store.read(store.add_watch, "w", "keyword", "x", "ada")
+    store.close()
+
+
+async def test_a_memory_store_reads_on_its_writer_thread(tmp_path: Path) -> None:
+    store = Store(":memory:")
+    await store.call(store.add_items, "feed", "feed", [item(1)])
+    assert (await store.read(store.status))["items"] == 1
+    writer, reader = await store.call(threading.current_thread), await store.read(threading.current_thread)
+    assert reader is writer
+    store.close()
+
+
+async def test_the_daemon_reads_and_draws_its_digest_while_the_writer_is_held(tmp_path: Path,
+                                                                              tiny_model: str) -> None:
+    from models.embedding import Encoder
+    from monitor.config import load_settings
+    from monitor.daemon import Daemon, build_pipeline
+    from monitor.notify import ConsoleNotifier
+
+    cfg = tmp_path / "lookout.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
+                   f'[digest]\nhours = 1\nreport_dir = "{tmp_path / "reports"}"\n')
+    settings = load_settings(cfg, env={})
+    store = Store(settings.store.path)
+    store.add_items("feed", "feed", [item(1)])
+    store.complete(batch([item(1)], []))
+    out: list[str] = []
+    daemon = Daemon(settings, store, build_pipeline(settings, store, Encoder(tiny_model)),
+                    ConsoleNotifier(out.append, "never"), [])
+    held, done = threading.Event(), threading.Event()
+    writer = asyncio.create_task(store.call(held_writer(store, held, done)))
+    await asyncio.to_thread(held.wait)
+    digest = await daemon.send_digest()
+    done.set()
+    assert await writer, "the digest waited for the writer"
+    assert digest.items == 1 and digest.busiest == [(1, 1)]
+    assert digest.chart is not None and digest.chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out[0].startswith("Lookout digest")
     store.close()
