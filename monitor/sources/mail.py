@@ -88,7 +88,7 @@ class _Budget:
         self.fields += 1
         cap = self.limits.max_field_chars if self.parts <= 1 else self.limits.max_part_field_chars
         if len(value) > cap:
-            self.note(f"a {name} header of {len(value)} characters was cut to {cap}")
+            self.note(f"a {name} header longer than {cap} characters was cut")
             value = value[:cap]
         words = self.limits.max_encoded_words
         if value.count("=?") > words:
@@ -108,25 +108,24 @@ class _Budget:
     def spent(self) -> bool:
         """Whether the message has had its share of parts or header fields; the note says which."""
         if self.parts > self.limits.max_parts:
-            self.note(f"more than {self.limits.max_parts} MIME parts: the rest was not read")
+            self.note(f"more than {self.limits.max_parts} MIME parts: reading stopped there")
         elif self.fields > self.limits.max_fields:
-            self.note(f"more than {self.limits.max_fields} header fields: the rest was not read")
+            self.note(f"more than {self.limits.max_fields} header fields: reading stopped there")
         else:
             return False
         return True
 
 
 class _BoundedPolicy(EmailPolicy):
-    """``policy.default`` with each header field passed through a ``_Budget`` as the parser reads it."""
+    """``policy.default`` that passes each header field through its ``budget`` as the parser reads it; ``_read``
+    makes one for each message."""
 
     budget: _Budget | None = None
 
     def header_source_parse(self, sourcelines: list[str]) -> tuple[str, str]:
         name, value = super().header_source_parse(sourcelines)
-        return name, self.budget.header(name, value) if self.budget else value
-
-
-_POLICY = _BoundedPolicy()
+        assert self.budget is not None, "a _BoundedPolicy is made with a budget"
+        return name, self.budget.header(name, value)
 
 
 def _cap_header_block(head: bytes, limits: Limits) -> bytes:
@@ -175,7 +174,7 @@ def _bound(raw: bytes, limits: Limits) -> tuple[bytes, list[str]]:
 def _read(raw: bytes, limits: Limits) -> tuple[EmailMessage, list[str]]:
     """Parse ``raw`` in chunks, stopping at the chunk where the parts or header fields run out."""
     budget = _Budget(limits)
-    parser = BytesFeedParser(policy=_POLICY.clone(budget=budget, message_factory=budget.new_part))
+    parser = BytesFeedParser(policy=_BoundedPolicy(budget=budget, message_factory=budget.new_part))
     for at in range(0, len(raw), _CHUNK):
         parser.feed(raw[at:at + _CHUNK])
         if budget.spent():
