@@ -210,9 +210,10 @@ async def test_hostile_messages_neither_stop_the_folder_nor_the_daemon(tmp_path:
         await eventually(lambda: done() == 1)
         slowest, probes, deadline = 0.0, 0, time.monotonic() + 120
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as http:
+            huge = b"Subject: Huge\nMessage-ID: <huge@hostile>\n\n" + b"x" * 75 * 2**10 * 360 + b"\n"
             delivery = asyncio.create_task(deliver(dovecot, encoded_word_subject(), nested_multipart(),
-                                                   many_lines(1), many_lines(2), mail(2)))
-            while done() < 6:
+                                                   many_lines(1), many_lines(2), huge, mail(2)))
+            while done() < 7:
                 assert time.monotonic() < deadline, "the messages after the hostile ones were not all handled"
                 probes += 1
                 started = time.monotonic()
@@ -233,11 +234,12 @@ async def test_hostile_messages_neither_stop_the_folder_nor_the_daemon(tmp_path:
     store = sqlite3.connect(db)
     rows = store.execute("select title, json_extract(raw, '$.note') from items order by rowid").fetchall()
     assert [title[:12] for title, _ in rows] == ["Deploy 1 fin", "café 0café 1", "Nested", "Lines 1", "Lines 2",
-                                                 "Deploy 2 fin"]
-    assert [bool(note) for _, note in rows] == [False, True, True, True, True, False]
+                                                 "Huge", "Deploy 2 fin"]
+    assert [bool(note) for _, note in rows] == [False, True, True, True, True, True, False]
+    assert rows[5][1] == "the message is larger than 26214400 bytes: only its start was read"
     assert "UID 3 read in part: more than 50 multipart or message parts" in err.decode()
     position = store.execute("select position from sources where name = 'ops'").fetchone()[0]
-    assert '"last_uid": 6' in position
+    assert '"last_uid": 7' in position
     assert peak < 2**30, f"peak RSS {peak / 2**20:.0f} MiB"
     print(f"{probes} /healthz probes, the slowest answered in {slowest:.3f} s; peak RSS {peak / 2**20:.0f} MiB")
 
