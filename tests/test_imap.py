@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import logging
 import mailbox
 import shutil
+import signal
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import aiohttp
 import aioimaplib
 import pytest
 
@@ -21,8 +25,9 @@ from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import ConsoleNotifier
 from monitor.sources.imap import ImapSource
 from monitor.store import Store
-from tests.dovecot import PASSWORD, USER, Dovecot
-from tests.test_mail import SHARED_MBOXES, message
+from tests.cli import start
+from tests.dovecot import PASSWORD, USER, Dovecot, free_port
+from tests.test_mail import SHARED_MBOXES, encoded_word_subject, many_lines, message, nested_multipart
 
 
 @pytest.fixture
@@ -55,14 +60,18 @@ def mail(n: int) -> bytes:
                    message_id=f"<deploy-{n}@ci>").as_bytes()
 
 
-def settings_for(tmp_path: Path, tiny_model: str, server: Dovecot, password: str = PASSWORD,
-                 folders: str = '["INBOX"]') -> Settings:
+def config_for(tmp_path: Path, tiny_model: str, server: Dovecot, folders: str = '["INBOX"]', extra: str = "") -> Path:
     path = tmp_path / "lookout.toml"
-    path.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
+    path.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n{extra}'
                     f'[[imap]]\nname = "ops"\nhost = "127.0.0.1"\nport = {server.port}\nuser = "{USER}"\n'
                     f'security = "none"\ntimeout_seconds = 5\nmax_backoff_seconds = 0.5\nfolders = {folders}\n'
                     '[[alerts]]\nname = "all"\nkind = "keyword"\npattern = "."\ncooldown_minutes = 0\n')
-    return load_settings(path, env={"LOOKOUT_IMAP_PASSWORD": password})
+    return path
+
+
+def settings_for(tmp_path: Path, tiny_model: str, server: Dovecot, password: str = PASSWORD,
+                 folders: str = '["INBOX"]') -> Settings:
+    return load_settings(config_for(tmp_path, tiny_model, server, folders), env={"LOOKOUT_IMAP_PASSWORD": password})
 
 
 class Running:
@@ -172,6 +181,68 @@ async def test_real_corpus_messages_go_through_imap(tmp_path: Path, tiny_model: 
     rows = list(run.store.db.query("select title, text from items"))
     assert len(rows) == 20 and sum(bool(r["text"].strip()) for r in rows) >= 18
     await run.stop()
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not reached within {timeout} s"
+        await asyncio.sleep(0.1)
+
+
+async def test_hostile_messages_neither_stop_the_folder_nor_the_daemon(tmp_path: Path, tiny_model: str,
+                                                                     dovecot: Dovecot) -> None:
+    """Issue 13 through a real dovecot and ``lookout run``: the messages around hostile ones are stored, the
+    position moves past them, /healthz answers while they are parsed and the daemon's memory stays bounded."""
+    port = free_port()
+    cfg = config_for(tmp_path, tiny_model, dovecot, extra=f"[http]\nport = {port}\n")
+    db = tmp_path / "lookout.db"
+
+    def done() -> int:
+        try:
+            with contextlib.closing(sqlite3.connect(db)) as store:
+                return store.execute("select count(*) from items where state = 'done'").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+    await deliver(dovecot, mail(1))
+    daemon = await start("run", "--config", str(cfg), LOOKOUT_IMAP_PASSWORD=PASSWORD, LOOKOUT_WEBHOOK_SECRET="s")
+    try:
+        await eventually(lambda: done() == 1)
+        slowest, probes, deadline = 0.0, 0, time.monotonic() + 120
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as http:
+            huge = b"Subject: Huge\nMessage-ID: <huge@hostile>\n\n" + b"x" * 75 * 2**10 * 360 + b"\n"
+            delivery = asyncio.create_task(deliver(dovecot, encoded_word_subject(), nested_multipart(),
+                                                   many_lines(1), many_lines(2), huge, mail(2)))
+            while done() < 7:
+                assert time.monotonic() < deadline, "the messages after the hostile ones were not all handled"
+                probes += 1
+                started = time.monotonic()
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    assert resp.status == 200
+                slowest = max(slowest, time.monotonic() - started)
+                await asyncio.sleep(0.05)
+            await delivery
+        status = Path(f"/proc/{daemon.pid}/status").read_text().splitlines()
+        peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+        daemon.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(daemon.communicate(), 60)
+    finally:
+        if daemon.returncode is None:
+            daemon.kill()
+            await daemon.wait()
+    assert daemon.returncode == 0, err.decode()
+    store = sqlite3.connect(db)
+    rows = store.execute("select title, json_extract(raw, '$.note') from items order by rowid").fetchall()
+    assert [title[:12] for title, _ in rows] == ["Deploy 1 fin", "café 0café 1", "Nested", "Lines 1", "Lines 2",
+                                                 "Huge", "Deploy 2 fin"]
+    assert [bool(note) for _, note in rows] == [False, True, True, True, True, True, False]
+    assert rows[5][1] == "the message is larger than 26214400 bytes: only its start was read"
+    assert "UID 3 read in part: more than 50 multipart or message parts" in err.decode()
+    position = store.execute("select position from sources where name = 'ops'").fetchone()[0]
+    assert '"last_uid": 7' in position
+    assert peak < 2**30, f"peak RSS {peak / 2**20:.0f} MiB"
+    print(f"{probes} /healthz probes, the slowest answered in {slowest:.3f} s; peak RSS {peak / 2**20:.0f} MiB")
 
 
 async def test_without_idle_the_folder_is_polled(dovecot: Dovecot) -> None:

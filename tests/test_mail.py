@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import gzip
 import mailbox
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
-from monitor.sources.mail import MailError, parse_message, trim_reply
+from monitor.sources.mail import Limits, MailError, parse_message, trim_reply
 from monitor.sources.mailbox_file import MailboxSource
-from tests.cli import lookout
+from tests.cli import ROOT, env, lookout
 from tests.servers import sample_rows
 
 SHARED_MBOXES = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "spamassassin" / "mbox"
@@ -29,6 +35,83 @@ def message(subject: str = "Build broken", body: str = "The nightly build fails.
         msg[name.replace("_", "-")] = value
     msg.set_content(body)
     return msg
+
+
+def encoded_word_subject(words: int = 50_000, fold: bool = False) -> bytes:
+    """The Subject of issue 13: RFC 2047 encoded words by the ten thousand (20,000 took the parser past 3 GB)."""
+    subject = (b"\r\n " if fold else b" ").join(b"=?utf-8?q?caf=C3=A9_%d?=" % i for i in range(words))
+    return (b"Subject: " + subject + b"\r\nMessage-ID: <words-%d@hostile>\r\nFrom: eve@example.org\r\n\r\n"
+            b"The body after the subject.\r\n" % fold)
+
+
+def nested_multipart(depth: int = 2_000) -> bytes:
+    """A multipart nested ``depth`` levels deep (2,000 raised RecursionError in the parser)."""
+    opening = b"".join(b'Content-Type: multipart/mixed; boundary="level%d"\r\n\r\n--level%d\r\n' % (i, i)
+                       for i in range(depth))
+    closing = b"".join(b"\r\n--level%d--\r\n" % i for i in reversed(range(depth)))
+    return (b"Subject: Nested\r\nMessage-ID: <nested@hostile>\r\nMIME-Version: 1.0\r\n" + opening
+            + b"Content-Type: text/plain\r\n\r\nThe innermost words." + closing)
+
+
+def many_parts(parts: int = 100_000) -> bytes:
+    """A multipart of ``parts`` empty parts."""
+    return (b"Subject: Parts\r\nMessage-ID: <parts@hostile>\r\nContent-Type: multipart/mixed; boundary=p\r\n\r\n"
+            b"--p\r\nContent-Type: text/plain\r\n\r\nThe first part.\r\n" + b"--p\r\n\r\n" * parts + b"--p--\r\n")
+
+
+def many_lines(n: int = 1, lines: int = 1_200_000) -> bytes:
+    """A body of ``lines`` one-letter lines: each line costs the parser an object, so these are the dearest bytes."""
+    return b"Subject: Lines %d\nMessage-ID: <lines-%d@hostile>\n\nFirst line.\n" % (n, n) + b"a\n" * lines
+
+
+def many_fields(fields: int = 200_000) -> bytes:
+    """A header block of ``fields`` fields, with the Subject and Message-ID after them."""
+    return b"X-A: b\n" * fields + b"Subject: Fields\nMessage-ID: <fields@hostile>\n\nThe body.\n"
+
+
+@pytest.mark.parametrize("raw, title, note", [
+    (encoded_word_subject(), "café 0café 1café 2", "a Subject header was cut after 500 encoded words"),
+    (encoded_word_subject(fold=True), "café 0café 1café 2", "a Subject header was cut after 500 encoded words"),
+    (nested_multipart(), "Nested", "more than 50 multipart or message parts: the further ones were read as plain"),
+    (many_parts(), "Parts", "more than 500 MIME parts: reading stopped there"),
+    (many_lines(), "Lines 1", "more than 1000000 lines: only the first ones were read"),
+    (many_fields(), "", "the header block is larger than 262144 bytes"),
+], ids=["encoded-words", "encoded-words-folded", "nested", "parts", "lines", "fields"])
+def test_hostile_messages_are_read_within_the_limits_and_say_what_was_left_out(raw: bytes, title: str,
+                                                                                note: str) -> None:
+    item = parse_message(raw, "inbox")
+    assert item.title.startswith(title) and note in item.raw["note"]
+    assert len(item.raw["attachments"]) <= 500
+
+
+def test_what_is_kept_of_a_hostile_message() -> None:
+    words = parse_message(encoded_word_subject(), "inbox")
+    assert words.raw["message_id"] == "<words-0@hostile>" and words.text == "The body after the subject."
+    assert words.title.endswith("café 499")
+    parts = parse_message(many_parts(), "inbox")
+    assert parts.text == "The first part." and len(parts.raw["attachments"]) == 500
+    lines = parse_message(many_lines(), "inbox", max_chars=100)
+    assert lines.text.startswith("First line.\na\na") and "more characters not kept" in lines.text
+    big = parse_message(message(body="x" * 5000).as_bytes(), "inbox", limits=Limits(max_bytes=1000))
+    assert big.title == "Build broken" and big.raw["note"] == ("the message is larger than 1000 bytes: only its "
+                                                               "start was read")
+    html = message()
+    html.set_content("<p>" + "word " * 1000 + "</p>", subtype="html")
+    cut_html = parse_message(html.as_bytes(), "inbox", limits=Limits(max_html_chars=100))
+    assert cut_html.text.startswith("word word") and "of the HTML body were read" in cut_html.raw["note"]
+    long_name = message()
+    long_name.add_attachment(b"data", maintype="application", subtype="pdf", filename="report " * 1000 + ".pdf")
+    named = parse_message(long_name.as_bytes(), "inbox", limits=Limits(max_fields=12))
+    assert named.raw["attachments"][0]["name"].startswith("report report") and named.raw["note"] == (
+        "a Content-Disposition header longer than 2048 characters was cut; more than 12 header fields: reading "
+        "stopped there")
+    assert "note" not in parse_message(message().as_bytes(), "inbox").raw
+
+
+def test_a_message_the_parser_still_fails_on_keeps_its_headers_and_says_why() -> None:
+    item = parse_message(nested_multipart(), "inbox", limits=Limits(max_containers=10_000, max_parts=10_000))
+    assert (item.title, item.text, item.raw["message_id"]) == ("Nested", "", "<nested@hostile>")
+    assert item.raw["note"].startswith("only the headers were read: the body failed with RecursionError")
 
 
 def test_a_multipart_message_keeps_its_plain_text_and_lists_attachments() -> None:
@@ -127,3 +210,44 @@ def test_lookout_import_maildir(tmp_path: Path, tiny_model: str) -> None:
     assert "skipped message" in result.stderr and "empty message" in result.stderr
     not_maildir = lookout("import", "maildir", str(tmp_path), "--config", str(cfg))
     assert not_maildir.returncode == 2 and "is not a Maildir" in not_maildir.stderr
+
+
+def lookout_with_peak_rss(*args: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, int]:
+    """Run ``lookout ARGS`` like ``tests.cli.lookout`` and also return the peak RSS of its process, in bytes."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *args], cwd=ROOT, env=env(), stdout=out, stderr=err,
+                                text=True)
+        deadline = time.monotonic() + timeout
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        while pid == 0:
+            if time.monotonic() > deadline:
+                proc.send_signal(signal.SIGKILL)
+            time.sleep(0.1)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read()), usage.ru_maxrss * 1024
+
+
+def test_lookout_import_mbox_stores_the_messages_around_hostile_ones_in_bounded_memory(tmp_path: Path,
+                                                                                       tiny_model: str) -> None:
+    cfg = tmp_path / "lookout.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "l.db"}"\n[model]\nembedding = "{tiny_model}"\n')
+    box = mailbox.mbox(tmp_path / "hostile.mbox")
+    box.add(message(subject="Before", message_id="<before@x>").as_bytes())
+    box.add(encoded_word_subject())
+    box.add(nested_multipart())
+    box.add(message(subject="After", message_id="<after@x>").as_bytes())
+    box.close()
+    result, peak = lookout_with_peak_rss("import", "mbox", str(tmp_path / "hostile.mbox"), "--config", str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert "Enriched 4 new messages; the store now holds 4 items (0 failed)" in result.stdout
+    assert "message 2 read in part: the header block is larger than" in result.stderr
+    assert "message 3 read in part: more than 50 multipart or message parts" in result.stderr
+    db = sqlite3.connect(tmp_path / "l.db")
+    rows = db.execute("select title, json_extract(raw, '$.note') is not null, state from items "
+                      "order by rowid").fetchall()
+    assert [(t[:12], noted, state) for t, noted, state in rows] == [
+        ("Before", 0, "done"), ("café 0café 1", 1, "done"), ("Nested", 1, "done"), ("After", 0, "done")]
+    assert peak < 2**30, f"peak RSS {peak / 2**20:.0f} MiB"

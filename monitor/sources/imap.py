@@ -2,7 +2,8 @@
 
 The position is the folder's UIDVALIDITY and the last UID stored, so a restart neither skips nor repeats a message.
 When UIDVALIDITY changes the folder is read again from the start; item ids come from Message-ID, so what was
-already stored is not stored twice.
+already stored is not stored twice. Messages are fetched in chunks of bounded count and size, at most
+``LIMITS.max_bytes`` of each, and parsed in a worker thread so the event loop keeps serving.
 """
 
 from __future__ import annotations
@@ -12,18 +13,21 @@ import contextlib
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aioimaplib
 
 from monitor.item import Item
 from monitor.sources import Batch
-from monitor.sources.mail import MailError, parse_message
+from monitor.sources.mail import LIMITS, parse_each
 
 log = logging.getLogger(__name__)
 FETCH_CHUNK = 50
+FETCH_BYTES = 64 * 2**20
 _FETCH = re.compile(rb"FETCH \(.*UID (\d+).*\{\d+\}$")
+_UID = re.compile(rb"UID (\d+)")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 
 
@@ -36,6 +40,22 @@ def _ok(response: Any, what: str) -> Any:
         detail = b" ".join(line for line in response.lines if isinstance(line, bytes)).decode(errors="replace")
         raise ImapError(f"{what} failed: {response.result} {detail}".strip())
     return response
+
+
+def _chunks(sizes: dict[int, int]) -> Iterator[list[int]]:
+    """The UIDs in order, in chunks of at most ``FETCH_CHUNK`` messages and ``FETCH_BYTES`` (each message counted
+    up to ``LIMITS.max_bytes``, all that is fetched of it)."""
+    chunk: list[int] = []
+    used = 0
+    for uid in sorted(sizes):
+        size = min(sizes[uid], LIMITS.max_bytes)
+        if chunk and (len(chunk) == FETCH_CHUNK or used + size > FETCH_BYTES):
+            yield chunk
+            chunk, used = [], 0
+        chunk.append(uid)
+        used += size
+    if chunk:
+        yield chunk
 
 
 class ImapSource:
@@ -110,26 +130,27 @@ class ImapSource:
             raise ImapError(f"{self.folder}: the server sent no UIDVALIDITY")
         return client, int(found.group(1)), can_idle
 
+    async def _sizes_since(self, client: aioimaplib.IMAP4, last_uid: int) -> dict[int, int]:
+        """The size of each message after ``last_uid``, by UID."""
+        found = _ok(await client.uid("fetch", f"{last_uid + 1}:*", "(UID RFC822.SIZE)"), "UID FETCH")
+        sizes = {}
+        for line in found.lines:
+            uid, size = (_UID.search(line), _SIZE.search(line)) if isinstance(line, bytes) else (None, None)
+            if uid and size and int(uid.group(1)) > last_uid:
+                sizes[int(uid.group(1))] = int(size.group(1))
+        return sizes
+
     async def _fetch_since(self, client: aioimaplib.IMAP4, last_uid: int) -> tuple[list[Item], int]:
-        found = _ok(await client.uid_search(f"UID {last_uid + 1}:*", charset=None), "UID SEARCH")
-        uids = sorted(int(u) for line in found.lines[:-1] if isinstance(line, bytes)
-                      for u in line.removeprefix(b"SEARCH").split() if u.isdigit() and int(u) > last_uid)
+        sizes = await self._sizes_since(client, last_uid)
         items: list[Item] = []
-        for start in range(0, len(uids), FETCH_CHUNK):
-            chunk = uids[start:start + FETCH_CHUNK]
-            fetched = _ok(await client.uid("fetch", ",".join(map(str, chunk)), "(UID RFC822)"), "UID FETCH")
+        for chunk in _chunks(sizes):
+            fetched = _ok(await client.uid("fetch", ",".join(map(str, chunk)),
+                                           f"(UID BODY[]<0.{LIMITS.max_bytes + 1}>)"), "UID FETCH")
             lines = fetched.lines
-            for i, line in enumerate(lines[:-1]):
-                match = _FETCH.search(line) if isinstance(line, bytes) else None
-                if match is None:
-                    continue
-                uid = int(match.group(1))
-                try:
-                    items.append(parse_message(bytes(lines[i + 1]), self.name, self.max_chars))
-                except (MailError, ValueError, LookupError) as exc:
-                    log.warning("imap %s: skipped UID %d: %s", self.name, uid, exc)
-                last_uid = max(last_uid, uid)
-        return items, max([last_uid, *uids])
+            messages = [(f"UID {match.group(1).decode()}", bytes(lines[i + 1])) for i, line in enumerate(lines[:-1])
+                        if isinstance(line, bytes) and (match := _FETCH.search(line))]
+            items += await asyncio.to_thread(parse_each, messages, self.name, self.max_chars, f"imap {self.name}")
+        return items, max([last_uid, *sizes])
 
     async def _wait_for_news(self, client: aioimaplib.IMAP4, can_idle: bool) -> None:
         if not (self.use_idle and can_idle):

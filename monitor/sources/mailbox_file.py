@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import logging
 import mailbox
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 from monitor.item import Item
 from monitor.sources import Batch
-from monitor.sources.mail import MailError, parse_message
+from monitor.sources.mail import LIMITS, parse_each
 
-log = logging.getLogger(__name__)
 BATCH = 64
 
 
@@ -52,14 +50,14 @@ class MailboxSource:
             shutil.copyfileobj(src, dst)
         return plain
 
-    def _read(self, start: int, stop: int) -> list[Item]:
-        items = []
+    def _messages(self, start: int, stop: int) -> Iterator[tuple[str, bytes]]:
+        """Each message's number and its first bytes: one more than the parser reads, so it can tell it is cut."""
         for index in range(start, stop):
-            try:
-                items.append(parse_message(self._box.get_bytes(self._keys[index]), self.name, self.max_chars))
-            except (MailError, ValueError, LookupError) as exc:
-                log.warning("%s %s: skipped message %d: %s", self.kind, self.path, index + 1, exc)
-        return items
+            with self._box.get_file(self._keys[index]) as file:
+                yield f"message {index + 1}", file.read(LIMITS.max_bytes + 1)
+
+    def _read(self, start: int, stop: int) -> list[Item]:
+        return parse_each(self._messages(start, stop), self.name, self.max_chars, f"{self.kind} {self.path}")
 
     async def stream(self, position: dict[str, Any]) -> AsyncIterator[Batch]:
         start = int(position.get("done", 0))
