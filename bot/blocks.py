@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.mrkdwn import clip, escape, fit, link, safe_url
+from bot.mrkdwn import clip, escape, fit, link, safe_url, shorten
 from monitor.alerts import Alert
 from monitor.digest import Digest, sections
 from monitor.notify import Question
+from monitor.text import neutral
 
 SNIPPET_CHARS = 500
 TITLE_CHARS = 200
@@ -18,7 +19,7 @@ FIELD_LIMIT = 2000
 
 def fallback_text(alert: Alert) -> str:
     """The notification text (shown where blocks are not)."""
-    return escape(f"[{alert.rule}] {clip(alert.title or alert.snippet, TITLE_CHARS)}")
+    return escape(f"[{alert.rule}] {shorten(alert.title or alert.snippet, TITLE_CHARS)}")
 
 
 def actions(alert: Alert, tasks: dict[str, list[str]]) -> dict[str, Any]:
@@ -33,8 +34,8 @@ def actions(alert: Alert, tasks: dict[str, list[str]]) -> dict[str, Any]:
         names = tasks.get(str(task), [])[:100]
         if names:
             elements.append({"type": "static_select", "action_id": f"lookout_relabel:{task}",
-                             "placeholder": {"type": "plain_text", "text": clip(f"{task}: not {label}?", 150)},
-                             "options": [{"text": {"type": "plain_text", "text": clip(n, 75)},
+                             "placeholder": {"type": "plain_text", "text": shorten(f"{task}: not {label}?", 150)},
+                             "options": [{"text": {"type": "plain_text", "text": shorten(n, 75)},
                                           "value": json.dumps({"i": alert.item_id, "t": task, "l": n})}
                                          for n in names]})
     elements.append({"type": "button", "action_id": "lookout_mute", "value": json.dumps({"t": alert.topic_id}),
@@ -49,11 +50,11 @@ def actions(alert: Alert, tasks: dict[str, list[str]]) -> dict[str, Any]:
 def alert_blocks(alert: Alert, tasks: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
     """An alert as Block Kit: title linked to the item, snippet, labels with confidence, topic keywords, and the
     actions that correct it."""
-    title = link(alert.url, clip(alert.title or "(no title)", TITLE_CHARS))
-    snippet = escape(clip(" ".join(alert.snippet.split()), SNIPPET_CHARS))
+    title = link(alert.url, shorten(alert.title, TITLE_CHARS) or "(no title)")
+    snippet = escape(shorten(alert.snippet, SNIPPET_CHARS))
     labels = "\n".join(f"*{escape(str(task))}*: {escape(str(label))} ({float(conf):.0%}{', unsure' if unsure else ''})"
                        for task, label, conf, unsure in alert.labels) or "none"
-    keywords = escape(clip(", ".join(alert.topic_keywords[:8]), 300)) or "no keywords yet"
+    keywords = escape(shorten(", ".join(alert.topic_keywords[:8]), 300)) or "no keywords yet"
     headline = f"*{title}*\n{fit(snippet, TEXT_LIMIT - len(title) - 4)}"
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
@@ -78,14 +79,14 @@ def question_blocks(question: Question) -> list[dict[str, Any]]:
         f":thinking_face: *Which `{escape(question.task)}` label is right?* The model was least sure of these today; "
         "each answer becomes a correction for the next retrain.", TEXT_LIMIT)}}]
     for n, item in enumerate(question.items[:24]):
-        title = link(item["url"], clip(item["title"] or item["text"] or "(no title)", TITLE_CHARS))
-        snippet = escape(clip(" ".join(item["text"].split()), 300))
+        title = link(item["url"], shorten(item["title"] or item["text"], TITLE_CHARS) or "(no title)")
+        snippet = escape(shorten(item["text"], 300))
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": fit(
             f"*{title}*\n{snippet}\n_model says {escape(item['label'])}, margin {item['margin']:.2f}_ · "
             f"item `{escape(item['item_id'][:10])}`", TEXT_LIMIT)}})
         blocks.append({"type": "actions", "elements": [
             {"type": "button", "action_id": f"lookout_answer:{n}:{j}", "text": {"type": "plain_text",
-                                                                                "text": clip(label, 75)},
+                                                                                "text": shorten(label, 75)},
              "value": json.dumps({"i": item["item_id"], "t": question.task, "l": label})}
             for j, label in enumerate(question.labels[:25])]})
     return blocks[:50]
@@ -98,10 +99,10 @@ def digest_blocks(d: Digest) -> list[dict[str, Any]]:
     """A trend digest as Block Kit: rising, fading and busiest topics, and the label counts against the period
     before (the chart follows as a file in the message's thread)."""
     def topic(tid: int, count: int, tail: str) -> str:
-        name = f" {escape(clip(d.names[tid], 80))}" if tid in d.names else ""
-        words = escape(clip(', '.join(d.keywords.get(tid, [])[:6]), 200)) or "no keywords"
+        name = f" {escape(shorten(d.names[tid], 80))}" if tid in d.names else ""
+        words = escape(shorten(', '.join(d.keywords.get(tid, [])[:6]), 200)) or "no keywords"
         title, url = d.typical.get(tid, ("", ""))
-        typical = f"\n      e.g. {link(url, clip(title or url or 'untitled', 120))}" if title or url else ""
+        typical = f"\n      e.g. {link(url, shorten(title or url, 120) or 'untitled')}" if title or url else ""
         return f"*#{tid}{name}* ({count} items): {words}{tail}{typical}"
 
     def section(title: str, lines: list[str], empty: str) -> dict[str, Any]:
@@ -110,7 +111,7 @@ def digest_blocks(d: Digest) -> list[dict[str, Any]]:
 
     labels = [f"{escape(task)} = {escape(label)}: {now} (before: {before})" for task, label, now, before in d.labels]
     return [
-        {"type": "header", "text": {"type": "plain_text", "text": clip(d.title, 150)}},
+        {"type": "header", "text": {"type": "plain_text", "text": shorten(d.title, 150)}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{d.items} items, against {d.items_before} in "
                                                                     f"the {d.hours:g} hours before"}]},
         *(section(f"{DIGEST_ICONS.get(title, '')}{title}", [topic(*row) for row in rows], empty)
@@ -130,7 +131,7 @@ def taxonomy_blocks(proposal: dict[str, Any]) -> list[dict[str, Any]]:
         f"Taxonomy proposal #{pid}: {len(labels)} labels" + ("" if status == "open" else f" ({status})"), 150)}}
     blocks: list[dict[str, Any]] = [head]
     for label in labels[:SHOWN_LABELS]:
-        example = f"\n_e.g. {escape(clip(label['examples'][0], 150))}_" if label.get("examples") else ""
+        example = f"\n_e.g. {escape(shorten(label['examples'][0], 150))}_" if label.get("examples") else ""
         section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": fit(
             f"*{escape(label['name'])}* ({label.get('size', 0)} items): {escape(label['description'])}{example}",
             TEXT_LIMIT)}}
@@ -162,7 +163,7 @@ def taxonomy_blocks(proposal: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _option(proposal_id: int, name: str, text: str, action: str, into: str = "") -> dict[str, Any]:
-    return {"text": {"type": "plain_text", "text": clip(text, 75)},
+    return {"text": {"type": "plain_text", "text": shorten(text, 75)},
             "value": json.dumps({"p": proposal_id, "l": name, "a": action, "i": into})}
 
 
@@ -176,7 +177,7 @@ def _modal(callback: str, title: str, submit: str, metadata: dict[str, Any], inp
 def _input(block_id: str, label: str, initial: str, multiline: bool = False) -> dict[str, Any]:
     element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": multiline}
     if initial:
-        element["initial_value"] = initial
+        element["initial_value"] = neutral(initial)
     return {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label},
             "element": element}
 

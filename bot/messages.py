@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.mrkdwn import clip, escape, link, when
+from bot.mrkdwn import clip, escape, link, shorten, when
 from monitor.service import describe_event
 
 USAGE = {
@@ -51,7 +51,7 @@ def topic_text(topic: dict[str, Any]) -> str:
     lines = [f"*Topic #{topic['id']}{name}*{'' if topic['alive'] else ' (forgotten)'}: {topic['size']} items, "
              f"{topic['last_day']} in the last day, {topic['before']} before",
              f"Keywords: {escape(', '.join(topic['keywords'])) or 'none yet'}"]
-    lines += [f"• {link(r['url'], clip(r['title'] or '(no title)', 100))} · `{r['id'][:10]}`"
+    lines += [f"• {link(r['url'], shorten(r['title'], 100) or '(no title)')} · `{r['id'][:10]}`"
               for r in topic["representatives"]]
     lines += [f"_{when(e['at'])}: {escape(describe_event(e, topic['id']))}_" for e in topic.get("history", [])[-5:]]
     return "\n".join(lines)
@@ -79,7 +79,7 @@ def home_view(status: dict[str, Any], topics: str, alerts: list[dict[str, Any]],
     def section(text: str) -> dict[str, Any]:
         return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 2900)}}
 
-    recent = "\n".join(f"• *{escape(a['rule'])}*: {link(a['url'], clip(a['title'] or '(no title)', 80))} "
+    recent = "\n".join(f"• *{escape(a['rule'])}*: {link(a['url'], shorten(a['title'], 80) or '(no title)')} "
                        f"({escape(a['status'])})" for a in alerts) or "No alerts yet."
     tasks = "\n".join(model_line(m) for m in models) or "No tasks configured."
     return {"type": "home", "blocks": [
@@ -93,7 +93,7 @@ def home_view(status: dict[str, Any], topics: str, alerts: list[dict[str, Any]],
 
 def watching(kind: str, name: str, target: str) -> str:
     what = "feed" if kind == "feed" else "keyword rule"
-    return f"Now watching {what} `{escape(name)}`: `{escape(clip(target, 200))}` (live within seconds)."
+    return f"Now watching {what} `{escape(name)}`: `{escape(shorten(target, 200))}` (live within seconds)."
 
 
 def unwatched(name: str) -> str:
@@ -104,7 +104,7 @@ def watch_list(rows: list[dict[str, str]]) -> str:
     if not rows:
         return "Nothing is watched yet: `/lookout watch add <feed-url>`."
     return "*Watched*\n" + "\n".join(f"• `{escape(r['name'])}` ({escape(r['kind'])}, {escape(r['origin'])}): "
-                                      f"`{escape(clip(r['target'], 100))}`" for r in rows)
+                                      f"`{escape(shorten(r['target'], 100))}`" for r in rows)
 
 
 def trends_text(report: Any, hours: int) -> str:
@@ -132,12 +132,13 @@ def usage(name: str) -> str:
 
 
 def error(message: str) -> str:
-    return f":warning: {message}"
+    """An error, escaped: its message may quote what a user typed or a source sent."""
+    return f":warning: {escape(message)}"
 
 
 def corrected(title: str, task: str, old: str, new: str) -> str:
     was = f" (was {escape(old)})" if old and old != new else " (confirmed)" if old == new else ""
-    return f"Recorded: *{escape(clip(title or 'the item', 80))}* is *{escape(new)}* in `{escape(task)}`{was}."
+    return f"Recorded: *{escape(shorten(title, 80) or 'the item')}* is *{escape(new)}* in `{escape(task)}`{was}."
 
 
 def correction_note(user: str, task: str, old: str, new: str) -> dict[str, Any]:
@@ -150,7 +151,7 @@ def status_text(status: dict[str, Any], models: list[dict[str, Any]] | None = No
     lines = [f"*{status['items']}* items ({status['items_today']} today, {status['pending']} waiting), "
              f"*{status['topics']}* live topics, *{status['alerts_today']}* alerts today"]
     for s in status["sources"]:
-        health = ":red_circle: failing: " + escape(clip(s["last_error"] or "", 80)) if s["failures"] else \
+        health = ":red_circle: failing: " + escape(shorten(s["last_error"] or "", 80)) if s["failures"] else \
             ":large_green_circle: ok"
         lines.append(f"• `{escape(s['name'])}` ({escape(s['kind'])}): {health}, {s['items_today']} today")
     for row in status["labels"]:
@@ -167,16 +168,16 @@ def topics_text(topics: list[dict[str, Any]], titles: dict[str, str]) -> str:
         related = f" · related: {', '.join(f'#{c}' for c in t['children'][:5])}" if t.get("children") else \
             f" · part of #{t['parent']}" if t.get("parent") else ""
         lines.append(f"• *#{t['id']}{name}* ({t['size']} items{related}): {escape(', '.join(t['keywords'][:6]))}"
-                     + (f" — _{escape(clip(typical, 80))}_" if typical else ""))
+                     + (f" — _{escape(shorten(typical, 80))}_" if typical else ""))
     return "*Largest topics*\n" + "\n".join(lines)
 
 
 def search_text(query: str, rows: list[dict[str, Any]]) -> str:
     if not rows:
         return NOTHING_FOUND
-    lines = [f"*Nearest to* “{escape(clip(query, 80))}”"]
+    lines = [f"*Nearest to* “{escape(shorten(query, 80))}”"]
     for r in rows:
-        title = link(r["url"], clip(r["title"] or "(no title)", 100))
+        title = link(r["url"], shorten(r["title"], 100) or "(no title)")
         lines.append(f"• {title} · {escape(r['source'])} · `{r['id'][:10]}` · {r['similarity']:.2f}")
     return "\n".join(lines)
 

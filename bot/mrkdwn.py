@@ -1,4 +1,4 @@
-"""Untrusted text made safe for Slack mrkdwn: no pings, no mentions, no forged links."""
+"""Untrusted text made safe for Slack mrkdwn: no pings, no mentions, no forged links, no hidden characters."""
 
 from __future__ import annotations
 
@@ -6,14 +6,18 @@ import re
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from monitor.text import neutral
+
 MAX_URL = 2000
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 
 
 def escape(text: str) -> str:
-    """Escape ``&``, ``<`` and ``>`` (so ``<!channel>``, ``<@U1>`` and ``<url|text>`` stay literal) and break
-    ``@channel``/``@here``/``@everyone`` with a zero-width space."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Untrusted text as one line of mrkdwn: made ``neutral`` (no escape sequences, line breaks, bidi controls or
+    zero-width characters of its own), ``&``, ``<`` and ``>`` escaped (so ``<!channel>``, ``<@U1>`` and
+    ``<url|text>`` stay literal), and ``@channel``/``@here``/``@everyone`` broken with a zero-width space (the only
+    one left in the text)."""
+    text = neutral(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _BROADCAST.sub(lambda m: "@\u200b" + m.group(1), text)
 
 
@@ -36,6 +40,12 @@ def fit(escaped: str, limit: int) -> str:
     if len(escaped) <= limit:
         return escaped
     return re.sub(r"&[a-z]*$", "", escaped[: limit - 1]) + "…"
+
+
+def shorten(text: str, limit: int) -> str:
+    """Untrusted text made ``neutral`` and then clipped to ``limit`` characters (in that order, so that hidden
+    characters cannot push the visible text past the cut): for ``plain_text``, or to escape or link after."""
+    return clip(neutral(text), limit)
 
 
 def clip(text: str, limit: int) -> str:

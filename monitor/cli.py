@@ -11,10 +11,11 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 from tqdm import tqdm
@@ -28,10 +29,11 @@ from monitor import digest as digests
 from monitor.candidates import minutes
 from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
 from monitor.daemon import Daemon, build_pipeline, build_sources
-from monitor.notify import ConsoleNotifier, Notifier, safe
+from monitor.notify import ConsoleNotifier, Notifier
 from monitor.service import ServiceError
 from monitor.sources.mailbox_file import MailboxSource
 from monitor.store import Store
+from monitor.text import neutral, neutral_url
 
 NotifierFactory = Callable[[Settings, Callable[[str], None]], Notifier]
 DEMO_DB = "lookout-demo.db"
@@ -59,6 +61,11 @@ def load_cli_settings(args: argparse.Namespace) -> Settings:
         return settings
     with Store(settings.store.path) as store:
         return taxonomy.with_stored_tasks(settings, store)
+
+
+def _table(rows: Iterable[Iterable[object]], **options: Any) -> str:
+    """``tabulate`` with every text cell made ``neutral`` (one line, nothing hidden), as cells may come from items."""
+    return tabulate([[neutral(x) if isinstance(x, str) else x for x in row] for row in rows], **options)
 
 
 def _when(ts: float | None) -> str:
@@ -138,15 +145,15 @@ def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
     if unknown := status["unknown_alerts"]:
         print(f"\n{len(unknown)} alert(s) may or may not have reached Slack: Lookout stopped while sending them, "
               "and does not resend them (check the channel)")
-        print(tabulate([[safe(a["rule"]), safe(a["channel"]), _when(a["created_at"]), safe(a["title"] or "")[:60],
-                         a["item_id"][:10]] for a in unknown],
-                       headers=["rule", "channel", "fired (UTC)", "title", "item"]))
+        print(_table([[a["rule"], a["channel"], _when(a["created_at"]), neutral(a["title"] or "")[:60],
+                       a["item_id"][:10]] for a in unknown],
+                     headers=["rule", "channel", "fired (UTC)", "title", "item"]))
     if status["sources"]:
         print()
-        print(tabulate([[s["name"], s["kind"], "failing" if s["failures"] else "ok", s["items_total"],
-                         s["items_today"], _when(s["last_success"]), (s["last_error"] or "")[:60]]
-                        for s in status["sources"]],
-                       headers=["source", "kind", "health", "items", "today", "last success (UTC)", "last error"]))
+        print(_table([[s["name"], s["kind"], "failing" if s["failures"] else "ok", s["items_total"],
+                       s["items_today"], _when(s["last_success"]), neutral(s["last_error"] or "")[:60]]
+                      for s in status["sources"]],
+                     headers=["source", "kind", "health", "items", "today", "last success (UTC)", "last error"]))
     if status["labels"]:
         print()
         _print_labels_rows(status["labels"])
@@ -171,11 +178,11 @@ def cmd_topic(args: argparse.Namespace, _: NotifierFactory) -> int:
     if args.cloud and not weights:
         raise ServiceError(f"topic #{t['id']} has no words to draw: its items left none after stop words")
     state = "live" if t["alive"] else f"merged into #{t['merged_into']}" if t["merged_into"] else "forgotten"
-    print(f"Topic #{t['id']} {t['name'] or ''} ({state}): {t['size']} items, {t['last_day']} in the last day, "
+    print(f"Topic #{t['id']} {neutral(t['name'] or '')} ({state}): {t['size']} items, {t['last_day']} in the last day, "
           f"{t['before']} before; first seen {_when(t['first_seen'])}, last seen {_when(t['last_seen'])}")
-    print(f"keywords: {', '.join(t['keywords']) or 'none yet'}")
+    print(f"keywords: {neutral(', '.join(t['keywords'])) or 'none yet'}")
     for r in t["representatives"]:
-        print(f"  {r['id'][:10]}  {(r['title'] or '(no title)')[:70]}  {r['url']}")
+        print(f"  {r['id'][:10]}  {(neutral(r['title'] or '') or '(no title)')[:70]}  {neutral_url(r['url'] or '')}")
     if t["history"]:
         print("history:")
         for e in t["history"]:
@@ -193,14 +200,14 @@ def cmd_item(args: argparse.Namespace, _: NotifierFactory) -> int:
         detail = store.item_detail(item["id"])
         ids, centres, _ = store.topic_centres()
         names = store.topic_names([*ids, *(t for t in (detail["topic_id"], detail["topic_now"]) if t)])
-    print(f"Item {item['id']}: {safe(item['title'] or '(no title)')}")
-    print(f"source: {safe(item['source'])}")
-    print(f"url:    {safe(item['url'] or '-')}")
+    print(f"Item {item['id']}: {neutral(item['title'] or '') or '(no title)'}")
+    print(f"source: {neutral(item['source'])}")
+    print(f"url:    {neutral_url(item['url'] or '') or '-'}")
     print("labels: " + (", ".join(f"{x['task']} = {x['label']} ({x['confidence']:.2f}, {x['model']})"
                                   for x in detail["labels"]) or "none yet"))
     assigned, now = detail["topic_id"], detail["topic_now"]
-    merged = f" (merged into #{now} {names.get(now, '')})" if now != assigned else ""
-    print(f"topic:  #{assigned} {names.get(assigned, '')}{merged}" if assigned else "topic:  none yet")
+    merged = f" (merged into #{now} {neutral(names.get(now, ''))})" if now != assigned else ""
+    print(f"topic:  #{assigned} {neutral(names.get(assigned, ''))}{merged}" if assigned else "topic:  none yet")
     if detail["embedding"] is None or not ids:
         print("\nno topic distribution: " + ("the item is not enriched yet" if detail["embedding"] is None
                                              else "there are no live topics yet"))
@@ -211,9 +218,9 @@ def cmd_item(args: argparse.Namespace, _: NotifierFactory) -> int:
     rows = topic_distribution(detail["embedding"], ids, centres, DISTRIBUTION_TEMPERATURE)[: args.top]
     print(f"\ntopic distribution (softmax of the cosine similarity to each live topic's centre, temperature "
           f"{DISTRIBUTION_TEMPERATURE:g}):")
-    print(tabulate([[f"#{tid}", names.get(tid, ""), f"{p:.1%}" if p >= 0.001 else "<0.1%", f"{sim:.2f}",
-                     "<- assigned" if tid == now else ""] for tid, sim, p in rows],
-                   headers=["topic", "name", "probability", "similarity", ""], disable_numparse=True))
+    print(_table([[f"#{tid}", names.get(tid, ""), f"{p:.1%}" if p >= 0.001 else "<0.1%", f"{sim:.2f}",
+                   "<- assigned" if tid == now else ""] for tid, sim, p in rows],
+                 headers=["topic", "name", "probability", "similarity", ""], disable_numparse=True))
     return 0
 
 
@@ -234,8 +241,8 @@ def cmd_items(args: argparse.Namespace, _: NotifierFactory) -> int:
     if not rows:
         print("no items" + (f" labelled {args.label}" if args.label else ""))
         return 0
-    print(tabulate([[r["id"][:10], (r["title"] or "")[:60], r["labels"] or "", r["topic_id"], r["source"]]
-                    for r in rows], headers=["item", "title", "labels", "topic", "source"]))
+    print(_table([[r["id"][:10], neutral(r["title"] or "")[:60], r["labels"] or "", r["topic_id"], r["source"]]
+                  for r in rows], headers=["item", "title", "labels", "topic", "source"]))
     return 0
 
 
@@ -262,8 +269,8 @@ def cmd_watch(args: argparse.Namespace, _: NotifierFactory) -> int:
     with Store(settings.store.path) as store:
         if args.action == "list":
             rows = service.watches(store, settings)
-            print(tabulate([[r["name"], r["kind"], r["origin"], r["target"]] for r in rows],
-                           headers=["name", "kind", "added", "target"]) if rows else "nothing is watched yet")
+            print(_table([[r["name"], r["kind"], r["origin"], r["target"]] for r in rows],
+                         headers=["name", "kind", "added", "target"]) if rows else "nothing is watched yet")
         elif args.action == "remove" and args.target:
             service.remove_watch(store, settings, args.target)
             print(f"stopped watching {args.target}")
@@ -287,19 +294,19 @@ def cmd_trends(args: argparse.Namespace, _: NotifierFactory) -> int:
 
     headers = ["topic", f"last {args.bin_minutes:g} min", "baseline", "score", "keywords"]
     print(f"Rising (score >= {args.threshold:g}):")
-    print(tabulate(rows(report.rising), headers=headers) if report.rising else "  nothing is rising above its baseline")
+    print(_table(rows(report.rising), headers=headers) if report.rising else "  nothing is rising above its baseline")
     print("\nFading:")
-    print(tabulate(rows(report.fading), headers=headers) if report.fading else "  nothing is fading")
+    print(_table(rows(report.fading), headers=headers) if report.fading else "  nothing is fading")
     print("\nClimbing steadily (a line through the window at least doubles, slope t >= 3):")
-    print(tabulate([[f"#{t.topic_id}", t.latest, f"{t.slope:+.2f}/bin", f"{t.climb_t:.1f}",
-                     ", ".join(report.keywords.get(t.topic_id, [])[:6])] for t in report.climbing[: args.limit]],
-                   headers=["topic", f"last {args.bin_minutes:g} min", "slope", "t", "keywords"])
+    print(_table([[f"#{t.topic_id}", t.latest, f"{t.slope:+.2f}/bin", f"{t.climb_t:.1f}",
+                   ", ".join(report.keywords.get(t.topic_id, [])[:6])] for t in report.climbing[: args.limit]],
+                 headers=["topic", f"last {args.bin_minutes:g} min", "slope", "t", "keywords"])
           if report.climbing else "  nothing is climbing steadily")
     if report.labels:
         print("\nLabels:")
-        print(tabulate([[f"{t.task} = {t.label}", t.latest, f"{t.baseline:.1f}", f"{t.score:+.1f}"]
-                        for t in report.labels[: args.limit]],
-                       headers=["label", f"last {args.bin_minutes:g} min", "baseline", "score"]))
+        print(_table([[f"{t.task} = {t.label}", t.latest, f"{t.baseline:.1f}", f"{t.score:+.1f}"]
+                      for t in report.labels[: args.limit]],
+                     headers=["label", f"last {args.bin_minutes:g} min", "baseline", "score"]))
     if args.chart:
         busiest = sorted(report.series, key=lambda tid: -int(report.series[tid].sum()))[: args.limit]
         charts.trend_chart(args.chart, {f"#{tid} {', '.join(report.keywords.get(tid, [])[:3])}": report.series[tid]
@@ -341,8 +348,9 @@ def cmd_search(args: argparse.Namespace, _: NotifierFactory) -> int:
     if not rows:
         print("nothing stored yet")
         return 0
-    print(tabulate([[f"{r['similarity']:.2f}", r["id"][:10], (r["title"] or "")[:60], r["source"], r["url"]]
-                    for r in rows], headers=["similarity", "item", "title", "source", "url"]))
+    print(_table([[f"{r['similarity']:.2f}", r["id"][:10], neutral(r["title"] or "")[:60], r["source"],
+                   neutral_url(r["url"] or "")] for r in rows],
+                 headers=["similarity", "item", "title", "source", "url"]))
     return 0
 
 
@@ -471,7 +479,7 @@ def _train_in_foreground(store: Store, settings: Settings, task: str, run_id: in
         print((store.run(run_id) or {}).get("message", "training failed"), file=sys.stderr)
         return 1
     m = outcome["metrics"]
-    print(tabulate([[name, "" if r.get("holdout") is None else f"{r['holdout']:.3f}",
+    print(_table([[name, "" if r.get("holdout") is None else f"{r['holdout']:.3f}",
                      "" if "seconds" not in r else f"{r['seconds']:.1f}", r.get("skipped", "")]
                     for name, r in m["ladder"].items()], headers=["rung", f"held-out {m['holdout']['metric']}",
                                                                   "train s", "note"]))
@@ -493,9 +501,9 @@ def cmd_taxonomy(args: argparse.Namespace, _: NotifierFactory) -> int:
             proposal = taxonomy.propose(store, settings, args.size or settings.taxonomy.size, args.user, since)
             out = Path(args.out or f"taxonomy-{proposal['id']}.toml")
             out.write_text(taxonomy.to_toml(proposal), encoding="utf-8")
-            print(tabulate([[x["name"], x["size"], len(x["topics"]), x["description"][:60],
-                             (x["examples"] or [""])[0][:50]] for x in proposal["labels"]],
-                           headers=["label", "items", "topics", "description", "example"]))
+            print(_table([[x["name"], x["size"], len(x["topics"]), neutral(x["description"])[:60],
+                           neutral((x["examples"] or [""])[0])[:50]] for x in proposal["labels"]],
+                         headers=["label", "items", "topics", "description", "example"]))
             print(f"\nproposal #{proposal['id']} written to {out}: edit it, then "
                   f"`lookout taxonomy accept {out} --task NAME`")
             return 0
@@ -553,7 +561,7 @@ def _print_models(store: Store, settings: Settings, task: str | None) -> None:
     versions = store.versions(task)
     if versions:
         print()
-        print(tabulate([[v["task"], f"v{v['version']}", v["metrics"].get("rung", "fine-tuned"), v["status"],
+        print(_table([[v["task"], f"v{v['version']}", v["metrics"].get("rung", "fine-tuned"), v["status"],
                          v["metrics"].get("holdout", {}).get("metric", ""),
                          f"{v['metrics'].get('holdout', {}).get('score', 0):.3f}", _rung_score(v, "zero-shot"),
                          f"{v['metrics'].get('serving', {}).get('holdout', {}).get('score', 0):.3f}",
@@ -563,9 +571,9 @@ def _print_models(store: Store, settings: Settings, task: str | None) -> None:
     runs = store.runs(task, limit=5)
     if runs:
         print()
-        print(tabulate([[f"#{r['id']}", r["task"], r["status"], r["via"], _when(r["created_at"]),
-                         (r["message"] or _progress(r["progress"]))[:80]] for r in runs],
-                       headers=["run", "task", "status", "asked by", "asked (UTC)", "outcome"]))
+        print(_table([[f"#{r['id']}", r["task"], r["status"], r["via"], _when(r["created_at"]),
+                       (r["message"] or _progress(r["progress"]))[:80]] for r in runs],
+                     headers=["run", "task", "status", "asked by", "asked (UTC)", "outcome"]))
 
 
 def _rung_score(version: dict, rung: str) -> str:
@@ -592,9 +600,9 @@ def _print_topics(store: Store, settings: Settings, limit: int, min_size: int | 
     titles = store.titles([t["representatives"][0][1] for t in topics if t["representatives"]])
     rows = [[f"#{t['id']}", t["name"] or "", t["size"], _when(t["first_seen"]), _when(t["last_seen"]),
              ", ".join(t["keywords"][:6]),
-             (titles.get(t["representatives"][0][1], "") if t["representatives"] else "")[:50]] for t in topics]
-    print(tabulate(rows, headers=["topic", "name", "items", "first seen", "last seen", "keywords",
-                                  "most typical item"]))
+             neutral(titles.get(t["representatives"][0][1], "") if t["representatives"] else "")[:50]] for t in topics]
+    print(_table(rows, headers=["topic", "name", "items", "first seen", "last seen", "keywords",
+                                "most typical item"]))
 
 
 def _print_tree(store: Store, settings: Settings, limit: int, min_size: int | None) -> None:
@@ -607,15 +615,15 @@ def _print_tree(store: Store, settings: Settings, limit: int, min_size: int | No
     for t in topics:
         if t["parent"] in shown:
             continue
-        print(f"#{t['id']} {t['name'] or ', '.join(t['keywords'][:3])} ({t['size']} items)")
+        print(f"#{t['id']} {neutral(t['name'] or ', '.join(t['keywords'][:3]))} ({t['size']} items)")
         for child in t["children"]:
             c = shown.get(child)
             if c is not None:
-                print(f"  └ #{c['id']} {c['name'] or ', '.join(c['keywords'][:3])} ({c['size']} items)")
+                print(f"  └ #{c['id']} {neutral(c['name'] or ', '.join(c['keywords'][:3]))} ({c['size']} items)")
 
 def _print_labels_rows(rows: list[dict]) -> None:
-    print(tabulate([[r["task"], r["label"], r["n"], f"{r['confidence']:.2f}", r["unsure"]] for r in rows],
-                   headers=["task", "label", "items", "mean confidence", "unsure"]))
+    print(_table([[r["task"], r["label"], r["n"], f"{r['confidence']:.2f}", r["unsure"]] for r in rows],
+                 headers=["task", "label", "items", "mean confidence", "unsure"]))
 
 
 def _print_labels(store: Store, settings: Settings) -> None:

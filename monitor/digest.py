@@ -15,6 +15,7 @@ from pathlib import Path
 
 from monitor import charts, trends
 from monitor.store import Store
+from monitor.text import neutral, neutral_url
 
 
 @dataclass
@@ -76,15 +77,21 @@ def build(store: Store, hours: float = 24.0, history: int = 7, limit: int = 5, c
         chart_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.fromtimestamp(end, UTC).strftime("%Y%m%d-%H%M")
         digest.chart = charts.trend_chart(chart_dir / f"digest-{stamp}.png", {
-            f"#{tid} {digest.names.get(tid) or ', '.join(keywords.get(tid, [])[:3])}": counts
+            f"#{tid} {neutral(digest.names.get(tid) or ', '.join(keywords.get(tid, [])[:3]))}": counts
             for tid, counts in hourly.items()}, end, bin_seconds)
     return digest
 
 
 def topic_heading(d: Digest, tid: int, count: int) -> str:
     """``#12 outage / api (40 items): outage, api, latency``: number, short name, count and keywords."""
-    name = f" {d.names[tid]}" if tid in d.names else ""
-    return f"#{tid}{name} ({count} items): {', '.join(d.keywords.get(tid, [])[:6]) or 'no keywords yet'}"
+    name = f" {neutral(d.names[tid])}" if tid in d.names else ""
+    return f"#{tid}{name} ({count} items): {neutral(', '.join(d.keywords.get(tid, [])[:6])) or 'no keywords yet'}"
+
+
+def typical(d: Digest, tid: int) -> tuple[str, str]:
+    """A topic's typical item as (title, URL), each made safe to show (``neutral``, ``neutral_url``)."""
+    name, url = d.typical.get(tid, ("", ""))
+    return neutral(name), neutral_url(url)
 
 
 def sections(d: Digest) -> list[tuple[str, list[tuple[int, int, str]], str]]:
@@ -103,14 +110,14 @@ def text(d: Digest) -> str:
         lines += ["", f"{title}:"]
         for tid, count, tail in rows:
             lines.append(f"  {topic_heading(d, tid, count)}{tail}")
-            name, url = d.typical.get(tid, ("", ""))
+            name, url = typical(d, tid)
             if name or url:
                 lines.append(f"      e.g. {name or 'untitled'}" + (f" <{url}>" if url else ""))
         if not rows:
             lines.append(f"  {empty}")
     if d.labels:
         lines += ["", "Labels (this period / the one before):"]
-        lines += [f"  {task} = {label}: {now} / {before}" for task, label, now, before in d.labels]
+        lines += [f"  {neutral(task)} = {neutral(label)}: {now} / {before}" for task, label, now, before in d.labels]
     return "\n".join(lines)
 
 
@@ -119,12 +126,12 @@ def html(d: Digest) -> str:
     e = html_lib.escape
 
     def row(tid: int, count: int, tail: str) -> str:
-        name, url = d.typical.get(tid, ("", ""))
+        name, url = typical(d, tid)
         shown = e(name or url or "untitled")
-        typical = "" if not (name or url) else \
+        example = "" if not (name or url) else \
             f'<br><small>e.g. <a href="{e(url)}">{shown}</a></small>' if url.startswith(("http://", "https://")) \
             else f"<br><small>e.g. {shown}</small>"
-        return f"<li>{e(topic_heading(d, tid, count) + tail)}{typical}</li>"
+        return f"<li>{e(topic_heading(d, tid, count) + tail)}{example}</li>"
 
     body = "".join(f"<h2>{e(title)}</h2><ul>{''.join(row(*r) for r in rows) or f'<li><em>{e(empty)}</em></li>'}"
                    "</ul>" for title, rows, empty in sections(d))
@@ -132,7 +139,7 @@ def html(d: Digest) -> str:
     if d.chart and d.chart.is_file():
         chart = (f'<img alt="busiest topics over time" src="data:image/png;base64,'
                  f'{base64.b64encode(d.chart.read_bytes()).decode()}">')
-    labels = "".join(f"<tr><td>{e(t)}</td><td>{e(label)}</td><td>{n}</td><td>{b}</td></tr>"
+    labels = "".join(f"<tr><td>{e(neutral(t))}</td><td>{e(neutral(label))}</td><td>{n}</td><td>{b}</td></tr>"
                      for t, label, n, b in d.labels)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(d.title)}</title>"
             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:.2em .8em}"

@@ -18,6 +18,7 @@ from models.projection import PCA_DIMS, group_centres, project
 from monitor import charts
 from monitor.service import ServiceError
 from monitor.store import Store
+from monitor.text import neutral
 
 LARGEST = 20
 
@@ -63,7 +64,7 @@ def build(store: Store, limit: int = 5000, color: str = "topic", task: str | Non
     sizes = Counter(t for t in topics if t is not None)
     largest = [t for t, _ in sizes.most_common(LARGEST)]
     found = store.topic_names(sizes)
-    names = {t: f"#{t} {found.get(t, '')}".strip() for t in sizes}
+    names = {t: neutral(f"#{t} {found.get(t, '')}") for t in sizes}
     labels = [r["label"] or "unlabelled" for r in rows]
     tags = [names[t] if t is not None else "no topic" for t in topics]
     if task:
@@ -86,7 +87,8 @@ def build(store: Store, limit: int = 5000, color: str = "topic", task: str | Non
 
 
 def html(m: ItemMap, width: int = 960, height: int = 680, margin: int = 20) -> str:
-    """The map as one HTML page with no external scripts, styles or fonts; every text is escaped."""
+    """The map as one HTML page with no external scripts, styles or fonts; every text is made ``neutral`` and
+    escaped."""
     e = html_lib.escape
     low, high = m.coords.min(axis=0), m.coords.max(axis=0)
     span = np.where(high - low > 0, high - low, 1.0)
@@ -97,17 +99,18 @@ def html(m: ItemMap, width: int = 960, height: int = 680, margin: int = 20) -> s
 
     circles = "".join(
         '<circle cx="{:.1f}" cy="{:.1f}" r="4" fill="{}"><title>{}</title></circle>'.format(
-            *xy(p), e(c), e(f"{t or '(no title)'}\n{tag}")) for p, t, tag, c in zip(m.coords, m.titles, m.tags,
-                                                                                   m.colors, strict=True))
+            *xy(p), e(c), e(f"{neutral(t or '') or '(no title)'}\n{neutral(tag)}"))
+        for p, t, tag, c in zip(m.coords, m.titles, m.tags, m.colors, strict=True))
 
     def label(text: str, x: float, y: float) -> str:
         """A topic's name at its place, anchored so that names near an edge stay inside the picture."""
         px, py = xy((x, y))
         anchor = "start" if px < width / 5 else "end" if px > width * 4 / 5 else "middle"
-        return f'<text x="{px:.1f}" y="{py:.1f}" text-anchor="{anchor}">{e(text[:40])}</text>'
+        return f'<text x="{px:.1f}" y="{py:.1f}" text-anchor="{anchor}">{e(neutral(text)[:40])}</text>'
 
     labels = "".join(label(*name) for name in m.names)
-    legend = "".join(f'<li><span style="background:{e(c)}"></span>{e(name)}</li>' for name, c in m.legend.items())
+    legend = "".join(f'<li><span style="background:{e(c)}"></span>{e(neutral(name))}</li>'
+                     for name, c in m.legend.items())
     return ("<!doctype html><html><head><meta charset='utf-8'>"
             f"<title>{e(m.title)}</title><style>"
             "body{font-family:sans-serif;margin:1.5em;display:flex;gap:1.5em;align-items:flex-start}"

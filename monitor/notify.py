@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,8 +10,7 @@ from typing import Any, Protocol
 from monitor import digest as digests
 from monitor.alerts import Alert
 from monitor.digest import Digest
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from monitor.text import neutral, neutral_url
 
 
 class DeliveryError(Exception):
@@ -53,24 +51,20 @@ class Notifier(Protocol):
     async def close(self) -> None: ...
 
 
-def safe(text: str) -> str:
-    """Untrusted text made harmless for a terminal: control characters (escape sequences) removed."""
-    return _CONTROL.sub("", text)
-
-
 def render_console(alert: Alert, color: bool = False) -> str:
     """A readable, multi-line rendering of an alert for the terminal."""
     bold, dim, yellow, reset = ("\033[1m", "\033[2m", "\033[33m", "\033[0m") if color else ("", "", "", "")
-    labels = ", ".join(f"{task}={label} {conf:.0%}{'?' if unsure else ''}"
+    labels = ", ".join(f"{neutral(str(task))}={neutral(str(label))} {conf:.0%}{'?' if unsure else ''}"
                        for task, label, conf, unsure in alert.labels)
-    lines = [f"{yellow}▲ {alert.rule}{reset}: {safe(alert.reason)}",
-             f"  {bold}{safe(alert.title) or '(no title)'}{reset}"]
-    meta = " · ".join(x for x in (f"item {alert.item_id}", safe(alert.source), safe(alert.url)) if x)
+    lines = [f"{yellow}▲ {neutral(alert.rule)}{reset}: {neutral(alert.reason)}",
+             f"  {bold}{neutral(alert.title) or '(no title)'}{reset}"]
+    meta = " · ".join(x for x in (f"item {alert.item_id}", neutral(alert.source), neutral_url(alert.url)) if x)
     lines.append(f"  {dim}{meta}{reset}")
     if labels:
         lines.append(f"  labels: {labels}")
-    lines.append(f"  topic #{alert.topic_id} ({alert.topic_size} items): {', '.join(alert.topic_keywords[:6])}")
-    snippet = " ".join(safe(alert.snippet).split())[:160]
+    lines.append(f"  topic #{alert.topic_id} ({alert.topic_size} items): "
+                 f"{neutral(', '.join(alert.topic_keywords[:6]))}")
+    snippet = neutral(alert.snippet)[:160]
     if snippet:
         lines.append(f"  {dim}{snippet}{reset}")
     return "\n".join(lines)
@@ -90,14 +84,14 @@ class ConsoleNotifier:
         self._write(render_console(alert, self._color))
 
     async def note(self, text: str, channel: str, thread: str) -> str:
-        self._write(f"[learning] {safe(text)}")
+        self._write(f"[learning] {neutral(text)}")
         return thread or "console"
 
     async def ask(self, question: Question) -> None:
-        lines = [f"[learning] Which {question.task} label is right? (answer with `lookout label ITEM LABEL`; labels: "
-                 f"{', '.join(question.labels)})"]
-        lines += [f"  {q['item_id'][:10]}  model says {q['label']} (margin {q['margin']:.2f}): "
-                  f"{safe(q['title'] or q['text'])[:80]}" for q in question.items]
+        lines = [f"[learning] Which {neutral(question.task)} label is right? (answer with `lookout label ITEM LABEL`; "
+                 f"labels: {neutral(', '.join(question.labels))})"]
+        lines += [f"  {q['item_id'][:10]}  model says {neutral(q['label'])} (margin {q['margin']:.2f}): "
+                  f"{neutral(q['title'] or q['text'])[:80]}" for q in question.items]
         self._write("\n".join(lines))
 
     async def digest(self, digest: Digest, channel: str) -> None:

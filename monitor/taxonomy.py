@@ -27,6 +27,7 @@ from monitor.config import LabelSettings, Settings, TaskSettings
 from monitor.llm import LLM, LLMUnavailable, item_text
 from monitor.service import ServiceError
 from monitor.store import Store
+from monitor.text import neutral
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 log = logging.getLogger(__name__)
@@ -141,8 +142,8 @@ def to_toml(proposal: dict[str, Any]) -> str:
     for label in proposal["labels"]:
         lines += ["[[labels]]", f"name = {q(label['name'])}", f"description = {q(label['description'])}",
                   f"topics = [{', '.join(str(t) for t in label['topics'])}]",
-                  f"# {label['size']} items; keywords: {', '.join(label['keywords'])}"]
-        lines += [f"# e.g. {e[:100]}" for e in label["examples"]]
+                  f"# {label['size']} items; keywords: {neutral(', '.join(label['keywords']))}"]
+        lines += [f"# e.g. {neutral(e)[:100]}" for e in label["examples"]]
         lines.append("")
     return "\n".join(lines)
 
