@@ -315,7 +315,6 @@ def train_task(store: Store, settings: Settings, task_name: str, run_id: int, re
     serv_live = _score(serv_model.predict, data.live, labels, args.metric)
     promote, reason = decide(cand, serv, cand_live, serv_live, settings.learning.tolerance,
                              costlier=COST[best.rung] > COST[serv_model.rung])
-    reason = f"{best.rung}: {reason}"
     metrics = {"rung": best.rung, "holdout": cand, "live": cand_live, "ladder": ladder,
                "serving": {"version": serving_name, "holdout": serv, "live": serv_live},
                "train_seconds": best.seconds, "data": data.report, **best.details}

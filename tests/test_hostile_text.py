@@ -136,9 +136,9 @@ class Env:
         settings = load_settings(config, env={})
         encoder = Encoder(self.model)
         with Store(settings.store.path) as store:
-            app = build_app(settings, store, SECRET, slack_client("xoxb-test-token", self.slack.base_url),
+            app = build_app(settings, store, slack_client("xoxb-test-token", self.slack.base_url),
                             lambda: encoder.encode)
-            runner, port = await serve(make_web_app(app))
+            runner, port = await serve(make_web_app(app, SECRET))
             before = len(self.slack.responses)
             try:
                 status, answer = await Bot(f"http://127.0.0.1:{port}", store, self.slack).command(command)

@@ -279,7 +279,7 @@ def test_the_ladder_serves_a_head_on_the_embedding_when_fine_tuning_does_not_fit
     assert set(ladder) == set(RUNGS)
     assert "not trained: about" in ladder["fine-tuned"] and "training.max_minutes budget of 0.001 min" in \
         ladder["fine-tuned"]
-    assert "spam v1 (head)" in result.stdout and "PROMOTED: head: held-out" in result.stdout
+    assert "spam v1 (head)" in result.stdout and "PROMOTED: held-out" in result.stdout
     v1 = tmp_path / "lookout.db.models" / "spam" / "v1"
     meta = json.loads((v1 / "meta.json").read_text())
     assert meta["rung"] == "head" and meta["weights"] == registry.HEAD and meta["embedding"] == tiny_model

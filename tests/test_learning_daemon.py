@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ async def test_training_runs_in_another_process_and_the_new_model_is_swapped_in_
     await asyncio.wait_for(running, 60)
 
     run = store.run(run_id)
-    assert run["status"] == "done" and "spam v1 promoted" in run["message"]
+    assert run["status"] == "done" and re.match(r"spam v1 \((head|fine-tuned)\) promoted", run["message"])
     assert run["pid"] not in (0, None, os.getpid())
     models = [r["model"] for r in store.db.query(
         "select labels.model from labels join items on items.id = labels.item_id order by items.processed_at, "
@@ -99,7 +100,7 @@ async def test_training_runs_in_another_process_and_the_new_model_is_swapped_in_
     assert notifier.notes[0] == ("Training run #1 of spam", "C1", "")
     assert all(channel == "C1" and thread == "thread-1" for _, channel, thread in notifier.notes[1:])
     assert texts[1].startswith("Training spam v1 on ") and any(t.startswith("epoch 1/4: validation") for t in texts)
-    assert texts[-1].startswith("spam v1 promoted: held-out macro_f1")
+    assert re.match(r"spam v1 \((head|fine-tuned)\) promoted: held-out macro_f1", texts[-1])
     assert store.run(run_id)["notes_sent"] == len(notifier.notes) - 1
     store.close()
 
