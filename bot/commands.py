@@ -27,9 +27,15 @@ ASKING = re.compile(r"^(?:search(?: for)?|(?:is there )?anything (?:about|on)|wh
                     r"(?:\s+today)?\W*$", re.I)
 
 
+def unescape(text: str) -> str:
+    """What the user typed: Slack sends ``&``, ``<`` and ``>`` in command and message text as ``&amp;``, ``&lt;``
+    and ``&gt;`` (its only entities)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def intent(text: str) -> Command:
     """What a mention or direct message asks for: topics, a search, or (not understood) help."""
-    words = re.sub(r"<@[A-Z0-9]+>", "", text).strip()
+    words = unescape(re.sub(r"<@[A-Z0-9]+>", "", text)).strip()
     asked = ASKING.match(words)
     if asked:
         return Command("search", tuple(asked.group(1).split()))
@@ -40,7 +46,7 @@ def intent(text: str) -> Command:
 
 def parse(text: str) -> Command:
     """``"label 3fa9c1 spam"`` -> ``Command("label", ("3fa9c1", "spam"))``; raises ``UsageError`` when wrong."""
-    words = text.split()
+    words = [unescape(w) for w in text.split()]
     if not words:
         return Command("help")
     name, args = words[0].lower(), tuple(words[1:])

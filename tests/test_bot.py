@@ -150,6 +150,14 @@ def test_bad_commands_say_what_was_expected(text: str, message: str) -> None:
     assert parse("").name == "help" and parse("TOPICS 3").args == ("3",)
 
 
+def test_slack_entities_in_command_text_become_what_the_user_typed() -> None:
+    assert parse("watch add keyword a&amp;b|x&lt;y&gt;z").args == ("add", "keyword", "a&b|x<y>z")
+    assert parse("watch add <https://example.org/feed?a=1&amp;b=2>").args == ("add",
+                                                                             "<https://example.org/feed?a=1&b=2>")
+    assert parse("search &amp;lt;").args == ("&lt;",)
+    assert intent("<@U0BOT> search for R&amp;D").args == ("R&D",)
+
+
 async def test_help_status_and_topics_answer_at_once(bot: Bot) -> None:
     status, answer = await bot.command("help")
     assert status == 200 and answer["response_type"] == "ephemeral" and "/lookout label" in answer["text"]
