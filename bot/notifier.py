@@ -26,11 +26,12 @@ from monitor.notify import ConsoleNotifier, DeliveryError, Notifier, Question
 RETRYABLE = {"ratelimited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
 
 
-def slack_client(token: str, base_url: str = "https://slack.com/api/", rate_limit_retries: int = 3
-                 ) -> AsyncWebClient:
-    """A Web API client that retries connection errors, 429s (after Retry-After) and 500/503s."""
-    return AsyncWebClient(token=token, base_url=base_url, retry_handlers=[
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+def slack_client(token: str, base_url: str = "https://slack.com/api/", rate_limit_retries: int = 3,
+                 timeout: int = 30) -> AsyncWebClient:
+    """A Web API client that retries failed connects (nothing was sent), 429s (after Retry-After) and 500/503s.
+    A request cut off after it was sent is not retried: the message may have been posted already."""
+    return AsyncWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[
+        AsyncConnectionErrorRetryHandler(max_retry_count=2, error_types=[aiohttp.ClientConnectorError]),
         AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
         AsyncServerErrorRetryHandler(max_retry_count=2),
     ])
@@ -41,8 +42,8 @@ class SlackNotifier:
     ``tasks`` (task -> label names) gives the alert its relabel menus."""
 
     def __init__(self, token: str, base_url: str = "https://slack.com/api/", per_second: float = 1.0,
-                 rate_limit_retries: int = 3, tasks: dict[str, list[str]] | None = None) -> None:
-        self.client = slack_client(token, base_url, rate_limit_retries)
+                 rate_limit_retries: int = 3, tasks: dict[str, list[str]] | None = None, timeout: int = 30) -> None:
+        self.client = slack_client(token, base_url, rate_limit_retries, timeout)
         self.tasks = tasks or {}
         self.min_gap = 1.0 / per_second
         self._next: dict[str, float] = {}
@@ -73,8 +74,11 @@ class SlackNotifier:
         except SlackApiError as exc:
             error = str(exc.response.get("error", exc.response.status_code))
             raise DeliveryError(f"Slack said {error}", permanent=error not in RETRYABLE) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise DeliveryError(f"Slack unreachable: {exc}", permanent=False) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"Slack unreachable: {type(exc).__name__}: {exc}", permanent=False) from None
+            raise DeliveryError(f"no answer from Slack after sending ({type(exc).__name__}: {exc}); the message may "
+                                "have been posted", permanent=False, unsure=True) from None
 
     async def note(self, text: str, channel: str, thread: str) -> str:
         """A line about a training run, in its thread (the first line starts the thread)."""
@@ -107,5 +111,6 @@ def make_notifier(settings: Settings, write: Callable[[str], None]) -> Notifier:
     """Slack when ``SLACK_BOT_TOKEN`` is set, otherwise the console."""
     if settings.slack_bot_token:
         return SlackNotifier(settings.slack_bot_token, settings.slack.base_url, settings.slack.messages_per_second,
-                             tasks={t.name: [x.name for x in t.labels] for t in settings.tasks})
+                             tasks={t.name: [x.name for x in t.labels] for t in settings.tasks},
+                             timeout=settings.slack.timeout_seconds)
     return ConsoleNotifier(write, color=settings.console.color)

@@ -143,8 +143,8 @@ def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
     if status["alerts_by_status"]:
         print("alerts: " + ", ".join(f"{n} {s}" for s, n in sorted(status["alerts_by_status"].items())))
     if unknown := status["unknown_alerts"]:
-        print(f"\n{len(unknown)} alert(s) may or may not have reached Slack: Lookout stopped while sending them, "
-              "and does not resend them (check the channel)")
+        print(f"\n{len(unknown)} alert(s) may or may not have reached Slack: Lookout stopped while sending them or "
+              "Slack did not answer, and does not resend them (check the channel)")
         print(_table([[a["rule"], a["channel"], _when(a["created_at"]), neutral(a["title"] or "")[:60],
                        a["item_id"][:10]] for a in unknown],
                      headers=["rule", "channel", "fired (UTC)", "title", "item"]))

@@ -106,6 +106,9 @@ class SlackSettings:
     channel: str = setting("#lookout", "Channel for alerts whose rule names none.")
     base_url: str = setting("https://slack.com/api/", "Slack Web API base URL.")
     messages_per_second: float = setting(1.0, "Most messages posted per second to one channel.", low=0.01)
+    timeout_seconds: int = setting(30, "Seconds to wait for Slack's answer to one call. An alert whose post went "
+                                       "out but got no answer is not sent again (it may have been posted); "
+                                       "`lookout status` lists it.", low=1)
 
 
 @dataclass(frozen=True)

@@ -582,6 +582,11 @@ class Daemon:
         try:
             await self.notifier.send(alert)
         except DeliveryError as exc:
+            if exc.unsure:
+                log.warning("alert %d (%s) may or may not have reached %s, and is not sent again (see `lookout "
+                            "status`): %s", alert_id, alert.rule, alert.channel, exc)
+                await self.store.call(self.store.alert_unknown, alert_id, str(exc))
+                return True
             if not exc.permanent:
                 log.warning("alert %d (%s) delivery will be retried: %s", alert_id, alert.rule, exc)
                 await self.store.call(self.store.release_alert, alert_id)

@@ -14,11 +14,13 @@ from monitor.text import neutral, neutral_url
 
 
 class DeliveryError(Exception):
-    """An alert was not delivered. ``permanent=False`` means: keep it and try again later."""
+    """An alert was not delivered. ``permanent=False`` means: keep it and try again later; ``unsure`` means the
+    request was sent but not answered, so it may have been delivered and must not be sent again."""
 
-    def __init__(self, message: str, permanent: bool = True) -> None:
+    def __init__(self, message: str, permanent: bool = True, unsure: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.unsure = unsure
 
 
 @dataclass(frozen=True)

@@ -369,9 +369,14 @@ class Store:
             self._conn.execute("update alerts set status = ?, error = ?, sent_at = ? where id = ?",
                                ["failed" if error else "sent", error, time.time(), alert_id])
 
+    def alert_unknown(self, alert_id: int, error: str) -> None:
+        """Record that an alert's send went out but got no answer: it may or may not have been delivered."""
+        with self._conn:
+            self._conn.execute("update alerts set status = 'unknown', error = ? where id = ?", [error, alert_id])
+
     def unknown_alerts(self) -> list[dict[str, Any]]:
-        """Alerts that were being sent when Lookout stopped (they may or may not have reached Slack), oldest
-        first: rule, channel, created_at, title, item_id."""
+        """Alerts that may or may not have reached Slack (Lookout stopped while sending them, or Slack did not answer
+        a send), oldest first: rule, channel, created_at, title, item_id."""
         return [{k: a[k] for k in ("rule", "channel", "created_at", "title", "item_id")} for a in (
             json.loads(r["payload"]) for r in self.db.query(
                 "select payload from alerts where status = 'unknown' order by id"))]

@@ -289,6 +289,32 @@ async def test_a_daemon_killed_mid_delivery_leaves_at_most_one_unknown_alert_per
         assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", line)
 
 
+async def test_an_alert_whose_post_gets_no_answer_is_not_sent_again_and_is_listed_as_unknown(
+        tmp_path: Path, tiny_model: str, slack: FakeSlack) -> None:
+    data = tmp_path / "stream.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in sample_rows(8)))
+    cfg = tmp_path / "lookout.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
+                   f'[slack]\nbase_url = "{slack.base_url}"\nmessages_per_second = 1000\ntimeout_seconds = 1\n'
+                   f'[[replays]]\nname = "s"\npath = "{data}"\n'
+                   '[[alerts]]\nname = "every"\nkind = "keyword"\npattern = "."\ncooldown_minutes = 0\n')
+    slack.stall_after = 3
+    proc = await start("run", "--config", str(cfg), "--until-idle", SLACK_BOT_TOKEN="xoxb-test-token")
+    await wait_for(lambda: slack.stalled == 1, 120)
+    slack.stall_after = -1
+    _, err = await asyncio.wait_for(proc.communicate(), 180)
+    slack.unstall.set()
+    assert proc.returncode == 0, err.decode()
+    assert "may or may not have reached #lookout, and is not sent again" in err.decode()
+    db = sqlite3.connect(tmp_path / "lookout.db")
+    alerts = db.execute("select item_id, status from alerts order by id").fetchall()
+    assert [s for _, s in alerts] == ["sent"] * 3 + ["unknown"] + ["sent"] * 4
+    posted = Counter(_posted_item(p) for p in slack.calls["chat.postMessage"])
+    assert posted == Counter(i for i, _ in alerts), "the unanswered post was not retried"
+    status = lookout("status", "--config", str(cfg))
+    assert "1 alert(s) may or may not have reached Slack" in status.stdout and alerts[3][0][:10] in status.stdout
+
+
 def _posted_item(post: dict) -> str:
     """The item id an alert posted to the fake Slack is about (from its blocks)."""
     return re.search(r"item ([0-9a-f]{20})", json.dumps(post["blocks"])).group(1)  # type: ignore[union-attr]

@@ -97,3 +97,11 @@ def test_slack_is_chosen_only_when_a_token_is_set() -> None:
     assert isinstance(make_notifier(load_settings(None, env={}), print), ConsoleNotifier)
     chosen = make_notifier(load_settings(None, env={"SLACK_BOT_TOKEN": TOKEN}), print)
     assert isinstance(chosen, SlackNotifier)
+
+
+async def test_slack_that_cannot_be_reached_is_tried_again_later_but_never_called_unsure() -> None:
+    notifier = SlackNotifier(TOKEN, "http://127.0.0.1:9/api/", timeout=2)
+    with pytest.raises(DeliveryError) as err:
+        await notifier.send(alert())
+    await notifier.close()
+    assert not err.value.permanent and not err.value.unsure and "Slack unreachable" in str(err.value)
