@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,17 +53,9 @@ class HeadResult:
     seconds: float
 
 
-def _fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, n_labels: int, strength: float,
-         balanced: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.linear_model import LogisticRegression
-
-    sample_w = weights.copy()
-    if balanced:
-        counts = np.bincount(y, minlength=n_labels).astype(np.float64)
-        sample_w = sample_w * (len(y) / (n_labels * np.maximum(counts, 1)))[y]
-    model = LogisticRegression(C=strength, max_iter=1000, random_state=seed)
-    model.fit(x, y, sample_weight=sample_w)
-    weight = np.zeros((n_labels, x.shape[1]), dtype=np.float32)
+def _weights(model: Any, n_labels: int, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted scikit-learn logistic regression as one row of weights per label (absent labels never win)."""
+    weight = np.zeros((n_labels, dims), dtype=np.float32)
     bias = np.full(n_labels, -1e4, dtype=np.float32)
     if len(model.classes_) == 2:
         weight[model.classes_[1]], bias[model.classes_[1]] = model.coef_[0], model.intercept_[0]
@@ -76,18 +69,27 @@ def _fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, n_labels: int, stren
 def train_head(labels: Sequence[str], x: np.ndarray, y: Sequence[str], weights: Sequence[float],
                x_val: np.ndarray, y_val: Sequence[str], metric: str = "macro_f1", balanced: bool = True,
                seed: int = 0) -> HeadResult:
-    """Fit a head for each strength in ``STRENGTHS`` and keep the one that scores best on the validation set
-    (the weaker on a tie). Labels without training examples are never predicted."""
+    """Fit a head for each strength in ``STRENGTHS`` (weakest first, each fit starting from the last) and keep the
+    one that scores best on the validation set (the weaker on a tie). Labels without training examples are never
+    predicted."""
     started = time.monotonic()
     labels = list(labels)
     index = {name: i for i, name in enumerate(labels)}
     yi = np.array([index[v] for v in y])
     if len(set(yi.tolist())) < 2:
         raise ValueError("a head needs training examples of at least two labels")
-    w = np.asarray(weights, dtype=np.float64)
+    from sklearn.linear_model import LogisticRegression
+
+    sample_w = np.asarray(weights, dtype=np.float64)
+    if balanced:
+        counts = np.bincount(yi, minlength=len(labels)).astype(np.float64)
+        sample_w = sample_w * (len(yi) / (len(labels) * np.maximum(counts, 1)))[yi]
+    model = LogisticRegression(max_iter=1000, random_state=seed, warm_start=True)
     best: tuple[float, float, np.ndarray, np.ndarray] | None = None
     for strength in STRENGTHS:
-        weight, bias = _fit(x, yi, w, len(labels), strength, balanced, seed)
+        model.set_params(C=strength)
+        model.fit(x, yi, sample_weight=sample_w)
+        weight, bias = _weights(model, len(labels), x.shape[1])
         chosen = (np.asarray(x_val, dtype=np.float32) @ weight.T + bias).argmax(axis=1)
         val = score(metric, list(y_val), [labels[i] for i in chosen], labels)
         if best is None or val > best[0]:
