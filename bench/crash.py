@@ -3,7 +3,8 @@
     .venv/bin/python bench/crash.py --kills 20 --seed 13
 
 A real ``lookout run --config CFG`` process (``python -m bot.cli``, the bundled model) is killed ``--kills`` times
-at seeded random moments while it takes in
+at seeded random moments (every ``--mid-send-every``-th kill waits, after its random moment, for a
+``chat.postMessage`` the fake Slack holds unanswered, so that kill lands mid-send) while it takes in
 
 - a real-size feed from a local FeedServer that grows every second (``tests/feeds.make_feed``, newest first),
 - signed webhook batches (``POST /ingest``) of items with known ids, each batch retried while the daemon is down;
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import re
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -47,6 +50,7 @@ from tests.servers import FakeSlack, FeedServer, Route, sample_rows  # noqa: E40
 
 SECRET = "crash-bench-secret"
 FEED, HOOK = "list", "hook"
+STALL_WAIT = 30.0
 TOP = 1_000_000
 """Feed entries are numbered down from ``TOP``, so each new entry goes on top of the feed with its own fixed date."""
 NEWEST = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -132,12 +136,31 @@ async def life(cfg: Path, log: Path, *args: str) -> asyncio.subprocess.Process:
             env=env(SLACK_BOT_TOKEN="xoxb-test-token", LOOKOUT_WEBHOOK_SECRET=SECRET))
 
 
+async def until(check: Callable[[], bool]) -> None:
+    while not check():
+        await asyncio.sleep(0.05)
+
+
+async def healthy(http: aiohttp.ClientSession, url: str) -> bool:
+    """Whether the daemon's HTTP face answers (it is past loading the model)."""
+    try:
+        async with http.get(f"{url}/healthz") as resp:
+            return resp.status == 200
+    except (TimeoutError, aiohttp.ClientError):
+        return False
+
+
+async def until_healthy(http: aiohttp.ClientSession, url: str) -> None:
+    while not await healthy(http, url):
+        await asyncio.sleep(0.2)
+
+
 def tail(log: Path) -> str:
     return log.read_text(errors="replace")[-2000:]
 
 
 async def bench(kills: int, seed: int, start_size: int, grow: int, batch: int, min_life: float,
-                max_life: float) -> bool:
+                max_life: float, every: int) -> bool:
     from tqdm import tqdm
 
     rng = random.Random(seed)
@@ -153,20 +176,34 @@ async def bench(kills: int, seed: int, start_size: int, grow: int, batch: int, m
         poster = asyncio.create_task(offer.post())
         started = time.perf_counter()
         lives: list[float] = []
-        for _ in tqdm(range(kills), desc="kills", unit="kill"):
-            proc = await life(cfg, log)
-            lives.append(rng.uniform(min_life, max_life))
-            try:
-                await asyncio.wait_for(proc.wait(), lives[-1])
-                raise RuntimeError(f"the daemon exited by itself ({proc.returncode}): {tail(log)}")
-            except TimeoutError:
+        up_at_kill = mid_send = 0
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            for n in tqdm(range(kills), desc="kills", unit="kill"):
+                proc = await life(cfg, log)
+                lives.append(rng.uniform(min_life, max_life))
+                stalling = every > 0 and n % every == every - 1
+                await asyncio.sleep(lives[-1])
+                if proc.returncode is not None:
+                    raise RuntimeError(f"the daemon exited by itself ({proc.returncode}): {tail(log)}")
+                if stalling:  # hold the next chat.postMessage unanswered and kill while it waits
+                    stalled, slack.stall_after = slack.stalled, len(slack.calls["chat.postMessage"])
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(until(lambda held=stalled: slack.stalled > held), STALL_WAIT)
+                    mid_send += slack.stalled > stalled
+                up_at_kill += await healthy(http, offer.url)
                 proc.send_signal(signal.SIGKILL)
                 await proc.wait()
+                if stalling:
+                    slack.stall_after = -1
+                    slack.unstall.set()
+                    slack.unstall.clear()
         stop_growing.set()
         await grower
         offer.posting = False
         proc = await life(cfg, log)
         await asyncio.wait_for(poster, 300)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            await asyncio.wait_for(until_healthy(http, offer.url), 300)  # past loading, so SIGTERM stops it cleanly
         proc.send_signal(signal.SIGTERM)
         if await asyncio.wait_for(proc.wait(), 300) != 0:
             raise RuntimeError(f"the stopped daemon exited {proc.returncode}: {tail(log)}")
@@ -176,7 +213,8 @@ async def bench(kills: int, seed: int, start_size: int, grow: int, batch: int, m
             raise RuntimeError(f"lookout run --until-idle exited {proc.returncode}: {tail(log)}")
         elapsed, settled = time.perf_counter() - started, time.perf_counter() - settle
         marked = len(re.findall(r"(\d+) alerts were being sent when Lookout stopped", log.read_text(errors="replace")))
-        print(f"restarts that found alerts mid-send (marked unknown): {marked}")
+        print(f"kills with the daemon up (past loading the model): {up_at_kill} of {kills}; kills while Slack held "
+              f"a post unanswered: {mid_send}; restarts that marked alerts unknown: {marked}")
         db = sqlite3.connect(tmp / "lookout.db")
         ok = report(db, offer, slack, kills, lives, elapsed, settled)
         db.close()
@@ -206,7 +244,8 @@ def report(db: sqlite3.Connection, offer: Offer, slack: FakeSlack, kills: int, l
         rule, item = RULE_IN_POST.search(payload.get("text", "")), ITEM_IN_POST.search(json.dumps(payload))
         posts[(rule.group(1) if rule else "?", item.group(1) if item else "?")] += 1
     statuses = dict(db.execute("select status, count(*) from alerts group by status").fetchall())
-    unknown = {(rule, item) for rule, item in db.execute("select rule, item_id from alerts where status = 'unknown'")}
+    unknown_rows = db.execute("select rule, item_id, channel from alerts where status = 'unknown'").fetchall()
+    unknown = {(rule, item) for rule, item, _ in unknown_rows}
     delivered = set(posts) & expected
     missing = expected - delivered - unknown
     dup_alerts = sum(n - 1 for n in posts.values() if n > 1)
@@ -222,7 +261,8 @@ def report(db: sqlite3.Connection, offer: Offer, slack: FakeSlack, kills: int, l
     print(f"       duplicated by item id {dup_ids}, by feed guid / webhook id {dup_keys}")
     print(f"alerts expected {len(expected):5d}  (store: {statuses})")
     print(f"       delivered {len(delivered):4d}  (posts recorded {sum(posts.values())}, not expected {len(stray)})")
-    print(f"       unknown   {len(unknown):4d}  (at most {kills}: one per kill)")
+    print(f"       unknown   {len(unknown):4d}  (at most {kills}: one per kill; by channel "
+          f"{dict(Counter(channel for *_, channel in unknown_rows))}; posted anyway {len(unknown & set(posts))})")
     print(f"       missing   {len(missing):4d}  (expected, neither delivered nor unknown)")
     print(f"       duplicated {dup_alerts:3d}  (an item's alert posted more than once)")
     goals = {"0 items lost": not lost, "0 items duplicated": dup_ids == dup_keys == 0,
@@ -240,11 +280,13 @@ def main() -> None:
     parser.add_argument("--start-entries", type=int, default=300, help="feed entries at the start (default 300)")
     parser.add_argument("--grow", type=int, default=2, help="feed entries added each second (default 2)")
     parser.add_argument("--batch", type=int, default=5, help="items per webhook post (default 5)")
+    parser.add_argument("--mid-send-every", type=int, default=4,
+                        help="every Nth kill waits for a post the fake Slack holds unanswered (0: none; default 4)")
     parser.add_argument("--min-life", type=float, default=4.0, help="shortest daemon life in seconds (default 4)")
     parser.add_argument("--max-life", type=float, default=20.0, help="longest daemon life in seconds (default 20)")
     args = parser.parse_args()
     ok = asyncio.run(bench(args.kills, args.seed, args.start_entries, args.grow, args.batch, args.min_life,
-                           args.max_life))
+                           args.max_life, args.mid_send_every))
     sys.exit(0 if ok else 1)
 
 
