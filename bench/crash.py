@@ -205,7 +205,7 @@ async def bench(kills: int, seed: int, start_size: int, grow: int, batch: int, m
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
             await asyncio.wait_for(until_healthy(http, offer.url), 300)  # past loading, so SIGTERM stops it cleanly
         proc.send_signal(signal.SIGTERM)
-        if await asyncio.wait_for(proc.wait(), 300) != 0:
+        if await asyncio.wait_for(proc.wait(), 1800) != 0:  # it first delivers every pending alert, paced
             raise RuntimeError(f"the stopped daemon exited {proc.returncode}: {tail(log)}")
         settle = time.perf_counter()
         proc = await life(cfg, log, "--until-idle")
