@@ -17,7 +17,7 @@ Printed per task: labels x strategy, mean ± std over the seeds of the test metr
 strategy beats random beyond the spread (mean - std above random's mean + std) at 3 of the 4 budgets (the goal).
 Embeddings come from the bundled all-MiniLM-L6-v2, cached by ``bench.topics.embed`` (``--cache``; the first run
 encodes the pools, about 9,000 short texts: 3 minutes here). The strength grid is ``models.head.STRENGTHS``.
-With the cache, the default run took 703 s on 2 shared cores (2026-11-23).
+With the cache, the default run took 703 s on 2 shared cores (2026-12-01).
 
     .venv/bin/python bench/active.py                          # both tasks, 5 seeds (the run quoted in the README)
     .venv/bin/python bench/active.py --tasks emotion --seeds 2
