@@ -195,6 +195,10 @@ class LearningSettings:
     ask_cron: str = setting("", "Active learning: on this crontab schedule (e.g. `0 9 * * 1-5`) ask the team to "
                                 "label the items the model is least sure of; empty: never.")
     ask_budget: int = setting(5, "Items asked about per task each time.", low=1, high=20)
+    ask_strategy: str = setting("spread", "Which items are asked about: `spread` (the smallest margin between the "
+                                          "top two labels, at most one item per topic until every topic has had a "
+                                          "turn), `margin` (the smallest margin) or `random`; `bench/active.py` "
+                                          "measures them.", choices=("spread", "margin", "random"))
     ask_channel: str = setting("", "Channel for those questions; empty uses `slack.channel`.")
 
 

@@ -402,11 +402,13 @@ class Daemon:
         return digest
 
     async def ask(self) -> int:
-        """Active learning: put the items each task's model was least sure of today to the team; returns how many."""
+        """Active learning: put to the team the items of today each task's model was least sure of, picked by
+        ``learning.ask_strategy``; returns how many."""
         s = self.settings.learning
         asked = 0
         for task in task_specs(self.settings):
-            rows = await self.store.call(self.store.least_sure, task.name, time.time() - 86400, s.ask_budget)
+            rows = await self.store.call(self.store.least_sure, task.name, time.time() - 86400, s.ask_budget,
+                                         s.ask_strategy)
             if not rows:
                 continue
             try:

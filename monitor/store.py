@@ -28,6 +28,7 @@ import numpy as np
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from models import active
 from models.keywords import short_name
 from models.topics import Topic, TopicChanges
 from monitor.alerts import Alert
@@ -807,22 +808,23 @@ class Store:
             self._conn.execute("update model_versions set status = ?, reason = ? where task = ? and version = ?",
                                [status, reason, task, version])
 
-    def least_sure(self, task: str, since: float, limit: int) -> list[dict[str, Any]]:
-        """Items labelled by a model since ``since`` with the smallest margin between their top two labels, never
-        asked about and never corrected."""
-        rows = self.db.query(
+    def least_sure(self, task: str, since: float, limit: int, strategy: str = "spread") -> list[dict[str, Any]]:
+        """Up to ``limit`` items labelled by a model since ``since``, never asked about and never corrected, chosen by
+        ``models.active.select`` with ``strategy`` from the margin between their top two labels and their topic
+        (merges followed)."""
+        rows = [r for r in self.db.query(
             "select items.*, labels.label, labels.scores from labels join items on items.id = labels.item_id "
             "where labels.task = ? and labels.model != 'human' and items.stored_at >= ? and not exists "
-            "(select 1 from questions q where q.item_id = labels.item_id and q.task = labels.task)",
-            [task, since])
-        scored = []
-        for r in rows:
-            top = sorted(json.loads(r["scores"] or "{}").values(), reverse=True)
-            if len(top) >= 2:
-                scored.append((top[0] - top[1], r))
-        scored.sort(key=lambda pair: pair[0])
+            "(select 1 from questions q where q.item_id = labels.item_id and q.task = labels.task) "
+            "order by items.rowid", [task, since])]
+        scored = [(top[0] - top[1], r) for r in rows
+                  if len(top := sorted(json.loads(r["scores"] or "{}").values(), reverse=True)) >= 2]
+        final = self._final_topic()
+        picked = active.select([m for m, _ in scored], [final(r["topic_id"] or 0) for _, r in scored], limit,
+                               strategy)
         return [{"item_id": r["id"], "title": r["title"] or "", "text": _item(r).content, "url": r["url"] or "",
-                 "label": r["label"], "margin": round(margin, 4)} for margin, r in scored[:limit]]
+                 "label": r["label"], "margin": round(margin, 4), "topic_id": final(r["topic_id"] or 0)}
+                for margin, r in (scored[i] for i in picked)]
 
     def record_questions(self, task: str, asked: Sequence[dict[str, Any]]) -> None:
         with self._conn:

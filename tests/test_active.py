@@ -1,0 +1,93 @@
+"""Active learning: the selection strategies, and the daemon's ask job using the one configured."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.active import STRATEGIES, margins, select
+from monitor.config import LearningSettings, load_settings
+from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.store import Store
+from tests.test_learning import TASK
+from tests.test_learning_daemon import Recorder
+
+
+def test_margin_takes_the_least_sure_and_spread_takes_one_per_topic_until_every_topic_had_a_turn() -> None:
+    m = [0.05, 0.01, 0.02, 0.30, 0.90, 0.03, 0.50]
+    topics = [7, 7, 7, 8, 8, 9, 9]
+    assert select(m, topics, 3, "margin").tolist() == [1, 2, 5]
+    assert select(m, topics, 3, "spread").tolist() == [1, 5, 3]
+    assert select(m, topics, 7, "spread").tolist() == [1, 5, 3, 2, 6, 4, 0]
+    assert select(m, topics, 4, "spread", per_topic=2).tolist() == [1, 2, 5, 3]
+    assert select(m, topics, 100, "margin").tolist() == np.argsort(m, kind="stable").tolist()
+
+
+def test_random_is_a_seeded_sample_and_an_unknown_strategy_is_refused() -> None:
+    first = select(np.zeros(50), np.zeros(50), 10, "random", seed=3)
+    assert len(set(first.tolist())) == 10 and first.tolist() == select(np.ones(50), [], 10, "random", seed=3).tolist()
+    assert first.tolist() != select(np.zeros(50), np.zeros(50), 10, "random", seed=4).tolist()
+    with pytest.raises(ValueError, match="unknown strategy 'entropy'; choose from random, margin, spread"):
+        select([0.1], [1], 1, "entropy")
+
+
+def test_the_margin_is_the_gap_between_the_top_two_probabilities() -> None:
+    assert margins(np.array([[0.2, 0.5, 0.3], [0.5, 0.5, 0.0]])).tolist() == pytest.approx([0.2, 0.0])
+
+
+def test_the_ask_strategy_setting_offers_every_strategy() -> None:
+    [field] = [f for f in LearningSettings.__dataclass_fields__.values() if f.name == "ask_strategy"]
+    assert sorted(field.metadata["choices"]) == sorted(STRATEGIES)
+
+
+class AxisEncoder:
+    """A sentence encoder for this test: ``topic T ham H spam S`` is T's own axis plus H and S on the axes of the
+    two label descriptions, so the text sets both the item's topic and how sure zero-shot is of it."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 8), dtype=np.float32)
+        for row, text in zip(out, texts, strict=True):
+            if "mailing list" in text or "advertising" in text:
+                row[0 if "mailing list" in text else 1] = 1.0
+                continue
+            topic, ham, spam = re.search(r"topic (\d) ham ([\d.]+) spam ([\d.]+)", text).groups()  # type: ignore
+            row[2 + int(topic)], row[0], row[1] = 1.0, float(ham), float(spam)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+# A burst of four items in topic 0 that zero-shot is least sure of, then one item in each of topics 1-3, less unsure.
+ITEMS = ([f"topic 0 ham 0.30 spam {0.30 + d:.3f} post {n}" for n, d in enumerate((0.004, 0.008, 0.012, 0.016))]
+         + [f"topic {t} ham 0.30 spam {s} post" for t, s in ((1, 0.40), (2, 0.45), (3, 0.50))])
+
+
+@pytest.mark.parametrize("strategy", ["margin", "spread"])
+async def test_the_ask_job_puts_the_configured_strategys_picks_to_the_team(tmp_path: Path, strategy: str) -> None:
+    stream = tmp_path / "stream.jsonl"
+    stream.write_text("".join(json.dumps({"id": n, "text": text}) + "\n" for n, text in enumerate(ITEMS)))
+    config = tmp_path / "lookout.toml"
+    config.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[learning]\nask_budget = 3\n'
+                      f'ask_strategy = "{strategy}"\n[[replays]]\nname = "mail"\npath = "{stream}"\n{TASK}')
+    settings = load_settings(config, env={})
+    store = Store(settings.store.path)
+    notifier = Recorder()
+    daemon = Daemon(settings, store, build_pipeline(settings, store, AxisEncoder()), notifier,  # type: ignore
+                    build_sources(settings))
+    await daemon.run(until_idle=True)
+    topic_of = {r["text"]: r["topic_id"] for r in store.db.query("select text, topic_id from items")}
+    assert len(set(topic_of.values())) == 4
+
+    assert await daemon.ask() == 3
+    [question] = notifier.questions
+    asked = [q["text"] for q in question.items]
+    if strategy == "margin":
+        assert asked == ITEMS[:3] and len({topic_of[t] for t in asked}) == 1
+    else:
+        assert asked == [ITEMS[0], ITEMS[4], ITEMS[5]] and len({topic_of[t] for t in asked}) == 3
+    assert [q["topic_id"] for q in question.items] == [topic_of[t] for t in asked]
+    assert [q["margin"] for q in question.items] == sorted(q["margin"] for q in question.items)
+    store.close()
