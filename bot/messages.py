@@ -59,9 +59,12 @@ def topic_text(topic: dict[str, Any]) -> str:
 
 def model_line(m: dict[str, Any]) -> str:
     score = f", held-out {escape(m['metric'])} {m['score']:.3f}" if m["score"] is not None else ""
+    if m.get("zero_shot") is not None:
+        score += f" against {m['zero_shot']:.3f} zero-shot"
     agree, compared = m.get("auto_agreement", (0, 0))
     auto = f"; automatic labels agree with {agree} of {compared} corrections" if compared else ""
-    return (f"• `{escape(m['task'])}`: {escape(m['version'])}{' (int8)' if m['int8'] else ''}{score}; "
+    rung = "" if m["version"] == m["rung"] else f" ({escape(m['rung'])}{', int8' if m['int8'] else ''})"
+    return (f"• `{escape(m['task'])}`: {escape(m['version'])}{rung}{score}; "
             f"{m['waiting']} correction{'' if m['waiting'] == 1 else 's'} since the last training run{auto}")
 
 

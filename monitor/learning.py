@@ -346,16 +346,19 @@ def request_retrain(store: Store, settings: Settings, task: str | None, via: str
 
 
 def model_summary(store: Store, settings: Settings) -> list[dict[str, Any]]:
-    """Per task: the model in service, its held-out score, the corrections made since the last training run, and
-    how many corrections agree with the task's automatic (taxonomy) labels, as ``(agreeing, compared)``."""
+    """Per task: the model in service and its rung, its held-out score and zero-shot's in the same run, the
+    corrections made since the last training run, and how many corrections agree with the task's automatic
+    (taxonomy) labels, as ``(agreeing, compared)``."""
     serving = store.serving()
     out = []
     for task in settings.tasks:
         row = serving.get(task.name)
         holdout = row["metrics"].get("holdout", {}) if row else {}
+        ladder = row["metrics"].get("ladder", {}) if row else {}
         out.append({"task": task.name, "version": f"v{row['version']}" if row else "zero-shot",
+                    "rung": row["metrics"].get("rung", registry.FINETUNED) if row else ZERO_SHOT,
                     "int8": bool(row and row["int8"]), "metric": holdout.get("metric", task.metric),
-                    "score": holdout.get("score"),
+                    "score": holdout.get("score"), "zero_shot": ladder.get(ZERO_SHOT, {}).get("holdout"),
                     "waiting": store.count_corrections_since(task.name, store.last_run_at(task.name)),
                     "auto_agreement": store.auto_label_agreement(task.name)})
     return out

@@ -837,3 +837,12 @@ async def test_lookout_bot_refuses_replays_and_logs_no_request_body_at_its_defau
     assert "refused a request to /slack/events from 127.0.0.1: a replay of a request already taken" in log
     assert "a wrong or expired signature" in log
     assert quote_plus(slack.response_url) not in log and slack.response_url not in log
+
+
+def test_the_models_line_says_which_rung_serves_and_what_zero_shot_scored() -> None:
+    row = {"task": "spam", "version": "v3", "rung": "head", "int8": False, "metric": "macro_f1", "score": 0.9,
+           "zero_shot": 0.61, "waiting": 2, "auto_agreement": (0, 0)}
+    assert messages.model_line(row) == ("• `spam`: v3 (head), held-out macro_f1 0.900 against 0.610 zero-shot; "
+                                        "2 corrections since the last training run")
+    tuned = {**row, "rung": "fine-tuned", "int8": True, "zero_shot": None}
+    assert messages.model_line(tuned).startswith("• `spam`: v3 (fine-tuned, int8), held-out macro_f1 0.900;")
