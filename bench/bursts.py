@@ -33,7 +33,7 @@ from models.classifier import Prediction  # noqa: E402
 from models.topics import OnlineTopicModel  # noqa: E402
 from monitor.alerts import AlertEngine, Evaluation, Rule  # noqa: E402
 from monitor.config import AlertSettings  # noqa: E402
-from monitor.item import Item  # noqa: E402
+from monitor.ingest.item import Item  # noqa: E402
 
 HOUR = 3600.0
 

@@ -143,7 +143,7 @@ def throughput(args: argparse.Namespace) -> dict:
     from models.head import EmbeddingHead, HeadClassifier
     from models.topics import OnlineTopicModel
     from monitor.alerts import AlertEngine
-    from monitor.item import Item
+    from monitor.ingest.item import Item
     from monitor.pipeline import Pipeline
 
     rows = read_jsonl(DATA / "tweeteval" / "emotion.jsonl")[: args.throughput_items]

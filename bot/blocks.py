@@ -8,8 +8,8 @@ from typing import Any
 from bot.mrkdwn import clip, escape, fit, link, safe_url, shorten
 from monitor.alerts import Alert
 from monitor.digest import Digest, sections
+from monitor.ingest.text import neutral
 from monitor.notify import Question
-from monitor.text import neutral
 
 SNIPPET_CHARS = 500
 TITLE_CHARS = 200

@@ -30,7 +30,7 @@ import regex
 from models.classifier import Prediction
 from monitor.bursts import Burst, BurstTracker
 from monitor.config import PATTERN_CHARS, PATTERN_TIMEOUT_SECONDS, AlertSettings
-from monitor.item import Item
+from monitor.ingest.item import Item
 
 log = logging.getLogger(__name__)
 SNIPPET_CHARS = 300

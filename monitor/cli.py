@@ -29,11 +29,11 @@ from monitor import digest as digests
 from monitor.candidates import minutes
 from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
 from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.ingest.sources.mailbox_file import MailboxSource
+from monitor.ingest.text import neutral, neutral_url
 from monitor.notify import ConsoleNotifier, Notifier
 from monitor.service import ServiceError
-from monitor.sources.mailbox_file import MailboxSource
 from monitor.store import Store
-from monitor.text import neutral, neutral_url
 
 NotifierFactory = Callable[[Settings, Callable[[str], None]], Notifier]
 DEMO_DB = "lookout-demo.db"

@@ -31,23 +31,23 @@ from models.topics import OnlineTopicModel
 from monitor import digest as digests
 from monitor import train_job
 from monitor.alerts import Alert, AlertEngine, Rule, compile_pattern
-from monitor.backoff import Health, backoff_delay
 from monitor.config import Settings, TopicSettings
-from monitor.item import Item
+from monitor.ingest.backoff import Health, backoff_delay
+from monitor.ingest.item import Item
+from monitor.ingest.sources import PolledSource, StreamSource
+from monitor.ingest.sources.bluesky import BlueskySource
+from monitor.ingest.sources.feed import FeedSource
+from monitor.ingest.sources.imap import ImapSource
+from monitor.ingest.sources.mastodon import MastodonSource
+from monitor.ingest.sources.reddit import RedditSource
+from monitor.ingest.sources.replay import ReplaySource
+from monitor.ingest.text import cut
+from monitor.ingest.webhook import make_app
 from monitor.learning import request_retrain, task_specs
 from monitor.notify import DeliveryError, Notifier, Question
 from monitor.pipeline import BatchResult, Pipeline
-from monitor.sources import PolledSource, StreamSource
-from monitor.sources.bluesky import BlueskySource
-from monitor.sources.feed import FeedSource
-from monitor.sources.imap import ImapSource
-from monitor.sources.mastodon import MastodonSource
-from monitor.sources.reddit import RedditSource
-from monitor.sources.replay import ReplaySource
 from monitor.store import Store
 from monitor.taxonomy import with_stored_tasks
-from monitor.text import cut
-from monitor.webhook import make_app
 
 log = logging.getLogger(__name__)
 IDLE_WAIT = 1.0

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor import charts, trends
+from monitor.ingest.text import neutral, neutral_url
 from monitor.store import Store
-from monitor.text import neutral, neutral_url
 
 
 @dataclass

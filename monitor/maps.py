@@ -16,9 +16,9 @@ import numpy as np
 
 from models.projection import PCA_DIMS, group_centres, project
 from monitor import charts
+from monitor.ingest.text import neutral
 from monitor.service import ServiceError
 from monitor.store import Store
-from monitor.text import neutral
 
 LARGEST = 20
 

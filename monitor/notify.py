@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from monitor import digest as digests
 from monitor.alerts import Alert
 from monitor.digest import Digest
-from monitor.text import neutral, neutral_url
+from monitor.ingest.text import neutral, neutral_url
 
 
 class DeliveryError(Exception):

@@ -31,7 +31,7 @@ from sqlite_utils.migrations import Migrations
 from models.keywords import short_name
 from models.topics import Topic, TopicChanges
 from monitor.alerts import Alert
-from monitor.item import Item
+from monitor.ingest.item import Item
 from monitor.pipeline import BatchResult
 
 T = TypeVar("T")

@@ -24,10 +24,10 @@ import numpy as np
 from models import taxonomy as tx
 from monitor import prompts
 from monitor.config import LabelSettings, Settings, TaskSettings
+from monitor.ingest.text import neutral
 from monitor.llm import LLM, LLMUnavailable, item_text
 from monitor.service import ServiceError
 from monitor.store import Store
-from monitor.text import neutral
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from models.topics import OnlineTopicModel
 from monitor import service
 from monitor.alerts import AlertEngine, Evaluation, Rule
 from monitor.config import AlertSettings
-from monitor.item import Item, make_id
+from monitor.ingest.item import Item, make_id
 from monitor.pipeline import BatchResult, Enriched
 from monitor.store import Store
 

@@ -13,8 +13,8 @@ import pytest
 from models.embedding import Encoder
 from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.ingest.sources.feed import FeedError, FeedSource, parse_feed
 from monitor.notify import ConsoleNotifier
-from monitor.sources.feed import FeedError, FeedSource, parse_feed
 from monitor.store import Store
 from tests.dovecot import free_port
 from tests.feeds import feed_guid, make_feed

@@ -32,11 +32,11 @@ from monitor import digest as digests
 from monitor import maps, taxonomy
 from monitor.alerts import Alert
 from monitor.config import load_settings
-from monitor.item import Item, make_id
+from monitor.ingest.item import Item, make_id
+from monitor.ingest.text import neutral, neutral_url
 from monitor.notify import ConsoleNotifier, Question
 from monitor.pipeline import BatchResult, Enriched
 from monitor.store import Store
-from monitor.text import neutral, neutral_url
 from tests.cli import lookout_here
 from tests.servers import FakeSlack, serve, wait_for
 from tests.test_bot import SECRET, TASKS, Bot

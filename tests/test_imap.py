@@ -22,8 +22,8 @@ import pytest
 from models.embedding import Encoder
 from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.ingest.sources.imap import ImapSource
 from monitor.notify import ConsoleNotifier
-from monitor.sources.imap import ImapSource
 from monitor.store import Store
 from tests.cli import start
 from tests.dovecot import PASSWORD, USER, Dovecot, free_port

@@ -170,7 +170,7 @@ def test_gather_resolves_duplicates_conflicts_and_keeps_the_held_out_set_fixed(t
     assert 0.1 < len(first.holdout) / len(rows) < 0.3
     held = {e.text for e in first.holdout}
 
-    from monitor.item import Item
+    from monitor.ingest.item import Item
     store.add_items("mail", "imap", [Item(id="abc123abc123", source="mail", title="", text=rows[1]["text"])])
     store.correct("abc123abc123", "spam", "spam", "U1", "slack")
     second = gather(store, settings, task, since=0)

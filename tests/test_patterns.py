@@ -13,7 +13,7 @@ import pytest
 from models.classifier import Prediction
 from monitor.alerts import AlertEngine, Evaluation, Rule
 from monitor.config import PATTERN_CHARS, AlertSettings, ConfigError, load_settings
-from monitor.item import Item
+from monitor.ingest.item import Item
 from tests.cli import lookout_here
 from tests.servers import sample_rows
 

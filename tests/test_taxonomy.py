@@ -18,7 +18,7 @@ from models.topics import OnlineTopicModel
 from monitor import service
 from monitor.config import load_settings
 from monitor.daemon import Daemon, build_pipeline
-from monitor.item import Item, make_id
+from monitor.ingest.item import Item, make_id
 from monitor.notify import ConsoleNotifier
 from monitor.pipeline import BatchResult, Enriched
 from monitor.store import Store

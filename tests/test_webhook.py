@@ -15,9 +15,9 @@ import pytest_asyncio
 from models.embedding import Encoder
 from monitor.config import ConfigError, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.ingest.webhook import IngestError, parse_payload, sign
 from monitor.notify import ConsoleNotifier
 from monitor.store import Store
-from monitor.webhook import IngestError, parse_payload, sign
 from tests.dovecot import free_port
 from tests.servers import sample_rows, wait_for
 

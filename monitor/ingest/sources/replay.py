@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.item import Item, make_id, utcnow
-from monitor.sources import Batch
+from monitor.ingest.item import Item, make_id, utcnow
+from monitor.ingest.sources import Batch
 
 log = logging.getLogger(__name__)
 UNTHROTTLED_BATCH = 64

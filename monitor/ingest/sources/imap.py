@@ -18,9 +18,9 @@ from typing import Any
 
 import aioimaplib
 
-from monitor.item import Item
-from monitor.sources import Batch
-from monitor.sources.mail import LIMITS, parse_each
+from monitor.ingest.item import Item
+from monitor.ingest.sources import Batch
+from monitor.ingest.sources.mail import LIMITS, parse_each
 
 log = logging.getLogger(__name__)
 FETCH_CHUNK = 50

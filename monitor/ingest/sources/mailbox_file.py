@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from monitor.item import Item
-from monitor.sources import Batch
-from monitor.sources.mail import LIMITS, parse_each
+from monitor.ingest.item import Item
+from monitor.ingest.sources import Batch
+from monitor.ingest.sources.mail import LIMITS, parse_each
 
 BATCH = 64
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import aiohttp
 
-from monitor.item import Item, make_id, utcnow
-from monitor.sources import Batch
-from monitor.text import html_to_text
+from monitor.ingest.item import Item, make_id, utcnow
+from monitor.ingest.sources import Batch
+from monitor.ingest.text import html_to_text
 
 log = logging.getLogger(__name__)
 CATCH_UP_PAGES = 10

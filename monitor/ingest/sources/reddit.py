@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 
-from monitor.item import Item, make_id, utcnow
-from monitor.sources import Batch
-from monitor.text import html_to_text
+from monitor.ingest.item import Item, make_id, utcnow
+from monitor.ingest.sources import Batch
+from monitor.ingest.text import html_to_text
 
 USER_AGENT = "python:lookout-monitor:0.1 (a self-hosted team monitoring bot)"
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from monitor.item import Item
+from monitor.ingest.item import Item
 
 
 @dataclass

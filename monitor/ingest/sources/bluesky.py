@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from monitor.item import Item, make_id, utcnow
-from monitor.sources import Batch
+from monitor.ingest.item import Item, make_id, utcnow
+from monitor.ingest.sources import Batch
 
 log = logging.getLogger(__name__)
 POST = "app.bsky.feed.post"

@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import feedparser
 
-from monitor.item import Item, make_id, utcnow
-from monitor.sources import Batch
-from monitor.text import html_to_text
+from monitor.ingest.item import Item, make_id, utcnow
+from monitor.ingest.sources import Batch
+from monitor.ingest.text import html_to_text
 
 READ_CHUNK = 64 * 1024
 USER_AGENT = "Lookout/0.1 (+https://github.com/lookout; feed monitor)"

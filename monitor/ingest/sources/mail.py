@@ -24,8 +24,8 @@ from email.utils import parsedate_to_datetime
 from itertools import islice
 from typing import Any, cast
 
-from monitor.item import Item, make_id, utcnow
-from monitor.text import clean, cut, html_to_text
+from monitor.ingest.item import Item, make_id, utcnow
+from monitor.ingest.text import clean, cut, html_to_text
 
 _ATTRIBUTION = re.compile(r"^(on .{0,200} wrote|.{0,120} (schrieb|a écrit)|-----original message-----)", re.I)
 _QUOTE = re.compile(r"^\s*(>|\|)")

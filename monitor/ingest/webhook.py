@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.item import Item, make_id, utcnow
+from monitor.ingest.item import Item, make_id, utcnow
 
 SIGNATURE_HEADER = "X-Lookout-Signature"
 FIELDS = {"id", "source", "title", "text", "url", "author", "published", "meta"}
