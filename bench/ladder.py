@@ -142,9 +142,9 @@ def throughput(args: argparse.Namespace) -> dict:
     from models.embedding import Encoder
     from models.head import EmbeddingHead, HeadClassifier
     from models.topics import OnlineTopicModel
-    from monitor.alerts import AlertEngine
+    from monitor.enrich.alerts import AlertEngine
+    from monitor.enrich.pipeline import Pipeline
     from monitor.ingest.item import Item
-    from monitor.pipeline import Pipeline
 
     rows = read_jsonl(DATA / "tweeteval" / "emotion.jsonl")[: args.throughput_items]
     texts = [r["text"] for r in rows]

@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from models.embedding import Encoder  # noqa: E402
-from monitor.alerts import Alert  # noqa: E402
 from monitor.config import Settings, load_settings  # noqa: E402
 from monitor.daemon import Daemon, build_pipeline, build_sources  # noqa: E402
+from monitor.enrich.alerts import Alert  # noqa: E402
 from monitor.store import Store  # noqa: E402
 
 AG_NEWS = ROOT.parent / "shared" / "datasets" / "ag_news" / "ag_news.jsonl"

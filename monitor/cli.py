@@ -24,14 +24,15 @@ from models.embedding import Encoder
 from models.keywords import topic_weights
 from models.projection import PCA_DIMS
 from models.topics import DISTRIBUTION_TEMPERATURE, topic_distribution
-from monitor import charts, learning, maps, search, service, taxonomy, train_job, trends
-from monitor import digest as digests
+from monitor import learning, search, service, taxonomy, train_job
 from monitor.candidates import minutes
 from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.ingest.sources.mailbox_file import MailboxSource
 from monitor.ingest.text import neutral, neutral_url
 from monitor.notify import ConsoleNotifier, Notifier
+from monitor.reports import charts, maps, trends
+from monitor.reports import digest as digests
 from monitor.service import ServiceError
 from monitor.store import Store
 

@@ -28,10 +28,10 @@ from models.embedding import Encoder
 from models.ladder import open_version
 from models.registry import ModelLoadError
 from models.topics import OnlineTopicModel
-from monitor import digest as digests
 from monitor import train_job
-from monitor.alerts import Alert, AlertEngine, Rule, compile_pattern
 from monitor.config import Settings, TopicSettings
+from monitor.enrich.alerts import Alert, AlertEngine, Rule, compile_pattern
+from monitor.enrich.pipeline import BatchResult, Pipeline
 from monitor.ingest.backoff import Health, backoff_delay
 from monitor.ingest.item import Item
 from monitor.ingest.sources import PolledSource, StreamSource
@@ -45,7 +45,7 @@ from monitor.ingest.text import cut
 from monitor.ingest.webhook import make_app
 from monitor.learning import request_retrain, task_specs
 from monitor.notify import DeliveryError, Notifier, Question
-from monitor.pipeline import BatchResult, Pipeline
+from monitor.reports import digest as digests
 from monitor.store import Store
 from monitor.taxonomy import with_stored_tasks
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from monitor import digest as digests
-from monitor.alerts import Alert
-from monitor.digest import Digest
+from monitor.enrich.alerts import Alert
 from monitor.ingest.text import neutral, neutral_url
+from monitor.reports import digest as digests
+from monitor.reports.digest import Digest
 
 
 class DeliveryError(Exception):

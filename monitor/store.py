@@ -30,9 +30,9 @@ from sqlite_utils.migrations import Migrations
 
 from models.keywords import short_name
 from models.topics import Topic, TopicChanges
-from monitor.alerts import Alert
+from monitor.enrich.alerts import Alert
+from monitor.enrich.pipeline import BatchResult
 from monitor.ingest.item import Item
-from monitor.pipeline import BatchResult
 
 T = TypeVar("T")
 READERS = 4  # reader threads (each with its own read-only connection) behind Store.read

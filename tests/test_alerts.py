@@ -9,10 +9,10 @@ import numpy as np
 from models.classifier import Prediction
 from models.topics import OnlineTopicModel
 from monitor import service
-from monitor.alerts import AlertEngine, Evaluation, Rule
 from monitor.config import AlertSettings
+from monitor.enrich.alerts import AlertEngine, Evaluation, Rule
+from monitor.enrich.pipeline import BatchResult, Enriched
 from monitor.ingest.item import Item, make_id
-from monitor.pipeline import BatchResult, Enriched
 from monitor.store import Store
 
 

@@ -31,9 +31,9 @@ from bot.commands import ARITY, Command, UsageError, intent, parse
 from bot.notifier import slack_client
 from bot.server import Refused, SignedRequests, make_web_app
 from models.embedding import Encoder
-from monitor.alerts import Alert
 from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.enrich.alerts import Alert
 from monitor.notify import ConsoleNotifier
 from monitor.store import Store
 from tests.servers import FakeSlack, sample_rows, serve, wait_for

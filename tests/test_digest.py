@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from bot.notifier import SlackNotifier
-from monitor import digest as digests
 from monitor.notify import ConsoleNotifier
+from monitor.reports import digest as digests
 from monitor.store import Store
 from tests.cli import lookout_here
 from tests.servers import FakeSlack

@@ -28,14 +28,15 @@ from bot.server import make_web_app
 from models.classifier import Prediction
 from models.embedding import Encoder
 from models.topics import OnlineTopicModel
-from monitor import digest as digests
-from monitor import maps, taxonomy
-from monitor.alerts import Alert
+from monitor import taxonomy
 from monitor.config import load_settings
+from monitor.enrich.alerts import Alert
+from monitor.enrich.pipeline import BatchResult, Enriched
 from monitor.ingest.item import Item, make_id
 from monitor.ingest.text import neutral, neutral_url
 from monitor.notify import ConsoleNotifier, Question
-from monitor.pipeline import BatchResult, Enriched
+from monitor.reports import digest as digests
+from monitor.reports import maps
 from monitor.store import Store
 from tests.cli import lookout_here
 from tests.servers import FakeSlack, serve, wait_for

@@ -15,9 +15,9 @@ import pytest
 
 from models.embedding import Encoder
 from monitor import service
-from monitor.alerts import Alert
 from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.enrich.alerts import Alert
 from monitor.notify import Question
 from monitor.store import Store
 from monitor.taxonomy import with_stored_tasks

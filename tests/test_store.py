@@ -14,9 +14,9 @@ import pytest
 
 from models.classifier import Prediction
 from models.topics import OnlineTopicModel
-from monitor.alerts import Alert
+from monitor.enrich.alerts import Alert
+from monitor.enrich.pipeline import BatchResult, Enriched
 from monitor.ingest.item import Item, make_id
-from monitor.pipeline import BatchResult, Enriched
 from monitor.store import Store
 
 

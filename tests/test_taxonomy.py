@@ -18,9 +18,9 @@ from models.topics import OnlineTopicModel
 from monitor import service
 from monitor.config import load_settings
 from monitor.daemon import Daemon, build_pipeline
+from monitor.enrich.pipeline import BatchResult, Enriched
 from monitor.ingest.item import Item, make_id
 from monitor.notify import ConsoleNotifier
-from monitor.pipeline import BatchResult, Enriched
 from monitor.store import Store
 from tests.cli import lookout_here
 from tests.servers import FakeLLM, FeedServer, Route, rss, sample_rows, wait_for

@@ -13,7 +13,7 @@ from models.keywords import ctfidf, short_name, words
 from models.topics import OnlineTopicModel, hierarchy
 from monitor.config import load_settings
 from monitor.daemon import restore_topics
-from monitor.pipeline import BatchResult
+from monitor.enrich.pipeline import BatchResult
 from monitor.store import Store
 from tests.cli import lookout_here
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from models.classifier import Classifier, Prediction
 from models.topics import OnlineTopicModel, TopicChanges
-from monitor.alerts import Alert, AlertEngine, Evaluation
+from monitor.enrich.alerts import Alert, AlertEngine, Evaluation
 from monitor.ingest.item import Item
 
 

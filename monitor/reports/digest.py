@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor import charts, trends
 from monitor.ingest.text import neutral, neutral_url
+from monitor.reports import charts, trends
 from monitor.store import Store
 
 

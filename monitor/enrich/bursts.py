@@ -7,7 +7,7 @@ stream have passed. The state is four numbers a key; a key quiet for ``MAX_DECAY
 a new bin opens, so it stays bounded. It is rebuilt after a restart by replaying the arrival times of the last
 bins from the store (``prime``).
 
-The baseline is updated with the same EWMA step as ``monitor.trends.score`` (the digest's); the alerts then
+The baseline is updated with the same EWMA step as ``monitor.reports.trends.score`` (the digest's); the alerts then
 compare a bin with ``factor`` times the baseline rather than with a z-score. It is written out rather than taken
 from river's ``EWMean``/``EWVar`` because bins with no items must decay the baseline too (up to
 ``MAX_DECAY_BINS`` steps when a key is next seen) and the state is rebuilt from timestamps, not pickled.
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from monitor.trends import ewma_step
+from monitor.reports.trends import ewma_step
 
 MAX_DECAY_BINS = 64
 

@@ -1,7 +1,7 @@
 """Alert rules, evaluated purely: given what the pipeline learned about an item, which rules fire.
 
 Kinds: ``label`` (a confident label), ``keyword`` (a regex), ``topic_size`` (a topic reaches N items), and two
-burst kinds that compare the current time bin with its own baseline (``monitor.bursts``): ``topic_burst`` (a topic
+burst kinds that compare the current time bin with its own baseline (``bursts``): ``topic_burst`` (a topic
 gets ``factor`` times its usual items; a new topic that gathers ``min_count`` at once is an emerging one) and
 ``label_rate`` (items labelled X arrive ``factor`` times faster than usual).
 
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 import regex
 
 from models.classifier import Prediction
-from monitor.bursts import Burst, BurstTracker
 from monitor.config import PATTERN_CHARS, PATTERN_TIMEOUT_SECONDS, AlertSettings
+from monitor.enrich.bursts import Burst, BurstTracker
 from monitor.ingest.item import Item
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""A 2-D map of the stored items and their topics: a PNG (``monitor.charts``) and one self-contained HTML page with
+"""A 2-D map of the stored items and their topics: a PNG (``charts``) and one self-contained HTML page with
 an inline SVG scatter, where hovering a point shows the item's title and its topic or label.
 
 ``build`` reads the store and projects the embeddings (``models.projection``); ``html`` and ``write`` render it.
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from models.projection import PCA_DIMS, group_centres, project
-from monitor import charts
 from monitor.ingest.text import neutral
+from monitor.reports import charts
 from monitor.service import ServiceError
 from monitor.store import Store
 
