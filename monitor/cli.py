@@ -24,17 +24,20 @@ from models.embedding import Encoder
 from models.keywords import topic_weights
 from models.projection import PCA_DIMS
 from models.topics import DISTRIBUTION_TEMPERATURE, topic_distribution
-from monitor import learning, search, service, taxonomy, train_job
-from monitor.candidates import minutes
+from monitor import service
 from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.ingest.sources.mailbox_file import MailboxSource
 from monitor.ingest.text import neutral, neutral_url
+from monitor.learning import job, tuning
+from monitor.learning import train as learning_train
+from monitor.learning.candidates import minutes
 from monitor.notify import ConsoleNotifier, Notifier
 from monitor.reports import charts, maps, trends
 from monitor.reports import digest as digests
 from monitor.service import ServiceError
 from monitor.store import Store
+from monitor.taxonomy import workflow
 
 NotifierFactory = Callable[[Settings, Callable[[str], None]], Notifier]
 DEMO_DB = "lookout-demo.db"
@@ -61,7 +64,7 @@ def load_cli_settings(args: argparse.Namespace) -> Settings:
     if not Path(settings.store.path).is_file():
         return settings
     with Store(settings.store.path) as store:
-        return taxonomy.with_stored_tasks(settings, store)
+        return workflow.with_stored_tasks(settings, store)
 
 
 def _table(rows: Iterable[Iterable[object]], **options: Any) -> str:
@@ -380,16 +383,16 @@ def _create_task(settings: Settings, name: str, rows: list[dict], label_field: s
     """Store task ``name`` with the labels found in ``rows`` (descriptions empty: zero-shot reads the names until
     they are described) and return the settings with it."""
     found = sorted({str(r.get(label_field) or "").strip() for r in rows} - {""})
-    taxonomy.check_name(name)
+    workflow.check_name(name)
     for label in found:
-        taxonomy.check_name(label)
+        workflow.check_name(label)
     if len(found) < 2:
         raise ServiceError(f"a task needs at least two labels; {len(found)} found in field `{label_field}`")
     with Store(settings.store.path) as store:
         store.save_task(name, [{"name": x, "description": ""} for x in found], "macro_f1", "labels import", user)
         print(f"created task {name} with {len(found)} labels: {', '.join(found[:10])}"
               + (f" and {len(found) - 10} more" if len(found) > 10 else ""))
-        return taxonomy.with_stored_tasks(settings, store)
+        return workflow.with_stored_tasks(settings, store)
 
 
 def cmd_labels(args: argparse.Namespace, _: NotifierFactory) -> int:
@@ -397,7 +400,7 @@ def cmd_labels(args: argparse.Namespace, _: NotifierFactory) -> int:
     rows = _read_labelled(Path(args.file))
     if args.create and args.task not in {t.name for t in settings.tasks}:
         settings = _create_task(settings, args.task, rows, args.label_field, args.user)
-    spec = learning.task_spec(settings, args.task)
+    spec = learning_train.task_spec(settings, args.task)
     problems, good = [], []
     for row in rows:
         text, label = str(row.get(args.text_field) or "").strip(), str(row.get(args.label_field) or "").strip()
@@ -430,7 +433,7 @@ def cmd_train(args: argparse.Namespace, _: NotifierFactory) -> int:
     if args.search:
         return _search(settings, args)
     with Store(settings.store.path) as store:
-        queued = learning.request_retrain(store, settings, args.task, "cli", args.user, start=not args.request)
+        queued = learning_train.request_retrain(store, settings, args.task, "cli", args.user, start=not args.request)
         if args.request:
             for task, run_id, new in queued:
                 print(f"training run #{run_id} of {task} {'requested' if new else 'was already waiting'}; a running "
@@ -457,11 +460,11 @@ def _search(settings: Settings, args: argparse.Namespace) -> int:
                     if best is not None:
                         bar.set_postfix(best=f"{best:.3f}")
 
-                record = search.tune(store, settings, args.task, args.search, on_trial=show)
-        except learning.LearningError as exc:
+                record = tuning.tune(store, settings, args.task, args.search, on_trial=show)
+        except learning_train.LearningError as exc:
             print(f"{args.task}: search failed: {exc}", file=sys.stderr)
             return 1
-    print(search.describe(record))
+    print(tuning.describe(record))
     return 0
 
 
@@ -475,7 +478,7 @@ def _train_in_foreground(store: Store, settings: Settings, task: str, run_id: in
                 bar.refresh()
             bar.set_description(f"{_progress(state)} {task}" if "steps" not in state else f"fine-tuning {task}")
 
-        outcome = train_job.execute(store, settings, run_id, on_progress=show)
+        outcome = job.execute(store, settings, run_id, on_progress=show)
     if outcome is None:
         print((store.run(run_id) or {}).get("message", "training failed"), file=sys.stderr)
         return 1
@@ -499,9 +502,9 @@ def cmd_taxonomy(args: argparse.Namespace, _: NotifierFactory) -> int:
     with Store(settings.store.path) as store:
         if args.action == "propose":
             since = datetime.fromisoformat(args.since).replace(tzinfo=UTC).timestamp() if args.since else 0.0
-            proposal = taxonomy.propose(store, settings, args.size or settings.taxonomy.size, args.user, since)
+            proposal = workflow.propose(store, settings, args.size or settings.taxonomy.size, args.user, since)
             out = Path(args.out or f"taxonomy-{proposal['id']}.toml")
-            out.write_text(taxonomy.to_toml(proposal), encoding="utf-8")
+            out.write_text(workflow.to_toml(proposal), encoding="utf-8")
             print(_table([[x["name"], x["size"], len(x["topics"]), neutral(x["description"])[:60],
                            neutral((x["examples"] or [""])[0])[:50]] for x in proposal["labels"]],
                          headers=["label", "items", "topics", "description", "example"]))
@@ -510,18 +513,19 @@ def cmd_taxonomy(args: argparse.Namespace, _: NotifierFactory) -> int:
             return 0
         if not args.file or not args.task:
             raise ServiceError("accept needs the proposal file and --task NAME")
-        proposal_id, labels = taxonomy.from_toml(Path(args.file).read_text(encoding="utf-8"))
-        done = taxonomy.accept(store, settings, proposal_id, labels, args.task, args.user)
+        proposal_id, labels = workflow.from_toml(Path(args.file).read_text(encoding="utf-8"))
+        done = workflow.accept(store, settings, proposal_id, labels, args.task, args.user)
         print(f"task `{done.task}` created with labels {', '.join(done.labels)}")
         print(f"{done.kept} of the {done.labelled} newest items labelled automatically with confidence >= "
               f"{settings.taxonomy.min_confidence:g}"
               + (f" ({done.by_llm} by the LLM, the rest by the embeddings)" if done.by_llm else "") + ": "
               + ", ".join(f"{name} {done.per_label.get(name, 0)}" for name in done.labels))
-        settings = taxonomy.with_stored_tasks(settings, store)
+        settings = workflow.with_stored_tasks(settings, store)
         if args.train:
-            (_, run_id, _), = learning.request_retrain(store, settings, done.task, "taxonomy", args.user, start=True)
+            (_, run_id, _), = learning_train.request_retrain(store, settings, done.task, "taxonomy", args.user,
+                                                             start=True)
             return _train_in_foreground(store, settings, done.task, run_id)
-        (_, run_id, _), = learning.request_retrain(store, settings, done.task, "taxonomy", args.user)
+        (_, run_id, _), = learning_train.request_retrain(store, settings, done.task, "taxonomy", args.user)
         print(f"training run #{run_id} queued: a running daemon trains the task's classifier from these labels "
               f"(or run `lookout train {done.task}` now)")
     return 0
@@ -535,12 +539,12 @@ def cmd_models(args: argparse.Namespace, _: NotifierFactory) -> int:
         elif args.action == "promote":
             if not args.task or not args.version:
                 raise ServiceError("expected `models promote TASK VERSION`")
-            row = learning.promote(store, settings, args.task, args.version, args.user)
+            row = learning_train.promote(store, settings, args.task, args.version, args.user)
             print(f"{args.task} v{row['version']} is now in service (a running daemon swaps it in within seconds)")
         else:
             if not args.task:
                 raise ServiceError("expected `models rollback TASK`")
-            previous = learning.rollback(store, settings, args.task, args.user)
+            previous = learning_train.rollback(store, settings, args.task, args.user)
             now = f"v{previous['version']}" if previous else "the zero-shot classifier"
             print(f"{args.task} is now served by {now}")
     return 0
@@ -548,7 +552,7 @@ def cmd_models(args: argparse.Namespace, _: NotifierFactory) -> int:
 
 def _print_models(store: Store, settings: Settings, task: str | None) -> None:
     if task:
-        learning.task_spec(settings, task)
+        learning_train.task_spec(settings, task)
     serving = store.serving()
     for spec in settings.tasks:
         if task and spec.name != task:

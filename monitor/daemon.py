@@ -28,7 +28,6 @@ from models.embedding import Encoder
 from models.ladder import open_version
 from models.registry import ModelLoadError
 from models.topics import OnlineTopicModel
-from monitor import train_job
 from monitor.config import Settings, TopicSettings
 from monitor.enrich.alerts import Alert, AlertEngine, Rule, compile_pattern
 from monitor.enrich.pipeline import BatchResult, Pipeline
@@ -43,11 +42,12 @@ from monitor.ingest.sources.reddit import RedditSource
 from monitor.ingest.sources.replay import ReplaySource
 from monitor.ingest.text import cut
 from monitor.ingest.webhook import make_app
-from monitor.learning import request_retrain, task_specs
+from monitor.learning import job
+from monitor.learning.train import request_retrain, task_specs
 from monitor.notify import DeliveryError, Notifier, Question
 from monitor.reports import digest as digests
 from monitor.store import Store
-from monitor.taxonomy import with_stored_tasks
+from monitor.taxonomy.workflow import with_stored_tasks
 
 log = logging.getLogger(__name__)
 IDLE_WAIT = 1.0
@@ -368,7 +368,7 @@ class Daemon:
         run = await self.store.call(self.store.claim_run)
         if run is not None:
             self._trainer_run = run["id"]
-            self._trainer = train_job.start(self.settings, run["id"])
+            self._trainer = job.start(self.settings, run["id"])
             log.info("training run #%d of %s started (pid %s)", run["id"], run["task"], self._trainer.pid)
 
     async def _relay_notes(self) -> None:

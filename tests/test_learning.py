@@ -17,7 +17,7 @@ from models.finetuned import FineTunedClassifier
 from models.ladder import RUNGS, open_version
 from models.registry import ModelLoadError
 from monitor.config import load_settings
-from monitor.learning import LearningError, check_enough, decide, gather, task_spec
+from monitor.learning.train import LearningError, check_enough, decide, gather, task_spec
 from monitor.store import Store
 from tests.cli import Result, lookout, lookout_here
 

@@ -17,7 +17,7 @@ from tabulate import tabulate
 
 from models.finetune import Progress, TrainingError, base_layers, train
 from monitor.config import Settings
-from monitor.learning import LearningError, check_enough, gather, task_spec, train_args, train_split
+from monitor.learning.train import LearningError, check_enough, gather, task_spec, train_args, train_split
 from monitor.store import Store
 
 if TYPE_CHECKING:

@@ -15,10 +15,10 @@ from typing import Any
 
 from models import registry
 from monitor.config import Settings
-from monitor.learning import LearningError, models_dir, remove_unfinished, train_task
+from monitor.learning.train import LearningError, models_dir, remove_unfinished, train_task
 from monitor.service import ServiceError
 from monitor.store import Store
-from monitor.taxonomy import with_stored_tasks
+from monitor.taxonomy.workflow import with_stored_tasks
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 2.0

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from models import taxonomy as tx
-from monitor import prompts
 from monitor.config import LabelSettings, Settings, TaskSettings
 from monitor.ingest.text import neutral
-from monitor.llm import LLM, LLMUnavailable, item_text
 from monitor.service import ServiceError
 from monitor.store import Store
+from monitor.taxonomy import prompts
+from monitor.taxonomy.llm import LLM, LLMUnavailable, item_text
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 log = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor import prompts
 from monitor.config import Settings
 from monitor.store import Store
+from monitor.taxonomy import prompts
 
 FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 

@@ -5,7 +5,7 @@ correction of an item wins) and, optionally, the zero-shot labeller's confident 
 in the held-out set or not, so the held-out set never moves between versions; corrections made since the model in
 service was trained that fall in it form the "live" set. A new version serves only when it is not worse than the
 model in service on the held-out set (within a tolerance) and does not lose on the live set. Each run trains the
-ladder's rungs (monitor.candidates) and puts the best forward.
+ladder's rungs (monitor.learning.candidates) and puts the best forward.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from models.evaluation import confusion_png, report
 from models.finetune import Example, Progress, TrainArgs, TrainingError, fingerprint
 from models.ladder import COST, ZERO_SHOT, choose, open_version
 from models.registry import ModelLoadError, rung
-from monitor import candidates
 from monitor.config import Settings
+from monitor.learning import candidates
 from monitor.service import ServiceError
 from monitor.store import Store
 
