@@ -27,7 +27,7 @@ from bench import tweeteval  # noqa: E402
 from models.evaluation import score  # noqa: E402
 from models.finetune import Example, TrainArgs, predict_proba, train  # noqa: E402
 from monitor.config import load_settings  # noqa: E402
-from monitor.learning.train import TrainingData, train_split  # noqa: E402
+from monitor.learning.data import TrainingData, train_split  # noqa: E402
 
 RARE = "optimism"
 

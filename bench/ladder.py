@@ -1,7 +1,7 @@
 """The classifier ladder on real tasks (run on demand; needs ../shared/datasets).
 
 For TREC with its 50 fine labels, TREC-6, 20 Newsgroups and four TweetEval tasks, at 5 and 10 labels per class and
-with all training labels: the labelled sample goes through the product's own split (``learning.train.gather`` on a
+with all training labels: the labelled sample goes through the product's own split (``learning.data.gather`` on a
 SQLite store: 20% held out, 15% validation, by a hash of the text), each rung is trained as a training run trains
 it (``learning.candidates``), the ladder picks on that held-out part (``models.ladder.choose``), and every rung and
 the pick are scored on the dataset's own test set. The fine-tuned rung trains when its measured estimate fits
@@ -34,7 +34,7 @@ from models.evaluation import score  # noqa: E402
 from models.ladder import ZERO_SHOT, choose  # noqa: E402
 from monitor.config import load_settings  # noqa: E402
 from monitor.learning import candidates  # noqa: E402
-from monitor.learning.train import gather, train_args, train_split  # noqa: E402
+from monitor.learning.data import gather, train_args, train_split  # noqa: E402
 from monitor.store import Store  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets"

@@ -22,7 +22,7 @@ from bot.access import ChannelMembers, enforce, redact_url
 from bot.commands import UsageError, intent, parse
 from monitor import service
 from monitor.config import Settings
-from monitor.learning import train as learning_train
+from monitor.learning import runs
 from monitor.service import ServiceError
 from monitor.store import Store
 from monitor.taxonomy import workflow
@@ -68,10 +68,10 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
                 await ack(response_type="ephemeral", text=messages.HELP)
             elif cmd.name == "status":
                 await ack(response_type="ephemeral", text=messages.status_text(
-                    await store.read(store.status), await store.read(learning_train.model_summary, store, settings)))
+                    await store.read(store.status), await store.read(runs.model_summary, store, settings)))
             elif cmd.name == "retrain":
                 task = cmd.args[0] if cmd.args else None
-                queued = await store.call(learning_train.request_retrain, store, settings, task, "slack", user,
+                queued = await store.call(runs.request_retrain, store, settings, task, "slack", user,
                                           command.get("channel_id", ""))
                 await ack(response_type="ephemeral", text="\n".join(
                     messages.retrain_busy(name, run_id) for name, run_id, new in queued if not new)
@@ -187,7 +187,7 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
             return
         await ack()
         await refresh()
-        (_, run_id, _), = await store.call(learning_train.request_retrain, store, settings, task, "taxonomy", user)
+        (_, run_id, _), = await store.call(runs.request_retrain, store, settings, task, "taxonomy", user)
         found = await store.call(store.proposal, meta["p"])
         await _show_proposal(client, found)
         await _open_thread(store, client, run_id, found["channel"], messages.accepted(done, user, run_id),
@@ -246,7 +246,7 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
         status = await store.read(store.status)
         view = messages.home_view(status, await _topics(store, settings, ("5",)),
                                   await store.read(store.recent_alerts, 5),
-                                  await store.read(learning_train.model_summary, store, settings))
+                                  await store.read(runs.model_summary, store, settings))
         await client.views_publish(user_id=event["user"], view=view)
 
     @app.event("app_mention")

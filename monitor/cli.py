@@ -29,8 +29,7 @@ from monitor.config import ConfigError, ReplaySettings, Settings, load_settings,
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.ingest.sources.mailbox_file import MailboxSource
 from monitor.ingest.text import neutral, neutral_url
-from monitor.learning import job, tuning
-from monitor.learning import train as learning_train
+from monitor.learning import job, runs, tuning
 from monitor.learning.candidates import minutes
 from monitor.notify import ConsoleNotifier, Notifier
 from monitor.reports import charts, maps, trends
@@ -400,7 +399,7 @@ def cmd_labels(args: argparse.Namespace, _: NotifierFactory) -> int:
     rows = _read_labelled(Path(args.file))
     if args.create and args.task not in {t.name for t in settings.tasks}:
         settings = _create_task(settings, args.task, rows, args.label_field, args.user)
-    spec = learning_train.task_spec(settings, args.task)
+    spec = runs.task_spec(settings, args.task)
     problems, good = [], []
     for row in rows:
         text, label = str(row.get(args.text_field) or "").strip(), str(row.get(args.label_field) or "").strip()
@@ -433,7 +432,7 @@ def cmd_train(args: argparse.Namespace, _: NotifierFactory) -> int:
     if args.search:
         return _search(settings, args)
     with Store(settings.store.path) as store:
-        queued = learning_train.request_retrain(store, settings, args.task, "cli", args.user, start=not args.request)
+        queued = runs.request_retrain(store, settings, args.task, "cli", args.user, start=not args.request)
         if args.request:
             for task, run_id, new in queued:
                 print(f"training run #{run_id} of {task} {'requested' if new else 'was already waiting'}; a running "
@@ -461,7 +460,7 @@ def _search(settings: Settings, args: argparse.Namespace) -> int:
                         bar.set_postfix(best=f"{best:.3f}")
 
                 record = tuning.tune(store, settings, args.task, args.search, on_trial=show)
-        except learning_train.LearningError as exc:
+        except runs.LearningError as exc:
             print(f"{args.task}: search failed: {exc}", file=sys.stderr)
             return 1
     print(tuning.describe(record))
@@ -522,10 +521,10 @@ def cmd_taxonomy(args: argparse.Namespace, _: NotifierFactory) -> int:
               + ", ".join(f"{name} {done.per_label.get(name, 0)}" for name in done.labels))
         settings = workflow.with_stored_tasks(settings, store)
         if args.train:
-            (_, run_id, _), = learning_train.request_retrain(store, settings, done.task, "taxonomy", args.user,
+            (_, run_id, _), = runs.request_retrain(store, settings, done.task, "taxonomy", args.user,
                                                              start=True)
             return _train_in_foreground(store, settings, done.task, run_id)
-        (_, run_id, _), = learning_train.request_retrain(store, settings, done.task, "taxonomy", args.user)
+        (_, run_id, _), = runs.request_retrain(store, settings, done.task, "taxonomy", args.user)
         print(f"training run #{run_id} queued: a running daemon trains the task's classifier from these labels "
               f"(or run `lookout train {done.task}` now)")
     return 0
@@ -539,12 +538,12 @@ def cmd_models(args: argparse.Namespace, _: NotifierFactory) -> int:
         elif args.action == "promote":
             if not args.task or not args.version:
                 raise ServiceError("expected `models promote TASK VERSION`")
-            row = learning_train.promote(store, settings, args.task, args.version, args.user)
+            row = runs.promote(store, settings, args.task, args.version, args.user)
             print(f"{args.task} v{row['version']} is now in service (a running daemon swaps it in within seconds)")
         else:
             if not args.task:
                 raise ServiceError("expected `models rollback TASK`")
-            previous = learning_train.rollback(store, settings, args.task, args.user)
+            previous = runs.rollback(store, settings, args.task, args.user)
             now = f"v{previous['version']}" if previous else "the zero-shot classifier"
             print(f"{args.task} is now served by {now}")
     return 0
@@ -552,7 +551,7 @@ def cmd_models(args: argparse.Namespace, _: NotifierFactory) -> int:
 
 def _print_models(store: Store, settings: Settings, task: str | None) -> None:
     if task:
-        learning_train.task_spec(settings, task)
+        runs.task_spec(settings, task)
     serving = store.serving()
     for spec in settings.tasks:
         if task and spec.name != task:
@@ -573,11 +572,11 @@ def _print_models(store: Store, settings: Settings, task: str | None) -> None:
                          _when(v["created_at"]), (v["reason"] or "")[:70]] for v in versions],
                        headers=["task", "version", "rung", "status", "metric", "held-out", "zero-shot",
                                 "in service then", "trained (UTC)", "reason"]))
-    runs = store.runs(task, limit=5)
-    if runs:
+    recent = store.runs(task, limit=5)
+    if recent:
         print()
         print(_table([[f"#{r['id']}", r["task"], r["status"], r["via"], _when(r["created_at"]),
-                       (r["message"] or _progress(r["progress"]))[:80]] for r in runs],
+                       (r["message"] or _progress(r["progress"]))[:80]] for r in recent],
                      headers=["run", "task", "status", "asked by", "asked (UTC)", "outcome"]))
 
 

@@ -43,7 +43,7 @@ from monitor.ingest.sources.replay import ReplaySource
 from monitor.ingest.text import cut
 from monitor.ingest.webhook import make_app
 from monitor.learning import job
-from monitor.learning.train import request_retrain, task_specs
+from monitor.learning.runs import request_retrain, task_specs
 from monitor.notify import DeliveryError, Notifier, Question
 from monitor.reports import digest as digests
 from monitor.store import Store

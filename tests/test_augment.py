@@ -13,7 +13,8 @@ import pytest
 from models.augment import Augmenter
 from models.finetune import Example
 from monitor.config import load_settings
-from monitor.learning.train import gather, task_spec, train_split
+from monitor.learning.data import gather, train_split
+from monitor.learning.runs import task_spec
 from monitor.store import Store
 from tests.cli import Result, lookout_here
 from tests.test_learning import sample, write_config

@@ -17,7 +17,9 @@ from models.finetuned import FineTunedClassifier
 from models.ladder import RUNGS, open_version
 from models.registry import ModelLoadError
 from monitor.config import load_settings
-from monitor.learning.train import LearningError, check_enough, decide, gather, task_spec
+from monitor.learning.data import check_enough, gather
+from monitor.learning.gate import decide
+from monitor.learning.runs import LearningError, task_spec
 from monitor.store import Store
 from tests.cli import Result, lookout, lookout_here
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from models import registry
 from monitor.config import Settings
-from monitor.learning.train import LearningError, models_dir, remove_unfinished, train_task
+from monitor.learning.runs import LearningError, models_dir
+from monitor.learning.train import remove_unfinished, train_task
 from monitor.service import ServiceError
 from monitor.store import Store
 from monitor.taxonomy.workflow import with_stored_tasks

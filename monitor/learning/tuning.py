@@ -17,7 +17,8 @@ from tabulate import tabulate
 
 from models.finetune import Progress, TrainingError, base_layers, train
 from monitor.config import Settings
-from monitor.learning.train import LearningError, check_enough, gather, task_spec, train_args, train_split
+from monitor.learning.data import check_enough, gather, train_args, train_split
+from monitor.learning.runs import LearningError, task_spec
 from monitor.store import Store
 
 if TYPE_CHECKING:
