@@ -35,7 +35,7 @@ from models.ladder import ZERO_SHOT, choose  # noqa: E402
 from monitor.config import load_settings  # noqa: E402
 from monitor.learning import candidates  # noqa: E402
 from monitor.learning.data import gather, train_args, train_split  # noqa: E402
-from monitor.store import Store  # noqa: E402
+from monitor.store.db import Store  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets"
 TWEETEVAL = {"emotion": "macro_f1", "hate": "macro_f1", "offensive": "macro_f1", "irony": "f1:irony"}

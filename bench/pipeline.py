@@ -36,7 +36,7 @@ from models.embedding import Encoder  # noqa: E402
 from monitor.config import Settings, load_settings  # noqa: E402
 from monitor.daemon import Daemon, build_pipeline, build_sources  # noqa: E402
 from monitor.enrich.alerts import Alert  # noqa: E402
-from monitor.store import Store  # noqa: E402
+from monitor.store.db import Store  # noqa: E402
 
 AG_NEWS = ROOT.parent / "shared" / "datasets" / "ag_news" / "ag_news.jsonl"
 CONFIG = """

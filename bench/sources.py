@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from monitor.ingest.sources.bluesky import BlueskySource  # noqa: E402
 from monitor.ingest.sources.mail import parse_message  # noqa: E402
-from monitor.store import Store  # noqa: E402
+from monitor.store.db import Store  # noqa: E402
 
 MBOXES = ROOT.parent / "shared" / "datasets" / "spamassassin" / "mbox"
 POSTS = 20_000

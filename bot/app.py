@@ -24,7 +24,7 @@ from monitor import service
 from monitor.config import Settings
 from monitor.learning import runs
 from monitor.service import ServiceError
-from monitor.store import Store
+from monitor.store.db import Store
 from monitor.taxonomy import workflow
 from monitor.taxonomy.workflow import with_stored_tasks
 

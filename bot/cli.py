@@ -17,7 +17,7 @@ from models.embedding import Encoder
 from monitor.cli import CommandAdder, NotifierFactory, load_cli_settings
 from monitor.cli import main as monitor_main
 from monitor.config import ConfigError
-from monitor.store import Store
+from monitor.store.db import Store
 
 log = logging.getLogger("lookout.bot")
 

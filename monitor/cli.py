@@ -35,7 +35,7 @@ from monitor.notify import ConsoleNotifier, Notifier
 from monitor.reports import charts, maps, trends
 from monitor.reports import digest as digests
 from monitor.service import ServiceError
-from monitor.store import Store
+from monitor.store.db import Store
 from monitor.taxonomy import workflow
 
 NotifierFactory = Callable[[Settings, Callable[[str], None]], Notifier]

@@ -46,7 +46,7 @@ from monitor.learning import job
 from monitor.learning.runs import request_retrain, task_specs
 from monitor.notify import DeliveryError, Notifier, Question
 from monitor.reports import digest as digests
-from monitor.store import Store
+from monitor.store.db import Store
 from monitor.taxonomy.workflow import with_stored_tasks
 
 log = logging.getLogger(__name__)

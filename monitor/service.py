@@ -18,7 +18,7 @@ from models.topics import hierarchy
 from monitor.config import Settings
 from monitor.enrich.alerts import compile_pattern
 from monitor.reports import trends
-from monitor.store import Store
+from monitor.store.db import Store
 
 MIN_PREFIX = 6
 

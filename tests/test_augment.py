@@ -15,7 +15,7 @@ from models.finetune import Example
 from monitor.config import load_settings
 from monitor.learning.data import gather, train_split
 from monitor.learning.runs import task_spec
-from monitor.store import Store
+from monitor.store.db import Store
 from tests.cli import Result, lookout_here
 from tests.test_learning import sample, write_config
 

@@ -35,7 +35,7 @@ from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.enrich.alerts import Alert
 from monitor.notify import ConsoleNotifier
-from monitor.store import Store
+from monitor.store.db import Store
 from tests.servers import FakeSlack, sample_rows, serve, wait_for
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

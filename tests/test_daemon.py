@@ -18,7 +18,7 @@ from models.embedding import Encoder
 from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import ConsoleNotifier
-from monitor.store import Store
+from monitor.store.db import Store
 from tests.cli import lookout, start
 from tests.servers import FakeSlack, FeedServer, Route, rss, sample_rows, wait_for
 

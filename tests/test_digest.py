@@ -13,7 +13,7 @@ import pytest
 from bot.notifier import SlackNotifier
 from monitor.notify import ConsoleNotifier
 from monitor.reports import digest as digests
-from monitor.store import Store
+from monitor.store.db import Store
 from tests.cli import lookout_here
 from tests.servers import FakeSlack
 

@@ -15,7 +15,7 @@ from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.ingest.sources.feed import FeedError, FeedSource, parse_feed
 from monitor.notify import ConsoleNotifier
-from monitor.store import Store
+from monitor.store.db import Store
 from tests.dovecot import free_port
 from tests.feeds import feed_guid, make_feed
 from tests.servers import FeedServer, Route, atom, rss, sample_rows, wait_for

@@ -36,7 +36,7 @@ from monitor.ingest.text import neutral, neutral_url
 from monitor.notify import ConsoleNotifier, Question
 from monitor.reports import digest as digests
 from monitor.reports import maps
-from monitor.store import Store
+from monitor.store.db import Store
 from monitor.taxonomy import workflow
 from tests.cli import lookout_here
 from tests.servers import FakeSlack, serve, wait_for

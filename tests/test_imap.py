@@ -24,7 +24,7 @@ from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.ingest.sources.imap import ImapSource
 from monitor.notify import ConsoleNotifier
-from monitor.store import Store
+from monitor.store.db import Store
 from tests.cli import start
 from tests.dovecot import PASSWORD, USER, Dovecot, free_port
 from tests.test_mail import SHARED_MBOXES, encoded_word_subject, many_lines, message, nested_multipart

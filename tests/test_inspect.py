@@ -16,7 +16,7 @@ from models.projection import project
 from models.topics import OnlineTopicModel, topic_distribution
 from monitor.enrich.pipeline import BatchResult, Enriched
 from monitor.ingest.item import Item, make_id
-from monitor.store import Store
+from monitor.store.db import Store
 from tests.cli import lookout_here
 
 PNG = b"\x89PNG\r\n\x1a\n"

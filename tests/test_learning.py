@@ -20,7 +20,7 @@ from monitor.config import load_settings
 from monitor.learning.data import check_enough, gather
 from monitor.learning.gate import decide
 from monitor.learning.runs import LearningError, task_spec
-from monitor.store import Store
+from monitor.store.db import Store
 from tests.cli import Result, lookout, lookout_here
 
 SAMPLE = Path(__file__).resolve().parent.parent / "monitor" / "demo" / "spamassassin_sample.jsonl"

@@ -19,7 +19,7 @@ from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.enrich.alerts import Alert
 from monitor.notify import Question
-from monitor.store import Store
+from monitor.store.db import Store
 from monitor.taxonomy.workflow import with_stored_tasks
 from tests.test_learning import TASK, sample
 

@@ -12,7 +12,7 @@ import pytest
 
 from monitor.config import load_settings
 from monitor.learning.tuning import toml_lines
-from monitor.store import Store
+from monitor.store.db import Store
 from tests.cli import Result, lookout_here
 from tests.test_learning import sample, write_config
 

@@ -17,7 +17,7 @@ from models.topics import OnlineTopicModel
 from monitor.enrich.alerts import Alert
 from monitor.enrich.pipeline import BatchResult, Enriched
 from monitor.ingest.item import Item, make_id
-from monitor.store import Store
+from monitor.store.db import Store
 
 
 def item(n: int, source: str = "feed") -> Item:

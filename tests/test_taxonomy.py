@@ -21,7 +21,7 @@ from monitor.daemon import Daemon, build_pipeline
 from monitor.enrich.pipeline import BatchResult, Enriched
 from monitor.ingest.item import Item, make_id
 from monitor.notify import ConsoleNotifier
-from monitor.store import Store
+from monitor.store.db import Store
 from tests.cli import lookout_here
 from tests.servers import FakeLLM, FeedServer, Route, rss, sample_rows, wait_for
 from tests.test_learning import write_config

@@ -14,7 +14,7 @@ from models.topics import OnlineTopicModel, hierarchy
 from monitor.config import load_settings
 from monitor.daemon import restore_topics
 from monitor.enrich.pipeline import BatchResult
-from monitor.store import Store
+from monitor.store.db import Store
 from tests.cli import lookout_here
 
 

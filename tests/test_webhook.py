@@ -17,7 +17,7 @@ from monitor.config import ConfigError, load_settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.ingest.webhook import IngestError, parse_payload, sign
 from monitor.notify import ConsoleNotifier
-from monitor.store import Store
+from monitor.store.db import Store
 from tests.dovecot import free_port
 from tests.servers import sample_rows, wait_for
 

@@ -12,7 +12,7 @@ from models.classifier import TaskSpec
 from models.finetune import Example, TrainArgs, TrainingError
 from monitor.config import Settings
 from monitor.learning.runs import LearningError
-from monitor.store import Store
+from monitor.store.db import Store
 
 
 def train_args(settings: Settings, task: str) -> TrainArgs:

@@ -14,7 +14,7 @@ from models.ladder import ZERO_SHOT, open_version
 from models.registry import ModelLoadError, rung
 from monitor.config import Settings
 from monitor.learning import candidates
-from monitor.store import Store
+from monitor.store.db import Store
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from monitor.config import Settings
 from monitor.learning.runs import LearningError, models_dir
 from monitor.learning.train import remove_unfinished, train_task
 from monitor.service import ServiceError
-from monitor.store import Store
+from monitor.store.db import Store
 from monitor.taxonomy.workflow import with_stored_tasks
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from models.classifier import LabelSpec, TaskSpec
 from models.registry import ModelLoadError
 from monitor.config import Settings
 from monitor.service import ServiceError
-from monitor.store import Store
+from monitor.store.db import Store
 
 
 class LearningError(RuntimeError):

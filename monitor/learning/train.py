@@ -30,7 +30,7 @@ from monitor.learning import candidates
 from monitor.learning.data import TrainingData, check_enough, gather, train_args, train_split
 from monitor.learning.gate import decide, score_on, serving_candidate
 from monitor.learning.runs import LearningError, models_dir, task_spec
-from monitor.store import Store
+from monitor.store.db import Store
 
 log = logging.getLogger(__name__)
 Reporter = Callable[[dict[str, Any], str], None]

@@ -19,7 +19,7 @@ from models.finetune import Progress, TrainingError, base_layers, train
 from monitor.config import Settings
 from monitor.learning.data import check_enough, gather, train_args, train_split
 from monitor.learning.runs import LearningError, task_spec
-from monitor.store import Store
+from monitor.store.db import Store
 
 if TYPE_CHECKING:
     import optuna

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from monitor.ingest.text import neutral, neutral_url
 from monitor.reports import charts, trends
-from monitor.store import Store
+from monitor.store.db import Store
 
 
 @dataclass

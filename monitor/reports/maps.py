@@ -18,7 +18,7 @@ from models.projection import PCA_DIMS, group_centres, project
 from monitor.ingest.text import neutral
 from monitor.reports import charts
 from monitor.service import ServiceError
-from monitor.store import Store
+from monitor.store.db import Store
 
 LARGEST = 20
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.config import Settings
-from monitor.store import Store
+from monitor.store.db import Store
 from monitor.taxonomy import prompts
 
 FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")

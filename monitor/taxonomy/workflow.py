@@ -25,7 +25,7 @@ from models import taxonomy as tx
 from monitor.config import LabelSettings, Settings, TaskSettings
 from monitor.ingest.text import neutral
 from monitor.service import ServiceError
-from monitor.store import Store
+from monitor.store.db import Store
 from monitor.taxonomy import prompts
 from monitor.taxonomy.llm import LLM, LLMUnavailable, item_text
 
