@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from bench import tweeteval  # noqa: E402
 from models.evaluation import score  # noqa: E402
 from models.finetune import Example, TrainArgs, predict_proba, train  # noqa: E402
-from monitor.config import load_settings  # noqa: E402
+from monitor.config.load import load_settings  # noqa: E402
 from monitor.learning.data import TrainingData, train_split  # noqa: E402
 
 RARE = "optimism"

@@ -32,7 +32,7 @@ from bench.topics import NEWSGROUPS, embed, post_text, read_jsonl  # noqa: E402
 from models.classifier import LabelSpec, TaskSpec  # noqa: E402
 from models.evaluation import score  # noqa: E402
 from models.ladder import ZERO_SHOT, choose  # noqa: E402
-from monitor.config import load_settings  # noqa: E402
+from monitor.config.load import load_settings  # noqa: E402
 from monitor.learning import candidates  # noqa: E402
 from monitor.learning.data import gather, train_args, train_split  # noqa: E402
 from monitor.store.db import Store  # noqa: E402

@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from models.embedding import Encoder  # noqa: E402
-from monitor.config import Settings, load_settings  # noqa: E402
+from monitor.config.load import load_settings  # noqa: E402
+from monitor.config.schema import Settings  # noqa: E402
 from monitor.daemon import Daemon, build_pipeline, build_sources  # noqa: E402
 from monitor.enrich.alerts import Alert  # noqa: E402
 from monitor.store.db import Store  # noqa: E402

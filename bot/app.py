@@ -21,7 +21,7 @@ from bot import blocks, messages
 from bot.access import ChannelMembers, enforce, redact_url
 from bot.commands import UsageError, intent, parse
 from monitor import service
-from monitor.config import Settings
+from monitor.config.schema import Settings
 from monitor.learning import runs
 from monitor.service import ServiceError
 from monitor.store.db import Store

@@ -16,7 +16,7 @@ from bot.server import make_web_app
 from models.embedding import Encoder
 from monitor.cli import CommandAdder, NotifierFactory, load_cli_settings
 from monitor.cli import main as monitor_main
-from monitor.config import ConfigError
+from monitor.config.schema import ConfigError
 from monitor.store.db import Store
 
 log = logging.getLogger("lookout.bot")

@@ -25,7 +25,9 @@ from models.keywords import topic_weights
 from models.projection import PCA_DIMS
 from models.topics import DISTRIBUTION_TEMPERATURE, topic_distribution
 from monitor import service
-from monitor.config import ConfigError, ReplaySettings, Settings, load_settings, reference
+from monitor.config.load import load_settings
+from monitor.config.reference import reference
+from monitor.config.schema import ConfigError, ReplaySettings, Settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.ingest.sources.mailbox_file import MailboxSource
 from monitor.ingest.text import neutral, neutral_url

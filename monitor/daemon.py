@@ -28,7 +28,7 @@ from models.embedding import Encoder
 from models.ladder import open_version
 from models.registry import ModelLoadError
 from models.topics import OnlineTopicModel
-from monitor.config import Settings, TopicSettings
+from monitor.config.schema import Settings, TopicSettings
 from monitor.enrich.alerts import Alert, AlertEngine, Rule, compile_pattern
 from monitor.enrich.pipeline import BatchResult, Pipeline
 from monitor.ingest.backoff import Health, backoff_delay

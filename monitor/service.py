@@ -15,7 +15,7 @@ import numpy as np
 import regex
 
 from models.topics import hierarchy
-from monitor.config import Settings
+from monitor.config.schema import Settings
 from monitor.enrich.alerts import compile_pattern
 from monitor.reports import trends
 from monitor.store.db import Store

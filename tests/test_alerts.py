@@ -9,7 +9,7 @@ import numpy as np
 from models.classifier import Prediction
 from models.topics import OnlineTopicModel
 from monitor import service
-from monitor.config import AlertSettings
+from monitor.config.schema import AlertSettings
 from monitor.enrich.alerts import AlertEngine, Evaluation, Rule
 from monitor.enrich.pipeline import BatchResult, Enriched
 from monitor.ingest.item import Item, make_id

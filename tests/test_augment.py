@@ -12,7 +12,7 @@ import pytest
 
 from models.augment import Augmenter
 from models.finetune import Example
-from monitor.config import load_settings
+from monitor.config.load import load_settings
 from monitor.learning.data import gather, train_split
 from monitor.learning.runs import task_spec
 from monitor.store.db import Store

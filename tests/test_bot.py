@@ -31,7 +31,8 @@ from bot.commands import ARITY, Command, UsageError, intent, parse
 from bot.notifier import slack_client
 from bot.server import Refused, SignedRequests, make_web_app
 from models.embedding import Encoder
-from monitor.config import Settings, load_settings
+from monitor.config.load import load_settings
+from monitor.config.schema import Settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.enrich.alerts import Alert
 from monitor.notify import ConsoleNotifier

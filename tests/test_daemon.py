@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from models.embedding import Encoder
-from monitor.config import Settings, load_settings
+from monitor.config.load import load_settings
+from monitor.config.schema import Settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.notify import ConsoleNotifier
 from monitor.store.db import Store

@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 
 from models.embedding import Encoder
-from monitor.config import Settings, load_settings
+from monitor.config.load import load_settings
+from monitor.config.schema import Settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.ingest.sources.feed import FeedError, FeedSource, parse_feed
 from monitor.notify import ConsoleNotifier

@@ -28,7 +28,7 @@ from bot.server import make_web_app
 from models.classifier import Prediction
 from models.embedding import Encoder
 from models.topics import OnlineTopicModel
-from monitor.config import load_settings
+from monitor.config.load import load_settings
 from monitor.enrich.alerts import Alert
 from monitor.enrich.pipeline import BatchResult, Enriched
 from monitor.ingest.item import Item, make_id

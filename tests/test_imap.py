@@ -20,7 +20,8 @@ import aioimaplib
 import pytest
 
 from models.embedding import Encoder
-from monitor.config import Settings, load_settings
+from monitor.config.load import load_settings
+from monitor.config.schema import Settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.ingest.sources.imap import ImapSource
 from monitor.notify import ConsoleNotifier

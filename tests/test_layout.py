@@ -10,7 +10,7 @@ import yaml
 
 from bot.cli import add_bot
 from monitor.cli import build_parser
-from monitor.config import reference
+from monitor.config.reference import reference
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ from models.finetune import Example, Progress, TrainArgs, TrainingError, predict
 from models.finetuned import FineTunedClassifier
 from models.ladder import RUNGS, open_version
 from models.registry import ModelLoadError
-from monitor.config import load_settings
+from monitor.config.load import load_settings
 from monitor.learning.data import check_enough, gather
 from monitor.learning.gate import decide
 from monitor.learning.runs import LearningError, task_spec

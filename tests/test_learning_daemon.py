@@ -15,7 +15,8 @@ import pytest
 
 from models.embedding import Encoder
 from monitor import service
-from monitor.config import Settings, load_settings
+from monitor.config.load import load_settings
+from monitor.config.schema import Settings
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.enrich.alerts import Alert
 from monitor.notify import Question

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from models.classifier import Prediction
-from monitor.config import PATTERN_CHARS, AlertSettings, ConfigError, load_settings
+from monitor.config.load import load_settings
+from monitor.config.schema import PATTERN_CHARS, AlertSettings, ConfigError
 from monitor.enrich.alerts import AlertEngine, Evaluation, Rule
 from monitor.ingest.item import Item
 from tests.cli import lookout_here

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_settings
+from monitor.config.load import load_settings
 from monitor.learning.tuning import toml_lines
 from monitor.store.db import Store
 from tests.cli import Result, lookout_here

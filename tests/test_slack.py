@@ -9,7 +9,7 @@ import pytest
 from bot.blocks import alert_blocks
 from bot.mrkdwn import escape, link
 from bot.notifier import SlackNotifier, make_notifier
-from monitor.config import load_settings
+from monitor.config.load import load_settings
 from monitor.enrich.alerts import Alert
 from monitor.notify import ConsoleNotifier, DeliveryError
 from tests.servers import FakeSlack

@@ -148,7 +148,7 @@ async def test_a_memory_store_reads_on_its_writer_thread(tmp_path: Path) -> None
 async def test_the_daemon_reads_and_draws_its_digest_while_the_writer_is_held(tmp_path: Path,
                                                                               tiny_model: str) -> None:
     from models.embedding import Encoder
-    from monitor.config import load_settings
+    from monitor.config.load import load_settings
     from monitor.daemon import Daemon, build_pipeline
     from monitor.notify import ConsoleNotifier
 

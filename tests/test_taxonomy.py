@@ -16,7 +16,7 @@ from models.embedding import Encoder
 from models.taxonomy import TopicSummary, assign, propose, slug
 from models.topics import OnlineTopicModel
 from monitor import service
-from monitor.config import load_settings
+from monitor.config.load import load_settings
 from monitor.daemon import Daemon, build_pipeline
 from monitor.enrich.pipeline import BatchResult, Enriched
 from monitor.ingest.item import Item, make_id

@@ -11,7 +11,7 @@ import pytest
 
 from models.keywords import ctfidf, short_name, words
 from models.topics import OnlineTopicModel, hierarchy
-from monitor.config import load_settings
+from monitor.config.load import load_settings
 from monitor.daemon import restore_topics
 from monitor.enrich.pipeline import BatchResult
 from monitor.store.db import Store

@@ -13,7 +13,8 @@ import pytest
 import pytest_asyncio
 
 from models.embedding import Encoder
-from monitor.config import ConfigError, load_settings
+from monitor.config.load import load_settings
+from monitor.config.schema import ConfigError
 from monitor.daemon import Daemon, build_pipeline, build_sources
 from monitor.ingest.webhook import IngestError, parse_payload, sign
 from monitor.notify import ConsoleNotifier

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import regex
 
 from models.classifier import Prediction
-from monitor.config import PATTERN_CHARS, PATTERN_TIMEOUT_SECONDS, AlertSettings
+from monitor.config.schema import PATTERN_CHARS, PATTERN_TIMEOUT_SECONDS, AlertSettings
 from monitor.enrich.bursts import Burst, BurstTracker
 from monitor.ingest.item import Item
 

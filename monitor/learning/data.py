@@ -10,7 +10,7 @@ from typing import Any
 from models.augment import Augmenter
 from models.classifier import TaskSpec
 from models.finetune import Example, TrainArgs, TrainingError
-from monitor.config import Settings
+from monitor.config.schema import Settings
 from monitor.learning.runs import LearningError
 from monitor.store.db import Store
 

@@ -12,7 +12,7 @@ from models.evaluation import report
 from models.finetune import Example
 from models.ladder import ZERO_SHOT, open_version
 from models.registry import ModelLoadError, rung
-from monitor.config import Settings
+from monitor.config.schema import Settings
 from monitor.learning import candidates
 from monitor.store.db import Store
 

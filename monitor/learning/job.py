@@ -14,7 +14,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from models import registry
-from monitor.config import Settings
+from monitor.config.schema import Settings
 from monitor.learning.runs import LearningError, models_dir
 from monitor.learning.train import remove_unfinished, train_task
 from monitor.service import ServiceError

@@ -8,7 +8,7 @@ from typing import Any
 
 from models.classifier import LabelSpec, TaskSpec
 from models.registry import ModelLoadError
-from monitor.config import Settings
+from monitor.config.schema import Settings
 from monitor.service import ServiceError
 from monitor.store.db import Store
 

@@ -25,7 +25,7 @@ from models.embedding import Encoder, pick_device
 from models.evaluation import confusion_png
 from models.finetune import Example, Progress, TrainArgs, TrainingError, fingerprint
 from models.ladder import COST, ZERO_SHOT, choose
-from monitor.config import Settings
+from monitor.config.schema import Settings
 from monitor.learning import candidates
 from monitor.learning.data import TrainingData, check_enough, gather, train_args, train_split
 from monitor.learning.gate import decide, score_on, serving_candidate

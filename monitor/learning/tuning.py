@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tabulate import tabulate
 
 from models.finetune import Progress, TrainingError, base_layers, train
-from monitor.config import Settings
+from monitor.config.schema import Settings
 from monitor.learning.data import check_enough, gather, train_args, train_split
 from monitor.learning.runs import LearningError, task_spec
 from monitor.store.db import Store

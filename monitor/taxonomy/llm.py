@@ -17,7 +17,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.config import Settings
+from monitor.config.schema import Settings
 from monitor.store.db import Store
 from monitor.taxonomy import prompts
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from models import taxonomy as tx
-from monitor.config import LabelSettings, Settings, TaskSettings
+from monitor.config.schema import LabelSettings, Settings, TaskSettings
 from monitor.ingest.text import neutral
 from monitor.service import ServiceError
 from monitor.store.db import Store
