@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from models.embedding import Encoder  # noqa: E402
 from monitor.config.load import load_settings  # noqa: E402
 from monitor.config.schema import Settings  # noqa: E402
-from monitor.daemon import Daemon, build_pipeline, build_sources  # noqa: E402
+from monitor.daemon.core import Daemon, build_pipeline, build_sources  # noqa: E402
 from monitor.enrich.alerts import Alert  # noqa: E402
 from monitor.store.db import Store  # noqa: E402
 

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from bot.mrkdwn import clip, escape, fit, link, safe_url, shorten
+from monitor.daemon.notify import Question
 from monitor.enrich.alerts import Alert
 from monitor.ingest.text import neutral
-from monitor.notify import Question
 from monitor.reports.digest import Digest, sections
 
 SNIPPET_CHARS = 500

@@ -28,12 +28,12 @@ from monitor import service
 from monitor.config.load import load_settings
 from monitor.config.reference import reference
 from monitor.config.schema import ConfigError, ReplaySettings, Settings
-from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.daemon.core import Daemon, build_pipeline, build_sources
+from monitor.daemon.notify import ConsoleNotifier, Notifier
 from monitor.ingest.sources.mailbox_file import MailboxSource
 from monitor.ingest.text import neutral, neutral_url
 from monitor.learning import job, runs, tuning
 from monitor.learning.candidates import minutes
-from monitor.notify import ConsoleNotifier, Notifier
 from monitor.reports import charts, maps, trends
 from monitor.reports import digest as digests
 from monitor.service import ServiceError

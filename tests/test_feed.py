@@ -13,9 +13,9 @@ import pytest
 from models.embedding import Encoder
 from monitor.config.load import load_settings
 from monitor.config.schema import Settings
-from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.daemon.core import Daemon, build_pipeline, build_sources
+from monitor.daemon.notify import ConsoleNotifier
 from monitor.ingest.sources.feed import FeedError, FeedSource, parse_feed
-from monitor.notify import ConsoleNotifier
 from monitor.store.db import Store
 from tests.dovecot import free_port
 from tests.feeds import feed_guid, make_feed

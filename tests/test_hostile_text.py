@@ -29,11 +29,11 @@ from models.classifier import Prediction
 from models.embedding import Encoder
 from models.topics import OnlineTopicModel
 from monitor.config.load import load_settings
+from monitor.daemon.notify import ConsoleNotifier, Question
 from monitor.enrich.alerts import Alert
 from monitor.enrich.pipeline import BatchResult, Enriched
 from monitor.ingest.item import Item, make_id
 from monitor.ingest.text import neutral, neutral_url
-from monitor.notify import ConsoleNotifier, Question
 from monitor.reports import digest as digests
 from monitor.reports import maps
 from monitor.store.db import Store

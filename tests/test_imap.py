@@ -22,9 +22,9 @@ import pytest
 from models.embedding import Encoder
 from monitor.config.load import load_settings
 from monitor.config.schema import Settings
-from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.daemon.core import Daemon, build_pipeline, build_sources
+from monitor.daemon.notify import ConsoleNotifier
 from monitor.ingest.sources.imap import ImapSource
-from monitor.notify import ConsoleNotifier
 from monitor.store.db import Store
 from tests.cli import start
 from tests.dovecot import PASSWORD, USER, Dovecot, free_port

@@ -17,9 +17,9 @@ from models.embedding import Encoder
 from monitor import service
 from monitor.config.load import load_settings
 from monitor.config.schema import Settings
-from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.daemon.core import Daemon, build_pipeline, build_sources
+from monitor.daemon.notify import Question
 from monitor.enrich.alerts import Alert
-from monitor.notify import Question
 from monitor.store.db import Store
 from monitor.taxonomy.workflow import with_stored_tasks
 from tests.test_learning import TASK, sample

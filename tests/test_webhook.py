@@ -15,9 +15,9 @@ import pytest_asyncio
 from models.embedding import Encoder
 from monitor.config.load import load_settings
 from monitor.config.schema import ConfigError
-from monitor.daemon import Daemon, build_pipeline, build_sources
+from monitor.daemon.core import Daemon, build_pipeline, build_sources
+from monitor.daemon.notify import ConsoleNotifier
 from monitor.ingest.webhook import IngestError, parse_payload, sign
-from monitor.notify import ConsoleNotifier
 from monitor.store.db import Store
 from tests.dovecot import free_port
 from tests.servers import sample_rows, wait_for

@@ -29,6 +29,7 @@ from models.ladder import open_version
 from models.registry import ModelLoadError
 from models.topics import OnlineTopicModel
 from monitor.config.schema import Settings, TopicSettings
+from monitor.daemon.notify import DeliveryError, Notifier, Question
 from monitor.enrich.alerts import Alert, AlertEngine, Rule, compile_pattern
 from monitor.enrich.pipeline import BatchResult, Pipeline
 from monitor.ingest.backoff import Health, backoff_delay
@@ -44,7 +45,6 @@ from monitor.ingest.text import cut
 from monitor.ingest.webhook import make_app
 from monitor.learning import job
 from monitor.learning.runs import request_retrain, task_specs
-from monitor.notify import DeliveryError, Notifier, Question
 from monitor.reports import digest as digests
 from monitor.store.db import Store
 from monitor.taxonomy.workflow import with_stored_tasks
