@@ -28,8 +28,10 @@ from monitor import service
 from monitor.config.load import load_settings
 from monitor.config.reference import reference
 from monitor.config.schema import ConfigError, ReplaySettings, Settings
-from monitor.daemon.core import Daemon, build_pipeline, build_sources
+from monitor.daemon.core import Daemon
 from monitor.daemon.notify import ConsoleNotifier, Notifier
+from monitor.enrich.build import build_pipeline
+from monitor.ingest.registry import build_sources
 from monitor.ingest.sources.mailbox_file import MailboxSource
 from monitor.ingest.text import neutral, neutral_url
 from monitor.learning import job, runs, tuning

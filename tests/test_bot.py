@@ -33,9 +33,11 @@ from bot.server import Refused, SignedRequests, make_web_app
 from models.embedding import Encoder
 from monitor.config.load import load_settings
 from monitor.config.schema import Settings
-from monitor.daemon.core import Daemon, build_pipeline, build_sources
+from monitor.daemon.core import Daemon
 from monitor.daemon.notify import ConsoleNotifier
 from monitor.enrich.alerts import Alert
+from monitor.enrich.build import build_pipeline
+from monitor.ingest.registry import build_sources
 from monitor.store.db import Store
 from tests.servers import FakeSlack, sample_rows, serve, wait_for
 

@@ -129,7 +129,8 @@ def test_lookout_digest_prints_and_writes_the_report(tmp_path: Path, capsys: pyt
 async def test_the_daemon_sends_the_scheduled_digest(tmp_path: Path, tiny_model: str) -> None:
     from models.embedding import Encoder
     from monitor.config.load import load_settings
-    from monitor.daemon.core import Daemon, build_pipeline
+    from monitor.daemon.core import Daemon
+    from monitor.enrich.build import build_pipeline
 
     cfg = tmp_path / "lookout.toml"
     cfg.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'

@@ -22,8 +22,10 @@ import pytest
 from models.embedding import Encoder
 from monitor.config.load import load_settings
 from monitor.config.schema import Settings
-from monitor.daemon.core import Daemon, build_pipeline, build_sources
+from monitor.daemon.core import Daemon
 from monitor.daemon.notify import ConsoleNotifier
+from monitor.enrich.build import build_pipeline
+from monitor.ingest.registry import build_sources
 from monitor.ingest.sources.imap import ImapSource
 from monitor.store.db import Store
 from tests.cli import start

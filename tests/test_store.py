@@ -149,8 +149,9 @@ async def test_the_daemon_reads_and_draws_its_digest_while_the_writer_is_held(tm
                                                                               tiny_model: str) -> None:
     from models.embedding import Encoder
     from monitor.config.load import load_settings
-    from monitor.daemon.core import Daemon, build_pipeline
+    from monitor.daemon.core import Daemon
     from monitor.daemon.notify import ConsoleNotifier
+    from monitor.enrich.build import build_pipeline
 
     cfg = tmp_path / "lookout.toml"
     cfg.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'

@@ -12,7 +12,7 @@ import pytest
 from models.keywords import ctfidf, short_name, words
 from models.topics import OnlineTopicModel, hierarchy
 from monitor.config.load import load_settings
-from monitor.daemon.core import restore_topics
+from monitor.enrich.build import restore_topics
 from monitor.enrich.pipeline import BatchResult
 from monitor.store.db import Store
 from tests.cli import lookout_here
