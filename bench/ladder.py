@@ -33,7 +33,7 @@ from models.classifier import LabelSpec, TaskSpec  # noqa: E402
 from models.evaluation import score  # noqa: E402
 from models.ladder import ZERO_SHOT, choose  # noqa: E402
 from monitor.config.load import load_settings  # noqa: E402
-from monitor.learning import candidates  # noqa: E402
+from monitor.learning import candidates, runs  # noqa: E402
 from monitor.learning.data import gather, train_args, train_split  # noqa: E402
 from monitor.store.db import Store  # noqa: E402
 
@@ -196,7 +196,7 @@ def main() -> None:
             print(f"{name:9} {shots:>4}/class n={r['n']:5} ({r['classes']} classes, {r['metric']}): "
                   + "  ".join(f"{k} {fmt(v.get('test'))}" + (f" ({v['seconds']:.0f} s)" if "seconds" in v else "")
                               for k, v in r["rungs"].items() if "test" in v)
-                  + ("" if "test" in ft else f"  fine-tuned skipped (estimate {candidates.minutes(ft['estimate'])})")
+                  + ("" if "test" in ft else f"  fine-tuned skipped (estimate {runs.minutes(ft['estimate'])})")
                   + f"  -> ladder picks {r['pick']}: {fmt(r['test_pick'])}"
                   + (f"  [published {PUBLISHED[name][0]} {PUBLISHED[name][1]}]" if name in PUBLISHED and
                      shots == "all" else ""), flush=True)

@@ -35,7 +35,7 @@ from monitor.ingest.registry import build_sources
 from monitor.ingest.sources.mailbox_file import MailboxSource
 from monitor.ingest.text import neutral, neutral_url
 from monitor.learning import job, runs, tuning
-from monitor.learning.candidates import minutes
+from monitor.learning.runs import minutes
 from monitor.reports import charts, maps, trends
 from monitor.reports import digest as digests
 from monitor.service import ServiceError

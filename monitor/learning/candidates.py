@@ -7,7 +7,6 @@ estimate fits the time budget.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,10 +121,3 @@ def finetuned(task: TaskSpec, train_set: list[Example], val: list[Example], hold
                      int8=agreement is not None and agreement >= int8[1])
 
 
-def minutes(seconds: float) -> str:
-    """A duration as people say it: ``40 s``, ``3 min``, ``2.5 h``."""
-    if seconds < 90:
-        return f"{max(1, math.ceil(seconds))} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"

@@ -3,6 +3,7 @@ and roll-back. Light to import (no torch, no scikit-learn) so that read-only com
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,12 @@ def rollback(store: Store, settings: Settings, task: str, user: str) -> dict[str
     previous = max(earlier, key=lambda v: v["promoted_at"])
     store.promote(task, previous["version"], f"rolled back to by {user}")
     return previous
+
+
+def minutes(seconds: float) -> str:
+    """A duration as people say it: ``40 s``, ``3 min``, ``2.5 h``."""
+    if seconds < 90:
+        return f"{max(1, math.ceil(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"

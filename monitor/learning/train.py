@@ -29,7 +29,7 @@ from monitor.config.schema import Settings
 from monitor.learning import candidates
 from monitor.learning.data import TrainingData, check_enough, gather, train_args, train_split
 from monitor.learning.gate import decide, score_on, serving_candidate
-from monitor.learning.runs import LearningError, models_dir, task_spec
+from monitor.learning.runs import LearningError, minutes, models_dir, task_spec
 from monitor.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -52,14 +52,14 @@ def _train_rungs(settings: Settings, task: TaskSpec, data: TrainingData, train_s
         estimate = candidates.finetune_estimate(task, train_set, len(data.val), args, device)
         budget = t.max_minutes * 60
         if budget and device == "cpu" and estimate > budget:
-            why = (f"not trained: about {candidates.minutes(estimate)} on this CPU, over the "
+            why = (f"not trained: about {minutes(estimate)} on this CPU, over the "
                    f"training.max_minutes budget of {t.max_minutes:g} min")
             ladder[registry.FINETUNED] = {"skipped": why, "estimate_seconds": round(estimate, 1)}
             report_to({"phase": "training", "version": version}, f"Fine-tuned rung {why}.")
         else:
             report_to({"phase": "training", "rung": "fine-tuned", "version": version,
                        "estimate_seconds": round(estimate, 1)},
-                      f"Fine-tuning {task.name} v{version}: at most about {candidates.minutes(estimate)} on {device}.")
+                      f"Fine-tuning {task.name} v{version}: at most about {minutes(estimate)} on {device}.")
 
             def progress(p: Progress) -> None:
                 state = {"phase": "training", "rung": "fine-tuned", "version": version, "epoch": p.epoch,
