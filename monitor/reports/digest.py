@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.ingest.text import neutral, neutral_url
-from monitor.reports import charts, trends
+from monitor.reports import trends
 from monitor.store.db import Store
 
 
@@ -72,6 +72,8 @@ def build(store: Store, hours: float = 24.0, history: int = 7, limit: int = 5, c
                     typical={tid: (" ".join(found_links[item][0].split()), found_links[item][1])
                              for tid, item in first.items() if item in found_links})
     if chart_dir is not None:
+        from monitor.reports import charts  # matplotlib, only when a chart is drawn
+
         bin_seconds = max(60.0, period / 24)
         hourly = {tid: trends.binned(times.get(tid, []), end, bin_seconds, 48) for tid, _ in busiest}
         chart_dir.mkdir(parents=True, exist_ok=True)
