@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bot.cli import add_bot
-from monitor.cli import build_parser
+from monitor.cli.main import build_parser
 from monitor.config.reference import reference
 
 ROOT = Path(__file__).resolve().parent.parent
