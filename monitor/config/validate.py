@@ -12,6 +12,13 @@ from monitor.config.schema import LLM_FIELDS, ConfigError, Settings
 
 def validate(settings: Settings) -> None:
     """Checks that span settings: unique names, rules that point at real tasks and labels, valid patterns."""
+    _check_sources(settings)
+    _check_tasks_and_schedules(settings)
+    _check_llm_and_topics(settings)
+    _check_alerts(settings)
+
+
+def _check_sources(settings: Settings) -> None:
     for section in ("feeds", "replays", "imap", "reddit", "mastodon", "bluesky", "tasks", "alerts"):
         seen: set[str] = set()
         for i, row in enumerate(getattr(settings, section)):
@@ -37,7 +44,9 @@ def validate(settings: Settings) -> None:
     for i, feed in enumerate(settings.feeds):
         if not re.match(r"^https?://", feed.url):
             raise ConfigError(f"feeds[{i}].url = {feed.url!r}: expected an http:// or https:// URL")
-    tasks = {t.name: t for t in settings.tasks}
+
+
+def _check_tasks_and_schedules(settings: Settings) -> None:
     for i, task in enumerate(settings.tasks):
         names = [label.name for label in task.labels]
         if len(names) < 2 or len(set(names)) != len(names):
@@ -54,6 +63,9 @@ def validate(settings: Settings) -> None:
                 CronTrigger.from_crontab(value)
             except ValueError as exc:
                 raise ConfigError(f"{key} = {value!r}: not a crontab schedule ({exc})") from None
+
+
+def _check_llm_and_topics(settings: Settings) -> None:
     unknown = [f for f in settings.llm.fields if f not in LLM_FIELDS]
     if unknown or not settings.llm.fields:
         raise ConfigError(f"llm.fields = {list(settings.llm.fields)}: expected one or more of {', '.join(LLM_FIELDS)}")
@@ -64,6 +76,10 @@ def validate(settings: Settings) -> None:
     if settings.topics.split_threshold >= settings.topics.merge_threshold:
         raise ConfigError("topics.split_threshold: expected less than topics.merge_threshold (a topic that split "
                           "would merge straight back)")
+
+
+def _check_alerts(settings: Settings) -> None:
+    tasks = {t.name: t for t in settings.tasks}
     for i, rule in enumerate(settings.alerts):
         where = f"alerts[{i}]"
         if rule.kind in ("label", "label_rate"):
