@@ -43,8 +43,8 @@ from models.active import STRATEGIES, margins, select  # noqa: E402
 from models.evaluation import score  # noqa: E402
 from models.head import EmbeddingHead, train_head  # noqa: E402
 from models.topics import OnlineTopicModel  # noqa: E402
-from monitor.config import TopicSettings  # noqa: E402
-from monitor.daemon import topic_model_settings  # noqa: E402
+from monitor.config.schema import TopicSettings  # noqa: E402
+from monitor.enrich.build import topic_model_settings  # noqa: E402
 
 TASKS = {"emotion": "ladder-emotion", "trec6": "ladder-trec50"}
 BUDGETS = (50, 100, 200, 500)

@@ -4,7 +4,7 @@
 `optimism` is made rare by keeping only 40 of its training examples (seed 0); the other labels keep all theirs. The
 bundled all-MiniLM-L6-v2 is fine-tuned twice in one run with the learning loop's defaults except freeze_layers 4,
 3 epochs and max length 64: without augmentation, and with `training.augment = 3` (up to 3 variants of each example
-of a label under `augment_below`, 50, made by `monitor.learning.train_split` as a training run makes them). Both
+of a label under `augment_below`, 50, made by `monitor.learning.train.train_split` as a training run makes them). Both
 keep the epoch that scores best on val and are scored on the whole test split.
 
     .venv/bin/python bench/augment.py            # the run quoted in the README
@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 from bench import tweeteval  # noqa: E402
 from models.evaluation import score  # noqa: E402
 from models.finetune import Example, TrainArgs, predict_proba, train  # noqa: E402
-from monitor.config import load_settings  # noqa: E402
-from monitor.learning import TrainingData, train_split  # noqa: E402
+from monitor.config.load import load_settings  # noqa: E402
+from monitor.learning.data import TrainingData, train_split  # noqa: E402
 
 RARE = "optimism"
 

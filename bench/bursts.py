@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 from bench.topics import NEWSGROUPS, ag_news, embed, post_text, read_jsonl, settings  # noqa: E402
 from models.classifier import Prediction  # noqa: E402
 from models.topics import OnlineTopicModel  # noqa: E402
-from monitor.alerts import AlertEngine, Evaluation, Rule  # noqa: E402
-from monitor.config import AlertSettings  # noqa: E402
-from monitor.item import Item  # noqa: E402
+from monitor.config.schema import AlertSettings  # noqa: E402
+from monitor.enrich.alerts import AlertEngine, Evaluation, Rule  # noqa: E402
+from monitor.ingest.item import Item  # noqa: E402
 
 HOUR = 3600.0
 

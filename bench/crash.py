@@ -42,8 +42,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.item import make_id  # noqa: E402
-from monitor.webhook import SIGNATURE_HEADER, sign  # noqa: E402
+from monitor.ingest.item import make_id  # noqa: E402
+from monitor.ingest.webhook import SIGNATURE_HEADER, sign  # noqa: E402
 from tests.cli import env  # noqa: E402
 from tests.feeds import feed_guid, make_feed  # noqa: E402
 from tests.servers import FakeSlack, FeedServer, Route, sample_rows  # noqa: E402

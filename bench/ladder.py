@@ -1,9 +1,9 @@
 """The classifier ladder on real tasks (run on demand; needs ../shared/datasets).
 
 For TREC with its 50 fine labels, TREC-6, 20 Newsgroups and four TweetEval tasks, at 5 and 10 labels per class and
-with all training labels: the labelled sample goes through the product's own split (``learning.gather`` on a
+with all training labels: the labelled sample goes through the product's own split (``learning.data.gather`` on a
 SQLite store: 20% held out, 15% validation, by a hash of the text), each rung is trained as a training run trains
-it (``monitor.candidates``), the ladder picks on that held-out part (``models.ladder.choose``), and every rung and
+it (``learning.candidates``), the ladder picks on that held-out part (``models.ladder.choose``), and every rung and
 the pick are scored on the dataset's own test set. The fine-tuned rung trains when its measured estimate fits
 ``--finetune-minutes`` (as ``training.max_minutes`` decides in a run); otherwise its estimate is printed.
 
@@ -32,10 +32,10 @@ from bench.topics import NEWSGROUPS, embed, post_text, read_jsonl  # noqa: E402
 from models.classifier import LabelSpec, TaskSpec  # noqa: E402
 from models.evaluation import score  # noqa: E402
 from models.ladder import ZERO_SHOT, choose  # noqa: E402
-from monitor import candidates  # noqa: E402
-from monitor.config import load_settings  # noqa: E402
-from monitor.learning import gather, train_args, train_split  # noqa: E402
-from monitor.store import Store  # noqa: E402
+from monitor.config.load import load_settings  # noqa: E402
+from monitor.learning import candidates, runs  # noqa: E402
+from monitor.learning.data import gather, train_args, train_split  # noqa: E402
+from monitor.store.db import Store  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets"
 TWEETEVAL = {"emotion": "macro_f1", "hate": "macro_f1", "offensive": "macro_f1", "irony": "f1:irony"}
@@ -142,9 +142,9 @@ def throughput(args: argparse.Namespace) -> dict:
     from models.embedding import Encoder
     from models.head import EmbeddingHead, HeadClassifier
     from models.topics import OnlineTopicModel
-    from monitor.alerts import AlertEngine
-    from monitor.item import Item
-    from monitor.pipeline import Pipeline
+    from monitor.enrich.alerts import AlertEngine
+    from monitor.enrich.pipeline import Pipeline
+    from monitor.ingest.item import Item
 
     rows = read_jsonl(DATA / "tweeteval" / "emotion.jsonl")[: args.throughput_items]
     texts = [r["text"] for r in rows]
@@ -196,7 +196,7 @@ def main() -> None:
             print(f"{name:9} {shots:>4}/class n={r['n']:5} ({r['classes']} classes, {r['metric']}): "
                   + "  ".join(f"{k} {fmt(v.get('test'))}" + (f" ({v['seconds']:.0f} s)" if "seconds" in v else "")
                               for k, v in r["rungs"].items() if "test" in v)
-                  + ("" if "test" in ft else f"  fine-tuned skipped (estimate {candidates.minutes(ft['estimate'])})")
+                  + ("" if "test" in ft else f"  fine-tuned skipped (estimate {runs.minutes(ft['estimate'])})")
                   + f"  -> ladder picks {r['pick']}: {fmt(r['test_pick'])}"
                   + (f"  [published {PUBLISHED[name][0]} {PUBLISHED[name][1]}]" if name in PUBLISHED and
                      shots == "all" else ""), flush=True)

@@ -33,10 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from models.embedding import Encoder  # noqa: E402
-from monitor.alerts import Alert  # noqa: E402
-from monitor.config import Settings, load_settings  # noqa: E402
-from monitor.daemon import Daemon, build_pipeline, build_sources  # noqa: E402
-from monitor.store import Store  # noqa: E402
+from monitor.config.load import load_settings  # noqa: E402
+from monitor.config.schema import Settings  # noqa: E402
+from monitor.daemon.core import Daemon  # noqa: E402
+from monitor.enrich.alerts import Alert  # noqa: E402
+from monitor.enrich.build import build_pipeline  # noqa: E402
+from monitor.ingest.registry import build_sources  # noqa: E402
+from monitor.store.db import Store  # noqa: E402
 
 AG_NEWS = ROOT.parent / "shared" / "datasets" / "ag_news" / "ag_news.jsonl"
 CONFIG = """

@@ -3,7 +3,7 @@ local Jetstream server into the store.
 
     .venv/bin/python bench/sources.py        # needs ../shared/datasets/spamassassin
 
-1. Messages parsed per second by Lookout's parser (``monitor.sources.mail.parse_message``: headers, body part,
+1. Messages parsed per second by Lookout's parser (``monitor.ingest.sources.mail.parse_message``: headers, body part,
    charset fallback, HTML to text, reply trimming, attachments), next to the bare standard-library parse
    (``BytesParser(policy=default)`` + ``get_body``) of the same messages in the same run.
 2. Posts per second from a local Jetstream websocket through ``BlueskySource`` into the SQLite store (parsing,
@@ -29,9 +29,9 @@ from aiohttp import ClientSession, web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.sources.bluesky import BlueskySource  # noqa: E402
-from monitor.sources.mail import parse_message  # noqa: E402
-from monitor.store import Store  # noqa: E402
+from monitor.ingest.sources.bluesky import BlueskySource  # noqa: E402
+from monitor.ingest.sources.mail import parse_message  # noqa: E402
+from monitor.store.db import Store  # noqa: E402
 
 MBOXES = ROOT.parent / "shared" / "datasets" / "spamassassin" / "mbox"
 POSTS = 20_000

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from bench.topics import Stream, ag_news, newsgroups_test, online, settings  # noqa: E402
 from models import taxonomy as tx  # noqa: E402
 from models.finetune import Example, TrainArgs, predict_proba, train  # noqa: E402
-from monitor.config import TaxonomySettings, TopicSettings, TrainingSettings  # noqa: E402
+from monitor.config.schema import TaxonomySettings, TopicSettings, TrainingSettings  # noqa: E402
 
 
 def mapping(truth: list[str], found: list[str]) -> dict[str, str]:

@@ -62,8 +62,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from models.topics import OnlineTopicModel, group_topics  # noqa: E402
-from monitor.config import TopicSettings  # noqa: E402
-from monitor.daemon import topic_model_settings  # noqa: E402
+from monitor.config.schema import TopicSettings  # noqa: E402
+from monitor.enrich.build import topic_model_settings  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 NEWSGROUPS = DATASETS / "20newsgroups" / "20newsgroups_bydate.jsonl"

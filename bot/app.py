@@ -20,11 +20,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import blocks, messages
 from bot.access import ChannelMembers, enforce, redact_url
 from bot.commands import UsageError, intent, parse
-from monitor import learning, service, taxonomy
-from monitor.config import Settings
+from monitor import service
+from monitor.config.schema import Settings
+from monitor.learning import runs
 from monitor.service import ServiceError
-from monitor.store import Store
-from monitor.taxonomy import with_stored_tasks
+from monitor.store.db import Store
+from monitor.taxonomy import workflow
+from monitor.taxonomy.workflow import with_stored_tasks
 
 Encode = Callable[[Sequence[str]], np.ndarray]
 log = logging.getLogger(__name__)
@@ -66,10 +68,10 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
                 await ack(response_type="ephemeral", text=messages.HELP)
             elif cmd.name == "status":
                 await ack(response_type="ephemeral", text=messages.status_text(
-                    await store.read(store.status), await store.read(learning.model_summary, store, settings)))
+                    await store.read(store.status), await store.read(runs.model_summary, store, settings)))
             elif cmd.name == "retrain":
                 task = cmd.args[0] if cmd.args else None
-                queued = await store.call(learning.request_retrain, store, settings, task, "slack", user,
+                queued = await store.call(runs.request_retrain, store, settings, task, "slack", user,
                                           command.get("channel_id", ""))
                 await ack(response_type="ephemeral", text="\n".join(
                     messages.retrain_busy(name, run_id) for name, run_id, new in queued if not new)
@@ -84,7 +86,7 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
                 size = int(cmd.args[0]) if cmd.args else settings.taxonomy.size
                 await ack(response_type="ephemeral", text=messages.PROPOSING)
                 try:
-                    proposal = await store.call(taxonomy.propose, store, settings, size, user, 0.0,
+                    proposal = await store.call(workflow.propose, store, settings, size, user, 0.0,
                                                 command.get("channel_id", ""))
                 except ServiceError as exc:
                     await respond(response_type="ephemeral", text=messages.error(str(exc)))
@@ -132,14 +134,14 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
         choice = json.loads(body["actions"][0]["selected_option"]["value"])
         try:
             if choice["a"] == "edit":
-                found = await store.call(taxonomy.open_proposal, store, choice["p"])
+                found = await store.call(workflow.open_proposal, store, choice["p"])
                 label = next(x for x in found["labels"] if x["name"] == choice["l"])
                 await client.views_open(trigger_id=body["trigger_id"], view=blocks.edit_label_view(choice["p"], label))
                 return
             if choice["a"] == "drop":
-                found = await store.call(taxonomy.drop, store, choice["p"], choice["l"])
+                found = await store.call(workflow.drop, store, choice["p"], choice["l"])
             else:
-                found = await store.call(taxonomy.merge, store, choice["p"], choice["l"], choice["i"])
+                found = await store.call(workflow.merge, store, choice["p"], choice["l"], choice["i"])
         except ServiceError as exc:
             await respond(response_type="ephemeral", replace_original=False, text=messages.error(str(exc)))
             return
@@ -149,7 +151,7 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
     async def tax_discard(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         await ack()
         try:
-            found = await store.call(taxonomy.discard, store, json.loads(body["actions"][0]["value"])["p"])
+            found = await store.call(workflow.discard, store, json.loads(body["actions"][0]["value"])["p"])
         except ServiceError as exc:
             await respond(response_type="ephemeral", replace_original=False, text=messages.error(str(exc)))
             return
@@ -165,7 +167,7 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
     async def tax_edited(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
         meta, values = json.loads(view["private_metadata"]), view["state"]["values"]
         try:
-            found = await store.call(taxonomy.edit, store, meta["p"], meta["l"], values["name"]["value"]["value"],
+            found = await store.call(workflow.edit, store, meta["p"], meta["l"], values["name"]["value"]["value"],
                                      values["description"]["value"]["value"] or "")
         except ServiceError as exc:
             await ack(response_action="errors", errors={"name": str(exc)})
@@ -179,13 +181,13 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
         meta, user = json.loads(view["private_metadata"]), body["user"]["id"]
         task = (view["state"]["values"]["task"]["value"]["value"] or "").strip()
         try:
-            done = await store.call(taxonomy.accept, store, settings, meta["p"], None, task, user)
+            done = await store.call(workflow.accept, store, settings, meta["p"], None, task, user)
         except ServiceError as exc:
             await ack(response_action="errors", errors={"task": str(exc)})
             return
         await ack()
         await refresh()
-        (_, run_id, _), = await store.call(learning.request_retrain, store, settings, task, "taxonomy", user)
+        (_, run_id, _), = await store.call(runs.request_retrain, store, settings, task, "taxonomy", user)
         found = await store.call(store.proposal, meta["p"])
         await _show_proposal(client, found)
         await _open_thread(store, client, run_id, found["channel"], messages.accepted(done, user, run_id),
@@ -244,7 +246,7 @@ def build_app(configured: Settings, store: Store, client: AsyncWebClient, encode
         status = await store.read(store.status)
         view = messages.home_view(status, await _topics(store, settings, ("5",)),
                                   await store.read(store.recent_alerts, 5),
-                                  await store.read(learning.model_summary, store, settings))
+                                  await store.read(runs.model_summary, store, settings))
         await client.views_publish(user_id=event["user"], view=view)
 
     @app.event("app_mention")

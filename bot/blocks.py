@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 from bot.mrkdwn import clip, escape, fit, link, safe_url, shorten
-from monitor.alerts import Alert
-from monitor.digest import Digest, sections
-from monitor.notify import Question
-from monitor.text import neutral
+from monitor.daemon.notify import Question
+from monitor.enrich.alerts import Alert
+from monitor.ingest.text import neutral
+from monitor.reports.digest import Digest, sections
 
 SNIPPET_CHARS = 500
 TITLE_CHARS = 200

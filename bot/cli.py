@@ -6,23 +6,33 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 
-from aiohttp import web
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-from bot.app import build_app
-from bot.notifier import make_notifier, slack_client
-from bot.server import make_web_app
 from models.embedding import Encoder
-from monitor.cli import CommandAdder, NotifierFactory, load_cli_settings
-from monitor.cli import main as monitor_main
-from monitor.config import ConfigError
-from monitor.store import Store
+from monitor.cli.common import CommandAdder, NotifierFactory, load_cli_settings
+from monitor.cli.main import main as monitor_main
+from monitor.config.schema import ConfigError, Settings
+from monitor.daemon.notify import Notifier
+from monitor.store.db import Store
 
 log = logging.getLogger("lookout.bot")
 
 
+def notifier(settings: Settings, write: Callable[[str], None]) -> Notifier:
+    """Slack when ``SLACK_BOT_TOKEN`` is set, otherwise the console (slack_sdk is imported when a command asks)."""
+    from bot.notifier import make_notifier
+
+    return make_notifier(settings, write)
+
+
 def cmd_bot(args: argparse.Namespace, _: NotifierFactory) -> int:
+    from aiohttp import web
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+    from bot.app import build_app
+    from bot.notifier import slack_client
+    from bot.server import make_web_app
+
     settings = load_cli_settings(args)
     secret = settings.secrets.get("SLACK_SIGNING_SECRET", "")
     app_token = settings.secrets.get("SLACK_APP_TOKEN", "")
@@ -67,7 +77,7 @@ def add_bot(command: CommandAdder) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return monitor_main(argv, notifier_factory=make_notifier, extra=add_bot)
+    return monitor_main(argv, notifier_factory=notifier, extra=add_bot)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from monitor.text import neutral
+from monitor.ingest.text import neutral
 
 MAX_URL = 2000
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)

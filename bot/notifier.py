@@ -18,10 +18,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import alert_blocks, digest_blocks, fallback_text, question_blocks
 from bot.mrkdwn import escape
-from monitor.alerts import Alert
-from monitor.config import Settings
-from monitor.digest import Digest
-from monitor.notify import ConsoleNotifier, DeliveryError, Notifier, Question
+from monitor.config.schema import Settings
+from monitor.daemon.notify import ConsoleNotifier, DeliveryError, Notifier, Question
+from monitor.enrich.alerts import Alert
+from monitor.reports.digest import Digest
 
 RETRYABLE = {"ratelimited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
 

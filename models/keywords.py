@@ -7,10 +7,9 @@ import string
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
+from functools import cache
 from itertools import filterfalse
 from operator import itemgetter
-
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 BOILERPLATE = frozenset({
     "http", "https", "www", "com", "org", "net", "html", "href", "quot", "amp", "nbsp", "reuters", "afp",
@@ -22,9 +21,16 @@ BOILERPLATE = frozenset({
 })
 _LETTERS = string.ascii_lowercase
 _SHORT = frozenset(_LETTERS) | {a + b for a in _LETTERS for b in _LETTERS}
-STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | BOILERPLATE
-_SKIP = STOP_WORDS | _SHORT
 _SPACES = bytes(c if chr(c) in _LETTERS else 32 for c in range(256))
+
+
+@cache
+def _skip() -> frozenset[str]:
+    """Stop words (scikit-learn's English list and ``BOILERPLATE``) and runs of one or two letters, loaded on first
+    use so that importing this module (the store does) leaves scikit-learn unimported."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) | BOILERPLATE | _SHORT
 
 
 def words(text: str) -> list[str]:
@@ -38,7 +44,7 @@ def words(text: str) -> list[str]:
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text)
     letters = text.casefold().encode("ascii", "ignore").translate(_SPACES).decode("ascii")
-    return list(filterfalse(_SKIP.__contains__, letters.split()))
+    return list(filterfalse(_skip().__contains__, letters.split()))
 
 
 def ctfidf_weights(topic_terms: Mapping[str, int], all_terms: Mapping[str, int], average: float,

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
 PCA_DIMS = 50
@@ -24,7 +22,10 @@ def project(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
 
     t-SNE runs on one OpenMP thread: its threads wait for each other a thousand times per run, which stalls when
     the cores are busy (on a loaded 2-core machine, 60 items took 34 s on two threads and 0.2 s on one; 1000 items
-    8 s and 3 s)."""
+    8 s and 3 s). scikit-learn is imported here, not with the module, which the command line reads for ``PCA_DIMS``."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
     n = len(vectors)
     x = np.asarray(vectors, dtype=np.float64).reshape(n, -1)
     if n < PCA_DIMS:

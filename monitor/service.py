@@ -15,10 +15,10 @@ import numpy as np
 import regex
 
 from models.topics import hierarchy
-from monitor import trends
-from monitor.alerts import compile_pattern
-from monitor.config import Settings
-from monitor.store import Store
+from monitor.config.schema import Settings
+from monitor.enrich.alerts import compile_pattern
+from monitor.reports import trends
+from monitor.store.db import Store
 
 MIN_PREFIX = 6
 
@@ -159,7 +159,7 @@ class LabelTrend:
 
 def trend_report(store: Store, hours: float = 24.0, bin_minutes: float = 60.0, warmup: int = 6,
                  threshold: float = 3.0) -> TrendReport:
-    """Score every topic's latest bin against its own baseline (``monitor.trends``)."""
+    """Score every topic's latest bin against its own baseline (``monitor.reports.trends``)."""
     if hours <= 0 or bin_minutes <= 0 or bin_minutes > hours * 60:
         raise ServiceError("expected hours > 0 and a bin no longer than the window")
     bin_seconds, bins = bin_minutes * 60, max(2, int(hours * 60 // bin_minutes))

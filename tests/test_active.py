@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 
 from models.active import STRATEGIES, margins, select
-from monitor.config import LearningSettings, load_settings
-from monitor.daemon import Daemon, build_pipeline, build_sources
-from monitor.store import Store
+from monitor.config.load import load_settings
+from monitor.config.schema import LearningSettings
+from monitor.daemon.core import Daemon
+from monitor.enrich.build import build_pipeline
+from monitor.ingest.registry import build_sources
+from monitor.store.db import Store
 from tests.test_learning import TASK
 from tests.test_learning_daemon import Recorder
 

@@ -9,11 +9,11 @@ import numpy as np
 from models.classifier import Prediction
 from models.topics import OnlineTopicModel
 from monitor import service
-from monitor.alerts import AlertEngine, Evaluation, Rule
-from monitor.config import AlertSettings
-from monitor.item import Item, make_id
-from monitor.pipeline import BatchResult, Enriched
-from monitor.store import Store
+from monitor.config.schema import AlertSettings
+from monitor.enrich.alerts import AlertEngine, Evaluation, Rule
+from monitor.enrich.pipeline import BatchResult, Enriched
+from monitor.ingest.item import Item, make_id
+from monitor.store.db import Store
 
 
 def ev(topic: int = 1, size: int = 1, label: str = "spam", conf: float = 0.95, text: str = "hello") -> Evaluation:

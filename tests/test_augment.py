@@ -12,9 +12,10 @@ import pytest
 
 from models.augment import Augmenter
 from models.finetune import Example
-from monitor.config import load_settings
-from monitor.learning import gather, task_spec, train_split
-from monitor.store import Store
+from monitor.config.load import load_settings
+from monitor.learning.data import gather, train_split
+from monitor.learning.runs import task_spec
+from monitor.store.db import Store
 from tests.cli import Result, lookout_here
 from tests.test_learning import sample, write_config
 

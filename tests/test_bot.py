@@ -31,11 +31,14 @@ from bot.commands import ARITY, Command, UsageError, intent, parse
 from bot.notifier import slack_client
 from bot.server import Refused, SignedRequests, make_web_app
 from models.embedding import Encoder
-from monitor.alerts import Alert
-from monitor.config import Settings, load_settings
-from monitor.daemon import Daemon, build_pipeline, build_sources
-from monitor.notify import ConsoleNotifier
-from monitor.store import Store
+from monitor.config.load import load_settings
+from monitor.config.schema import Settings
+from monitor.daemon.core import Daemon
+from monitor.daemon.notify import ConsoleNotifier
+from monitor.enrich.alerts import Alert
+from monitor.enrich.build import build_pipeline
+from monitor.ingest.registry import build_sources
+from monitor.store.db import Store
 from tests.servers import FakeSlack, sample_rows, serve, wait_for
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -491,7 +494,7 @@ async def test_a_user_without_the_right_is_refused_and_nothing_changes(bot: Bot,
 
 def test_every_request_the_bot_invites_has_a_rule_and_every_guarded_rule_a_refusal_test() -> None:
     from bot.blocks import accept_view, edit_label_view, question_blocks, taxonomy_blocks
-    from monitor.notify import Question
+    from monitor.daemon.notify import Question
 
     alert = Alert(rule="r", item_id="i" * 20, topic_id=1, cooldown_key="k", channel="C", created_at=1.0,
                   reason="r", title="t", url="https://example.org/x", source="s", snippet="s",
@@ -662,7 +665,7 @@ async def test_retrain_queues_a_run_and_opens_the_thread_its_progress_follows(bo
 
 async def test_an_answer_to_an_active_learning_question_is_a_correction(bot: Bot) -> None:
     from bot.blocks import question_blocks
-    from monitor.notify import Question
+    from monitor.daemon.notify import Question
 
     rows = bot.store.least_sure("spam", 0, 3)
     assert len(rows) == 3 and rows == sorted(rows, key=lambda r: r["margin"])
@@ -681,7 +684,7 @@ async def test_an_answer_to_an_active_learning_question_is_a_correction(bot: Bot
 
 async def test_training_notes_thread_and_questions_are_posted_to_slack(slack: FakeSlack) -> None:
     from bot.notifier import SlackNotifier
-    from monitor.notify import DeliveryError, Question
+    from monitor.daemon.notify import DeliveryError, Question
 
     notifier = SlackNotifier("xoxb-test-token", slack.base_url, per_second=100)
     thread = await notifier.note("Training run #1 of spam", "C0ALERTS", "")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from models.embedding import Encoder
-from monitor.alerts import AlertEngine
-from monitor.bursts import MAX_DECAY_BINS, BurstTracker
-from monitor.store import Store
+from monitor.enrich.alerts import AlertEngine
+from monitor.enrich.bursts import MAX_DECAY_BINS, BurstTracker
+from monitor.store.db import Store
 from tests.servers import FeedServer, Route, rss, sample_rows
 from tests.test_alerts import ev, rule
 from tests.test_daemon import run, settings_for

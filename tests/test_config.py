@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_settings, reference
+from monitor.config.load import load_settings
+from monitor.config.reference import reference
+from monitor.config.schema import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = '[[tasks]]\nname = "spam"\n[[tasks.labels]]\nname = "spam"\n[[tasks.labels]]\nname = "ham"\n'

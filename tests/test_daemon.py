@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 
 from models.embedding import Encoder
-from monitor.config import Settings, load_settings
-from monitor.daemon import Daemon, build_pipeline, build_sources
-from monitor.notify import ConsoleNotifier
-from monitor.store import Store
+from monitor.config.load import load_settings
+from monitor.config.schema import Settings
+from monitor.daemon.core import Daemon
+from monitor.daemon.notify import ConsoleNotifier
+from monitor.enrich.build import build_pipeline
+from monitor.ingest.registry import build_sources
+from monitor.store.db import Store
 from tests.cli import lookout, start
 from tests.servers import FakeSlack, FeedServer, Route, rss, sample_rows, wait_for
 
@@ -214,9 +217,9 @@ async def test_an_oversized_item_is_stored_cut_with_a_marker_not_dropped(tmp_pat
 async def test_watches_added_and_removed_at_run_time_are_followed(
         tmp_path: Path, tiny_model: str, encoder: Encoder, feed_server: FeedServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import monitor.daemon
+    import monitor.daemon.ingest
 
-    monkeypatch.setattr(monitor.daemon, "WATCH_SYNC_SECONDS", 0.1)
+    monkeypatch.setattr(monitor.daemon.ingest, "WATCH_SYNC_SECONDS", 0.1)
     route = feed_server.routes["/late"] = Route(body=rss(sample_rows(3)))
     settings = load_settings(None, env={})
     settings = dataclasses.replace(settings, store=dataclasses.replace(settings.store, path=str(tmp_path / "w.db")),

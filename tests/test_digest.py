@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from bot.notifier import SlackNotifier
-from monitor import digest as digests
-from monitor.notify import ConsoleNotifier
-from monitor.store import Store
+from monitor.daemon.notify import ConsoleNotifier
+from monitor.reports import digest as digests
+from monitor.store.db import Store
 from tests.cli import lookout_here
 from tests.servers import FakeSlack
 
@@ -128,8 +128,9 @@ def test_lookout_digest_prints_and_writes_the_report(tmp_path: Path, capsys: pyt
 
 async def test_the_daemon_sends_the_scheduled_digest(tmp_path: Path, tiny_model: str) -> None:
     from models.embedding import Encoder
-    from monitor.config import load_settings
-    from monitor.daemon import Daemon, build_pipeline
+    from monitor.config.load import load_settings
+    from monitor.daemon.core import Daemon
+    from monitor.enrich.build import build_pipeline
 
     cfg = tmp_path / "lookout.toml"
     cfg.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'

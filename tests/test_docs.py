@@ -12,7 +12,7 @@ import pytest
 from bot.access import RULES, Need
 from bot.cli import add_bot
 from bot.messages import USAGE
-from monitor.cli import build_parser
+from monitor.cli.main import build_parser
 from monitor.config import reference
 from tests.cli import lookout_here
 

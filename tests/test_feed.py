@@ -11,11 +11,14 @@ import aiohttp
 import pytest
 
 from models.embedding import Encoder
-from monitor.config import Settings, load_settings
-from monitor.daemon import Daemon, build_pipeline, build_sources
-from monitor.notify import ConsoleNotifier
-from monitor.sources.feed import FeedError, FeedSource, parse_feed
-from monitor.store import Store
+from monitor.config.load import load_settings
+from monitor.config.schema import Settings
+from monitor.daemon.core import Daemon
+from monitor.daemon.notify import ConsoleNotifier
+from monitor.enrich.build import build_pipeline
+from monitor.ingest.registry import build_sources
+from monitor.ingest.sources.feed import FeedError, FeedSource, parse_feed
+from monitor.store.db import Store
 from tests.dovecot import free_port
 from tests.feeds import feed_guid, make_feed
 from tests.servers import FeedServer, Route, atom, rss, sample_rows, wait_for

@@ -28,15 +28,16 @@ from bot.server import make_web_app
 from models.classifier import Prediction
 from models.embedding import Encoder
 from models.topics import OnlineTopicModel
-from monitor import digest as digests
-from monitor import maps, taxonomy
-from monitor.alerts import Alert
-from monitor.config import load_settings
-from monitor.item import Item, make_id
-from monitor.notify import ConsoleNotifier, Question
-from monitor.pipeline import BatchResult, Enriched
-from monitor.store import Store
-from monitor.text import neutral, neutral_url
+from monitor.config.load import load_settings
+from monitor.daemon.notify import ConsoleNotifier, Question
+from monitor.enrich.alerts import Alert
+from monitor.enrich.pipeline import BatchResult, Enriched
+from monitor.ingest.item import Item, make_id
+from monitor.ingest.text import neutral, neutral_url
+from monitor.reports import digest as digests
+from monitor.reports import maps
+from monitor.store.db import Store
+from monitor.taxonomy import workflow
 from tests.cli import lookout_here
 from tests.servers import FakeSlack, serve, wait_for
 from tests.test_bot import SECRET, TASKS, Bot
@@ -247,7 +248,7 @@ RENDERINGS: dict[str, Render] = {
     "slack taxonomy proposal": lambda env, text: done("\n".join(texts(blocks.taxonomy_blocks({
         "id": 1, "status": "open", "labels": [{"name": "a", "size": 2, "description": text, "examples": [text]},
                                               {"name": "b", "size": 1, "description": "", "examples": []}]})))),
-    "taxonomy proposal file": lambda env, text: done(taxonomy.to_toml({"id": 1, "labels": [
+    "taxonomy proposal file": lambda env, text: done(workflow.to_toml({"id": 1, "labels": [
         {"name": "a", "description": "d", "topics": [3], "size": 2, "keywords": [text], "examples": [text]}]})),
     "slack /lookout topics": lambda env, text: env.command(text, "topics"),
     "slack /lookout topic": lambda env, text: slack_topic(env, text),

@@ -20,11 +20,14 @@ import aioimaplib
 import pytest
 
 from models.embedding import Encoder
-from monitor.config import Settings, load_settings
-from monitor.daemon import Daemon, build_pipeline, build_sources
-from monitor.notify import ConsoleNotifier
-from monitor.sources.imap import ImapSource
-from monitor.store import Store
+from monitor.config.load import load_settings
+from monitor.config.schema import Settings
+from monitor.daemon.core import Daemon
+from monitor.daemon.notify import ConsoleNotifier
+from monitor.enrich.build import build_pipeline
+from monitor.ingest.registry import build_sources
+from monitor.ingest.sources.imap import ImapSource
+from monitor.store.db import Store
 from tests.cli import start
 from tests.dovecot import PASSWORD, USER, Dovecot, free_port
 from tests.test_mail import SHARED_MBOXES, encoded_word_subject, many_lines, message, nested_multipart

@@ -14,9 +14,9 @@ from models.classifier import Prediction
 from models.keywords import topic_weights
 from models.projection import project
 from models.topics import OnlineTopicModel, topic_distribution
-from monitor.item import Item, make_id
-from monitor.pipeline import BatchResult, Enriched
-from monitor.store import Store
+from monitor.enrich.pipeline import BatchResult, Enriched
+from monitor.ingest.item import Item, make_id
+from monitor.store.db import Store
 from tests.cli import lookout_here
 
 PNG = b"\x89PNG\r\n\x1a\n"

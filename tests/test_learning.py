@@ -16,9 +16,11 @@ from models.finetune import Example, Progress, TrainArgs, TrainingError, predict
 from models.finetuned import FineTunedClassifier
 from models.ladder import RUNGS, open_version
 from models.registry import ModelLoadError
-from monitor.config import load_settings
-from monitor.learning import LearningError, check_enough, decide, gather, task_spec
-from monitor.store import Store
+from monitor.config.load import load_settings
+from monitor.learning.data import check_enough, gather
+from monitor.learning.gate import decide
+from monitor.learning.runs import LearningError, task_spec
+from monitor.store.db import Store
 from tests.cli import Result, lookout, lookout_here
 
 SAMPLE = Path(__file__).resolve().parent.parent / "monitor" / "demo" / "spamassassin_sample.jsonl"
@@ -170,7 +172,7 @@ def test_gather_resolves_duplicates_conflicts_and_keeps_the_held_out_set_fixed(t
     assert 0.1 < len(first.holdout) / len(rows) < 0.3
     held = {e.text for e in first.holdout}
 
-    from monitor.item import Item
+    from monitor.ingest.item import Item
     store.add_items("mail", "imap", [Item(id="abc123abc123", source="mail", title="", text=rows[1]["text"])])
     store.correct("abc123abc123", "spam", "spam", "U1", "slack")
     second = gather(store, settings, task, since=0)

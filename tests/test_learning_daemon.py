@@ -15,12 +15,15 @@ import pytest
 
 from models.embedding import Encoder
 from monitor import service
-from monitor.alerts import Alert
-from monitor.config import Settings, load_settings
-from monitor.daemon import Daemon, build_pipeline, build_sources
-from monitor.notify import Question
-from monitor.store import Store
-from monitor.taxonomy import with_stored_tasks
+from monitor.config.load import load_settings
+from monitor.config.schema import Settings
+from monitor.daemon.core import Daemon
+from monitor.daemon.notify import Question
+from monitor.enrich.alerts import Alert
+from monitor.enrich.build import build_pipeline
+from monitor.ingest.registry import build_sources
+from monitor.store.db import Store
+from monitor.taxonomy.workflow import with_stored_tasks
 from tests.test_learning import TASK, sample
 
 

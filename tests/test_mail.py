@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.sources.mail import Limits, MailError, parse_message, trim_reply
-from monitor.sources.mailbox_file import MailboxSource
+from monitor.ingest.sources.mail import Limits, MailError, parse_message, trim_reply
+from monitor.ingest.sources.mailbox_file import MailboxSource
 from tests.cli import ROOT, env, lookout
 from tests.servers import sample_rows
 

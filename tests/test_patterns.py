@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from models.classifier import Prediction
-from monitor.alerts import AlertEngine, Evaluation, Rule
-from monitor.config import PATTERN_CHARS, AlertSettings, ConfigError, load_settings
-from monitor.item import Item
+from monitor.config.load import load_settings
+from monitor.config.schema import PATTERN_CHARS, AlertSettings, ConfigError
+from monitor.enrich.alerts import AlertEngine, Evaluation, Rule
+from monitor.ingest.item import Item
 from tests.cli import lookout_here
 from tests.servers import sample_rows
 

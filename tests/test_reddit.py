@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from monitor.sources.reddit import RedditError, RedditSource
+from monitor.ingest.sources.reddit import RedditError, RedditSource
 from tests.cli import start
 from tests.servers import sample_rows, serve
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_settings
-from monitor.search import toml_lines
-from monitor.store import Store
+from monitor.config.load import load_settings
+from monitor.learning.tuning import toml_lines
+from monitor.store.db import Store
 from tests.cli import Result, lookout_here
 from tests.test_learning import sample, write_config
 

@@ -9,9 +9,9 @@ import pytest
 from bot.blocks import alert_blocks
 from bot.mrkdwn import escape, link
 from bot.notifier import SlackNotifier, make_notifier
-from monitor.alerts import Alert
-from monitor.config import load_settings
-from monitor.notify import ConsoleNotifier, DeliveryError
+from monitor.config.load import load_settings
+from monitor.daemon.notify import ConsoleNotifier, DeliveryError
+from monitor.enrich.alerts import Alert
 from tests.servers import FakeSlack
 
 TOKEN = "xoxb-test-token"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from monitor.sources import Batch
-from monitor.sources.bluesky import BlueskyError, BlueskySource
-from monitor.sources.mastodon import MastodonError, MastodonSource
+from monitor.ingest.sources import Batch
+from monitor.ingest.sources.bluesky import BlueskyError, BlueskySource
+from monitor.ingest.sources.mastodon import MastodonError, MastodonSource
 from tests.servers import sample_rows, serve
 
 

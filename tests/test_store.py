@@ -14,10 +14,10 @@ import pytest
 
 from models.classifier import Prediction
 from models.topics import OnlineTopicModel
-from monitor.alerts import Alert
-from monitor.item import Item, make_id
-from monitor.pipeline import BatchResult, Enriched
-from monitor.store import Store
+from monitor.enrich.alerts import Alert
+from monitor.enrich.pipeline import BatchResult, Enriched
+from monitor.ingest.item import Item, make_id
+from monitor.store.db import Store
 
 
 def item(n: int, source: str = "feed") -> Item:
@@ -148,9 +148,10 @@ async def test_a_memory_store_reads_on_its_writer_thread(tmp_path: Path) -> None
 async def test_the_daemon_reads_and_draws_its_digest_while_the_writer_is_held(tmp_path: Path,
                                                                               tiny_model: str) -> None:
     from models.embedding import Encoder
-    from monitor.config import load_settings
-    from monitor.daemon import Daemon, build_pipeline
-    from monitor.notify import ConsoleNotifier
+    from monitor.config.load import load_settings
+    from monitor.daemon.core import Daemon
+    from monitor.daemon.notify import ConsoleNotifier
+    from monitor.enrich.build import build_pipeline
 
     cfg = tmp_path / "lookout.toml"
     cfg.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'

@@ -16,12 +16,13 @@ from models.embedding import Encoder
 from models.taxonomy import TopicSummary, assign, propose, slug
 from models.topics import OnlineTopicModel
 from monitor import service
-from monitor.config import load_settings
-from monitor.daemon import Daemon, build_pipeline
-from monitor.item import Item, make_id
-from monitor.notify import ConsoleNotifier
-from monitor.pipeline import BatchResult, Enriched
-from monitor.store import Store
+from monitor.config.load import load_settings
+from monitor.daemon.core import Daemon
+from monitor.daemon.notify import ConsoleNotifier
+from monitor.enrich.build import build_pipeline
+from monitor.enrich.pipeline import BatchResult, Enriched
+from monitor.ingest.item import Item, make_id
+from monitor.store.db import Store
 from tests.cli import lookout_here
 from tests.servers import FakeLLM, FeedServer, Route, rss, sample_rows, wait_for
 from tests.test_learning import write_config
@@ -252,9 +253,9 @@ async def test_a_failing_llm_falls_back_to_the_keywords_with_a_clear_log_line(
 
 async def test_a_running_daemon_starts_classifying_an_accepted_task_within_seconds(
         tmp_path: Path, tiny_model: str, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    import monitor.daemon
+    import monitor.daemon.ingest
 
-    monkeypatch.setattr(monitor.daemon, "WATCH_SYNC_SECONDS", 0.1)
+    monkeypatch.setattr(monitor.daemon.ingest, "WATCH_SYNC_SECONDS", 0.1)
     settings = load_settings(None, env={}, overrides={"store": {"path": str(tmp_path / "d.db")},
                                                       "model": {"embedding": tiny_model}})
     store = Store(settings.store.path)

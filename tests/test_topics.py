@@ -11,10 +11,10 @@ import pytest
 
 from models.keywords import ctfidf, short_name, words
 from models.topics import OnlineTopicModel, hierarchy
-from monitor.config import load_settings
-from monitor.daemon import restore_topics
-from monitor.pipeline import BatchResult
-from monitor.store import Store
+from monitor.config.load import load_settings
+from monitor.enrich.build import restore_topics
+from monitor.enrich.pipeline import BatchResult
+from monitor.store.db import Store
 from tests.cli import lookout_here
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.trends import binned, climb, climbing, fading, rising, score, trends
+from monitor.reports.trends import binned, climb, climbing, fading, rising, score, trends
 from tests.cli import lookout
 from tests.servers import sample_rows
 

@@ -13,11 +13,14 @@ import pytest
 import pytest_asyncio
 
 from models.embedding import Encoder
-from monitor.config import ConfigError, load_settings
-from monitor.daemon import Daemon, build_pipeline, build_sources
-from monitor.notify import ConsoleNotifier
-from monitor.store import Store
-from monitor.webhook import IngestError, parse_payload, sign
+from monitor.config.load import load_settings
+from monitor.config.schema import ConfigError
+from monitor.daemon.core import Daemon
+from monitor.daemon.notify import ConsoleNotifier
+from monitor.enrich.build import build_pipeline
+from monitor.ingest.registry import build_sources
+from monitor.ingest.webhook import IngestError, parse_payload, sign
+from monitor.store.db import Store
 from tests.dovecot import free_port
 from tests.servers import sample_rows, wait_for
 

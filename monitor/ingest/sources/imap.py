@@ -1,0 +1,193 @@
+"""Email over IMAP (aioimaplib): new messages pushed by IDLE, or polled where the server has no IDLE.
+
+The position is the folder's UIDVALIDITY and the last UID stored, so a restart neither skips nor repeats a message.
+When UIDVALIDITY changes the folder is read again from the start; item ids come from Message-ID, so what was
+already stored is not stored twice. Messages are fetched in chunks of bounded count and size, at most
+``LIMITS.max_bytes`` of each, and parsed in a worker thread so the event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aioimaplib
+
+from monitor.ingest.item import Item
+from monitor.ingest.sources import Batch
+from monitor.ingest.sources.mail import LIMITS, parse_each
+
+log = logging.getLogger(__name__)
+FETCH_CHUNK = 50
+FETCH_BYTES = 64 * 2**20
+_FETCH = re.compile(rb"FETCH \(.*UID (\d+).*\{\d+\}$")
+_UID = re.compile(rb"UID (\d+)")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
+
+
+class ImapError(Exception):
+    """The IMAP server refused or broke off; the message says how."""
+
+
+def _ok(response: Any, what: str) -> Any:
+    if response.result != "OK":
+        detail = b" ".join(line for line in response.lines if isinstance(line, bytes)).decode(errors="replace")
+        raise ImapError(f"{what} failed: {response.result} {detail}".strip())
+    return response
+
+
+def _chunks(sizes: dict[int, int]) -> Iterator[list[int]]:
+    """The UIDs in order, in chunks of at most ``FETCH_CHUNK`` messages and ``FETCH_BYTES`` (each message counted
+    up to ``LIMITS.max_bytes``, all that is fetched of it)."""
+    chunk: list[int] = []
+    used = 0
+    for uid in sorted(sizes):
+        size = min(sizes[uid], LIMITS.max_bytes)
+        if chunk and (len(chunk) == FETCH_CHUNK or used + size > FETCH_BYTES):
+            yield chunk
+            chunk, used = [], 0
+        chunk.append(uid)
+        used += size
+    if chunk:
+        yield chunk
+
+
+class ImapSource:
+    """One IMAP folder, followed live; see the module docstring."""
+
+    kind = "imap"
+    live = True
+    total: int | None = None
+
+    def __init__(self, name: str, host: str, port: int, user: str, password: str, folder: str = "INBOX",
+                 security: str = "tls", idle: bool = True, poll_seconds: float = 60.0, reidle_seconds: float = 600.0,
+                 timeout: float = 30.0, max_chars: int = 20_000, interval: float = 5.0,
+                 max_backoff: float = 600.0, ca_file: str = "") -> None:
+        self.name = name
+        self.host, self.port, self.user, self.password = host, port, user, password
+        self.folder = folder
+        self.security = security
+        self.use_idle = idle
+        self.poll_seconds = poll_seconds
+        self.reidle_seconds = reidle_seconds
+        self.timeout = timeout
+        self.max_chars = max_chars
+        self.interval = interval
+        self.max_backoff = max_backoff
+        self.ca_file = ca_file
+        self._client: aioimaplib.IMAP4 | None = None
+        self._lost = False
+
+    def _tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file or None)
+
+    async def _starttls(self, client: aioimaplib.IMAP4) -> None:
+        """Upgrade the plain connection with STARTTLS (aioimaplib sends the command; asyncio swaps the transport)."""
+        protocol = client.protocol
+        if "STARTTLS" not in protocol.capabilities:
+            raise ImapError(f"{self.host}:{self.port} does not offer STARTTLS")
+        _ok(await asyncio.wait_for(protocol.execute(aioimaplib.Command("STARTTLS", protocol.new_tag(),
+                                                                       loop=protocol.loop)), self.timeout),
+            "STARTTLS")
+        try:
+            protocol.transport = await protocol.loop.start_tls(protocol.transport, protocol, self._tls(),
+                                                               server_hostname=self.host)
+        except (ssl.SSLError, OSError) as exc:
+            raise ImapError(f"TLS handshake with {self.host}:{self.port} failed: {exc}") from None
+        await asyncio.wait_for(protocol.capability(), self.timeout)
+    async def _connect(self) -> tuple[aioimaplib.IMAP4, int, bool]:
+        self._lost = False
+
+        def lost(_: Exception | None) -> None:
+            self._lost = True
+            if self._client is not None:
+                self._client.protocol.idle_queue.put_nowait(aioimaplib.STOP_WAIT_SERVER_PUSH)
+
+        client = aioimaplib.IMAP4(self.host, self.port, timeout=self.timeout, conn_lost_cb=lost,
+                                  ssl_context=self._tls() if self.security == "tls" else None)
+        self._client = client
+        try:
+            await client.wait_hello_from_server()
+        except (OSError, TimeoutError) as exc:
+            raise ImapError(f"cannot reach {self.host}:{self.port}: {exc or type(exc).__name__}") from None
+        if self.security == "starttls":
+            await self._starttls(client)
+        login = await client.login(self.user, self.password)
+        if login.result != "OK":
+            raise ImapError(f"login as {self.user} refused")
+        can_idle = any(b"IDLE" in line for line in login.lines if isinstance(line, bytes)) or \
+            client.has_capability("IDLE")
+        selected = _ok(await client.select(self.folder), f"SELECT {self.folder}")
+        found = next((_UIDVALIDITY.search(line) for line in selected.lines
+                      if isinstance(line, bytes) and _UIDVALIDITY.search(line)), None)
+        if found is None:
+            raise ImapError(f"{self.folder}: the server sent no UIDVALIDITY")
+        return client, int(found.group(1)), can_idle
+
+    async def _sizes_since(self, client: aioimaplib.IMAP4, last_uid: int) -> dict[int, int]:
+        """The size of each message after ``last_uid``, by UID."""
+        found = _ok(await client.uid("fetch", f"{last_uid + 1}:*", "(UID RFC822.SIZE)"), "UID FETCH")
+        sizes = {}
+        for line in found.lines:
+            uid, size = (_UID.search(line), _SIZE.search(line)) if isinstance(line, bytes) else (None, None)
+            if uid and size and int(uid.group(1)) > last_uid:
+                sizes[int(uid.group(1))] = int(size.group(1))
+        return sizes
+
+    async def _fetch_since(self, client: aioimaplib.IMAP4, last_uid: int) -> tuple[list[Item], int]:
+        sizes = await self._sizes_since(client, last_uid)
+        items: list[Item] = []
+        for chunk in _chunks(sizes):
+            fetched = _ok(await client.uid("fetch", ",".join(map(str, chunk)),
+                                           f"(UID BODY[]<0.{LIMITS.max_bytes + 1}>)"), "UID FETCH")
+            lines = fetched.lines
+            messages = [(f"UID {match.group(1).decode()}", bytes(lines[i + 1])) for i, line in enumerate(lines[:-1])
+                        if isinstance(line, bytes) and (match := _FETCH.search(line))]
+            items += await asyncio.to_thread(parse_each, messages, self.name, self.max_chars, f"imap {self.name}")
+        return items, max([last_uid, *sizes])
+
+    async def _wait_for_news(self, client: aioimaplib.IMAP4, can_idle: bool) -> None:
+        if not (self.use_idle and can_idle):
+            await asyncio.sleep(self.poll_seconds)
+            _ok(await client.noop(), "NOOP")
+            return
+        idle = await client.idle_start(timeout=self.reidle_seconds)
+        try:
+            while client.has_pending_idle():
+                pushed = await client.wait_server_push()
+                if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH or any(
+                        isinstance(line, bytes) and line.endswith(b"EXISTS") for line in pushed):
+                    break
+        finally:
+            if not self._lost:
+                client.idle_done()
+                await asyncio.wait_for(idle, self.timeout)
+        if self._lost:
+            raise ImapError(f"connection to {self.host}:{self.port} lost")
+
+    async def stream(self, position: dict[str, Any]) -> AsyncIterator[Batch]:
+        client, uidvalidity, can_idle = await self._connect()
+        last_uid = int(position.get("last_uid", 0))
+        if position.get("uidvalidity") not in (None, uidvalidity):
+            log.warning("imap %s: UIDVALIDITY of %s changed (%s -> %s); reading the folder again, known messages "
+                        "are recognised by Message-ID", self.name, self.folder, position["uidvalidity"], uidvalidity)
+            last_uid = 0
+        try:
+            while True:
+                items, last_uid = await self._fetch_since(client, last_uid)
+                yield Batch(items, {"uidvalidity": uidvalidity, "last_uid": last_uid})
+                await self._wait_for_news(client, can_idle)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and not self._lost:
+            with contextlib.suppress(aioimaplib.AioImapException, OSError, TimeoutError, AttributeError):
+                await asyncio.wait_for(client.logout(), 5)

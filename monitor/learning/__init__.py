@@ -1,0 +1,1 @@
+"""Learning from the team: training data, the promotion gate, training runs and hyper-parameter tuning."""

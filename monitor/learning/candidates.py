@@ -1,0 +1,123 @@
+"""The ladder's candidates of one training run: each rung trained on the same data and scored on the same sets.
+
+Texts are encoded once (as the pipeline encodes items), and every rung reads those vectors: zero-shot and the head
+on the embedding need nothing else; the fine-tuned transformer reads the texts and trains only when its measured
+estimate fits the time budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models import registry
+from models.classifier import TaskSpec, ZeroShotClassifier
+from models.embedding import Encoder
+from models.finetune import (
+    Example,
+    Progress,
+    TrainArgs,
+    TrainingError,
+    estimate_seconds,
+    predict_proba,
+    quantize,
+    train,
+)
+from models.head import train_head
+from models.ladder import ZERO_SHOT
+
+Predict = Callable[[list[str]], list[str]]
+
+
+@dataclass
+class Candidate:
+    """One rung's outcome: its labels for given texts, how long it trained, and how to save it."""
+
+    rung: str
+    predict: Predict
+    seconds: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+    save: Callable[[Path, dict[str, Any]], None] | None = None
+    int8: bool = False
+
+
+class Vectors:
+    """Embeddings of texts, each encoded once."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self._known: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._known))
+        if missing:
+            self._known.update(zip(missing, self.encoder.encode(missing), strict=True))
+        if not texts:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return np.stack([self._known[t] for t in texts])
+
+
+def zero_shot(task: TaskSpec, vectors: Vectors) -> Candidate:
+    zero = ZeroShotClassifier.from_encoder(task, vectors.encoder.encode)
+    return Candidate(ZERO_SHOT, lambda texts: [p.label for p in zero.predict(texts, vectors(texts))])
+
+
+def head(task: TaskSpec, train_set: list[Example], val: list[Example], vectors: Vectors, args: TrainArgs,
+         embedding: str) -> Candidate:
+    """Logistic regression on the embeddings, its strength chosen on the validation set."""
+    labels = task.label_names
+    result = train_head(labels, vectors([e.text for e in train_set]), [e.label for e in train_set],
+                        [e.weight for e in train_set], vectors([e.text for e in val]), [e.label for e in val],
+                        args.metric, args.class_weighting, args.seed)
+
+    def predict(texts: list[str]) -> list[str]:
+        return [labels[i] for i in result.head.probabilities(vectors(texts)).argmax(axis=1)] if texts else []
+
+    def save(folder: Path, meta: dict[str, Any]) -> None:
+        registry.save_head(folder, result.head, {**meta, "embedding": embedding})
+
+    return Candidate(registry.EMBEDDING_HEAD, predict, result.seconds,
+                     {"strength": result.strength, "val_score": result.val_score}, save)
+
+
+def finetune_estimate(task: TaskSpec, train_set: list[Example], n_val: int, args: TrainArgs, device: str) -> float:
+    """Seconds the fine-tuned rung would take at most, measured on a few steps of this run's data."""
+    try:
+        return estimate_seconds(task.label_names, train_set, n_val, args, device)
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"the fine-tuned rung cannot be estimated: {exc}") from exc
+
+
+def finetuned(task: TaskSpec, train_set: list[Example], val: list[Example], holdout: list[str], args: TrainArgs,
+              device: str, int8: tuple[bool, float], progress: Callable[[Progress], None],
+              checkpoint: Path) -> Candidate:
+    """The fine-tuned transformer; with ``int8`` = (wanted, least agreement) on a CPU, also its int8 copy."""
+    labels = task.label_names
+    result = train(labels, train_set, val, args, device=device, progress=progress, checkpoint=checkpoint)
+    chosen = predict_proba(result.model, result.tokenizer, holdout, 64, args.max_length,
+                           result.device).argmax(axis=1)
+    predicted = {text: labels[i] for text, i in zip(holdout, chosen, strict=True)}
+    agreement = None
+    if result.device == "cpu" and int8[0] and holdout:
+        q = quantize(result.model)
+        agreement = float(np.mean(predict_proba(q, result.tokenizer, holdout, 64, args.max_length
+                                                ).argmax(axis=1) == chosen))
+
+    def predict(texts: list[str]) -> list[str]:
+        """Labels predicted once for the held-out set (the live set is part of it)."""
+        return [predicted[t] for t in texts]
+
+    def save(folder: Path, meta: dict[str, Any]) -> None:
+        registry.save(folder, result.model, result.tokenizer, meta)
+        checkpoint.unlink(missing_ok=True)
+
+    details = {"int8_agreement": agreement, "history": result.history, "best_epoch": result.best_epoch,
+               "device": result.device, "resumed_from_epoch": result.resumed_from_epoch}
+    return Candidate(registry.FINETUNED, predict, result.seconds, details, save,
+                     int8=agreement is not None and agreement >= int8[1])
+
+

@@ -1,0 +1,1 @@
+"""Looking back: trends, the digest, charts and the map of items."""

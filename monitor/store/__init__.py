@@ -1,0 +1,1 @@
+"""The durable store: one SQLite file (``db``) and its schema migrations (``migrations``)."""

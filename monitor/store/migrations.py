@@ -1,0 +1,114 @@
+"""The schema of the store, as sqlite-utils migrations applied in order when a store opens (one function per
+change)."""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("lookout")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["items"].create({"id": str, "source": str, "url": str, "author": str, "title": str, "text": str,
+                        "published": str, "fetched": str, "raw": str, "state": str, "error": str,
+                        "stored_at": float, "processed_at": float, "topic_id": int, "embedding": bytes},
+                       pk="id")
+    db["items"].create_index(["state"])
+    db["items"].create_index(["source"])
+    db["items"].create_index(["topic_id"])
+    db["labels"].create({"item_id": str, "task": str, "label": str, "confidence": float, "unsure": int,
+                         "model": str, "scores": str}, pk=("item_id", "task"))
+    db["labels"].create_index(["task", "label"])
+    db["topics"].create({"id": int, "size": int, "first_seen": float, "last_seen": float, "keywords": str,
+                         "representatives": str, "vector_sum": bytes, "terms": str, "alive": int,
+                         "merged_into": int, "updated_at": float}, pk="id")
+    db["alerts"].create({"id": int, "rule": str, "item_id": str, "topic_id": int, "cooldown_key": str,
+                         "channel": str, "created_at": float, "status": str, "error": str, "sent_at": float,
+                         "payload": str}, pk="id")
+    db["alerts"].create_index(["rule", "item_id"], unique=True)
+    db["alerts"].create_index(["status"])
+    db["sources"].create({"name": str, "kind": str, "position": str, "last_success": float, "last_error": str,
+                          "last_error_at": float, "failures": int, "items_total": int}, pk="name")
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
+def m002_corrections(db: sqlite_utils.Database) -> None:
+    db["corrections"].create({"id": int, "item_id": str, "task": str, "old_label": str, "new_label": str,
+                              "user": str, "via": str, "created_at": float}, pk="id")
+    db["corrections"].create_index(["task", "created_at"])
+
+
+@migrations()
+def m003_mutes(db: sqlite_utils.Database) -> None:
+    db["mutes"].create({"topic_id": int, "user": str, "created_at": float}, pk="topic_id")
+
+
+@migrations()
+def m004_watches(db: sqlite_utils.Database) -> None:
+    db["watches"].create({"name": str, "kind": str, "target": str, "created_by": str, "created_at": float},
+                         pk="name")
+
+
+@migrations()
+def m005_learning(db: sqlite_utils.Database) -> None:
+    db["training_examples"].create({"id": int, "task": str, "text": str, "label": str, "split": str, "source": str,
+                                    "created_at": float}, pk="id")
+    db["training_examples"].create_index(["task"])
+    db["model_versions"].create({"task": str, "version": int, "path": str, "status": str, "int8": int,
+                                 "metrics": str, "reason": str, "run_id": int, "created_at": float,
+                                 "promoted_at": float}, pk=("task", "version"))
+    db["training_runs"].create({"id": int, "task": str, "status": str, "via": str, "requested_by": str,
+                                "channel": str, "thread": str, "version": int, "pid": int, "progress": str,
+                                "notes": str, "notes_sent": int, "message": str, "created_at": float,
+                                "started_at": float, "finished_at": float}, pk="id")
+    db["training_runs"].create_index(["status"])
+    db["questions"].create({"item_id": str, "task": str, "label": str, "margin": float, "asked_at": float},
+                           pk=("item_id", "task"))
+
+
+@migrations()
+def m006_topic_shapes(db: sqlite_utils.Database) -> None:
+    for column, kind in (("half_sums", bytes), ("half_sizes", str), ("half_terms", str), ("name", str)):
+        db["topics"].add_column(column, kind)
+    db["topic_events"].create({"id": int, "kind": str, "topic_id": int, "other_id": int, "size": int, "at": float},
+                              pk="id")
+    db["topic_events"].create_index(["topic_id"])
+    db["topic_events"].create_index(["other_id"])
+
+
+@migrations()
+def m007_taxonomy(db: sqlite_utils.Database) -> None:
+    db["tasks"].create({"name": str, "labels": str, "metric": str, "origin": str, "created_by": str,
+                        "created_at": float}, pk="name")
+    db["proposals"].create({"id": int, "labels": str, "size": int, "status": str, "method": str, "channel": str,
+                            "ts": str, "created_by": str, "created_at": float, "task": str}, pk="id")
+    db["training_examples"].add_column("item_id", str)
+    db["training_examples"].create_index(["item_id"])
+
+
+@migrations()
+def m008_llm(db: sqlite_utils.Database) -> None:
+    db["llm_cache"].create({"key": str, "answer": str, "created_at": float}, pk="key")
+    db["llm_usage"].create({"day": str, "calls": int, "tokens": int}, pk="day")
+
+
+@migrations()
+def m009_searches(db: sqlite_utils.Database) -> None:
+    db["searches"].create({"id": int, "task": str, "metric": str, "n_trials": int, "status": str, "data": str,
+                           "best_trial": int, "best_params": str, "best_score": float, "message": str,
+                           "created_at": float, "finished_at": float}, pk="id")
+    db["search_trials"].create({"search_id": int, "number": int, "params": str, "score": float, "state": str,
+                                "seconds": float}, pk=("search_id", "number"))
+
+
+@migrations()
+def m010_decayed_terms(db: sqlite_utils.Database) -> None:
+    db["topics"].add_column("terms_at", float)
+
+
+@migrations()
+def m011_arrival_index(db: sqlite_utils.Database) -> None:
+    db["items"].create_index(["stored_at"])

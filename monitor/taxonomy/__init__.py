@@ -1,0 +1,1 @@
+"""New tasks from the stored topics: the proposal workflow, the LLM client and its prompts."""
