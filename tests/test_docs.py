@@ -13,7 +13,7 @@ from bot.access import RULES, Need
 from bot.cli import add_bot
 from bot.messages import USAGE
 from monitor.cli.main import build_parser
-from monitor.config import reference
+from monitor.config.reference import reference
 from tests.cli import lookout_here
 
 ROOT = Path(__file__).resolve().parent.parent
