@@ -318,6 +318,16 @@ async def test_an_alert_whose_post_gets_no_answer_is_not_sent_again_and_is_liste
     assert "1 alert(s) may or may not have reached Slack" in status.stdout and alerts[3][0][:10] in status.stdout
 
 
+async def test_stopping_while_a_feed_is_polled_ends_the_poll_quietly(
+        tmp_path: Path, tiny_model: str, encoder: Encoder, feed_server: FeedServer,
+        caplog: pytest.LogCaptureFixture) -> None:
+    route = feed_server.routes["/slow.xml"] = Route(body=rss(sample_rows(3)), delay=5)
+    settings = settings_for(tmp_path, tiny_model, f'[[feeds]]\nname = "slow"\nurl = "{feed_server.url("/slow.xml")}"\n')
+    caplog.set_level(logging.INFO)
+    await run(settings, encoder, [], until_idle=False, stop_when=lambda: route.hits == 1)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 def _posted_item(post: dict) -> str:
     """The item id an alert posted to the fake Slack is about (from its blocks)."""
     return re.search(r"item ([0-9a-f]{20})", json.dumps(post["blocks"])).group(1)  # type: ignore[union-attr]

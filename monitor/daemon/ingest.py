@@ -107,8 +107,13 @@ class SourceJobs:
         return backoff_delay(health.failures, getattr(source, "interval", 1.0), getattr(source, "max_backoff", 300))
 
     async def _poll(self, source: PolledSource) -> None:
+        """One poll of ``source``; a poll cut short by shutting down ends quietly (the position is not moved)."""
         try:
             batch = await source.poll(self._positions.get(source.name, {}))
+        except asyncio.CancelledError:
+            if self._scheduler is not None and not self._scheduler.running:
+                return
+            raise
         except Exception as exc:
             delay = await self._failed(source, exc)
             if self._scheduler is not None and self._scheduler.get_job(source.name):
