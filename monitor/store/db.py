@@ -18,41 +18,29 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import sqlite_utils
 
-from models import active
 from models.keywords import short_name
 from models.topics import Topic, TopicChanges
 from monitor.enrich.alerts import Alert
 from monitor.enrich.pipeline import BatchResult
 from monitor.ingest.item import Item
+from monitor.store.learning import LearningRecords
 from monitor.store.migrations import migrations
+from monitor.store.reports import ReportQueries
+from monitor.store.rows import iso_time, row_item
+from monitor.store.taxonomy import TaxonomyRecords
 
 T = TypeVar("T")
 READERS = 4  # reader threads (each with its own read-only connection) behind Store.read
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _item(row: dict[str, Any]) -> Item:
-    return Item(id=row["id"], source=row["source"], title=row["title"] or "", text=row["text"] or "",
-                url=row["url"] or "", author=row["author"] or "", published=_dt(row["published"]),
-                fetched=_dt(row["fetched"]) or datetime.now(UTC), raw=json.loads(row["raw"] or "{}"))
-
-
-class Store:
+class Store(TaxonomyRecords, LearningRecords, ReportQueries):
     """All of Lookout's state in one SQLite file. Async code writes through ``call`` (one writer thread) and reads
     through ``read`` (reader threads); plain synchronous code (the CLI) uses the writer's connection directly.
 
@@ -140,7 +128,7 @@ class Store:
                     fresh.setdefault(item.id, item)
             self.db["items"].insert_all(
                 ({"id": i.id, "source": i.source, "url": i.url, "author": i.author, "title": i.title,
-                  "text": i.text, "published": _iso(i.published), "fetched": _iso(i.fetched),
+                  "text": i.text, "published": iso_time(i.published), "fetched": iso_time(i.fetched),
                   "raw": json.dumps(i.raw, default=str), "state": "new", "stored_at": now}
                  for i in fresh.values()), ignore=True)
             self._touch_source(source, kind, now, position, len(fresh))
@@ -165,7 +153,7 @@ class Store:
     # the pipeline -------------------------------------------------------------------------------------------------
     def pending_items(self, limit: int) -> list[Item]:
         """The oldest items not yet enriched, in arrival order."""
-        return [_item(r) for r in self.db.query(
+        return [row_item(r) for r in self.db.query(
             "select * from items where state = 'new' order by rowid limit ?", [limit])]
 
     def complete(self, batch: BatchResult) -> None:
@@ -411,7 +399,7 @@ class Store:
                                   "order by rowid desc limit ?", [limit]))
         if not rows:
             return [], [], np.zeros((0, 0), dtype=np.float32)
-        return ([r["id"] for r in rows], [_item(r).content for r in rows],
+        return ([r["id"] for r in rows], [row_item(r).content for r in rows],
                 np.stack([np.frombuffer(r["embedding"], dtype=np.float32) for r in rows]))
 
     def topic_samples(self, topic_ids: Sequence[int], limit: int, offset: int = 0) -> list[dict[str, Any]]:
@@ -429,399 +417,3 @@ class Store:
             list(ids))} if ids else {}
         return [found[i] for i in ids if i in found]
 
-    # the language model's cache and budget ------------------------------------------------------------------------
-    def llm_cached(self, key: str) -> dict[str, Any] | None:
-        row = self.db.execute("select answer from llm_cache where key = ?", [key]).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def llm_remember(self, key: str, answer: dict[str, Any]) -> None:
-        with self._conn:
-            self._conn.execute("insert or replace into llm_cache (key, answer, created_at) values (?, ?, ?)",
-                               [key, json.dumps(answer), time.time()])
-
-    def llm_usage(self, day: str) -> tuple[int, int]:
-        row = self.db.execute("select calls, tokens from llm_usage where day = ?", [day]).fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
-
-    def llm_count(self, day: str, tokens: int) -> None:
-        with self._conn:
-            self._conn.execute("insert into llm_usage (day, calls, tokens) values (?, 1, ?) on conflict(day) do "
-                               "update set calls = calls + 1, tokens = tokens + excluded.tokens", [day, tokens])
-
-    # stored tasks and taxonomy proposals --------------------------------------------------------------------------
-    def save_task(self, name: str, labels: list[dict[str, str]], metric: str, origin: str, user: str) -> None:
-        with self._conn:
-            self._conn.execute("insert into tasks (name, labels, metric, origin, created_by, created_at) "
-                               "values (?, ?, ?, ?, ?, ?)", [name, json.dumps(labels), metric, origin, user,
-                                                             time.time()])
-
-    def stored_tasks(self) -> list[dict[str, Any]]:
-        return [{**r, "labels": json.loads(r["labels"])} for r in self.db.query("select * from tasks order by "
-                                                                                  "created_at")]
-
-    def add_proposal(self, labels: list[dict[str, Any]], size: int, method: str, user: str, channel: str = "") -> int:
-        with self._conn:
-            return int(self._conn.execute(
-                "insert into proposals (labels, size, status, method, channel, created_by, created_at) "
-                "values (?, ?, 'open', ?, ?, ?, ?)", [json.dumps(labels), size, method, channel, user, time.time()]
-            ).lastrowid or 0)
-
-    def proposal(self, proposal_id: int) -> dict[str, Any] | None:
-        rows = list(self.db.query("select * from proposals where id = ?", [proposal_id]))
-        return {**rows[0], "labels": json.loads(rows[0]["labels"])} if rows else None
-
-    def update_proposal(self, proposal_id: int, **fields: Any) -> None:
-        if "labels" in fields:
-            fields["labels"] = json.dumps(fields["labels"])
-        with self._conn:
-            self._conn.execute(f"update proposals set {', '.join(f'{k} = ?' for k in fields)} where id = ?",
-                               [*fields.values(), proposal_id])
-
-    def topic_centres(self) -> tuple[list[int], np.ndarray, list[int]]:
-        """Ids, unit centres and sizes of the live topics (for grouping them)."""
-        rows = list(self.db.query("select id, size, vector_sum from topics where alive = 1 order by id"))
-        if not rows:
-            return [], np.zeros((0, 0)), []
-        sums = np.stack([np.frombuffer(r["vector_sum"], dtype=np.float64) for r in rows])
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        return [r["id"] for r in rows], sums / np.where(norms == 0, 1, norms), [r["size"] for r in rows]
-
-    def topic_terms(self, topic_id: int) -> dict[int, Counter[str]]:
-        """The term counts of every live topic, and of ``topic_id`` even when it is gone (for its c-TF-IDF)."""
-        return {r["id"]: Counter(json.loads(r["terms"] or "{}")) for r in self.db.query(
-            "select id, terms from topics where alive = 1 or id = ?", [topic_id])}
-
-    def topic_names(self, ids: Iterable[int]) -> dict[int, str]:
-        """Each topic's short name, or its first keywords when it has none."""
-        wanted = list(ids)
-        rows = self.db.query(f"select id, name, keywords from topics where id in ({','.join('?' * len(wanted))})",
-                             wanted)
-        return {r["id"]: r["name"] or ", ".join(json.loads(r["keywords"] or "[]")[:3]) for r in rows}
-
-    def item_detail(self, item_id: str) -> dict[str, Any]:
-        """An item's state, topic (``topic_now``: the one it lives on in after merges) and stored embedding (None
-        until enriched), and its labels with their confidence and the model that gave them."""
-        row = next(self.db.query("select state, topic_id, embedding from items where id = ?", [item_id]))
-        embedding = np.frombuffer(row["embedding"], dtype=np.float32) if row["embedding"] else None
-        labels = [dict(r) for r in self.db.query(
-            "select task, label, confidence, model from labels where item_id = ? order by task", [item_id])]
-        topic_now = self._final_topic()(row["topic_id"]) if row["topic_id"] else None
-        return {"state": row["state"], "topic_id": row["topic_id"], "topic_now": topic_now, "embedding": embedding,
-                "labels": labels}
-
-    def label_tasks(self) -> list[str]:
-        """The tasks that have labelled at least one item."""
-        return [r["task"] for r in self.db.query("select distinct task from labels order by task")]
-
-    def map_items(self, limit: int, task: str | None = None) -> tuple[list[dict[str, Any]], np.ndarray]:
-        """The ``limit`` most recently stored enriched items (id, title, topic after merges, label of ``task``) and
-        their embeddings; items embedded with another model (a different dimension) than the newest are left out."""
-        final = self._final_topic()
-        rows = list(self.db.query(
-            "select items.id, items.title, items.topic_id, items.embedding, labels.label from items left join labels "
-            "on labels.item_id = items.id and labels.task = ? where items.state = 'done' and items.embedding is not "
-            "null order by items.stored_at desc, items.rowid desc limit ?", [task, limit]))
-        rows = [r for r in rows if len(r["embedding"]) == len(rows[0]["embedding"])]
-        if not rows:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        vectors = np.stack([np.frombuffer(r["embedding"], dtype=np.float32) for r in rows])
-        return [{"id": r["id"], "title": r["title"] or "", "topic_id": final(r["topic_id"]) if r["topic_id"] else None,
-                 "label": r["label"]} for r in rows], vectors
-
-    def corrections(self, task: str | None = None) -> list[dict[str, Any]]:
-        where, args = ("where task = ?", [task]) if task else ("", [])
-        return [dict(r) for r in self.db.query(f"select * from corrections {where} order by id", args)]
-
-    def embeddings(self) -> tuple[list[str], np.ndarray]:
-        """Ids and stored embeddings of every enriched item (for semantic search)."""
-        rows = list(self.db.query("select id, embedding from items where state = 'done' and embedding is not null"))
-        if not rows:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        return [r["id"] for r in rows], np.stack([np.frombuffer(r["embedding"], dtype=np.float32) for r in rows])
-
-    # the learning loop --------------------------------------------------------------------------------------------
-    def import_examples(self, task: str, rows: Iterable[tuple[str, str, str]], source: str) -> int:
-        """Store labelled ``(text, label, split)`` rows for ``task``; returns how many."""
-        now = time.time()
-        with self._conn:
-            cur = self._conn.executemany(
-                "insert into training_examples (task, text, label, split, source, created_at) "
-                "values (?, ?, ?, ?, ?, ?)",
-                [(task, text, label, split, source, now) for text, label, split in rows])
-        return cur.rowcount
-
-    def import_auto_labels(self, task: str, rows: Iterable[tuple[str, str, str]], source: str) -> int:
-        """Store automatic ``(item_id, text, label)`` labels of stored items as training examples of ``task``."""
-        now = time.time()
-        with self._conn:
-            cur = self._conn.executemany(
-                "insert into training_examples (task, item_id, text, label, split, source, created_at) "
-                "values (?, ?, ?, ?, '', ?, ?)", [(task, i, text, label, source, now) for i, text, label in rows])
-        return cur.rowcount
-
-    def auto_label_agreement(self, task: str) -> tuple[int, int]:
-        """(agreeing, compared): the team's latest correction of each item against its automatic label."""
-        row = self.db.execute(
-            "select coalesce(sum(c.new_label = e.label), 0), count(*) from training_examples e join corrections c "
-            "on c.item_id = e.item_id and c.task = e.task where e.task = ? and e.item_id is not null and c.id = "
-            "(select max(id) from corrections where item_id = e.item_id and task = e.task)", [task]).fetchone()
-        return int(row[0]), int(row[1])
-
-    def examples(self, task: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.query("select text, label, split, source from training_examples "
-                                               "where task = ? order by id", [task])]
-
-    def corrected_items(self, task: str) -> list[dict[str, Any]]:
-        """Every correction of ``task`` with the text the models read, oldest first."""
-        rows = self.db.query(
-            "select corrections.id as correction_id, corrections.new_label, corrections.created_at as corrected_at, "
-            "items.* from corrections join items on items.id = corrections.item_id where corrections.task = ? "
-            "order by corrections.id", [task])
-        return [{"item_id": r["id"], "label": r["new_label"], "created_at": r["corrected_at"],
-                 "text": _item(r).content} for r in rows]
-
-    def confident_labels(self, task: str, model: str, min_confidence: float, limit: int) -> list[dict[str, Any]]:
-        """Items ``model`` labelled with at least ``min_confidence`` (pseudo-labels), newest first."""
-        rows = self.db.query(
-            "select labels.label, items.* from labels join items on items.id = labels.item_id where labels.task = ? "
-            "and labels.model = ? and labels.confidence >= ? order by items.rowid desc limit ?",
-            [task, model, min_confidence, limit])
-        return [{"label": r["label"], "text": _item(r).content} for r in rows]
-
-    def count_corrections_since(self, task: str, since: float) -> int:
-        return self.db.execute("select count(*) from corrections where task = ? and created_at > ?",
-                               [task, since]).fetchone()[0]
-
-    def request_run(self, task: str, via: str, user: str = "", channel: str = "", thread: str = "",
-                    start: bool = False) -> tuple[int, bool]:
-        """Ask for a training run of ``task`` (``start``: taken at once by the caller); returns ``(run id, True)``
-        or, when one is already waiting or running, ``(its id, False)``."""
-        with self._conn:
-            open_run = self._conn.execute("select id from training_runs where task = ? and status in "
-                                          "('requested', 'running')", [task]).fetchone()
-            if open_run:
-                return open_run[0], False
-            cur = self._conn.execute(
-                "insert into training_runs (task, status, via, requested_by, channel, thread, notes, notes_sent, "
-                "created_at) values (?, ?, ?, ?, ?, ?, '[]', 0, ?)",
-                [task, "running" if start else "requested", via, user, channel, thread, time.time()])
-        return int(cur.lastrowid or 0), True
-
-    def claim_run(self) -> dict[str, Any] | None:
-        """The oldest requested run, now marked running."""
-        with self._conn:
-            row = self._conn.execute("select id from training_runs where status = 'requested' order by id limit 1"
-                                     ).fetchone()
-            if row is None:
-                return None
-            self._conn.execute("update training_runs set status = 'running', started_at = ? where id = ?",
-                               [time.time(), row[0]])
-        return self.run(row[0])
-
-    def start_run(self, run_id: int, version: int, pid: int) -> None:
-        with self._conn:
-            self._conn.execute("update training_runs set status = 'running', version = ?, pid = ?, "
-                               "started_at = coalesce(started_at, ?) where id = ?", [version, pid, time.time(), run_id])
-
-    def run(self, run_id: int) -> dict[str, Any] | None:
-        rows = list(self.db.query("select * from training_runs where id = ?", [run_id]))
-        return {**rows[0], "notes": json.loads(rows[0]["notes"] or "[]"),
-                "progress": json.loads(rows[0]["progress"] or "{}")} if rows else None
-
-    def runs(self, task: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        where, args = ("where task = ?", [task]) if task else ("", [])
-        return [{**r, "progress": json.loads(r["progress"] or "{}")} for r in self.db.query(
-            f"select * from training_runs {where} order by id desc limit ?", [*args, limit])]
-
-    def run_progress(self, run_id: int, progress: dict[str, Any], note: str = "") -> None:
-        """Record how far a run is; ``note`` is a line for the people following it (a Slack thread)."""
-        with self._conn:
-            if note:
-                self._conn.execute("update training_runs set notes = json_insert(notes, '$[#]', ?) where id = ?",
-                                   [note, run_id])
-            self._conn.execute("update training_runs set progress = ? where id = ?", [json.dumps(progress), run_id])
-
-    def finish_run(self, run_id: int, status: str, message: str) -> None:
-        with self._conn:
-            self._conn.execute("update training_runs set status = ?, message = ?, finished_at = ?, "
-                               "notes = json_insert(notes, '$[#]', ?) where id = ?",
-                               [status, message, time.time(), message, run_id])
-
-    def requeue_interrupted_runs(self) -> int:
-        """Runs that were training when Lookout stopped wait again; they resume from their last checkpoint."""
-        with self._conn:
-            return self._conn.execute("update training_runs set status = 'requested' where status = 'running'"
-                                      ).rowcount
-
-    def unsent_notes(self) -> list[dict[str, Any]]:
-        """Runs with lines not yet relayed to the people following them."""
-        return [{**r, "notes": json.loads(r["notes"] or "[]")} for r in self.db.query(
-            "select id, task, channel, thread, notes, notes_sent from training_runs "
-            "where json_array_length(notes) > notes_sent")]
-
-    def notes_sent(self, run_id: int, sent: int, channel: str, thread: str) -> None:
-        with self._conn:
-            self._conn.execute("update training_runs set notes_sent = ?, channel = ?, thread = ? where id = ?",
-                               [sent, channel, thread, run_id])
-
-    def last_run_at(self, task: str) -> float:
-        """When the last training run of ``task`` was asked for (0 when never)."""
-        return self.db.execute("select coalesce(max(created_at), 0) from training_runs where task = ?",
-                               [task]).fetchone()[0]
-
-    def add_version(self, task: str, version: int, path: str, status: str, metrics: dict[str, Any], reason: str,
-                    run_id: int | None, int8: bool) -> None:
-        with self._conn:
-            self._conn.execute(
-                "insert or replace into model_versions (task, version, path, status, int8, metrics, reason, run_id, "
-                "created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [task, version, path, status, int(int8), json.dumps(metrics), reason, run_id, time.time()])
-
-    def versions(self, task: str | None = None) -> list[dict[str, Any]]:
-        where, args = ("where task = ?", [task]) if task else ("", [])
-        return [{**r, "metrics": json.loads(r["metrics"] or "{}")} for r in self.db.query(
-            f"select * from model_versions {where} order by task, version", args)]
-
-    def serving(self) -> dict[str, dict[str, Any]]:
-        """The version in service for each task that has one (other tasks are served zero-shot)."""
-        return {r["task"]: {**r, "metrics": json.loads(r["metrics"] or "{}")} for r in self.db.query(
-            "select * from model_versions where status = 'serving'")}
-
-    def promote(self, task: str, version: int, reason: str) -> None:
-        """Put ``version`` in service; the version serving before it is retired."""
-        now = time.time()
-        with self._conn:
-            self._conn.execute("update model_versions set status = 'retired' where task = ? and status = 'serving'",
-                               [task])
-            self._conn.execute("update model_versions set status = 'serving', promoted_at = ?, reason = ? "
-                               "where task = ? and version = ?", [now, reason, task, version])
-
-    def set_version_status(self, task: str, version: int, status: str, reason: str) -> None:
-        with self._conn:
-            self._conn.execute("update model_versions set status = ?, reason = ? where task = ? and version = ?",
-                               [status, reason, task, version])
-
-    def least_sure(self, task: str, since: float, limit: int, strategy: str = "spread") -> list[dict[str, Any]]:
-        """Up to ``limit`` items labelled by a model since ``since``, never asked about and never corrected, chosen by
-        ``models.active.select`` with ``strategy`` from the margin between their top two labels and their topic
-        (merges followed)."""
-        rows = [r for r in self.db.query(
-            "select items.*, labels.label, labels.scores from labels join items on items.id = labels.item_id "
-            "where labels.task = ? and labels.model != 'human' and items.stored_at >= ? and not exists "
-            "(select 1 from questions q where q.item_id = labels.item_id and q.task = labels.task) "
-            "order by items.rowid", [task, since])]
-        scored = [(top[0] - top[1], r) for r in rows
-                  if len(top := sorted(json.loads(r["scores"] or "{}").values(), reverse=True)) >= 2]
-        final = self._final_topic()
-        picked = active.select([m for m, _ in scored], [final(r["topic_id"] or 0) for _, r in scored], limit,
-                               strategy)
-        return [{"item_id": r["id"], "title": r["title"] or "", "text": _item(r).content, "url": r["url"] or "",
-                 "label": r["label"], "margin": round(margin, 4), "topic_id": final(r["topic_id"] or 0)}
-                for margin, r in (scored[i] for i in picked)]
-
-    def record_questions(self, task: str, asked: Sequence[dict[str, Any]]) -> None:
-        with self._conn:
-            self._conn.executemany("insert or ignore into questions (item_id, task, label, margin, asked_at) "
-                                   "values (?, ?, ?, ?, ?)",
-                                   [(q["item_id"], task, q["label"], q["margin"], time.time()) for q in asked])
-
-    # hyper-parameter searches -------------------------------------------------------------------------------------
-    def add_search(self, task: str, metric: str, trials: int, data: dict[str, int]) -> int:
-        with self._conn:
-            cur = self._conn.execute("insert into searches (task, metric, n_trials, status, data, created_at) "
-                                     "values (?, ?, ?, 'running', ?, ?)",
-                                     [task, metric, trials, json.dumps(data), time.time()])
-        return int(cur.lastrowid or 0)
-
-    def add_trial(self, search_id: int, number: int, params: dict[str, Any], score: float | None, state: str,
-                  seconds: float) -> None:
-        with self._conn:
-            self._conn.execute("insert or replace into search_trials (search_id, number, params, score, state, "
-                               "seconds) values (?, ?, ?, ?, ?, ?)",
-                               [search_id, number, json.dumps(params), score, state, seconds])
-
-    def finish_search(self, search_id: int, status: str, message: str, best_trial: int | None = None,
-                      best_params: dict[str, Any] | None = None, best_score: float | None = None) -> None:
-        with self._conn:
-            self._conn.execute("update searches set status = ?, message = ?, best_trial = ?, best_params = ?, "
-                               "best_score = ?, finished_at = ? where id = ?",
-                               [status, message, best_trial, json.dumps(best_params) if best_params else None,
-                                best_score, time.time(), search_id])
-
-    def search(self, search_id: int) -> dict[str, Any] | None:
-        """A hyper-parameter search with its best parameters and every trial, in order."""
-        rows = list(self.db.query("select * from searches where id = ?", [search_id]))
-        if not rows:
-            return None
-        trials = [{**r, "params": json.loads(r["params"])} for r in self.db.query(
-            "select number, params, score, state, seconds from search_trials where search_id = ? order by number",
-            [search_id])]
-        return {**rows[0], "data": json.loads(rows[0]["data"] or "{}"),
-                "best_params": json.loads(rows[0]["best_params"] or "null"), "trials": trials}
-
-    # reports ------------------------------------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
-        """Counts and source health for ``lookout status``."""
-        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        midnight = today.timestamp()
-
-        def one(sql: str, args: Iterable[Any] = ()) -> Any:
-            return self.db.execute(sql, list(args)).fetchone()[0]
-
-        return {
-            "items": one("select count(*) from items"),
-            "items_today": one("select count(*) from items where stored_at >= ?", [midnight]),
-            "pending": one("select count(*) from items where state = 'new'"),
-            "failed": one("select count(*) from items where state = 'failed'"),
-            "alerts_today": one("select count(*) from alerts where created_at >= ?", [midnight]),
-            "alerts_by_status": {r["status"]: r["n"] for r in self.db.query(
-                "select status, count(*) as n from alerts group by status")},
-            "topics": one("select count(*) from topics where alive = 1"),
-            "labels": [dict(r) for r in self.db.query(
-                "select task, label, count(*) as n, avg(confidence) as confidence, sum(unsure) as unsure "
-                "from labels group by task, label order by task, n desc")],
-            "sources": [dict(r) for r in self.db.query(
-                "select sources.*, (select count(*) from items where items.source = sources.name and "
-                "items.stored_at >= ?) as items_today from sources order by name", [midnight])],
-        }
-
-    def top_topics(self, limit: int = 10, min_size: int = 1) -> list[dict[str, Any]]:
-        rows = self.db.query("select id, size, first_seen, last_seen, keywords, name, representatives from topics "
-                             "where alive = 1 and size >= ? order by size desc, id limit ?", [min_size, limit])
-        return [{**r, "keywords": json.loads(r["keywords"]),
-                 "representatives": json.loads(r["representatives"])} for r in rows]
-
-    def links(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """Each item's title and URL ('' when it has none)."""
-        if not ids:
-            return {}
-        return {r["id"]: (r["title"] or "", r["url"] or "") for r in self.db.query(
-            f"select id, title, url from items where id in ({','.join('?' * len(ids))})", list(ids))}
-
-    def titles(self, ids: Sequence[str]) -> dict[str, str]:
-        return {item: title for item, (title, _) in self.links(ids).items()}
-
-    def items_with_label(self, task: str | None, label: str | None, limit: int = 20) -> list[dict[str, Any]]:
-        """The newest enriched items, optionally only those with ``label`` (in ``task`` if given)."""
-        where, args = ["items.state = 'done'"], []
-        if task or label:
-            where.append("items.id in (select item_id from labels where "
-                         + " and ".join(c for c, v in (("task = ?", task), ("label = ?", label)) if v) + ")")
-            args.extend(v for v in (task, label) if v)
-        sql = ("select items.id, items.title, items.url, items.source, items.topic_id, "
-               "group_concat(labels.task || '=' || labels.label || ' ' || printf('%.2f', labels.confidence), "
-               "', ') as labels from items left join labels on labels.item_id = items.id "
-               f"where {' and '.join(where)} group by items.id order by items.rowid desc limit ?")
-        return [dict(r) for r in self.db.query(sql, [*args, limit])]
-
-    def label_agreement(self, tasks: dict[str, list[str]]) -> list[tuple[str, int, int]]:
-        """For each task, over items whose own ``label`` field is one of the task's labels: (task, items, agreed)."""
-        out = []
-        for task, names in tasks.items():
-            n, agree = self.db.execute(
-                "select count(*), coalesce(sum(labels.label = json_extract(items.raw, '$.label')), 0) from labels "
-                "join items on items.id = labels.item_id where labels.task = ? and json_extract(items.raw, '$.label') "
-                f"in ({','.join('?' * len(names))})", [task, *names]).fetchone()
-            if n:
-                out.append((task, n, agree))
-        return out
