@@ -1,8 +1,9 @@
 """A head on the stored sentence embedding: the ladder's middle rung.
 
 A multinomial logistic regression over the unit embeddings the pipeline already computes for every item, so it
-serves at no extra encoder pass and trains in seconds on a CPU, from a handful of labels per class and for many
-classes. Its strength is picked on the validation set from a small grid (the data decides how much to regularise).
+serves at no extra encoder pass and trains in seconds to a few minutes on a CPU, from a handful of labels per class
+and for many classes. Its strength is picked on the validation set from a small grid (the data decides how much to
+regularise).
 """
 
 from __future__ import annotations

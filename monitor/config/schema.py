@@ -219,9 +219,10 @@ class TrainingSettings:
                                        "runs over; 0: no limit.", low=0.0)
     rungs: tuple[str, ...] = setting(("head", "fine-tuned"), "Rungs of the classifier ladder a training run trains; "
                                      "zero-shot is always scored beside them. `head`: logistic regression on the "
-                                     "stored embedding (seconds, no extra encoder pass when serving); `fine-tuned`: "
-                                     "the transformer (a second pass per item). The best on the held-out set is the "
-                                     "candidate, a tie going to the cheaper.", choices=("head", "fine-tuned"))
+                                     "stored embedding (seconds to minutes, no extra encoder pass when serving); "
+                                     "`fine-tuned`: the transformer (a second pass per item). The best on the "
+                                     "held-out set is the candidate, a tie going to the cheaper.",
+                                     choices=("head", "fine-tuned"))
     device: str = setting("auto", "`auto` (cuda when available, bf16 where supported, else cpu), `cpu` or `cuda`.")
 
 
