@@ -69,6 +69,17 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def check_batch(texts: Sequence[str], embeddings: np.ndarray | None, dims: int | None = None) -> None:
+    """Refuse a batch whose texts and embeddings do not line up, or (``dims``) embeddings of another width."""
+    if embeddings is None:
+        return
+    if len(texts) != len(embeddings):
+        raise ValueError(f"{len(texts)} texts but {len(embeddings)} embeddings in one batch")
+    width = np.shape(embeddings)[1] if np.ndim(embeddings) == 2 else None
+    if dims is not None and len(embeddings) and width != dims:
+        raise ValueError(f"embeddings of {width} dimensions but the classifier reads {dims} dimensions")
+
+
 def predictions(task: TaskSpec, labels: Sequence[str], probs: np.ndarray, model: str) -> list[Prediction]:
     """One ``Prediction`` per row of ``probs`` (columns in the order of ``labels``): the likeliest label, its
     probability as the confidence, unsure below the task's threshold."""
@@ -100,6 +111,7 @@ class ZeroShotClassifier:
         return cls(task, encode([label.prompt for label in task.labels]))
 
     def predict(self, texts: Sequence[str], embeddings: np.ndarray) -> list[Prediction]:
+        check_batch(texts, embeddings, self._labels.shape[1])
         if len(embeddings) == 0:
             return []
         probs = softmax(np.asarray(embeddings, dtype=np.float32) @ self._labels.T, self.task.temperature)

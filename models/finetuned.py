@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.classifier import Prediction, TaskSpec, predictions
+from models.classifier import Prediction, TaskSpec, check_batch, predictions
 from models.embedding import pick_device
 from models.finetune import predict_proba, quantize
 from models.registry import ModelLoadError, load
@@ -42,7 +42,8 @@ class FineTunedClassifier:
         """Class probabilities in the order of ``self.labels``."""
         return predict_proba(self.model, self.tokenizer, list(texts), self.batch_size, self.max_length, self.device)
 
-    def predict(self, texts: Sequence[str], embeddings: np.ndarray) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], embeddings: np.ndarray | None) -> list[Prediction]:
+        check_batch(texts, embeddings)
         if not texts:
             return []
         return predictions(self.task, self.labels, self.probabilities(texts), self.version)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from models.classifier import Prediction, TaskSpec, predictions, softmax
+from models.classifier import Prediction, TaskSpec, check_batch, predictions, softmax
 from models.evaluation import score
 
 STRENGTHS = (0.25, 1.0, 4.0, 16.0, 64.0)
@@ -114,6 +114,7 @@ class HeadClassifier:
         return self.head.probabilities(embeddings)
 
     def predict(self, texts: Sequence[str], embeddings: np.ndarray) -> list[Prediction]:
+        check_batch(texts, embeddings, self.head.weight.shape[1])
         if len(embeddings) == 0:
             return []
         return predictions(self.task, self.labels, self.probabilities(embeddings), self.version)

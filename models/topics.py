@@ -92,8 +92,12 @@ class TopicChanges:
 
 
 def as_vector(x: np.ndarray | Mapping[int, float]) -> np.ndarray:
-    """A unit float32 vector from an array or from river's ``{index: value}`` dict."""
-    return _unit(np.asarray([x[k] for k in sorted(x)] if isinstance(x, Mapping) else x, dtype=np.float32).ravel())
+    """A unit float32 vector from an array or from river's ``{index: value}`` dict; ``ValueError`` for a vector
+    that has no direction (all zeros, or not finite)."""
+    v = np.asarray([x[k] for k in sorted(x)] if isinstance(x, Mapping) else x, dtype=np.float32).ravel()
+    if not np.isfinite(v).all() or not v.any():
+        raise ValueError("an embedding must be finite and not all zeros")
+    return _unit(v)
 
 
 class OnlineTopicModel:
@@ -146,6 +150,9 @@ class OnlineTopicModel:
                ts: float = 0.0) -> int:
         """Learn one item and return the id of the topic it now belongs to."""
         v = as_vector(x)
+        if self._ids and len(v) != self._matrix.shape[1]:
+            raise ValueError(f"an embedding of {len(v)} dimensions, but this model's topics have "
+                             f"{self._matrix.shape[1]}")
         terms = list(dict.fromkeys(words(text[: self.max_chars])))
         sims = self._matrix[: len(self._ids)] @ v if self._ids else np.zeros(0, dtype=np.float32)
         best = int(sims.argmax()) if len(sims) else -1
