@@ -90,6 +90,9 @@ class Dispatcher:
         self.classifiers = classifiers
         self.commit = commit
         self.url = self.s.daemon_url or f"http://{settings.http.host}:{settings.http.port}"
+        if not settings.http.port:
+            log.warning("http.port is 0, so workers cannot fetch trained versions from this daemon: they serve "
+                        "zero-shot until it is set")
         self.in_flight: dict[str, float] = {}
         self.cursor = 0
         self.health: dict[str, Any] = {"redis": "connecting"}
@@ -125,7 +128,8 @@ class Dispatcher:
 
     async def _loop(self, redis: Redis, stop: asyncio.Event, wake: asyncio.Event, settled: Callable[[], bool],
                     idle: asyncio.Event) -> None:
-        await self._collect(redis, "0", None)  # results read before a restart but never committed
+        while await self._collect(redis, "0", None):  # results read before a restart but never committed
+            pass
         observed = 0.0
         while not stop.is_set():
             wake.clear()
