@@ -24,10 +24,13 @@ up: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-# The IMAP tests run a real dovecot; install it from Debian's packages when it is missing.
+# The IMAP tests run a real dovecot and the workers' tests a real redis-server; install them from Debian's packages
+# when they are missing.
 system-deps:
 	@[ -x /usr/sbin/dovecot ] || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dovecot-imapd >/dev/null; }
+	@[ -x /usr/bin/redis-server ] || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
 test: lint system-deps
 	$(PY) -m pytest

@@ -28,13 +28,14 @@ from monitor.cli.commands import (
     train,
     trends,
     watch,
+    worker,
 )
 from monitor.cli.common import CommandAdder, NotifierFactory, console_notifier
 from monitor.config.schema import ConfigError
 from monitor.service import ServiceError
 
 COMMANDS = (run, demo, mailbox, status, topics, items, map, settings, labels, watch, trends, train, models, taxonomy,
-            digest, search)
+            digest, search, worker)
 
 
 def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argparse.ArgumentParser:
@@ -77,7 +78,7 @@ def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argpars
 def main(argv: list[str] | None = None, notifier_factory: NotifierFactory | None = None,
          extra: Callable[[CommandAdder], None] | None = None) -> int:
     args = build_parser(extra).parse_args(argv)
-    daemon = args.command in ("run", "bot")
+    daemon = args.command in ("run", "bot", "worker")
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose + daemon, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("apscheduler", "httpx", "sentence_transformers", "transformers"):

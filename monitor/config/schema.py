@@ -7,23 +7,16 @@ A bad value raises ``ConfigError`` naming the key and what was expected.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+
+from monitor.config.fields import setting
+from monitor.workers.settings import WorkersSettings
 
 WEBHOOK_ENV = ("LOOKOUT_WEBHOOK_SECRET", "LOOKOUT_WEBHOOK_TOKEN")
 
 
 class ConfigError(ValueError):
     """A setting is missing, unknown or has a value of the wrong kind."""
-
-
-def setting(default: Any = MISSING, help: str = "", *, choices: tuple[str, ...] = (), low: float | None = None,
-            high: float | None = None, factory: Any = MISSING) -> Any:
-    """A dataclass field carrying its help text and the checks its value must pass."""
-    meta = {"help": help, "choices": choices, "low": low, "high": high}
-    if factory is not MISSING:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -360,7 +353,7 @@ SECTIONS: dict[str, type] = {"store": StoreSettings, "model": ModelSettings, "pi
                              "topics": TopicSettings, "http": HttpSettings, "bot": BotSettings,
                              "slack": SlackSettings, "console": ConsoleSettings, "learning": LearningSettings,
                              "training": TrainingSettings, "digest": DigestSettings,
-                             "taxonomy": TaxonomySettings, "llm": LlmSettings}
+                             "taxonomy": TaxonomySettings, "llm": LlmSettings, "workers": WorkersSettings}
 LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "imap": ImapSettings,
                           "reddit": RedditSettings, "mastodon": MastodonSettings, "bluesky": BlueskySettings,
                           "tasks": TaskSettings, "alerts": AlertSettings}
@@ -383,6 +376,7 @@ class Settings:
     digest: DigestSettings = field(default_factory=DigestSettings)
     taxonomy: TaxonomySettings = field(default_factory=TaxonomySettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
+    workers: WorkersSettings = field(default_factory=WorkersSettings)
     feeds: tuple[FeedSettings, ...] = ()
     replays: tuple[ReplaySettings, ...] = ()
     imap: tuple[ImapSettings, ...] = ()

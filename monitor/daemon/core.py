@@ -24,7 +24,7 @@ from monitor.daemon.learning import LearningJobs
 from monitor.daemon.notify import DeliveryError, Notifier
 from monitor.daemon.outbox import IDLE_WAIT, Outbox, wait_up_to
 from monitor.enrich.build import prime_bursts, restore_topics
-from monitor.enrich.pipeline import BatchResult, Pipeline
+from monitor.enrich.pipeline import BatchResult, Encoded, Pipeline
 from monitor.ingest.backoff import Health
 from monitor.ingest.item import Item
 from monitor.ingest.sources import PolledSource, StreamSource
@@ -64,6 +64,12 @@ class Daemon(SourceJobs, Outbox, LearningJobs):
         self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enrich")
         self._trainer: BaseProcess | None = None
         self._trainer_run = 0
+        self._handoff = None
+        if settings.workers.redis_url:  # lookout worker processes encode and classify; the daemon commits
+            from monitor.workers.dispatch import Dispatcher
+
+            self._handoff = Dispatcher(settings, store, int(pipeline.encode([""]).shape[1]),
+                                       lambda: self.pipeline.classifiers, self._commit)
 
     def stop(self) -> None:
         """Ask the daemon to finish the batch in hand, deliver what is pending and return."""
@@ -93,7 +99,8 @@ class Daemon(SourceJobs, Outbox, LearningJobs):
         self._scheduler.start()
         http = await self._serve_http()
         streams = [asyncio.create_task(self._stream(s)) for s in self.streams]
-        worker = asyncio.create_task(self._work())
+        worker = asyncio.create_task(self._work() if self._handoff is None else
+                                     self._handoff.run(self._stop, self._wake, self._settled, self._idle))
         outbox = asyncio.create_task(self._deliver())
         try:
             if until_idle:
@@ -184,6 +191,40 @@ class Daemon(SourceJobs, Outbox, LearningJobs):
                 continue
             await self.store.call(self.store.complete, result)
             self._done(1, bool(result.alerts))
+
+    async def _commit(self, items: list[Item], encoded: Encoded, errors: dict[str, str]) -> None:
+        """Commit what a worker made of ``items`` exactly as a local batch (a failed commit: one by one), and keep
+        the items it could not enrich as failed."""
+        if errors:
+            await self.store.call(self.store.fail_items, errors)
+            self._done(len(errors), False)
+        if not items:
+            return
+        self.pipeline.engine.muted = await self.store.call(self.store.muted)
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self._compute, self.pipeline.commit, items, encoded)
+        except Exception:
+            log.exception("committing a batch of %d items failed; committing them one by one", len(items))
+            await self._reload_state()
+            for i, item in enumerate(items):
+                await self._commit_one(item, encoded.take([i]))
+            return
+        await self.store.call(self.store.complete, result)
+        self._done(len(items), bool(result.alerts))
+
+    async def _commit_one(self, item: Item, encoded: Encoded) -> None:
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self._compute, self.pipeline.commit, [item],
+                                                                      encoded)
+        except Exception as exc:
+            log.error("item %s from %s cannot be committed and is kept as failed: %s", item.id, item.source, exc)
+            await self.store.call(self.store.fail_items, {item.id: f"{type(exc).__name__}: {exc}"})
+            self._done(1, False)
+            await self._reload_state()
+            return
+        await self.store.call(self.store.complete, result)
+        self._done(1, bool(result.alerts))
 
     async def _reload_state(self) -> None:
         """Drop in-memory model state that no commit backs (after a failed batch)."""

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -91,13 +92,21 @@ class SourceJobs:
         http = self.settings.http
         if not http.port:
             return None
-        app = make_app(self._ingest, self.settings.secrets.get("LOOKOUT_WEBHOOK_SECRET", ""),
-                       self.settings.secrets.get("LOOKOUT_WEBHOOK_TOKEN", ""), http.max_body_bytes)
+        secret, token = (self.settings.secrets.get(v, "") for v in ("LOOKOUT_WEBHOOK_SECRET", "LOOKOUT_WEBHOOK_TOKEN"))
+        app = make_app(self._ingest, secret, token, http.max_body_bytes, health=self._health)
+        if self._handoff is not None:
+            from monitor.workers.files import add_routes
+
+            add_routes(app, self.store, secret, token)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, http.host, http.port).start()
         log.info("webhook intake listening on http://%s:%d/ingest", http.host, http.port)
         return runner
+
+    def _health(self) -> dict[str, Any]:
+        """What ``/healthz`` adds to ``ok``: the hand-off to workers (Redis, batches waiting and held, workers)."""
+        return {} if self._handoff is None else {"workers": self._handoff.health}
 
     async def _failed(self, source: PolledSource | StreamSource, exc: Exception) -> float:
         error = str(exc) or type(exc).__name__

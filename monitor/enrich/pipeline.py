@@ -1,6 +1,8 @@
 """Enrichment of stored items: encode once, classify every task, join a topic, evaluate the alert rules.
 
-``Pipeline.enrich`` is plain synchronous code (it runs on a worker thread); the daemon commits what it returns.
+``Pipeline.enrich`` is plain synchronous code (it runs on a worker thread); the daemon commits what it returns. It
+is two halves: ``classify`` (encode and classify: stateless, so a ``lookout worker`` on another machine can do it)
+and ``commit`` (topics, bursts, rules: the daemon's state).
 """
 
 from __future__ import annotations
@@ -25,6 +27,26 @@ class Enriched:
     embedding: np.ndarray
     predictions: list[Prediction]
     topic_id: int
+
+
+@dataclass
+class Encoded:
+    """The stateless half of enriching a batch: each item's embedding and its predictions, one per task."""
+
+    embeddings: np.ndarray
+    predictions: list[list[Prediction]]
+
+    def take(self, rows: Sequence[int]) -> Encoded:
+        """The same for the items at ``rows`` only."""
+        return Encoded(self.embeddings[list(rows)], [self.predictions[i] for i in rows])
+
+
+def classify(encode: Callable[[Sequence[str]], np.ndarray], classifiers: Sequence[Classifier],
+             texts: Sequence[str]) -> Encoded:
+    """Encode ``texts`` once and classify them with every classifier; raises if any model fails."""
+    embeddings = encode(texts)
+    per_task = [c.predict(texts, embeddings) for c in classifiers]
+    return Encoded(embeddings, [[preds[i] for preds in per_task] for i in range(len(texts))])
 
 
 @dataclass
@@ -61,14 +83,20 @@ class Pipeline:
 
     def enrich(self, items: Sequence[Item]) -> BatchResult:
         """Enrich a batch; raises if any model fails (the caller then retries the items one by one)."""
-        classifiers = self.classifiers
+        return self.commit(items, self.classify(items))
+
+    def classify(self, items: Sequence[Item]) -> Encoded:
+        """The stateless half: embeddings and predictions, by the classifiers in service when it starts."""
+        return classify(self.encode, self.classifiers, [item.content for item in items])
+
+    def commit(self, items: Sequence[Item], encoded: Encoded) -> BatchResult:
+        """The stateful half, from ``encoded`` (made here or by a worker): topics, rules and alerts."""
         texts = [item.content for item in items]
-        embeddings = self.encode(texts)
-        per_task = [c.predict(texts, embeddings) for c in classifiers]
+        embeddings = encoded.embeddings
         results, alerts = [], []
         now = self.clock()
         for i, item in enumerate(items):
-            predictions = [preds[i] for preds in per_task]
+            predictions = encoded.predictions[i]
             tid = self.topics.update(embeddings[i], text=texts[i], item_id=item.id, ts=item.fetched.timestamp())
             topic = self.topics.get(tid)
             results.append(Enriched(item, embeddings[i], predictions, tid))

@@ -132,9 +132,11 @@ def parse_payload(body: bytes) -> list[Item]:
     return [_item(row, n) for n, row in enumerate(rows)]
 
 
-def make_app(ingest: Ingest, secret: str, token: str, max_bytes: int) -> web.Application:
-    """The daemon's HTTP face: ``POST /ingest`` and ``GET /healthz``. A body is read whole (chunked too) but
-    refused as soon as it passes ``max_bytes``; it is parsed in a thread, so a large one does not hold the loop."""
+def make_app(ingest: Ingest, secret: str, token: str, max_bytes: int,
+             health: Callable[[], dict[str, Any]] | None = None) -> web.Application:
+    """The daemon's HTTP face: ``POST /ingest`` and ``GET /healthz`` (``ok``, and what ``health`` adds). A body is
+    read whole (chunked too) but refused as soon as it passes ``max_bytes``; it is parsed in a thread, so a large
+    one does not hold the loop."""
 
     def too_big() -> web.Response:
         return web.json_response({"ok": False, "error": f"body larger than {max_bytes} bytes"}, status=413)
@@ -157,10 +159,10 @@ def make_app(ingest: Ingest, secret: str, token: str, max_bytes: int) -> web.App
         stored = await ingest(items)
         return web.json_response({"ok": True, "received": len(items), "stored": stored}, status=202)
 
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True, **(health() if health else {})})
 
     app = web.Application(client_max_size=max_bytes + 1)  # request.read() stops soon after a body passes max_bytes
     app.router.add_post("/ingest", ingest_handler)
-    app.router.add_get("/healthz", health)
+    app.router.add_get("/healthz", healthz)
     return app

@@ -20,6 +20,10 @@ def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     with Store(settings.store.path) as store:
         status = {**store.status(), "unknown_alerts": store.unknown_alerts()}
+    if settings.workers.redis_url:
+        from monitor.workers.report import workers_status
+
+        status["workers"] = workers_status(settings.workers)
     if args.json:
         print(json.dumps(status, indent=2, default=str))
         return 0
@@ -43,7 +47,24 @@ def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
     if status["labels"]:
         print()
         print_labels_rows(status["labels"])
+    if "workers" in status:
+        print_workers(status["workers"], settings.workers.redis_url)
     return 0
+
+
+def print_workers(w: dict, url: str) -> None:
+    """The workers ``[workers] redis_url`` names, with the batches waiting for one."""
+    print()
+    if w["redis"] != "ok":
+        print(f"workers: Redis at {url} is unreachable: {neutral(w['error'])}")
+        return
+    print(f"workers: {w['batches_waiting']} batches waiting, {w['batches_held']} held by a worker")
+    if w["workers"]:
+        print(table([[x["name"], "alive" if x["alive"] else "gone", x["device"], x["batches"], x["items"], x["held"],
+                      ", ".join(f"{t} {v}" for t, v in x["models"].items()), when(x["seen"]),
+                      neutral(x["error"])[:80]] for x in w["workers"]],
+                    headers=["worker", "state", "device", "batches", "items", "holding", "models",
+                             "last seen (UTC)", "error"]))
 
 
 def print_labels_rows(rows: list[dict]) -> None:

@@ -1,0 +1,71 @@
+"""The Redis side of the hand-off: key names, the connection, the consumer groups and the bounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
+
+from monitor.config.schema import ConfigError
+from monitor.workers.settings import WorkersSettings
+
+WORKERS_GROUP = "enrich"  # the workers' consumer group on the batches stream
+BRAIN_GROUP = "brain"  # the daemon's consumer group on the results stream
+BRAIN = "brain"  # the daemon's consumer name
+HEARTBEAT_SECONDS = 2.0
+ALIVE_SECONDS = 10.0  # a worker heard from this recently is alive
+FORGET_SECONDS = 600.0  # a worker not heard from this long is dropped from the list
+BLOCK_MS = 1000  # longest wait of one XREADGROUP
+__all__ = ["Keys", "RedisError", "check", "connect", "ensure_groups"]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The Redis keys one Lookout uses."""
+
+    batches: str
+    results: str
+
+    @classmethod
+    def of(cls, s: WorkersSettings) -> Keys:
+        return cls(s.batches_stream, s.results_stream)
+
+    @property
+    def models(self) -> str:
+        """The announcement of the model versions in service (a JSON string)."""
+        return f"{self.batches}:models"
+
+    @property
+    def workers(self) -> str:
+        """The workers' heartbeats: a hash of worker name to a JSON status."""
+        return f"{self.batches}:workers"
+
+
+def check(s: WorkersSettings) -> None:
+    """The ``[workers]`` checks that span settings."""
+    if s.in_flight * 2 > s.maxlen:
+        raise ConfigError(f"workers.in_flight = {s.in_flight}: must be at most half of workers.maxlen "
+                          f"({s.maxlen}), or batches waiting for a worker could be trimmed away")
+    if s.results_stream == s.batches_stream:
+        raise ConfigError("workers.results_stream: must differ from workers.batches_stream")
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client that raises at once on a lost connection (no silent retries): the caller then waits for Redis and
+    re-publishes what may have been lost with it."""
+    return aioredis.Redis.from_url(url, decode_responses=False, socket_connect_timeout=5,
+                                   socket_timeout=BLOCK_MS / 1000 + 10, retry=Retry(NoBackoff(), 0))
+
+
+async def ensure_groups(r: aioredis.Redis, keys: Keys) -> None:
+    """Create both streams and their consumer groups if missing (reading from the start, so nothing added before
+    a group existed is skipped)."""
+    for stream, group in ((keys.batches, WORKERS_GROUP), (keys.results, BRAIN_GROUP)):
+        try:
+            await r.xgroup_create(stream, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
