@@ -15,7 +15,7 @@ USAGE = {
     "trends": "`/lookout trends [hours]`: topics rising above or falling below their baseline (1-168 h, default 24)",
     "topic": "`/lookout topic <id>`: one topic's keywords, growth and typical items",
     "label": "`/lookout label <item> <label> [task]`: correct an item's label (item id as shown in alerts)",
-    "mute": "`/lookout mute <topic> [rule] [for 2h|until 2025-07-01]`: no more alerts about that topic (from that "
+    "mute": "`/lookout mute <topic> [rule] [for 2h or until 2025-07-01]`: no more alerts about that topic (from that "
             "rule only, when named), for good or for a while",
     "mutes": "`/lookout mutes`: the mutes in force, who set them and when they end",
     "unmute": "`/lookout unmute <topic> [rule]`: alerts about that topic again (from that rule only, when named)",
