@@ -314,3 +314,19 @@ def test_a_mute_set_before_a_merge_is_lifted_by_either_topic_number(tmp_path: Pa
     assert store.muted() == {Mute(2)} and store.mutes()[0]["on"] == 2
     assert [m["topic_id"] for m in service.unmute(store, "#2")] == [1]
     store.close()
+
+
+def test_mutes_stored_before_mutes_had_a_rule_and_an_end_stay_in_force(tmp_path: Path) -> None:
+    import sqlite_utils
+
+    from monitor.store.migrations import m012_mute_scope, migrations
+
+    old = sqlite_utils.Database(tmp_path / "old.db")
+    migrations.apply(old, stop_before=m012_mute_scope.__name__)
+    old["mutes"].insert({"topic_id": 7, "user": "U1", "created_at": 1.0})
+    old.close()
+    store = Store(tmp_path / "old.db")
+    assert store.muted() == {Mute(7)}
+    store.mute(7, "U2", "security", until=2e9)
+    assert store.muted(now=1e9) == {Mute(7), Mute(7, "security", 2e9)}
+    store.close()
