@@ -32,7 +32,7 @@ class Need(Enum):
     MEMBER = "member"
     """a member of one of ``bot.channels`` (everyone, when none are set)"""
     ADMIN = "admin"
-    """one of ``bot.admins`` (everyone, when none are set)"""
+    """one of ``bot.admins``; when none are set, one of the workspace's admins and owners"""
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,8 @@ RULES: dict[Key, Rule] = {
     ("command", "/lookout watch remove"): Rule(Need.ADMIN, "change what is watched"),
     ("command", "/lookout label"): MEMBER,
     ("command", "/lookout mute"): Rule(Need.ADMIN, "mute topics"),
+    ("command", "/lookout mutes"): ANYONE,
+    ("command", "/lookout unmute"): Rule(Need.ADMIN, "unmute topics"),
     ("command", "/lookout retrain"): Rule(Need.ADMIN, "ask for a retrain"),
     ("command", "/lookout taxonomy"): Rule(Need.ADMIN, "propose a taxonomy"),
     ("action", "lookout_open"): ANYONE,
@@ -64,6 +66,7 @@ RULES: dict[Key, Rule] = {
     ("action", "lookout_relabel"): MEMBER,
     ("action", "lookout_answer"): MEMBER,
     ("action", "lookout_mute"): Rule(Need.ADMIN, "mute topics"),
+    ("action", "lookout_unmute"): Rule(Need.ADMIN, "unmute topics"),
     ("action", "lookout_tax_label"): Rule(Need.ADMIN, "change a taxonomy"),
     ("action", "lookout_tax_discard"): Rule(Need.ADMIN, "change a taxonomy"),
     ("action", "lookout_tax_accept"): Rule(Need.ADMIN, "accept a taxonomy"),
@@ -96,12 +99,45 @@ def key_of(body: dict[str, Any]) -> Key | None:
     return str(kind or "request"), ""
 
 
-def is_admin(admins: Sequence[str], user: str) -> bool:
-    return not admins or user in admins
-
-
 class MembersUnknown(Exception):
     """Slack did not say who is in a channel (an error or a dropped connection): the user should try again."""
+
+
+class AdminsUnknown(Exception):
+    """Slack did not say whether a user is a workspace admin (an error or a dropped connection)."""
+
+
+class Admins:
+    """Who may do what ``Need.ADMIN`` guards: the users of ``bot.admins`` when it names any; otherwise the
+    workspace's admins and owners, as ``users.info`` tells (``is_admin``, ``is_owner``), each user's answer kept
+    for ``ttl`` seconds of ``clock``."""
+
+    def __init__(self, admins: Sequence[str], ttl: float = 300.0, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.admins = set(admins)
+        self.ttl = ttl
+        self.clock = clock
+        self._cache: dict[str, tuple[float, bool]] = {}
+
+    async def include(self, client: AsyncWebClient, user: str) -> bool:
+        """Whether ``user`` is an admin; raises ``AdminsUnknown`` when Slack cannot tell."""
+        if self.admins:
+            return user in self.admins
+        cached = self._cache.get(user)
+        if cached is None or self.clock() - cached[0] > self.ttl:
+            try:
+                found = (await client.users_info(user=user)).get("user") or {}
+            except SlackApiError as exc:
+                error = str(exc.response.get("error"))
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                error = type(exc).__name__
+            else:
+                cached = self.clock(), bool(found.get("is_admin") or found.get("is_owner"))
+                self._cache[user] = cached
+                return cached[1]
+            log.error("cannot tell whether %s is a workspace admin: %s", user, error)
+            raise AdminsUnknown(error)
+        return cached[1]
 
 
 class ChannelMembers:
@@ -158,7 +194,9 @@ Next = Callable[[], Awaitable[None]]
 
 
 def enforce(app: AsyncApp, admins: Sequence[str], members: ChannelMembers) -> None:
-    """Check every request against ``RULES`` before any listener of ``app`` sees it."""
+    """Check every request against ``RULES`` before any listener of ``app`` sees it; with no ``admins``, the
+    workspace's admins and owners are (``Admins``)."""
+    guards = Admins(admins, clock=members.clock)
 
     async def check(body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, ack: AsyncAck,
                     respond: AsyncRespond | None, next_: Next) -> BoltResponse | None:
@@ -170,8 +208,8 @@ def enforce(app: AsyncApp, admins: Sequence[str], members: ChannelMembers) -> No
         if rule is None:
             log.error("refused a %s %r: no rule in bot.access.RULES says who may send it", *key)
             refusal = messages.NOT_ALLOWED
-        elif rule.need is Need.ADMIN and not is_admin(admins, user):
-            refusal = messages.NOT_ADMIN.format(what=rule.what)
+        elif rule.need is Need.ADMIN:
+            refusal = await _admin_refusal(guards, client, user, rule.what)
         elif rule.need is Need.MEMBER:
             try:
                 if not await members.include(client, user):
@@ -183,6 +221,16 @@ def enforce(app: AsyncApp, admins: Sequence[str], members: ChannelMembers) -> No
         return await _refuse(key[0], body, ack, respond, refusal)
 
     app.use(check)
+
+
+async def _admin_refusal(admins: Admins, client: AsyncWebClient, user: str, what: str) -> str | None:
+    """Why ``user`` may not do an admin's ``what``, or None when they may."""
+    try:
+        if await admins.include(client, user):
+            return None
+    except AdminsUnknown as exc:
+        return messages.admins_unknown(str(exc))
+    return (messages.NOT_ADMIN if admins.admins else messages.NOT_WORKSPACE_ADMIN).format(what=what)
 
 
 async def _refuse(kind: str, body: dict[str, Any], ack: AsyncAck, respond: AsyncRespond | None, text: str

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
+from bot import messages
 from bot.mrkdwn import clip, escape, fit, link, safe_url, shorten
 from monitor.daemon.notify import Question
 from monitor.enrich.alerts import Alert
@@ -22,9 +24,47 @@ def fallback_text(alert: Alert) -> str:
     return escape(f"[{alert.rule}] {shorten(alert.title or alert.snippet, TITLE_CHARS)}")
 
 
+def confirm(title: str, text: str, ok: str) -> dict[str, Any]:
+    """A Block Kit confirmation dialog for a destructive button (Slack asks before it sends the click)."""
+    return {"title": {"type": "plain_text", "text": shorten(title, 100)},
+            "text": {"type": "mrkdwn", "text": clip(text, 300)}, "style": "danger",
+            "confirm": {"type": "plain_text", "text": shorten(ok, 30)},
+            "deny": {"type": "plain_text", "text": "Cancel"}}
+
+
+def label_key(name: str) -> str:
+    """A short check of a label's name, sent with its index so a menu older than a change of the task's labels
+    cannot record the wrong one."""
+    return f"{zlib.crc32(name.encode()) & 0xFFFF:04x}"
+
+
+def relabel_value(item_id: str, index: int, name: str) -> str:
+    """A relabel option's value: the item, the label's index in its task and the label's check (never the names,
+    which Block Kit's 150 characters of an option value could not always carry)."""
+    return json.dumps({"i": item_id, "l": index, "k": label_key(name)})
+
+
+def mute_button(alert: Alert) -> dict[str, Any]:
+    """Mute the alert's rule on its topic, after a confirmation; other rules keep alerting about it."""
+    title, text, ok = messages.CONFIRM_MUTE
+    return {"type": "button", "action_id": "lookout_mute", "value": json.dumps({"t": alert.topic_id,
+                                                                               "r": alert.rule}),
+            "text": {"type": "plain_text", "text": "Mute"},
+            "confirm": confirm(title, text.format(rule=escape(shorten(alert.rule, 60)), topic=alert.topic_id), ok)}
+
+
+def undo_mute(topic_id: int, rule: str, note: str, key: str) -> list[dict[str, Any]]:
+    """The line saying what was muted, with an Undo button that lifts that mute (``key`` keeps its block id unique
+    in the message)."""
+    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": clip(note, TEXT_LIMIT)}]},
+            {"type": "actions", "block_id": f"lookout_undo:{topic_id}:{key}"[:255], "elements": [
+                {"type": "button", "action_id": "lookout_unmute", "value": json.dumps({"t": topic_id, "r": rule}),
+                 "text": {"type": "plain_text", "text": "Undo"}}]}]
+
+
 def actions(alert: Alert, tasks: dict[str, list[str]]) -> dict[str, Any]:
-    """Buttons and menus under an alert: confirm the labels, pick the right label per task, mute the topic, open
-    the item."""
+    """Buttons and menus under an alert: confirm the labels, pick the right label per task, mute the rule on the
+    topic, open the item."""
     elements: list[dict[str, Any]] = []
     if alert.labels:
         elements.append({"type": "button", "action_id": "lookout_confirm", "style": "primary",
@@ -36,10 +76,9 @@ def actions(alert: Alert, tasks: dict[str, list[str]]) -> dict[str, Any]:
             elements.append({"type": "static_select", "action_id": f"lookout_relabel:{task}",
                              "placeholder": {"type": "plain_text", "text": shorten(f"{task}: not {label}?", 150)},
                              "options": [{"text": {"type": "plain_text", "text": shorten(n, 75)},
-                                          "value": json.dumps({"i": alert.item_id, "t": task, "l": n})}
-                                         for n in names]})
-    elements.append({"type": "button", "action_id": "lookout_mute", "value": json.dumps({"t": alert.topic_id}),
-                     "text": {"type": "plain_text", "text": "Mute topic"}})
+                                          "value": relabel_value(alert.item_id, j, n)}
+                                         for j, n in enumerate(names)]})
+    elements.append(mute_button(alert))
     url = safe_url(alert.url)
     if url:
         elements.append({"type": "button", "action_id": "lookout_open", "url": url,
@@ -155,11 +194,17 @@ def taxonomy_blocks(proposal: dict[str, Any]) -> list[dict[str, Any]]:
             {"type": "button", "action_id": "lookout_tax_accept", "style": "primary", "value": value,
              "text": {"type": "plain_text", "text": "Accept as a task…"}},
             {"type": "button", "action_id": "lookout_tax_discard", "style": "danger", "value": value,
-             "text": {"type": "plain_text", "text": "Discard"}}]})
+             "text": {"type": "plain_text", "text": "Discard"},
+             "confirm": confirm(*_discard(pid))}]})
     elif proposal.get("task"):
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Accepted as task "
                                                         f"`{escape(proposal['task'])}`"}]})
     return blocks
+
+
+def _discard(proposal_id: int) -> tuple[str, str, str]:
+    title, text, ok = messages.CONFIRM_DISCARD
+    return title, text.format(proposal=proposal_id), ok
 
 
 def _option(proposal_id: int, name: str, text: str, action: str, into: str = "") -> dict[str, Any]:

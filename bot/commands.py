@@ -19,7 +19,7 @@ class Command:
 
 
 ARITY = {"help": (0, 0), "status": (0, 0), "topics": (0, 1), "topic": (1, 1), "search": (1, 99), "label": (2, 3),
-         "mute": (1, 1), "watch": (1, 4), "trends": (0, 1),
+         "mute": (1, 5), "mutes": (0, 0), "unmute": (1, 2), "watch": (1, 4), "trends": (0, 1),
          "retrain": (0, 1), "taxonomy": (0, 1)}
 NUMBER_LIMIT = {"topics": 20, "trends": 168, "taxonomy": 50}
 TRENDING = re.compile(r"\b(trend\w*|topics?|going on|popular|hot)\b", re.I)

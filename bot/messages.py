@@ -15,7 +15,10 @@ USAGE = {
     "trends": "`/lookout trends [hours]`: topics rising above or falling below their baseline (1-168 h, default 24)",
     "topic": "`/lookout topic <id>`: one topic's keywords, growth and typical items",
     "label": "`/lookout label <item> <label> [task]`: correct an item's label (item id as shown in alerts)",
-    "mute": "`/lookout mute <topic>`: no more alerts about that topic",
+    "mute": "`/lookout mute <topic> [rule] [for 2h or until 2025-07-01]`: no more alerts about that topic (from that "
+            "rule only, when named), for good or for a while",
+    "mutes": "`/lookout mutes`: the mutes in force, who set them and when they end",
+    "unmute": "`/lookout unmute <topic> [rule]`: alerts about that topic again (from that rule only, when named)",
     "retrain": "`/lookout retrain [task]`: fine-tune a task's classifier (or every task's) now from the labels and "
                "corrections; progress follows in a thread",
     "taxonomy": "`/lookout taxonomy [labels]`: propose labels for a new task from the stored topics (2-50); "
@@ -32,16 +35,48 @@ NO_TOPICS = "No topic has {n} or more items yet."
 
 
 NOT_ADMIN = "Only Lookout's admins may {what}; ask one of them."
+NOT_WORKSPACE_ADMIN = ("Only the workspace's admins and owners may {what} (Lookout's `bot.admins` names no one); ask "
+                       "one of them.")
 WRONG_CHANNEL = "Corrections are accepted from members of Lookout's channels only."
 NOT_UNDERSTOOD = "I didn't catch that. Ask me \"what's trending?\" or \"anything about <words>?\", or use:\n"
 
 
-def muted(topic: dict[str, Any]) -> str:
-    return f"Muted topic *#{topic['id']}* ({escape(', '.join(topic['keywords'][:5]))}): no more alerts about it."
+def mute_scope(topic_id: int, rule: str, until: float | None) -> str:
+    """``topic #12`` / ``rule *security* on topic #12``, with the end: `` until <date>`` or nothing."""
+    what = f"*{escape(shorten(rule, 80))}* alerts about topic #{topic_id}" if rule else \
+        f"alerts about topic #{topic_id}"
+    return what + (f" until {when(until)}" if until is not None else "")
 
 
-def mute_note(user: str, topic_id: int) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f":mute: <@{user}> muted topic #{topic_id}"}]}
+def muted(topic: dict[str, Any], rule: str, until: float | None) -> str:
+    others = " Other rules still alert." if rule else ""
+    return (f"Muted {mute_scope(topic['id'], rule, until)} "
+            f"({escape(shorten(', '.join(topic['keywords'][:5]), 200))}).{others}")
+
+
+def mute_note_text(user: str, topic_id: int, rule: str, until: float | None) -> str:
+    return f":mute: <@{user}> muted {mute_scope(topic_id, rule, until)}"
+
+
+def unmuted(user: str, lifted: list[dict[str, Any]]) -> str:
+    return f":loud_sound: <@{user}> unmuted " + "; ".join(
+        mute_scope(m["topic_id"], m["rule"], None) for m in lifted) + "."
+
+
+def mutes_text(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "Nothing is muted."
+    lines = [f"• {mute_scope(m['topic_id'], m['rule'], m['until'])}"
+             + (f" (now part of #{m['on']})" if m["on"] != m["topic_id"] else "")
+             + f", by <@{m['user']}> {when(m['created_at'])}" for m in rows]
+    return "*Muted*\n" + "\n".join(lines[:40]) + ("\n…" if len(lines) > 40 else "") + \
+        "\nLift one with `/lookout unmute <topic> [rule]`."
+
+
+CONFIRM_MUTE = ("Mute these alerts?", "No more *{rule}* alerts about topic #{topic} until someone unmutes it. Other "
+                "rules still alert. Undo under this message or with `/lookout unmute {topic}`.", "Mute")
+CONFIRM_DISCARD = ("Discard this proposal?", "Proposal #{proposal} and its labels are dropped for good; a new one "
+                   "takes `/lookout taxonomy` again.", "Discard")
 
 
 def topic_text(topic: dict[str, Any]) -> str:
@@ -144,6 +179,11 @@ def corrected(title: str, task: str, old: str, new: str) -> str:
     return f"Recorded: *{escape(shorten(title, 80) or 'the item')}* is *{escape(new)}* in `{escape(task)}`{was}."
 
 
+def labels_changed(task: str) -> str:
+    return (f"the labels of task `{task}` changed since this alert was posted, so nothing was recorded; correct it "
+            "with `/lookout label <item> <label>`")
+
+
 def correction_note(user: str, task: str, old: str, new: str) -> dict[str, Any]:
     what = f"confirmed {escape(task)} = {escape(new)}" if old == new else \
         f"set {escape(task)} to {escape(new)} (was {escape(old) or 'none'})"
@@ -198,3 +238,8 @@ NOT_ALLOWED = "Lookout does not take that request from anyone; nothing was chang
 def members_unknown(error: str) -> str:
     return (f"I could not check who is in Lookout's channels just now (Slack said `{escape(error)}`); nothing was "
             "changed, please try again in a minute.")
+
+
+def admins_unknown(error: str) -> str:
+    return (f"I could not check with Slack whether you are a workspace admin just now (Slack said "
+            f"`{escape(error)}`); nothing was changed, please try again in a minute.")

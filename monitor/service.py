@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -79,11 +80,76 @@ def topic(store: Store, ref: str) -> dict[str, Any]:
     return found
 
 
-def mute(store: Store, ref: str, user: str) -> dict[str, Any]:
-    """Stop alerts for a topic; returns the topic."""
-    found = topic(store, ref)
-    store.mute(found["id"], user)
+DURATION = re.compile(r"^(\d{1,4})([mhdw])$")
+UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+LONGEST_MUTE_SECONDS = 366 * 86400
+
+
+@dataclass(frozen=True)
+class MuteRequest:
+    """What ``mute`` was asked: a topic, one rule ("" for every rule), an end (None for good)."""
+
+    topic: str
+    rule: str = ""
+    until: float | None = None
+
+
+def mute_request(words: Sequence[str], now: float) -> MuteRequest:
+    """``["12", "security", "for", "2h"]`` -> topic 12, rule ``security``, until ``now`` + 2 h. The grammar is
+    ``<topic> [rule] [for <n>m|h|d|w | until <date>[ <time>]]``; a date and time without an offset is UTC."""
+    if not words:
+        raise ServiceError("name the topic to mute, as shown in alerts (#12)")
+    ref, rest = words[0], list(words[1:])
+    rule = rest.pop(0) if rest and rest[0].lower() not in ("for", "until") else ""
+    if not rest:
+        return MuteRequest(ref, rule)
+    word, span = rest[0].lower(), " ".join(rest[1:])
+    if word == "for":
+        found = DURATION.match(span.lower())
+        if not found or int(found[1]) == 0:
+            raise ServiceError(f"`for {span}` is not a duration: expected a number and m, h, d or w, as in `for 2h`")
+        until = now + int(found[1]) * UNIT_SECONDS[found[2]]
+    elif word == "until":
+        try:
+            end = datetime.fromisoformat(span)
+        except ValueError:
+            raise ServiceError(f"`until {span}` is not a date: expected one like `until 2025-07-01` or "
+                               "`until 2025-07-01T18:00` (UTC unless it gives an offset)") from None
+        until = (end if end.tzinfo else end.replace(tzinfo=UTC)).timestamp()
+    else:
+        raise ServiceError(f"`{rest[0]}` after the rule: expected `for <duration>` or `until <date>`")
+    if until <= now:
+        raise ServiceError(f"`until {span}` is past: a mute has to end in the future")
+    if until - now > LONGEST_MUTE_SECONDS:
+        raise ServiceError("a mute with an end can last a year at most; leave the end out to mute for good")
+    return MuteRequest(ref, rule, until)
+
+
+def rule_names(store: Store, settings: Settings) -> list[str]:
+    """The alert rules a mute can name: the configured ones and the keyword watches added at run time."""
+    return [a.name for a in settings.alerts] + [w["name"] for w in store.watches() if w["kind"] == "keyword"]
+
+
+def mute(store: Store, settings: Settings, asked: MuteRequest, user: str) -> dict[str, Any]:
+    """Stop alerts for a topic (from one rule, when ``asked`` names one), for good or until ``asked.until``;
+    returns the topic."""
+    found = topic(store, asked.topic)
+    if asked.rule and asked.rule not in (names := rule_names(store, settings)):
+        raise ServiceError(f"no alert rule `{asked.rule}`; rules are: {', '.join(names) or 'none configured'}")
+    store.mute(found["id"], user, asked.rule, asked.until)
     return found
+
+
+def unmute(store: Store, ref: str, rule: str | None = None) -> list[dict[str, Any]]:
+    """Lift a topic's mutes (only ``rule``'s when given: "" is the topic-wide one); returns the mutes lifted."""
+    number = ref.lstrip("#")
+    if not number.isdigit():
+        raise ServiceError(f"`{ref}` is not a topic number (topics are shown as #12)")
+    lifted = store.unmute(int(number), rule)
+    if not lifted:
+        what = f"rule `{rule}` is not muted on topic #{number}" if rule else f"topic #{number} is not muted"
+        raise ServiceError(f"{what}; `/lookout mutes` lists the mutes in force")
+    return lifted
 
 
 def configured_names(settings: Settings) -> set[str]:

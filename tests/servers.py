@@ -17,6 +17,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import WSMsgType, web
 
+from tests.slack_limits import METHOD_SCOPES, block_errors, manifest_scopes
+
 CHUNK = 16 * 1024
 SAMPLE = Path(__file__).resolve().parent.parent / "monitor" / "demo" / "spamassassin_sample.jsonl"
 
@@ -161,7 +163,12 @@ class FeedServer:
 @dataclass
 class FakeSlack:
     """A recording fake of the Slack Web API: real HTTP, Slack-shaped JSON, 429s on demand. With ``stall_after``
-    set, each ``chat.postMessage`` after that many is recorded, then left unanswered until ``unstall`` is set."""
+    set, each ``chat.postMessage`` after that many is recorded, then left unanswered until ``unstall`` is set.
+
+    Like Slack, it refuses a method it does not know (``unknown_method``), a call whose scope the bot token lacks
+    (``missing_scope``; ``scopes`` defaults to the manifest's, and every answer carries them in ``x-oauth-scopes``),
+    a post to a channel the bot is not in (``joined``, when set) without ``chat:write.public``, and blocks over
+    Block Kit's limits (``invalid_blocks``). ``users.info`` says who is a workspace admin or owner."""
 
     calls: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     rate_limit_next: int = 0
@@ -181,10 +188,50 @@ class FakeSlack:
     stall_after: int = -1
     stalled: int = 0
     unstall: asyncio.Event = field(default_factory=asyncio.Event)
+    scopes: frozenset[str] = field(default_factory=manifest_scopes)
+    joined: set[str] | None = None
+    """the channels the bot is in; None: every one"""
+    workspace_admins: set[str] = field(default_factory=lambda: {"U0ADA"})
+    workspace_owners: set[str] = field(default_factory=set)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
+
+    def _refusal(self, method: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """What Slack answers a bot-token call it will not carry out, or None."""
+        if method not in METHOD_SCOPES:
+            return {"ok": False, "error": "unknown_method"}
+        needed = METHOD_SCOPES[method]
+        if needed and needed not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(sorted(self.scopes))}
+        channel = payload.get("channel", "")
+        if method == "chat.postMessage" and self.joined is not None and channel not in self.joined \
+                and "chat:write.public" not in self.scopes:
+            return {"ok": False, "error": "not_in_channel"}
+        blocks = payload.get("blocks") or []
+        view = payload.get("view")
+        if view:
+            blocks = (json.loads(view) if isinstance(view, str) else view).get("blocks", [])
+        errors = block_errors(blocks, 100 if view else 50)
+        return {"ok": False, "error": "invalid_blocks", "errors": errors} if errors else None
+
+    def _user(self, user: str) -> dict[str, Any]:
+        """``users.info``'s answer for ``user``: every U-id exists, as a plain member unless made admin or owner."""
+        if not user.startswith(("U", "W")):
+            return {"ok": False, "error": "user_not_found"}
+        owner = user in self.workspace_owners
+        return {"ok": True, "user": {"id": user, "team_id": "T0TEST", "name": user.lower(), "deleted": False,
+                                     "is_bot": False, "is_admin": owner or user in self.workspace_admins,
+                                     "is_owner": owner, "is_primary_owner": False, "is_restricted": False}}
+
+    @web.middleware
+    async def _scopes_header(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await handler(request)
+        if request.path.startswith("/api/"):
+            app_token = request.headers.get("Authorization", "").startswith("Bearer xapp-")
+            response.headers["x-oauth-scopes"] = "connections:write" if app_token else ",".join(sorted(self.scopes))
+        return response
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -205,6 +252,11 @@ class FakeSlack:
         self.calls[method].append(payload)
         if method in self.failing:
             return web.json_response({"ok": False, "error": self.failing[method]})
+        refused = None if method == "apps.connections.open" else self._refusal(method, payload)
+        if refused:
+            return web.json_response(refused)
+        if method == "users.info":
+            return web.json_response(self._user(str(payload.get("user", ""))))
         if method == "conversations.members":
             return web.json_response({"ok": True, "members": self.members.get(payload.get("channel", ""), []),
                                       "response_metadata": {"next_cursor": ""}})
@@ -265,7 +317,11 @@ class FakeSlack:
         return web.Response(text="OK - uploaded")
 
     async def _response_url(self, request: web.Request) -> web.Response:
-        self.responses.append(await request.json())
+        """response_url: takes a reply, refusing blocks over Block Kit's limits as Slack does."""
+        reply = await request.json()
+        if block_errors(reply.get("blocks") or []):
+            return web.Response(status=400, text="invalid_blocks")
+        self.responses.append(reply)
         return web.Response(text="ok")
 
     @property
@@ -273,7 +329,7 @@ class FakeSlack:
         return f"http://127.0.0.1:{self.port}/response/1"
 
     async def start(self) -> FakeSlack:
-        app = web.Application()
+        app = web.Application(middlewares=[self._scopes_header])
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_get("/api/{method}", self._handle)
         app.router.add_post("/response/{id}", self._response_url)

@@ -9,8 +9,9 @@ import numpy as np
 from models.classifier import Prediction
 from models.topics import OnlineTopicModel
 from monitor import service
+from monitor.config.load import load_settings
 from monitor.config.schema import AlertSettings
-from monitor.enrich.alerts import AlertEngine, Evaluation, Rule
+from monitor.enrich.alerts import AlertEngine, Evaluation, Mute, Rule
 from monitor.enrich.pipeline import BatchResult, Enriched
 from monitor.ingest.item import Item, make_id
 from monitor.store.db import Store
@@ -63,7 +64,7 @@ def test_cooldowns_survive_through_the_fired_map() -> None:
 
 
 def test_a_muted_topic_raises_no_alerts() -> None:
-    engine = AlertEngine([rule()], muted={1})
+    engine = AlertEngine([rule()], muted={Mute(1)})
     assert engine.evaluate(ev(topic=1), now=0) == []
     assert len(engine.evaluate(ev(topic=2), now=0)) == 1
 
@@ -85,8 +86,8 @@ def test_a_mute_follows_its_topic_when_it_merges_into_another(db_path: Path) -> 
     b = a + 0.9 * np.eye(8)[1]
     b /= np.linalg.norm(b)
     big, _, small = commit([a, a, b])
-    service.mute(store, f"#{small}", "U1")
-    assert store.muted() == {small}
+    service.mute(store, load_settings(None, env={}), service.MuteRequest(f"#{small}"), "U1")
+    assert store.muted() == {Mute(small)}
     bridge = (a + b) / np.linalg.norm(a + b)
     assert commit([bridge] * 3)[-1] == big and store.topic(small)["merged_into"] == big
     engine = AlertEngine([rule()], muted=store.muted())

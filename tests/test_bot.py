@@ -35,7 +35,7 @@ from monitor.config.load import load_settings
 from monitor.config.schema import Settings
 from monitor.daemon.core import Daemon
 from monitor.daemon.notify import ConsoleNotifier
-from monitor.enrich.alerts import Alert
+from monitor.enrich.alerts import Alert, Mute
 from monitor.enrich.build import build_pipeline
 from monitor.ingest.registry import build_sources
 from monitor.store.db import Store
@@ -217,7 +217,7 @@ async def test_alert_menus_and_buttons_correct_the_label_and_update_the_message(
     blocks = alert_blocks(alert, {"spam": ["spam", "ham"]})
     [row] = [b for b in blocks if b["type"] == "actions"]
     menu = next(e for e in row["elements"] if e["type"] == "static_select")
-    choice = next(o for o in menu["options"] if json.loads(o["value"])["l"] == other)
+    choice = next(o for o in menu["options"] if o["text"]["text"] == other)
     status, _ = await bot.action({"action_id": menu["action_id"], "block_id": "b1", "type": "static_select",
                                   "selected_option": choice, "action_ts": "1"}, blocks)
     assert status == 200
@@ -360,8 +360,9 @@ async def test_topic_shows_one_topic_and_mute_silences_it(bot: Bot) -> None:
     _, answer = await bot.command("topic 99999")
     assert answer["text"] == ":warning: there is no topic #99999"
     _, answer = await bot.command(f"mute {topic_id}")
-    assert answer["response_type"] == "in_channel" and answer["text"].startswith(f"Muted topic *#{topic_id}*")
-    assert bot.store.muted() == {topic_id}
+    assert answer["response_type"] == "in_channel"
+    assert answer["text"].startswith(f"Muted alerts about topic #{topic_id} (")
+    assert bot.store.muted() == {Mute(topic_id)}
 
 
 class Clock:
@@ -394,9 +395,9 @@ async def test_admins_and_channels_are_enforced_from_the_first_minute_and_the_mu
         await strict.action({"action_id": "lookout_mute", "block_id": "b", "type": "button",
                              "value": json.dumps({"t": topic_id}), "action_ts": "2"}, [], user="U0BOSS")
         await wait_for(lambda: slack.calls["chat.update"])
-        assert slack.calls["chat.update"][0]["blocks"][-1]["elements"][0]["text"] == \
-            f":mute: <@U0BOSS> muted topic #{topic_id}"
-        assert bot.store.muted() == {topic_id}
+        assert slack.calls["chat.update"][0]["blocks"][-2]["elements"][0]["text"] == \
+            f":mute: <@U0BOSS> muted alerts about topic #{topic_id}"
+        assert bot.store.muted() == {Mute(topic_id)}
     async with served(strict_settings(("C0LOOKOUT", "C0TEAM")), bot.store, slack, booted) as team:
         _, answer = await team.command(f"label {bot.items[0][:8]} spam")
         assert answer["text"].startswith("Recorded:") and len(bot.store.corrections()) == 2
@@ -442,6 +443,7 @@ REFUSED: list[tuple[Key, Any, str]] = [
     (("command", "/lookout watch remove"), "watch remove list", "change what is watched"),
     (("command", "/lookout label"), "label {item} ham", NOT_A_MEMBER),
     (("command", "/lookout mute"), "mute {topic}", "mute topics"),
+    (("command", "/lookout unmute"), "unmute {topic}", "unmute topics"),
     (("command", "/lookout retrain"), "retrain", "ask for a retrain"),
     (("command", "/lookout taxonomy"), "taxonomy 3", "propose a taxonomy"),
     (("action", "lookout_confirm"), {"action_id": "lookout_confirm", "type": "button",
@@ -452,6 +454,8 @@ REFUSED: list[tuple[Key, Any, str]] = [
                                     "value": '{"i": "{item}", "t": "spam", "l": "ham"}'}, NOT_A_MEMBER),
     (("action", "lookout_mute"), {"action_id": "lookout_mute", "type": "button", "value": '{"t": {topic}}'},
      "mute topics"),
+    (("action", "lookout_unmute"), {"action_id": "lookout_unmute", "type": "button",
+                                    "value": '{"t": {topic}, "r": ""}'}, "unmute topics"),
     (("action", "lookout_tax_label"), {"action_id": "lookout_tax_label", "type": "static_select", "selected_option": {
         "value": '{"p": 1, "l": "first", "a": "drop", "i": ""}'}}, "change a taxonomy"),
     (("action", "lookout_tax_discard"), {"action_id": "lookout_tax_discard", "type": "button", "value": '{"p": 1}'},
@@ -493,7 +497,7 @@ async def test_a_user_without_the_right_is_refused_and_nothing_changes(bot: Bot,
 
 
 def test_every_request_the_bot_invites_has_a_rule_and_every_guarded_rule_a_refusal_test() -> None:
-    from bot.blocks import accept_view, edit_label_view, question_blocks, taxonomy_blocks
+    from bot.blocks import accept_view, edit_label_view, question_blocks, taxonomy_blocks, undo_mute
     from monitor.daemon.notify import Question
 
     alert = Alert(rule="r", item_id="i" * 20, topic_id=1, cooldown_key="k", channel="C", created_at=1.0,
@@ -503,7 +507,8 @@ def test_every_request_the_bot_invites_has_a_rule_and_every_guarded_rule_a_refus
     proposal = {"id": 1, "status": "open", "labels": [label, {**label, "name": "second"}]}
     row = {"item_id": "i" * 20, "title": "t", "text": "x", "url": "", "label": "spam", "margin": 0.1}
     elements = [e for b in [*alert_blocks(alert, {"spam": ["spam", "ham"]}),
-                            *question_blocks(Question("spam", ["spam", "ham"], [row], "C")), *taxonomy_blocks(proposal)]
+                            *question_blocks(Question("spam", ["spam", "ham"], [row], "C")), *taxonomy_blocks(proposal),
+                            *undo_mute(1, "r", "muted", "1")]
                 for e in [*b.get("elements", []), *([b["accessory"]] if "accessory" in b else [])]]
     invited = {("action", e["action_id"].split(":")[0]) for e in elements if "action_id" in e}
     invited |= {("view", v["callback_id"]) for v in (edit_label_view(1, label), accept_view(1))}

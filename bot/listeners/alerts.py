@@ -1,5 +1,5 @@
-"""The buttons and menus on alert messages and questions: relabel, answer, confirm, open, mute. Each change is
-shown on the message in place."""
+"""The buttons and menus on alert messages and questions: relabel, answer, confirm, open (mute and its Undo are
+``bot.listeners.mutes``'). Each change is shown on the message in place."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.blocks import label_key
 from bot.listeners.context import Bot, add_notes, note
 from monitor import service
 from monitor.service import ServiceError
@@ -42,8 +43,14 @@ def register(app: AsyncApp, bot: Bot) -> None:
     async def relabel(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         await bot.refresh()
-        choice = json.loads(body["actions"][0]["selected_option"]["value"])
-        await correct(bot, client, body, [(choice["t"], choice["l"])], choice["i"])
+        action = body["actions"][0]
+        task, choice = action["action_id"].partition(":")[2], json.loads(action["selected_option"]["value"])
+        names = next(([x.name for x in t.labels] for t in bot.settings.tasks if t.name == task), [])
+        index = choice["l"]
+        if not (isinstance(index, int) and 0 <= index < len(names) and label_key(names[index]) == choice["k"]):
+            await add_notes(client, body, [note(messages.error(messages.labels_changed(task)))])
+            return
+        await correct(bot, client, body, [(task, names[index])], choice["i"])
 
     @app.action(re.compile(r"^lookout_answer"))
     async def answer(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -63,11 +70,3 @@ def register(app: AsyncApp, bot: Bot) -> None:
     @app.action("lookout_open")
     async def opened(ack: AsyncAck) -> None:
         await ack()
-
-    @app.action("lookout_mute")
-    async def mute(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        user = body["user"]["id"]
-        topic_id = int(json.loads(body["actions"][0]["value"])["t"])
-        await bot.store.call(service.mute, bot.store, str(topic_id), user)
-        await add_notes(client, body, [messages.mute_note(user, topic_id)])

@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import blocks, messages
 from bot.access import redact_url
 from bot.commands import Command, UsageError, parse
+from bot.listeners import mutes
 from bot.listeners.context import Bot
 from monitor import service
 from monitor.learning import runs
@@ -90,11 +91,6 @@ async def _topic(bot: Bot, cmd: Command, req: Request) -> None:
     await req.ack(response_type="ephemeral", text=messages.topic_text(found))
 
 
-async def _mute(bot: Bot, cmd: Command, req: Request) -> None:
-    found = await bot.store.call(service.mute, bot.store, cmd.args[0], req.user)
-    await req.ack(response_type="in_channel", text=messages.muted(found))
-
-
 async def _label(bot: Bot, cmd: Command, req: Request) -> None:
     task = cmd.args[2] if len(cmd.args) == 3 else None
     done = await bot.store.call(service.correct, bot.store, bot.settings, cmd.args[0], cmd.args[1], req.user,
@@ -132,7 +128,7 @@ async def _watch(bot: Bot, cmd: Command, req: Request) -> None:
 
 HANDLERS: dict[str, Handler] = {
     "help": _help, "status": _status, "retrain": _retrain, "topics": _topics, "taxonomy": _taxonomy,
-    "trends": _trends, "topic": _topic, "mute": _mute, "watch": _watch, "label": _label, "search": _search,
+    "trends": _trends, "topic": _topic, "watch": _watch, "label": _label, "search": _search, **mutes.HANDLERS,
 }
 
 

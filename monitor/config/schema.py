@@ -79,9 +79,10 @@ class BotSettings:
     port: int = setting(3000, "Port `lookout bot` listens on.", low=1, high=65535)
     mode: str = setting("http", "`http` (Slack calls bot.host:bot.port) or `socket` (Socket Mode: Lookout connects "
                                 "out to Slack; needs SLACK_APP_TOKEN, no public URL).", choices=("http", "socket"))
-    admins: tuple[str, ...] = setting(factory=tuple, help="Slack user ids allowed to mute topics, change watches, "
-                                                          "ask for a retrain and propose, edit or accept a taxonomy; "
-                                                          "empty allows everyone.")
+    admins: tuple[str, ...] = setting(factory=tuple, help="Slack user ids allowed to mute and unmute topics, change "
+                                                          "watches, ask for a retrain and propose, edit or accept a "
+                                                          "taxonomy; empty: the workspace's admins and owners (as "
+                                                          "users.info tells).")
     channels: tuple[str, ...] = setting(factory=tuple, help="Channel ids whose members may correct labels; empty "
                                                             "lets everyone.")
 

@@ -16,6 +16,7 @@ def validate(settings: Settings) -> None:
     _check_tasks_and_schedules(settings)
     _check_llm_and_topics(settings)
     _check_alerts(settings)
+    _check_slack_names(settings)
 
 
 def _check_sources(settings: Settings) -> None:
@@ -96,3 +97,22 @@ def _check_alerts(settings: Settings) -> None:
             except regex.error as exc:
                 raise ConfigError(f"{where}.pattern = {rule.pattern!r}: not a valid regular expression "
                                   f"({exc})") from None
+
+
+NAME_CHARS = 40
+"""The longest task, label or rule name: Slack shows it in full on a button or menu option (75 characters) with room
+to spare, and the values of the alert's buttons and question's answers carry it within Block Kit's limits."""
+SLACK_NAME = re.compile(rf"^[^\s\x00-\x1f\x7f]{{1,{NAME_CHARS}}}$")
+
+
+def _check_slack_names(settings: Settings) -> None:
+    """Task, label and rule names must fit Slack's buttons and menus and be one word of ``/lookout label`` and
+    ``/lookout mute``."""
+    named = [(f"tasks[{i}].name", t.name) for i, t in enumerate(settings.tasks)]
+    named += [(f"tasks[{i}].labels[{j}].name", x.name) for i, t in enumerate(settings.tasks)
+              for j, x in enumerate(t.labels)]
+    named += [(f"alerts[{i}].name", a.name) for i, a in enumerate(settings.alerts)]
+    for where, name in named:
+        if not SLACK_NAME.match(name):
+            raise ConfigError(f"{where} = {name!r}: expected one word (no spaces) of up to {NAME_CHARS} "
+                              f"characters, so Slack's menus and `/lookout label` can carry it")

@@ -62,6 +62,19 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class Mute:
+    """No alerts about ``topic_id`` from ``rule`` (from any rule when empty) until ``until`` (a Unix time; for
+    good when None)."""
+
+    topic_id: int
+    rule: str = ""
+    until: float | None = None
+
+    def silences(self, rule: str, topic_id: int, now: float) -> bool:
+        return self.topic_id == topic_id and self.rule in ("", rule) and (self.until is None or now < self.until)
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """What the rules see about one enriched item."""
 
@@ -154,10 +167,10 @@ class AlertEngine:
     items of burst rules in time bins."""
 
     def __init__(self, rules: Iterable[Rule], fired: dict[tuple[str, str], float] | None = None,
-                 muted: set[int] | None = None) -> None:
+                 muted: Iterable[Mute] = ()) -> None:
         self.rules = list(rules)
         self.fired = dict(fired or {})
-        self.muted = set(muted or ())
+        self.muted = set(muted)
         self.too_slow: set[tuple[str, str]] = set()
         self.trackers: dict[str, BurstTracker] = {}
         self.prime({}, {}, 0.0)
@@ -178,7 +191,8 @@ class AlertEngine:
             tracker.forget_quiet(now)
 
     def evaluate(self, ev: Evaluation, now: float) -> list[Alert]:
-        """The alerts ``ev`` raises; none for an item of a muted topic (its item still counts towards rates)."""
+        """The alerts ``ev`` raises; none from a rule muted on its topic at ``now`` (the item still counts towards
+        rates)."""
         reasons: dict[str, str] = {}
         for rule in self.rules:
             key = rule.burst_key(ev) if rule.bursty else None
@@ -188,9 +202,9 @@ class AlertEngine:
                 if tracker.bursting(burst, now, rule.factor, rule.min_count):
                     reasons[rule.name] = rule.explain_burst(ev, burst)
         alerts: list[Alert] = []
-        if ev.topic_id in self.muted:
-            return alerts
         for rule in self.rules:
+            if any(m.silences(rule.name, ev.topic_id, now) for m in self.muted):
+                continue
             try:
                 reason = reasons.get(rule.name) if rule.bursty else rule.match(ev)
             except TimeoutError:

@@ -34,13 +34,14 @@ from monitor.enrich.pipeline import BatchResult
 from monitor.ingest.item import Item
 from monitor.store.learning import LearningRecords
 from monitor.store.migrations import migrations
+from monitor.store.mutes import MuteRecords
 from monitor.store.reports import ReportQueries
 from monitor.store.rows import iso_time, row_item
 from monitor.store.taxonomy import TaxonomyRecords
 
 T = TypeVar("T")
 READERS = 4  # reader threads (each with its own read-only connection) behind Store.read
-class Store(TaxonomyRecords, LearningRecords, ReportQueries):
+class Store(TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords):
     """All of Lookout's state in one SQLite file. Async code writes through ``call`` (one writer thread) and reads
     through ``read`` (reader threads); plain synchronous code (the CLI) uses the writer's connection directly.
 
@@ -349,16 +350,6 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries):
     def recent_alerts(self, limit: int = 5) -> list[dict[str, Any]]:
         return [{**json.loads(r["payload"]), "status": r["status"]} for r in self.db.query(
             "select payload, status from alerts order by id desc limit ?", [limit])]
-
-    def mute(self, topic_id: int, user: str) -> None:
-        with self._conn:
-            self._conn.execute("insert or replace into mutes (topic_id, user, created_at) values (?, ?, ?)",
-                               [topic_id, user, time.time()])
-
-    def muted(self) -> set[int]:
-        """The muted topics, each followed through merges to the topic it lives on in now."""
-        final = self._final_topic()
-        return {final(r["topic_id"]) for r in self.db.query("select topic_id from mutes")}
 
     def topic(self, topic_id: int) -> dict[str, Any] | None:
         """One topic (live or merged away) with its member counts for the last day and before, and its history:

@@ -112,3 +112,11 @@ def m010_decayed_terms(db: sqlite_utils.Database) -> None:
 @migrations()
 def m011_arrival_index(db: sqlite_utils.Database) -> None:
     db["items"].create_index(["stored_at"])
+
+
+@migrations()
+def m012_mute_scope(db: sqlite_utils.Database) -> None:
+    """A mute may name one rule ("" for every rule) and an end (``until``, a Unix time; null for good)."""
+    db["mutes"].add_column("rule", str, not_null_default="")
+    db["mutes"].add_column("until", float)
+    db["mutes"].transform(pk=("topic_id", "rule"))
