@@ -2,7 +2,7 @@
 
 Every setting has a default and a help text (``lookout settings`` prints them all). Scalar settings can be
 overridden from the environment as ``LOOKOUT_<SECTION>_<KEY>``; secrets come only from the environment.
-A bad value raises ``ConfigError`` naming the key and what was expected.
+A bad value raises ``ConfigError`` (``monitor.config.errors``) naming the key and what was expected.
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field
 from typing import Any
 
+from monitor.config.errors import ConfigError as ConfigError  # re-exported: the settings' users import it here
+
 WEBHOOK_ENV = ("LOOKOUT_WEBHOOK_SECRET", "LOOKOUT_WEBHOOK_TOKEN")
-
-
-class ConfigError(ValueError):
-    """A setting is missing, unknown or has a value of the wrong kind."""
 
 
 def setting(default: Any = MISSING, help: str = "", *, choices: tuple[str, ...] = (), low: float | None = None,
