@@ -6,20 +6,29 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint bench install system-deps up
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# torch from PyPI is the multi-GB CUDA build on Linux: without a visible NVIDIA GPU (no nvidia-smi) take the CPU
+# build from PyTorch's index instead. Override it: `make TORCH_INDEX= install` (PyPI's default build), or a mirror.
+TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
+PYTHON ?= python3
+
 $(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Lookout needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) -V 2>&1). Try make PYTHON=python3.12"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# The demo prints its next commands as `.venv/bin/lookout ...` (or `lookout ...` once the venv is activated).
 demo: $(STAMP)
 	$(VENV)/bin/lookout demo
 
-# The daemon and the Slack app together, as the Procfile describes them (needs lookout.toml and the Slack tokens).
+# The daemon and the Slack app together, as the Procfile describes them (needs lookout.toml). Without Slack tokens
+# the Slack app says so and waits, and the daemon sends its alerts to the console.
 up: $(STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PYTHONUNBUFFERED=1 $(VENV)/bin/honcho start
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Callable
 
@@ -33,10 +34,12 @@ def cmd_bot(args: argparse.Namespace, _: NotifierFactory) -> int:
     from bot.notifier import slack_client
     from bot.server import make_web_app
 
-    settings = load_cli_settings(args)
+    settings = load_cli_settings(args, creates_store=True)
     secret = settings.secrets.get("SLACK_SIGNING_SECRET", "")
     app_token = settings.secrets.get("SLACK_APP_TOKEN", "")
     socket = settings.bot.mode == "socket"
+    if not (settings.slack_bot_token or secret or app_token):
+        return _without_slack(args.wait_without_tokens)
     if not settings.slack_bot_token or not (app_token if socket else secret):
         needs = "SLACK_APP_TOKEN (Socket Mode)" if socket else "SLACK_SIGNING_SECRET"
         raise ConfigError(f"`lookout bot` needs SLACK_BOT_TOKEN and {needs} in the environment")
@@ -71,9 +74,27 @@ def cmd_bot(args: argparse.Namespace, _: NotifierFactory) -> int:
     return 0
 
 
+def _without_slack(wait: bool) -> int:
+    """No Slack token at all: say so, and (``wait``) stay until stopped, so that a process manager running the
+    daemon beside the Slack app (honcho, ``make up``) keeps the daemon."""
+    stop = {signal.SIGINT, signal.SIGTERM}
+    if wait:
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+    print("lookout bot: no Slack tokens in the environment (SLACK_BOT_TOKEN, with SLACK_SIGNING_SECRET or "
+          "SLACK_APP_TOKEN), so the Slack app is not started and alerts go to the console; docs/slack.md sets Slack "
+          "up" + ("; waiting until stopped" if wait else ""), flush=True)
+    if wait:
+        signal.sigwait(stop)
+    return 0
+
+
 def add_bot(command: CommandAdder) -> None:
-    command("bot", cmd_bot, "Serve the Slack app (slash command /lookout, alert buttons, App Home): over HTTP on "
-                            "bot.host:bot.port, or in Socket Mode when bot.mode = \"socket\".")
+    p = command("bot", cmd_bot, "Serve the Slack app (slash command /lookout, alert buttons, App Home): over HTTP "
+                                "on bot.host:bot.port, or in Socket Mode when bot.mode = \"socket\". Without any "
+                                "Slack token it says so and exits 0.")
+    p.add_argument("--wait-without-tokens", action="store_true",
+                   help="without Slack tokens, wait until stopped instead of exiting (the Procfile uses it, so that "
+                        "honcho keeps the daemon running)")
 
 
 def main(argv: list[str] | None = None) -> int:

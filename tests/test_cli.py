@@ -54,7 +54,7 @@ def test_settings_lists_every_setting_and_check_reports_a_bad_file(tmp_path: Pat
     bad.write_text("[topics]\nthreshold = 'high'\n")
     result = lookout("settings", "--check", str(bad))
     assert result.returncode == 2
-    assert result.stderr.strip() == "lookout: configuration error: topics.threshold = 'high': expected a number"
+    assert result.stderr.strip() == f"lookout: configuration error: {bad}: topics.threshold = 'high': expected a number"
     assert lookout("settings", "--check", str(Path("lookout.example.toml").resolve())).returncode == 0
 
 
@@ -63,7 +63,7 @@ def test_run_with_a_bad_setting_stops_before_starting(tmp_path: Path) -> None:
     cfg.write_text('[[feeds]]\nname = "x"\nurl = "http://127.0.0.1:9/"\ninterval_seconds = -5\n')
     result = lookout("run", "--config", str(cfg))
     assert result.returncode == 2
-    assert "feeds[0].interval_seconds = -5.0: expected a number at least 0.05" in result.stderr
+    assert 'feeds "x".interval_seconds = -5.0: expected a number at least 0.05' in result.stderr
     missing = lookout("run", "--config", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "no such configuration file" in missing.stderr
 
@@ -129,7 +129,7 @@ def test_topics_and_items_read_the_store(tmp_path: Path, tiny_model: str) -> Non
     bad = lookout("watch", "add", "--keyword", "(unclosed", "--config", str(cfg))
     assert bad.returncode == 2 and "is not a valid regular expression" in bad.stderr
     assert lookout("watch", "remove", "example-org-feed", "--config", str(cfg)).returncode == 0
-    no_secret = lookout("bot", "--config", str(cfg))
+    no_secret = lookout("bot", "--config", str(cfg), SLACK_BOT_TOKEN="xoxb-1")
     assert no_secret.returncode == 2 and "SLACK_SIGNING_SECRET" in no_secret.stderr
 
 

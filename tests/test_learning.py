@@ -225,6 +225,8 @@ def test_labels_train_promote_reject_rollback_and_a_crash_through_the_cli(tmp_pa
     assert result.returncode == 2 and "2 bad rows" in result.stderr and "`eggs` is not a label" in result.stderr
     assert "no task `eggs`" in run("labels", "import", str(data), "--task", "eggs", "-c", str(cfg)).stderr
 
+    assert "no store at" in run("train", "spam", "-c", str(cfg)).stderr
+    Store(tmp_path / "lookout.db").close()
     too_few = run("train", "spam", "-c", str(cfg))
     assert too_few.returncode == 1 and "too few labels" in too_few.stderr
     result = run("labels", "import", str(data), "--task", "spam", "-c", str(cfg))

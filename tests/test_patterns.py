@@ -56,7 +56,7 @@ def test_python_syntax_is_kept_and_the_regex_syntax_is_checked(tmp_path: Path) -
     assert len(engine.evaluate(ev("big outage, out"), now=0)) == 1
     bad = tmp_path / "bad.toml"
     bad.write_text('[[alerts]]\nname = "broken"\nkind = "keyword"\npattern = "(unclosed"\n')
-    with pytest.raises(ConfigError, match=r"alerts\[0\]\.pattern = '\(unclosed': not a valid regular expression"):
+    with pytest.raises(ConfigError, match=r"alerts \"broken\"\.pattern = '\(unclosed': not a valid regular expression"):
         load_settings(bad, env={})
 
 

@@ -27,6 +27,8 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 def test_a_search_records_every_trial_and_prints_the_best_parameters_as_training_lines(
         tmp_path: Path, tiny_model: str, run: Runner) -> None:
     cfg = write_config(tmp_path, tiny_model)
+    assert run("train", "spam", "--search", "3", "-c", str(cfg)).returncode == 2, "no store yet"
+    Store(tmp_path / "lookout.db").close()
     too_few = run("train", "spam", "--search", "3", "-c", str(cfg))
     assert too_few.returncode == 1 and "too few labels" in too_few.stderr
     assert "needs one TASK" in run("train", "--search", "3", "-c", str(cfg)).stderr

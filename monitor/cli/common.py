@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from importlib import resources
@@ -14,6 +15,7 @@ from tabulate import tabulate
 from monitor.config.load import load_settings
 from monitor.config.schema import Settings
 from monitor.ingest.text import neutral
+from monitor.service import ServiceError
 from monitor.store.db import Store
 from monitor.taxonomy import workflow
 
@@ -34,18 +36,35 @@ def demo_file(name: str) -> Path:
     return Path(str(resources.files("monitor") / "demo" / name))
 
 
-def load_cli_settings(args: argparse.Namespace) -> Settings:
+def load_cli_settings(args: argparse.Namespace, *, creates_store: bool = False) -> Settings:
     """Settings from ``--config`` (or $LOOKOUT_CONFIG, or ./lookout.toml) with ``--db`` applied and the tasks
-    accepted from taxonomies (stored in the database) added."""
+    accepted from taxonomies (stored in the database) added. A store that does not exist is refused unless the
+    command ``creates_store`` (a command that only reads would otherwise show an empty store it made)."""
     path = args.config
     if path is None and Path("lookout.toml").is_file():
         path = "lookout.toml"
     overrides = {"store": {"path": args.db}} if getattr(args, "db", None) else {}
     settings = load_settings(path, overrides=overrides)
     if not Path(settings.store.path).is_file():
+        if not creates_store:
+            raise ServiceError(_missing_store(settings.store.path, args, path))
         return settings
     with Store(settings.store.path) as store:
         return workflow.with_stored_tasks(settings, store)
+
+
+def _missing_store(path: str, args: argparse.Namespace, config: str | None) -> str:
+    if getattr(args, "db", None):
+        origin = "from --db"
+    elif "LOOKOUT_STORE_PATH" in os.environ:
+        origin = "from $LOOKOUT_STORE_PATH"
+    elif config:
+        origin = f"store.path of {config}"
+    else:
+        origin = "the default store.path; no --config and no ./lookout.toml"
+    return (f"no store at {Path(path).absolute()} ({origin}). Run `lookout demo` to make a sample one (then pass "
+            "`-c lookout-demo.toml`, the settings it ran with), or `lookout run` or `lookout import` to collect into "
+            "this one")
 
 
 def table(rows: Iterable[Iterable[object]], **options: Any) -> str:

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None, notifier_factory: NotifierFactory | None
     try:
         return args.func(args, notifier_factory or console_notifier)
     except ConfigError as exc:
-        print(f"lookout: configuration error: {exc}", file=sys.stderr)
+        print(f"lookout: {'configuration error: ' if len(exc.problems) == 1 else ''}{exc}", file=sys.stderr)
         return 2
     except ServiceError as exc:
         print(f"lookout: {exc}", file=sys.stderr)

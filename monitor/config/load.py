@@ -1,5 +1,6 @@
 """Reading the settings: one TOML file plus ``LOOKOUT_<SECTION>_<KEY>`` environment variables and overrides, each
-value checked against its field, secrets taken only from the environment, then ``validate``."""
+value checked against its field, secrets taken only from the environment, then the checks across settings; every
+problem is collected and reported at once."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
+from monitor.config.hints import unknown_key
 from monitor.config.schema import LISTS, SECTIONS, WEBHOOK_ENV, ConfigError, LabelSettings, Settings
-from monitor.config.validate import validate
+from monitor.config.validate import check
 
 
 def _kind(tp: Any) -> str:
@@ -47,27 +49,43 @@ def _check(where: str, f: Any, value: Any) -> Any:
     return value
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
+def _row_where(section: str, index: int, row: Any) -> str:
+    """How a problem names a row: ``alerts "security"`` by its name, ``alerts[0]`` when it has none."""
+    name = row.get("name") if isinstance(row, Mapping) else None
+    return f'{section} "{name}"' if isinstance(name, str) and name.strip() else f"{section}[{index}]"
+
+
+def _build(cls: type, data: Any, where: str, section: str, problems: list[str]) -> Any | None:
+    """``cls`` from ``data``, every problem added to ``problems``; a bad value is left at its default, and None
+    comes back when a required setting is missing."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a table of settings, got {data!r}")
+        problems.append(f"{where}: expected a table of settings, got {data!r}")
+        return None
     known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown setting; expected one of {', '.join(known)}")
+    problems.extend(unknown_key(section, where, key, known, data) for key in sorted(set(data) - set(known)))
     values: dict[str, Any] = {}
     for name, f in known.items():
         if name not in data:
             if f.default is MISSING and f.default_factory is MISSING:
-                raise ConfigError(f"{where}.{name}: missing; {f.metadata['help']}")
-            continue
-        if name == "labels":
-            if not isinstance(data[name], list):
-                raise ConfigError(f"{where}.labels: expected a list of [[tasks.labels]] tables")
-            values[name] = tuple(_build(LabelSettings, d, f"{where}.labels[{i}]")
-                                 for i, d in enumerate(data[name]))
+                problems.append(f"{where}.{name}: missing; {f.metadata['help']}")
+        elif name == "labels":
+            values[name] = _labels(data[name], where, problems)
         else:
-            values[name] = _check(f"{where}.{name}", f, data[name])
-    return cls(**values)
+            try:
+                values[name] = _check(f"{where}.{name}", f, data[name])
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+    required = {name for name, f in known.items() if f.default is MISSING and f.default_factory is MISSING}
+    return cls(**values) if required <= set(values) else None
+
+
+def _labels(rows: Any, where: str, problems: list[str]) -> tuple[LabelSettings, ...]:
+    if not isinstance(rows, list):
+        problems.append(f"{where}.labels: expected a list of [[tasks.labels]] tables")
+        return ()
+    built = (_build(LabelSettings, row, _row_where(f"{where}.labels", i, row), "tasks.labels", problems)
+             for i, row in enumerate(rows))
+    return tuple(label for label in built if label is not None)
 
 
 def _env_value(var: str, f: Any, raw: str) -> Any:
@@ -86,23 +104,18 @@ def _env_value(var: str, f: Any, raw: str) -> Any:
     return raw
 
 
-def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None,
-                  overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Settings:
-    """Read ``path`` (TOML; None means defaults only), apply ``LOOKOUT_*`` variables and ``overrides``, validate."""
-    env = os.environ if env is None else env
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such configuration file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - set(SECTIONS) - set(LISTS))
-    if unknown:
-        hint = " (secrets come from the environment)" if "token" in unknown[0] else ""
-        raise ConfigError(f"{unknown[0]}: unknown section{hint}; expected one of "
-                          f"{', '.join([*SECTIONS, *LISTS])}")
+def _read(path: str | Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _sections(data: Mapping[str, Any], env: Mapping[str, str], overrides: Mapping[str, Mapping[str, Any]],
+              problems: list[str]) -> dict[str, Any]:
+    """Every ``[section]`` and ``[[list]]`` built, with the environment and ``overrides`` applied to sections."""
     values: dict[str, Any] = {}
     for section, cls in SECTIONS.items():
         table = data.get(section, {})
@@ -111,26 +124,52 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
             for f in fields(cls):
                 var = f"LOOKOUT_{section}_{f.name}".upper()
                 if var in env:
-                    table[f.name] = _env_value(var, f, env[var])
-            table.update((overrides or {}).get(section, {}))
-        values[section] = _build(cls, table, section)
+                    try:
+                        table[f.name] = _env_value(var, f, env[var])
+                    except ConfigError as exc:
+                        problems.extend(exc.problems)
+            table.update(overrides.get(section, {}))
+        values[section] = _build(cls, table, section, section, problems) or cls()
     for section, cls in LISTS.items():
         rows = data.get(section, [])
         if not isinstance(rows, list):
-            raise ConfigError(f"{section}: expected [[{section}]] tables")
-        values[section] = tuple(_build(cls, row, f"{section}[{i}]") for i, row in enumerate(rows))
+            problems.append(f"{section}: expected [[{section}]] tables")
+            rows = []
+        built = (_build(cls, row, _row_where(section, i, row), section, problems) for i, row in enumerate(rows))
+        values[section] = tuple(row for row in built if row is not None)
+    return values
+
+
+def _secrets(values: Mapping[str, Any], env: Mapping[str, str], problems: list[str]) -> dict[str, str]:
+    """The secrets the settings name, from the environment; a mailbox or webhook without its secret is a problem."""
     for i, box in enumerate(values["imap"]):
         if not env.get(box.password_env):
-            raise ConfigError(f"imap[{i}].password_env: the environment variable {box.password_env} is not set")
-    secrets = {box.password_env: env[box.password_env] for box in values["imap"]}
+            problems.append(f"{_row_where('imap', i, {'name': box.name})}.password_env: the environment variable "
+                            f"{box.password_env} is not set")
+    secrets = {box.password_env: env[box.password_env] for box in values["imap"] if env.get(box.password_env)}
     secrets.update({var: env[var] for var in WEBHOOK_ENV if env.get(var)})
     secrets.update({m.token_env: env[m.token_env] for m in values["mastodon"] if env.get(m.token_env)})
     secrets.update({var: env[var] for var in ("SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN") if env.get(var)})
     if env.get(values["llm"].api_key_env):
         secrets[values["llm"].api_key_env] = env[values["llm"].api_key_env]
     if values["http"].port and not any(var in secrets for var in WEBHOOK_ENV):
-        raise ConfigError("http.port is set, so POST /ingest needs LOOKOUT_WEBHOOK_SECRET (HMAC) or "
-                          "LOOKOUT_WEBHOOK_TOKEN (bearer) in the environment")
+        problems.append("http.port is set, so POST /ingest needs LOOKOUT_WEBHOOK_SECRET (HMAC) or "
+                        "LOOKOUT_WEBHOOK_TOKEN (bearer) in the environment")
+    return secrets
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Settings:
+    """Read ``path`` (TOML; None means defaults only), apply ``LOOKOUT_*`` variables and ``overrides``, validate;
+    every problem found is reported together, in one ``ConfigError``."""
+    env = os.environ if env is None else env
+    data = _read(path) if path is not None else {}
+    known = [*SECTIONS, *LISTS]
+    problems = [unknown_key("", "", key, known, data) for key in sorted(set(data) - set(known))]
+    values = _sections(data, env, overrides or {}, problems)
+    secrets = _secrets(values, env, problems)
     settings = Settings(**values, slack_bot_token=env.get("SLACK_BOT_TOKEN", ""), secrets=secrets)
-    validate(settings)
+    problems.extend(check(settings))
+    if problems:
+        raise ConfigError(*problems, source=str(path or ""))
     return settings

@@ -2,21 +2,18 @@
 
 Every setting has a default and a help text (``lookout settings`` prints them all). Scalar settings can be
 overridden from the environment as ``LOOKOUT_<SECTION>_<KEY>``; secrets come only from the environment.
-A bad value raises ``ConfigError`` naming the key and what was expected.
+A bad value raises ``ConfigError`` (``monitor.config.errors``) naming the key and what was expected.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from monitor.config.errors import ConfigError as ConfigError  # re-exported: the settings' users import it here
 from monitor.config.fields import setting
 from monitor.workers.settings import WorkersSettings
 
 WEBHOOK_ENV = ("LOOKOUT_WEBHOOK_SECRET", "LOOKOUT_WEBHOOK_TOKEN")
-
-
-class ConfigError(ValueError):
-    """A setting is missing, unknown or has a value of the wrong kind."""
 
 
 @dataclass(frozen=True)

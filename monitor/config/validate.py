@@ -1,102 +1,104 @@
-"""Checks that span settings, run once every value has been read and checked on its own."""
+"""Checks that span settings, run once every value has been read and checked on its own; each problem names its
+row by its name (``alerts "security".pattern``)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import regex
 from apscheduler.triggers.cron import CronTrigger
 
-from monitor.config.schema import LLM_FIELDS, ConfigError, Settings
+from monitor.config.schema import LLM_FIELDS, Settings
 
 
-def validate(settings: Settings) -> None:
-    """Checks that span settings: unique names, rules that point at real tasks and labels, valid patterns."""
-    _check_sources(settings)
-    _check_tasks_and_schedules(settings)
-    _check_llm_and_topics(settings)
-    _check_alerts(settings)
-    _check_slack_names(settings)
+def check(settings: Settings) -> list[str]:
+    """Every problem across settings: unique names, rules that point at real tasks and labels, valid patterns, names
+    that Slack can carry."""
+    return [*_check_sources(settings), *_check_tasks_and_schedules(settings), *_check_llm_and_topics(settings),
+            *_check_alerts(settings), *_check_slack_names(settings)]
 
 
-def _check_sources(settings: Settings) -> None:
+def _where(section: str, index: int, name: str) -> str:
+    return f'{section} "{name}"' if name.strip() else f"{section}[{index}]"
+
+
+def _check_sources(settings: Settings) -> Iterator[str]:
     for section in ("feeds", "replays", "imap", "reddit", "mastodon", "bluesky", "tasks", "alerts"):
         seen: set[str] = set()
         for i, row in enumerate(getattr(settings, section)):
             if not row.name.strip():
-                raise ConfigError(f"{section}[{i}].name: must not be empty")
-            if row.name in seen:
-                raise ConfigError(f"{section}[{i}].name = {row.name!r}: used twice")
+                yield f"{section}[{i}].name: must not be empty"
+            elif row.name in seen:
+                yield f"{section}[{i}].name = {row.name!r}: used twice"
             seen.add(row.name)
     sources = [s.name for s in (*settings.feeds, *settings.replays, *settings.imap, *settings.reddit,
                                 *settings.mastodon, *settings.bluesky)]
-    if len(set(sources)) != len(sources):
-        raise ConfigError("sources: a source name is used twice")
+    twice = sorted({name for name in sources if sources.count(name) > 1})
+    if twice:
+        yield f"sources: {', '.join(map(repr, twice))} used by two sources of different kinds"
     for i, m in enumerate(settings.mastodon):
-        if m.timeline == "hashtag" and not m.tag:
-            raise ConfigError(f"mastodon[{i}].tag: missing; timeline = \"hashtag\" needs a tag")
-        if m.timeline == "list" and not m.list_id:
-            raise ConfigError(f"mastodon[{i}].list_id: missing; timeline = \"list\" needs a list id")
-        if m.timeline == "account" and not m.account_id:
-            raise ConfigError(f"mastodon[{i}].account_id: missing; timeline = \"account\" needs an account id")
+        for timeline, key, what in (("hashtag", "tag", "a tag"), ("list", "list_id", "a list id"),
+                                    ("account", "account_id", "an account id")):
+            if m.timeline == timeline and not getattr(m, key):
+                yield f'{_where("mastodon", i, m.name)}.{key}: missing; timeline = "{timeline}" needs {what}'
     for i, box in enumerate(settings.imap):
         if not box.folders:
-            raise ConfigError(f"imap[{i}].folders: expected at least one folder")
+            yield f"{_where('imap', i, box.name)}.folders: expected at least one folder"
     for i, feed in enumerate(settings.feeds):
         if not re.match(r"^https?://", feed.url):
-            raise ConfigError(f"feeds[{i}].url = {feed.url!r}: expected an http:// or https:// URL")
+            yield f"{_where('feeds', i, feed.name)}.url = {feed.url!r}: expected an http:// or https:// URL"
 
 
-def _check_tasks_and_schedules(settings: Settings) -> None:
+def _check_tasks_and_schedules(settings: Settings) -> Iterator[str]:
     for i, task in enumerate(settings.tasks):
         names = [label.name for label in task.labels]
+        where = _where("tasks", i, task.name)
         if len(names) < 2 or len(set(names)) != len(names):
-            raise ConfigError(f"tasks[{i}].labels: expected two or more labels with distinct names")
-    for i, task in enumerate(settings.tasks):
-        names = [label.name for label in task.labels]
+            yield f"{where}.labels: expected two or more labels with distinct names"
         if task.metric not in ("macro_f1", "accuracy", "macro_recall") and task.metric.removeprefix("f1:") not in names:
-            raise ConfigError(f"tasks[{i}].metric = {task.metric!r}: expected macro_f1, accuracy, macro_recall or "
-                              f"f1:<label> with one of {', '.join(names)}")
+            yield (f"{where}.metric = {task.metric!r}: expected macro_f1, accuracy, macro_recall or f1:<label> with "
+                   f"one of {', '.join(names)}")
     for key, value in (("learning.cron", settings.learning.cron), ("learning.ask_cron", settings.learning.ask_cron),
                        ("digest.cron", settings.digest.cron)):
         if value:
             try:
                 CronTrigger.from_crontab(value)
             except ValueError as exc:
-                raise ConfigError(f"{key} = {value!r}: not a crontab schedule ({exc})") from None
+                yield f"{key} = {value!r}: not a crontab schedule ({exc})"
 
 
-def _check_llm_and_topics(settings: Settings) -> None:
+def _check_llm_and_topics(settings: Settings) -> Iterator[str]:
     unknown = [f for f in settings.llm.fields if f not in LLM_FIELDS]
     if unknown or not settings.llm.fields:
-        raise ConfigError(f"llm.fields = {list(settings.llm.fields)}: expected one or more of {', '.join(LLM_FIELDS)}")
+        yield f"llm.fields = {list(settings.llm.fields)}: expected one or more of {', '.join(LLM_FIELDS)}"
     if settings.llm.base_url and not settings.llm.base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"llm.base_url = {settings.llm.base_url!r}: expected an http(s) URL")
+        yield f"llm.base_url = {settings.llm.base_url!r}: expected an http(s) URL"
     if settings.topics.merge_threshold < settings.topics.threshold:
-        raise ConfigError("topics.merge_threshold: expected at least topics.threshold")
+        yield "topics.merge_threshold: expected at least topics.threshold"
     if settings.topics.split_threshold >= settings.topics.merge_threshold:
-        raise ConfigError("topics.split_threshold: expected less than topics.merge_threshold (a topic that split "
-                          "would merge straight back)")
+        yield ("topics.split_threshold: expected less than topics.merge_threshold (a topic that split would merge "
+               "straight back)")
 
 
-def _check_alerts(settings: Settings) -> None:
+def _check_alerts(settings: Settings) -> Iterator[str]:
     tasks = {t.name: t for t in settings.tasks}
     for i, rule in enumerate(settings.alerts):
-        where = f"alerts[{i}]"
+        where = _where("alerts", i, rule.name)
         if rule.kind in ("label", "label_rate"):
             if rule.task not in tasks:
-                raise ConfigError(f"{where}.task = {rule.task!r}: expected one of the configured tasks "
-                                  f"({', '.join(tasks) or 'none configured'})")
-            if rule.label not in {label.name for label in tasks[rule.task].labels}:
-                raise ConfigError(f"{where}.label = {rule.label!r}: not a label of task {rule.task!r}")
+                yield (f"{where}.task = {rule.task!r}: expected one of the configured tasks "
+                       f"({', '.join(tasks) or 'none configured'})")
+            elif rule.label not in {label.name for label in tasks[rule.task].labels}:
+                yield f"{where}.label = {rule.label!r}: not a label of task {rule.task!r}"
         if rule.kind == "keyword":
             if not rule.pattern:
-                raise ConfigError(f"{where}.pattern: missing; a keyword rule needs a regular expression")
+                yield f"{where}.pattern: missing; a keyword rule needs a regular expression"
+                continue
             try:
                 regex.compile(rule.pattern)
             except regex.error as exc:
-                raise ConfigError(f"{where}.pattern = {rule.pattern!r}: not a valid regular expression "
-                                  f"({exc})") from None
+                yield f"{where}.pattern = {rule.pattern!r}: not a valid regular expression ({exc})"
 
 
 NAME_CHARS = 40
@@ -105,14 +107,14 @@ to spare, and the values of the alert's buttons and question's answers carry it 
 SLACK_NAME = re.compile(rf"^[^\s\x00-\x1f\x7f]{{1,{NAME_CHARS}}}$")
 
 
-def _check_slack_names(settings: Settings) -> None:
+def _check_slack_names(settings: Settings) -> Iterator[str]:
     """Task, label and rule names must fit Slack's buttons and menus and be one word of ``/lookout label`` and
     ``/lookout mute``."""
-    named = [(f"tasks[{i}].name", t.name) for i, t in enumerate(settings.tasks)]
-    named += [(f"tasks[{i}].labels[{j}].name", x.name) for i, t in enumerate(settings.tasks)
+    named = [(f"{_where('tasks', i, t.name)}.name", t.name) for i, t in enumerate(settings.tasks)]
+    named += [(f"{_where('tasks', i, t.name)}.labels[{j}].name", x.name) for i, t in enumerate(settings.tasks)
               for j, x in enumerate(t.labels)]
-    named += [(f"alerts[{i}].name", a.name) for i, a in enumerate(settings.alerts)]
+    named += [(f"{_where('alerts', i, a.name)}.name", a.name) for i, a in enumerate(settings.alerts)]
     for where, name in named:
         if not SLACK_NAME.match(name):
-            raise ConfigError(f"{where} = {name!r}: expected one word (no spaces) of up to {NAME_CHARS} "
-                              f"characters, so Slack's menus and `/lookout label` can carry it")
+            yield (f"{where} = {name!r}: expected one word (no spaces) of up to {NAME_CHARS} characters, so "
+                   f"Slack's menus and `/lookout label` can carry it")

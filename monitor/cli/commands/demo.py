@@ -13,6 +13,7 @@ from tqdm import tqdm
 from monitor.cli.commands.status import print_labels
 from monitor.cli.commands.topics import print_topics
 from monitor.cli.common import CommandAdder, NotifierFactory, demo_file
+from monitor.cli.next_steps import keep_settings, print_next_steps
 from monitor.config.load import load_settings
 from monitor.config.schema import ReplaySettings
 from monitor.store.db import Store
@@ -53,5 +54,5 @@ def cmd_demo(args: argparse.Namespace, factory: NotifierFactory) -> int:
         print(f"\nEnriched {daemon.processed} items in {elapsed:.1f} s.\n")
         print_topics(store, settings, limit=args.topics)
         print_labels(store, settings)
-    print(f"\nExplore further: lookout topics --db {args.db}  ·  lookout items --db {args.db} --label spam")
+        print_next_steps(store, settings, keep_settings(settings))
     return 0

@@ -47,7 +47,7 @@ def cmd_label(args: argparse.Namespace, _: NotifierFactory) -> int:
 
 
 def cmd_labels(args: argparse.Namespace, _: NotifierFactory) -> int:
-    settings = load_cli_settings(args)
+    settings = load_cli_settings(args, creates_store=True)
     rows = _read_labelled(Path(args.file))
     if args.create and args.task not in {t.name for t in settings.tasks}:
         settings = _create_task(settings, args.task, rows, args.label_field, args.user)

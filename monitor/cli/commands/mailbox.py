@@ -28,7 +28,7 @@ def cmd_import(args: argparse.Namespace, factory: NotifierFactory) -> int:
     from monitor.daemon.core import Daemon
     from monitor.enrich.build import build_pipeline
 
-    settings = load_cli_settings(args)
+    settings = load_cli_settings(args, creates_store=True)
     if args.no_alerts:
         settings = dataclasses.replace(settings, alerts=())
     source = MailboxSource(args.name or Path(args.path).name.split(".")[0], args.path, fmt=args.format,

@@ -24,7 +24,7 @@ def cmd_run(args: argparse.Namespace, factory: NotifierFactory) -> int:
     from monitor.enrich.build import build_pipeline
     from monitor.ingest.registry import build_sources
 
-    settings = load_cli_settings(args)
+    settings = load_cli_settings(args, creates_store=True)
     sources = build_sources(settings)
     if not sources and not settings.http.port:
         raise ConfigError("no sources: add [[feeds]], [[imap]] or [[replays]], or set http.port for webhooks")

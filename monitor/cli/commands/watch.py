@@ -23,7 +23,7 @@ def add(command: CommandAdder) -> None:
 
 
 def cmd_watch(args: argparse.Namespace, _: NotifierFactory) -> int:
-    settings = load_cli_settings(args)
+    settings = load_cli_settings(args, creates_store=args.action != "list")
     with Store(settings.store.path) as store:
         if args.action == "list":
             rows = service.watches(store, settings)
