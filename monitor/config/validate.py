@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import regex
 from apscheduler.triggers.cron import CronTrigger
@@ -16,6 +17,7 @@ def validate(settings: Settings) -> None:
     _check_tasks_and_schedules(settings)
     _check_llm_and_topics(settings)
     _check_alerts(settings)
+    _check_timezone(settings)
 
 
 def _check_sources(settings: Settings) -> None:
@@ -96,3 +98,11 @@ def _check_alerts(settings: Settings) -> None:
             except regex.error as exc:
                 raise ConfigError(f"{where}.pattern = {rule.pattern!r}: not a valid regular expression "
                                   f"({exc})") from None
+
+
+def _check_timezone(settings: Settings) -> None:
+    try:
+        ZoneInfo(settings.time.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"time.timezone = {settings.time.timezone!r}: not an IANA time zone name such as "
+                          "`Europe/Berlin`, `Asia/Tokyo` or `UTC`") from None
