@@ -23,9 +23,9 @@ USAGE = {
                 "review them with the menus and accept them as a task",
     "watch": "`/lookout watch list`, `watch add <feed-url> [name]`, `watch add keyword <regex> [name]`, "
              "`watch remove <name>`: what Lookout watches",
-    "digest": "`/lookout digest`: post today's digest in this channel now; `digest schedule daily HH:MM`, "
-              "`digest schedule weekly <day> HH:MM`, `digest schedule off`: when it is posted by itself (in "
-              "`time.timezone`)",
+    "digest": "`/lookout digest`: post today's digest in this channel now; `/lookout digest schedule daily HH:MM`, "
+              "`/lookout digest schedule weekly <day> HH:MM`, `/lookout digest schedule off`: when it is posted by "
+              "itself (in `time.timezone`)",
 }
 HELP = "*Lookout commands*\n" + "\n".join(f"• {line}" for line in USAGE.values())
 SEARCHING = "Searching…"
