@@ -128,7 +128,9 @@ async def test_times_are_shown_in_the_teams_zone(bot: Bot, slack: FakeSlack) -> 
     topic = bot.store.db.execute("select topic_id from items order by rowid limit 1").fetchone()[0]
     bot.store.db["topic_events"].insert({"kind": "split", "topic_id": topic, "other_id": 77, "size": 4,
                                          "at": 1_700_000_000.0})
-    async with served(tokyo(strict_settings(())), bot.store, slack) as team:
+    base = strict_settings(())
+    settings = tokyo(base, store=dataclasses.replace(base.store, path=bot.store.path))
+    async with served(settings, bot.store, slack) as team:
         _, answer = await team.command(f"topic {topic}")
         assert answer["text"].endswith("_<!date^1700000000^{date_short} {time}|2023-11-15 07:13 JST>: #77 split "
                                        "off it (4 items)_")
