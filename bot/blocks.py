@@ -108,7 +108,7 @@ def alert_blocks(alert: Alert, tasks: dict[str, list[str]] | None = None, zone: 
     """An alert as Block Kit, leading with why it fired (the rule and what it saw); then, for an item, its title
     linked, a short snippet, its labels and its topic by name, or, for a topic alert, the topic and its three most
     typical items; then the actions that correct or mute it, and where it came from and when (in ``zone``)."""
-    where = f"from {escape(alert.source)} · item `{escape(alert.item_id[:10])}` · " \
+    where = f"from {escape(alert.source)} · item {escape(alert.item_id)} · " \
         if alert.kind not in TOPIC_KINDS else ""
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": fit(messages.alert_reason(alert), TEXT_LIMIT)}},

@@ -181,6 +181,20 @@ async def test_a_burst_alert_says_how_many_items_came_against_the_usual_and_show
     store.close()
 
 
+async def test_a_label_too_long_for_a_menu_option_is_left_out_rather_than_the_alert_refused(
+        slack: FakeSlack) -> None:
+    long = "x" * 120
+    alert = Alert(rule="r", item_id="0" * 20, topic_id=1, cooldown_key="k", channel="C0ALERTS", created_at=1.0,
+                  reason="spam is spam (90% sure)", title="t", url="", source="s", snippet="s", kind="label",
+                  labels=[["spam", "spam", 0.9, False]])
+    sender = SlackNotifier("xoxb-test-token", slack.base_url, tasks={"spam": ["spam", long]})
+    await sender.send(alert)
+    await sender.close()
+    [menu] = [e for b in posted(slack, "r") if b["type"] == "actions" for e in b["elements"]
+              if e["type"] == "static_select"]
+    assert [o["text"]["text"] for o in menu["options"]] == ["spam"]
+
+
 async def show(model: str) -> None:
     """Print the Block Kit of the sample's alerts (keyword, topic_size, topic_burst) as posted."""
     slack = await FakeSlack().start()
