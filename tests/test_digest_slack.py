@@ -107,17 +107,17 @@ async def test_a_tokyo_teams_0800_digest_fires_at_2300_utc_and_the_daemon_follow
             def job(name: str) -> object:
                 return daemon._scheduler.get_job(name) if daemon._scheduler else None
 
-            await wait_for(lambda: job("digest"))
+            await wait_for(lambda: job("digest"), seconds=30)
             fires = job("digest").trigger.get_next_fire_time(None, NOON_UTC)  # type: ignore[union-attr]
             assert fires.astimezone(UTC) == datetime(2024, 5, 1, 23, 0, tzinfo=UTC)
             retrain = job("retrain-cron").trigger.get_next_fire_time(None, NOON_UTC)  # type: ignore[union-attr]
             assert retrain.astimezone(UTC) == datetime(2024, 5, 4, 18, 0, tzinfo=UTC), "Sunday 03:00 in Tokyo"
             await team.command("digest schedule weekly sun 08:00", user="U0BOSS")
-            await wait_for(lambda: job("digest") and "sun" in str(job("digest").trigger))  # type: ignore[union-attr]
+            await wait_for(lambda: job("digest") and "sun" in str(job("digest").trigger), 30)  # type: ignore[union-attr]
             fires = job("digest").trigger.get_next_fire_time(None, NOON_UTC)  # type: ignore[union-attr]
             assert fires.astimezone(UTC) == datetime(2024, 5, 4, 23, 0, tzinfo=UTC)
             await team.command("digest schedule off", user="U0BOSS")
-            await wait_for(lambda: job("digest") is None)
+            await wait_for(lambda: job("digest") is None, seconds=30)
         finally:
             daemon.stop()
             await running

@@ -92,7 +92,7 @@ async def test_the_search_modal_answers_in_place(bot: Bot) -> None:  # noqa: F81
     _, answer = await bot.submit("lookout_search", modal["private_metadata"], {"query": "mortgage rates"})
     assert answer["response_action"] == "update" and view_errors(answer["view"]) == []
     assert shown(answer["view"]) == "Searching… “mortgage rates”"
-    await wait_for(lambda: bot.slack.calls["views.update"])
+    await wait_for(lambda: bot.slack.calls["views.update"], seconds=30)
     [update] = bot.slack.calls["views.update"]
     results = update["view"] if isinstance(update["view"], dict) else json.loads(update["view"])
     assert update["view_id"] == "V1" and view_errors(results) == []
