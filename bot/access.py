@@ -42,6 +42,8 @@ class Rule:
     """what an admin may do, for the refusal: "Only Lookout's admins may {what}"."""
 
 
+SUBCOMMANDS = ("watch", "digest")
+"""commands whose first argument picks what is done (``watch add``, ``digest schedule``), each with its own rule"""
 ANYONE = Rule(Need.ANYONE)
 MEMBER = Rule(Need.MEMBER)
 Key = tuple[str, str]
@@ -61,6 +63,11 @@ RULES: dict[Key, Rule] = {
     ("command", "/lookout unmute"): Rule(Need.ADMIN, "unmute topics"),
     ("command", "/lookout retrain"): Rule(Need.ADMIN, "ask for a retrain"),
     ("command", "/lookout taxonomy"): Rule(Need.ADMIN, "propose a taxonomy"),
+    ("command", "/lookout digest"): ANYONE,
+    ("command", "/lookout digest schedule"): Rule(Need.ADMIN, "change the digest schedule"),
+    ("action", "lookout_home_search"): ANYONE,
+    ("action", "lookout_home_digest"): ANYONE,
+    ("view", "lookout_search"): ANYONE,
     ("action", "lookout_open"): ANYONE,
     ("action", "lookout_confirm"): MEMBER,
     ("action", "lookout_relabel"): MEMBER,
@@ -87,7 +94,7 @@ def key_of(body: dict[str, Any]) -> Key | None:
             cmd = parse(str(body.get("text", "")))
         except UsageError:
             return None
-        return "command", " ".join([str(body["command"]), cmd.name, *cmd.args[:1 if cmd.name == "watch" else 0]])
+        return "command", " ".join([str(body["command"]), cmd.name, *cmd.args[:1 if cmd.name in SUBCOMMANDS else 0]])
     kind = body.get("type")
     if kind == "block_actions":
         actions = body.get("actions") or [{}]

@@ -1,4 +1,5 @@
-"""Block Kit messages for alerts, within Slack's limits (3,000 characters a text, 50 blocks a message)."""
+"""Block Kit messages for alerts, digests, questions and taxonomies, within Slack's limits (3,000 characters a text,
+50 blocks a message, 150 characters an option's value, 75 a button's text)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,24 @@ import zlib
 from typing import Any
 
 from bot import messages
-from bot.mrkdwn import clip, escape, fit, link, safe_url, shorten
+from bot.mrkdwn import clip, escape, fit, link, local, safe_url, shorten, when
+from monitor.daemon.describe import TOPIC_KINDS
 from monitor.daemon.notify import Question
 from monitor.enrich.alerts import Alert
 from monitor.ingest.text import neutral
 from monitor.reports.digest import Digest, sections
 
-SNIPPET_CHARS = 500
+SNIPPET_CHARS = 200
 TITLE_CHARS = 200
 TEXT_LIMIT = 3000
-FIELD_LIMIT = 2000
+OPTION_VALUE_LIMIT = 150
 
 
 def fallback_text(alert: Alert) -> str:
-    """The notification text (shown where blocks are not)."""
+    """The notification text (shown where blocks are not): the rule, then the item's title or, for a topic alert,
+    why it fired."""
+    if alert.kind in TOPIC_KINDS:
+        return escape(f"[{alert.rule}] {shorten(messages.alert_reason(alert, plain=True), TITLE_CHARS)}")
     return escape(f"[{alert.rule}] {shorten(alert.title or alert.snippet, TITLE_CHARS)}")
 
 
@@ -62,52 +67,95 @@ def undo_mute(topic_id: int, rule: str, note: str, key: str) -> list[dict[str, A
                  "text": {"type": "plain_text", "text": "Undo"}}]}]
 
 
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """Untrusted text as a short mrkdwn line: spaces and line breaks collapsed, cut at a word within ``limit``
+    characters (with an ellipsis), then escaped."""
+    flat = " ".join(neutral(text).split())
+    if len(flat) <= limit:
+        return escape(flat)
+    cut = flat[: limit - 1]
+    if " " in cut[limit // 2:]:
+        cut = cut.rsplit(" ", 1)[0]
+    return escape(cut.rstrip(" ,.;:-–—")) + "…"
+
+
+def _relabel_options(alert: Alert, task: str, names: list[str]) -> list[dict[str, Any]]:
+    """One option per label; an option whose value would pass Slack's 150 characters is left out (Slack refuses
+    the whole message otherwise)."""
+    options = [{"text": {"type": "plain_text", "text": shorten(n, 75)},
+                "value": relabel_value(alert.item_id, j, n)} for j, n in enumerate(names[:100])]
+    return [o for o in options if len(o["value"]) <= OPTION_VALUE_LIMIT]
+
+
 def actions(alert: Alert, tasks: dict[str, list[str]]) -> dict[str, Any]:
     """Buttons and menus under an alert: confirm the labels, pick the right label per task, mute the rule on the
-    topic, open the item."""
+    topic (after a confirmation), open the item. A topic alert is about the topic, so it has only the mute button."""
     elements: list[dict[str, Any]] = []
-    if alert.labels:
+    about_item = alert.kind not in TOPIC_KINDS
+    if alert.labels and about_item:
         elements.append({"type": "button", "action_id": "lookout_confirm", "style": "primary",
                          "text": {"type": "plain_text", "text": "Labels are right"},
                          "value": json.dumps({"i": alert.item_id})})
-    for task, label, *_ in alert.labels[:3]:
-        names = tasks.get(str(task), [])[:100]
-        if names:
-            elements.append({"type": "static_select", "action_id": f"lookout_relabel:{task}",
+    for task, label, *_ in alert.labels[:3] if about_item else []:
+        options = _relabel_options(alert, str(task), tasks.get(str(task), []))
+        if options:
+            elements.append({"type": "static_select", "action_id": f"lookout_relabel:{task}"[:255],
                              "placeholder": {"type": "plain_text", "text": shorten(f"{task}: not {label}?", 150)},
-                             "options": [{"text": {"type": "plain_text", "text": shorten(n, 75)},
-                                          "value": relabel_value(alert.item_id, j, n)}
-                                         for j, n in enumerate(names)]})
+                             "options": options})
     elements.append(mute_button(alert))
     url = safe_url(alert.url)
-    if url:
+    if url and about_item:
         elements.append({"type": "button", "action_id": "lookout_open", "url": url,
                          "text": {"type": "plain_text", "text": "Open"}})
     return {"type": "actions", "elements": elements}
 
 
-def alert_blocks(alert: Alert, tasks: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-    """An alert as Block Kit: title linked to the item, snippet, labels with confidence, topic keywords, and the
-    actions that correct it."""
-    title = link(alert.url, shorten(alert.title, TITLE_CHARS) or "(no title)")
-    snippet = escape(shorten(alert.snippet, SNIPPET_CHARS))
-    labels = "\n".join(f"*{escape(str(task))}*: {escape(str(label))} ({float(conf):.0%}{', unsure' if unsure else ''})"
-                       for task, label, conf, unsure in alert.labels) or "none"
+def _topic_line(alert: Alert) -> str:
+    """``*Topic kubernetes / upgrade* (12 items): kubernetes, upgrade, …``: an item alert's topic, by its name."""
     keywords = escape(shorten(", ".join(alert.topic_keywords[:8]), 300)) or "no keywords yet"
-    headline = f"*{title}*\n{fit(snippet, TEXT_LIMIT - len(title) - 4)}"
+    name = escape(shorten(alert.topic_name, 80)) or f"#{alert.topic_id}"
+    return f"*Topic {name}* ({messages.plural(alert.topic_size, 'item')}): {keywords}"
+
+
+def _item_blocks(alert: Alert) -> list[dict[str, Any]]:
+    """What an item alert shows after its reason: the item (title linked, snippet), its labels and its topic."""
+    title = link(alert.url, shorten(alert.title, TITLE_CHARS) or "(no title)")
+    labels = " · ".join(f"*{escape(str(task))}*: {escape(str(label))} {float(conf):.0%}{' (unsure)' if unsure else ''}"
+                        for task, label, conf, unsure in alert.labels) or "no labels"
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
-        {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": fit(f"*Labels*\n{labels}", FIELD_LIMIT)},
-            {"type": "mrkdwn", "text": fit(f"*Topic #{alert.topic_id}* ({alert.topic_size} items)\n{keywords}",
-                                           FIELD_LIMIT)},
-        ]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": fit(f"*{title}*\n{snippet(alert.snippet)}",
+                                                                   TEXT_LIMIT)}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(f"Labels: {labels}", TEXT_LIMIT)},
+                                         {"type": "mrkdwn", "text": fit(_topic_line(alert), TEXT_LIMIT)}]},
+    ]
+
+
+def _topic_blocks(alert: Alert) -> list[dict[str, Any]]:
+    """What a topic alert shows after its reason: the topic's keywords and its most typical items, linked."""
+    typical = alert.typical or [[alert.item_id, alert.title, alert.url]]
+    items = "\n".join(f"• {link(url, shorten(' '.join(title.split()), 120) or '(no title)')}"
+                      for _, title, url in typical[:3])
+    keywords = escape(shorten(", ".join(alert.topic_keywords[:8]), 300)) or "no keywords yet"
+    size = f" · {messages.plural(alert.topic_size, 'item')} in all" if alert.kind != "topic_size" else ""
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": fit(
+        f"Keywords: {keywords}{size}\n*Most typical items*\n{items}", TEXT_LIMIT)}}]
+
+
+def alert_blocks(alert: Alert, tasks: dict[str, list[str]] | None = None, zone: str = "UTC"
+                 ) -> list[dict[str, Any]]:
+    """An alert as Block Kit, leading with why it fired (the rule and what it saw); then, for an item, its title
+    linked, a short snippet, its labels and its topic by name, or, for a topic alert, the topic and its three most
+    typical items; then the actions that correct or mute it, and where it came from and when (in ``zone``)."""
+    where = f"from {escape(alert.source)} · item {escape(alert.item_id)} · " \
+        if alert.kind not in TOPIC_KINDS else ""
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": fit(messages.alert_reason(alert), TEXT_LIMIT)}},
+        *(_topic_blocks(alert) if alert.kind in TOPIC_KINDS else _item_blocks(alert)),
         actions(alert, tasks or {}),
-        {"type": "context", "elements": [
-            {"type": "mrkdwn", "text": fit(f":rotating_light: {escape(alert.rule)}: {escape(alert.reason)} · "
-                                           f"from {escape(alert.source)} · item {escape(alert.item_id)}",
-                                           TEXT_LIMIT)},
-        ]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(
+            f"rule `{escape(alert.rule)}` · {where}topic #{alert.topic_id} · {when(alert.created_at, zone)}",
+            TEXT_LIMIT)}]},
     ]
 
 
@@ -134,27 +182,35 @@ def question_blocks(question: Question) -> list[dict[str, Any]]:
 DIGEST_ICONS = {"Rising": ":chart_with_upwards_trend: ", "Fading": ":chart_with_downwards_trend: "}
 
 
-def digest_blocks(d: Digest) -> list[dict[str, Any]]:
-    """A trend digest as Block Kit: rising, fading and busiest topics, and the label counts against the period
-    before (the chart follows as a file in the message's thread)."""
+def digest_title(d: Digest, zone: str = "UTC") -> str:
+    """``Lookout digest, 2024-05-01 08:00 to 2024-05-02 08:00 JST``: the period in the team's time zone."""
+    start, end = local(d.start, zone), local(d.end, zone)
+    return f"Lookout digest, {start.rsplit(' ', 1)[0]} to {end}"
+
+
+def digest_blocks(d: Digest, zone: str = "UTC") -> list[dict[str, Any]]:
+    """A trend digest as Block Kit: its topic sections (rising, fading, busiest) and the label counts against the
+    period before, its period in the team's ``zone`` (the chart follows as a file in the message's thread)."""
     def topic(tid: int, count: int, tail: str) -> str:
         name = f" {escape(shorten(d.names[tid], 80))}" if tid in d.names else ""
         words = escape(shorten(', '.join(d.keywords.get(tid, [])[:6]), 200)) or "no keywords"
         title, url = d.typical.get(tid, ("", ""))
         typical = f"\n      e.g. {link(url, shorten(title or url, 120) or 'untitled')}" if title or url else ""
-        return f"*#{tid}{name}* ({count} items): {words}{tail}{typical}"
+        return f"*#{tid}{name}* ({messages.plural(count, 'item')}): {words}{tail}{typical}"
 
     def section(title: str, lines: list[str], empty: str) -> dict[str, Any]:
         body = "\n".join(f"• {line}" for line in lines) or f"_{empty}_"
         return {"type": "section", "text": {"type": "mrkdwn", "text": fit(f"*{title}*\n{body}", TEXT_LIMIT)}}
 
     labels = [f"{escape(task)} = {escape(label)}: {now} (before: {before})" for task, label, now, before in d.labels]
+    topics = [section(f"{DIGEST_ICONS.get(title, '')}{title}", [topic(*row) for row in rows], empty)
+              for title, rows, empty in sections(d)]
     return [
-        {"type": "header", "text": {"type": "plain_text", "text": shorten(d.title, 150)}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{d.items} items, against {d.items_before} in "
-                                                                    f"the {d.hours:g} hours before"}]},
-        *(section(f"{DIGEST_ICONS.get(title, '')}{title}", [topic(*row) for row in rows], empty)
-          for title, rows, empty in sections(d)),
+        {"type": "header", "text": {"type": "plain_text", "text": shorten(digest_title(d, zone), 150)}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{messages.plural(d.items, 'item')}, against "
+                                                                    f"{d.items_before} in the {d.hours:g} hours "
+                                                                    "before"}]},
+        *topics[:47],
         section("Labels", labels[:40], "no labels in this period"),
     ]
 
@@ -172,7 +228,8 @@ def taxonomy_blocks(proposal: dict[str, Any]) -> list[dict[str, Any]]:
     for label in labels[:SHOWN_LABELS]:
         example = f"\n_e.g. {escape(shorten(label['examples'][0], 150))}_" if label.get("examples") else ""
         section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": fit(
-            f"*{escape(label['name'])}* ({label.get('size', 0)} items): {escape(label['description'])}{example}",
+            f"*{escape(label['name'])}* ({messages.plural(label.get('size', 0), 'item')}): "
+            f"{escape(label['description'])}{example}",
             TEXT_LIMIT)}}
         if status == "open":
             name = label["name"]

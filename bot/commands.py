@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from bot import messages
+from monitor.daemon.schedule import ScheduleError, parse_schedule
 
 
 class UsageError(ValueError):
@@ -20,7 +21,7 @@ class Command:
 
 ARITY = {"help": (0, 0), "status": (0, 0), "topics": (0, 1), "topic": (1, 1), "search": (1, 99), "label": (2, 3),
          "mute": (1, 5), "mutes": (0, 0), "unmute": (1, 2), "watch": (1, 4), "trends": (0, 1),
-         "retrain": (0, 1), "taxonomy": (0, 1)}
+         "retrain": (0, 1), "taxonomy": (0, 1), "digest": (0, 4)}
 NUMBER_LIMIT = {"topics": 20, "trends": 168, "taxonomy": 50}
 TRENDING = re.compile(r"\b(trend\w*|topics?|going on|popular|hot)\b", re.I)
 ASKING = re.compile(r"^(?:search(?: for)?|(?:is there )?anything (?:about|on)|what about|news (?:about|on))\s+(.+?)"
@@ -65,4 +66,17 @@ def parse(text: str) -> Command:
                 (keyword and len(rest) <= 3)):
             raise UsageError(messages.usage(name))
         return Command(name, (action, *rest))
+    if name == "digest" and args:
+        return _digest_schedule(args)
     return Command(name, args)
+
+
+def _digest_schedule(args: tuple[str, ...]) -> Command:
+    """``digest schedule daily 08:00`` / ``weekly mon 08:00`` / ``off``."""
+    if args[0].lower() != "schedule":
+        raise UsageError(messages.usage("digest"))
+    try:
+        parse_schedule(args[1:], now=0.0)
+    except ScheduleError as exc:
+        raise UsageError(f"{messages.escape(str(exc))}\n{messages.usage('digest')}") from None
+    return Command("digest", ("schedule", *args[1:]))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.mrkdwn import clip, escape, link, shorten, when
+from bot.mrkdwn import escape, link, local, shorten, when
+from monitor.enrich.alerts import Alert
 from monitor.service import describe_event
 
 USAGE = {
@@ -25,6 +26,9 @@ USAGE = {
                 "review them with the menus and accept them as a task",
     "watch": "`/lookout watch list`, `watch add <feed-url> [name]`, `watch add keyword <regex> [name]`, "
              "`watch remove <name>`: what Lookout watches",
+    "digest": "`/lookout digest`: post today's digest in this channel now; `/lookout digest schedule daily HH:MM`, "
+              "`/lookout digest schedule weekly <day> HH:MM`, `/lookout digest schedule off`: when it is posted by "
+              "itself (in `time.timezone`)",
 }
 HELP = "*Lookout commands*\n" + "\n".join(f"• {line}" for line in USAGE.values())
 SEARCHING = "Searching…"
@@ -79,16 +83,18 @@ CONFIRM_DISCARD = ("Discard this proposal?", "Proposal #{proposal} and its label
                    "takes `/lookout taxonomy` again.", "Discard")
 
 
-def topic_text(topic: dict[str, Any]) -> str:
+def topic_text(topic: dict[str, Any], zone: str = "UTC") -> str:
     if not topic["alive"] and topic["merged_into"]:
         return f"Topic #{topic['id']} was merged into #{topic['merged_into']}."
     name = f" {escape(topic['name'])}" if topic.get("name") else ""
-    lines = [f"*Topic #{topic['id']}{name}*{'' if topic['alive'] else ' (forgotten)'}: {topic['size']} items, "
+    gone = "" if topic["alive"] else " (forgotten)"
+    lines = [f"*Topic #{topic['id']}{name}*{gone}: {plural(topic['size'], 'item')}, "
              f"{topic['last_day']} in the last day, {topic['before']} before",
              f"Keywords: {escape(', '.join(topic['keywords'])) or 'none yet'}"]
     lines += [f"• {link(r['url'], shorten(r['title'], 100) or '(no title)')} · `{r['id'][:10]}`"
               for r in topic["representatives"]]
-    lines += [f"_{when(e['at'])}: {escape(describe_event(e, topic['id']))}_" for e in topic.get("history", [])[-5:]]
+    lines += [f"_{when(e['at'], zone)}: {escape(describe_event(e, topic['id']))}_"
+              for e in topic.get("history", [])[-5:]]
     return "\n".join(lines)
 
 
@@ -109,24 +115,6 @@ def retrain_queued(task: str, user: str) -> str:
 
 def retrain_busy(task: str, run_id: int) -> str:
     return f"A training run of `{escape(task)}` (#{run_id}) is already waiting or running."
-
-
-def home_view(status: dict[str, Any], topics: str, alerts: list[dict[str, Any]], models: list[dict[str, Any]]
-              ) -> dict[str, Any]:
-    """The App Home dashboard: topics, recent alerts, models per task, corrections waiting, source health."""
-    def section(text: str) -> dict[str, Any]:
-        return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 2900)}}
-
-    recent = "\n".join(f"• *{escape(a['rule'])}*: {link(a['url'], shorten(a['title'], 80) or '(no title)')} "
-                       f"({escape(a['status'])})" for a in alerts) or "No alerts yet."
-    tasks = "\n".join(model_line(m) for m in models) or "No tasks configured."
-    return {"type": "home", "blocks": [
-        {"type": "header", "text": {"type": "plain_text", "text": "Lookout"}},
-        section(status_text(status)), {"type": "divider"},
-        section(topics), {"type": "divider"},
-        section(f"*Recent alerts*\n{recent}"), {"type": "divider"},
-        section(f"*Models*\n{tasks}"),
-    ]}
 
 
 def watching(kind: str, name: str, target: str) -> str:
@@ -190,7 +178,8 @@ def correction_note(user: str, task: str, old: str, new: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": f":pencil2: <@{user}> {what}"}]}
 
 
-def status_text(status: dict[str, Any], models: list[dict[str, Any]] | None = None) -> str:
+def status_text(status: dict[str, Any], models: list[dict[str, Any]] | None = None, schedule: str = "") -> str:
+    """Counts, source health and labels; ``schedule`` (``schedule_line``) says when the next digest goes out."""
     lines = [f"*{status['items']}* items ({status['items_today']} today, {status['pending']} waiting), "
              f"*{status['topics']}* live topics, *{status['alerts_today']}* alerts today"]
     for s in status["sources"]:
@@ -198,9 +187,9 @@ def status_text(status: dict[str, Any], models: list[dict[str, Any]] | None = No
             ":large_green_circle: ok"
         lines.append(f"• `{escape(s['name'])}` ({escape(s['kind'])}): {health}, {s['items_today']} today")
     for row in status["labels"]:
-        lines.append(f"• {escape(row['task'])} = {escape(row['label'])}: {row['n']} items")
+        lines.append(f"• {escape(row['task'])} = {escape(row['label'])}: {plural(row['n'], 'item')}")
     lines += [model_line(m) for m in models or []]
-    return "\n".join(lines)
+    return "\n".join([*lines, schedule] if schedule else lines)
 
 
 def topics_text(topics: list[dict[str, Any]], titles: dict[str, str]) -> str:
@@ -210,7 +199,8 @@ def topics_text(topics: list[dict[str, Any]], titles: dict[str, str]) -> str:
         name = f" {escape(t['name'])}" if t.get("name") else ""
         related = f" · related: {', '.join(f'#{c}' for c in t['children'][:5])}" if t.get("children") else \
             f" · part of #{t['parent']}" if t.get("parent") else ""
-        lines.append(f"• *#{t['id']}{name}* ({t['size']} items{related}): {escape(', '.join(t['keywords'][:6]))}"
+        lines.append(f"• *#{t['id']}{name}* ({plural(t['size'], 'item')}{related}): "
+                     f"{escape(', '.join(t['keywords'][:6]))}"
                      + (f" — _{escape(shorten(typical, 80))}_" if typical else ""))
     return "*Largest topics*\n" + "\n".join(lines)
 
@@ -243,3 +233,78 @@ def members_unknown(error: str) -> str:
 def admins_unknown(error: str) -> str:
     return (f"I could not check with Slack whether you are a workspace admin just now (Slack said "
             f"`{escape(error)}`); nothing was changed, please try again in a minute.")
+
+
+def plural(n: int, word: str) -> str:
+    """``1 item``, ``3 items``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _window(minutes: float) -> str:
+    return "this hour" if minutes == 60 else "today" if minutes == 1440 else f"in this {minutes:g}-minute window"
+
+
+def _usual(baseline: float) -> str:
+    return f"~{baseline:.0f}" if baseline >= 1 else f"~{baseline:.1f}"
+
+
+def alert_reason(alert: Alert, plain: bool = False) -> str:
+    """Why an alert fired, said first: ``Keyword rule *security* matched `CVE-\\d+```, ``Topic *kubernetes /
+    upgrade* grew to 12 items``, ``Burst: *sars / pneumonia* 9 items this hour vs ~1``. ``plain`` leaves out the
+    emoji and mrkdwn marks and does not escape (for the notification text, escaped as a whole)."""
+    text = (lambda t: t) if plain else escape
+
+    def bold(t: str) -> str:
+        return t if plain else f"*{escape(t)}*"
+
+    def icon(name: str) -> str:
+        return "" if plain else f":{name}: "
+
+    topic = bold(shorten(alert.topic_name, 80) or f"#{alert.topic_id}")
+    if alert.kind == "keyword":
+        pattern = shorten(alert.pattern, 150)
+        shown = pattern if plain else f"`{escape(pattern).replace('`', 'ˋ')}`"
+        return f"{icon('mag')}Keyword rule {bold(alert.rule)} matched {shown}"
+    if alert.kind == "topic_size":
+        return f"{icon('busts_in_silhouette')}Topic {topic} grew to {plural(alert.topic_size, 'item')}"
+    if alert.kind in ("topic_burst", "label_rate"):
+        what = topic if alert.kind == "topic_burst" else bold(alert.rule)
+        than = "from next to none" if alert.baseline < 0.5 else f"vs {_usual(alert.baseline)}"
+        return (f"{icon('zap')}{'Burst' if alert.kind == 'topic_burst' else 'Rate'}: {what} "
+                f"{plural(alert.count, 'item')} {_window(alert.window_minutes)} {than}")
+    rule = "Label rule " if alert.kind == "label" else ""
+    return f"{icon('rotating_light')}{rule}{bold(alert.rule)}: {text(alert.reason)}"
+
+
+DIGEST_BUILDING = "Putting today's digest together… it appears in this channel."
+
+
+def digest_not_posted(error: str) -> str:
+    return (f":warning: the digest could not be posted here (Slack said `{escape(error)}`); invite the bot to this "
+            "channel and ask again")
+
+
+def schedule_line(text: str, zone: str, next_at: float | None) -> str:
+    """When the digest goes out: ``Digest: daily 08:00 (Asia/Tokyo), next 2024-05-02 08:00 JST``."""
+    if next_at is None:
+        return "Digest: not scheduled (`/lookout digest schedule daily 08:00` posts one every morning)"
+    return f"Digest: {escape(text)} ({escape(zone)}), next {local(next_at, zone)}"
+
+
+def schedule_set(user: str, text: str, zone: str, next_at: float | None) -> str:
+    if next_at is None:
+        return f"<@{user}> turned the scheduled digest off (`/lookout digest` still posts one now)."
+    return (f"<@{user}> set the digest schedule to *{escape(text)}* ({escape(zone)}): the next one goes out "
+            f"{local(next_at, zone)}.")
+
+
+FIRST_RUN = ("*Welcome to Lookout.* It watches feeds, mailboxes and social streams, sorts and groups what comes in, "
+             "and tells this workspace what matters. Nothing is set up yet; three steps get it going:")
+FIRST_STEPS = (
+    ("Watch something", "`/lookout watch add <feed-url> [name]` follows a feed (or add `[[feeds]]`, `[[imap]]`, "
+                        "`[[mastodon]]`… to `lookout.toml`); `lookout run` on the server takes items in."),
+    ("Sort what comes in", "once items have arrived, `/lookout taxonomy` proposes labels from the topics it found; "
+                           "accept them as a task (or write `[[tasks]]` in `lookout.toml`)."),
+    ("Be told", "`/lookout watch add keyword <regex>` alerts on a pattern, and `/lookout digest schedule daily "
+                "08:00` posts a digest every morning (`/lookout digest` posts one now)."),
+)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from monitor.ingest.text import neutral
 
@@ -53,7 +54,11 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def when(ts: float) -> str:
-    """A time Slack shows in each reader's own time zone (UTC in clients that cannot)."""
-    fallback = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(ts)}^{{date_short}} {{time}}|{fallback}>"
+def local(ts: float, zone: str = "UTC") -> str:
+    """A time as the team reads it: ``2024-05-01 08:00 JST`` in ``zone`` (an IANA name)."""
+    return datetime.fromtimestamp(ts, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def when(ts: float, zone: str = "UTC") -> str:
+    """A time Slack shows in each reader's own time zone (in the team's ``zone`` in clients that cannot)."""
+    return f"<!date^{int(ts)}^{{date_short}} {{time}}|{local(ts, zone)}>"

@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import alert_blocks, digest_blocks, fallback_text, question_blocks
+from bot.blocks import alert_blocks, digest_blocks, digest_title, fallback_text, question_blocks
 from bot.mrkdwn import escape
 from monitor.config.schema import Settings
 from monitor.daemon.notify import ConsoleNotifier, DeliveryError, Notifier, Question
@@ -39,12 +39,14 @@ def slack_client(token: str, base_url: str = "https://slack.com/api/", rate_limi
 
 class SlackNotifier:
     """Sends each alert to its channel with ``chat.postMessage``, at most ``per_second`` messages per channel.
-    ``tasks`` (task -> label names) gives the alert its relabel menus."""
+    ``tasks`` (task -> label names) gives the alert its relabel menus; times are shown in ``zone``."""
 
     def __init__(self, token: str, base_url: str = "https://slack.com/api/", per_second: float = 1.0,
-                 rate_limit_retries: int = 3, tasks: dict[str, list[str]] | None = None, timeout: int = 30) -> None:
+                 rate_limit_retries: int = 3, tasks: dict[str, list[str]] | None = None, timeout: int = 30,
+                 zone: str = "UTC") -> None:
         self.client = slack_client(token, base_url, rate_limit_retries, timeout)
         self.tasks = tasks or {}
+        self.zone = zone
         self.min_gap = 1.0 / per_second
         self._next: dict[str, float] = {}
         self._lock = asyncio.Lock()
@@ -64,7 +66,7 @@ class SlackNotifier:
             await asyncio.sleep(wait)
 
     async def send(self, alert: Alert) -> None:
-        await self._post(alert.channel, text=fallback_text(alert), blocks=alert_blocks(alert, self.tasks))
+        await self._post(alert.channel, text=fallback_text(alert), blocks=alert_blocks(alert, self.tasks, self.zone))
 
     async def _post(self, channel: str, **kwargs: Any) -> dict[str, Any]:
         await self._pace(channel)
@@ -91,7 +93,8 @@ class SlackNotifier:
 
     async def digest(self, digest: Digest, channel: str) -> None:
         """The digest as a message, with its chart uploaded (files API) into the message's thread."""
-        posted = await self._post(channel, text=escape(digest.title), blocks=digest_blocks(digest))
+        posted = await self._post(channel, text=escape(digest_title(digest, self.zone)),
+                                  blocks=digest_blocks(digest, self.zone))
         if digest.chart is None:
             return
         try:
@@ -112,5 +115,5 @@ def make_notifier(settings: Settings, write: Callable[[str], None]) -> Notifier:
     if settings.slack_bot_token:
         return SlackNotifier(settings.slack_bot_token, settings.slack.base_url, settings.slack.messages_per_second,
                              tasks={t.name: [x.name for x in t.labels] for t in settings.tasks},
-                             timeout=settings.slack.timeout_seconds)
+                             timeout=settings.slack.timeout_seconds, zone=settings.time.timezone)
     return ConsoleNotifier(write, color=settings.console.color)

@@ -258,14 +258,15 @@ def topic_tree(store: Store, settings: Settings, limit: int, min_size: int) -> l
 
 def describe_event(event: dict[str, Any], topic_id: int) -> str:
     """One line of a topic's history, from its point of view."""
-    kind, other, size = event["kind"], event["other_id"], event["size"]
+    kind, other = event["kind"], event["other_id"]
+    size = f"{event['size']} item{'' if event['size'] == 1 else 's'}"
     if kind == "split":
-        return f"#{other} split off it ({size} items)" if event["topic_id"] == topic_id else \
-            f"split off #{event['topic_id']} with {size} items"
+        return f"#{other} split off it ({size})" if event["topic_id"] == topic_id else \
+            f"split off #{event['topic_id']} with {size}"
     if kind == "merge":
-        return f"merged into #{other} ({size} items)" if event["topic_id"] == topic_id else \
-            f"took in #{event['topic_id']} ({size} items)"
-    return f"forgotten after going quiet ({size} items)"
+        return f"merged into #{other} ({size})" if event["topic_id"] == topic_id else \
+            f"took in #{event['topic_id']} ({size})"
+    return f"forgotten after going quiet ({size})"
 
 
 def search(store: Store, encode: Callable[[Sequence[str]], np.ndarray], text: str, limit: int = 5

@@ -446,6 +446,7 @@ REFUSED: list[tuple[Key, Any, str]] = [
     (("command", "/lookout unmute"), "unmute {topic}", "unmute topics"),
     (("command", "/lookout retrain"), "retrain", "ask for a retrain"),
     (("command", "/lookout taxonomy"), "taxonomy 3", "propose a taxonomy"),
+    (("command", "/lookout digest schedule"), "digest schedule daily 08:00", "change the digest schedule"),
     (("action", "lookout_confirm"), {"action_id": "lookout_confirm", "type": "button",
                                      "value": '{"i": "{item}"}'}, NOT_A_MEMBER),
     (("action", "lookout_relabel"), {"action_id": "lookout_relabel:spam", "type": "static_select", "selected_option": {
@@ -498,7 +499,9 @@ async def test_a_user_without_the_right_is_refused_and_nothing_changes(bot: Bot,
 
 def test_every_request_the_bot_invites_has_a_rule_and_every_guarded_rule_a_refusal_test() -> None:
     from bot.blocks import accept_view, edit_label_view, question_blocks, taxonomy_blocks, undo_mute
+    from bot.home import home_view, search_modal
     from monitor.daemon.notify import Question
+    from tests.test_home import busy_home
 
     alert = Alert(rule="r", item_id="i" * 20, topic_id=1, cooldown_key="k", channel="C", created_at=1.0,
                   reason="r", title="t", url="https://example.org/x", source="s", snippet="s",
@@ -514,6 +517,9 @@ def test_every_request_the_bot_invites_has_a_rule_and_every_guarded_rule_a_refus
     invited |= {("view", v["callback_id"]) for v in (edit_label_view(1, label), accept_view(1))}
     invited |= {("command", f"/lookout {name}") for name in ARITY if name != "watch"}
     invited |= {("command", f"/lookout watch {action}") for action in ("list", "add", "remove")}
+    invited |= {("command", "/lookout digest schedule")}
+    invited |= {("action", e["action_id"]) for b in home_view(busy_home())["blocks"] for e in b.get("elements", [])
+                if "action_id" in e} | {("view", search_modal()["callback_id"])}
     assert invited == {k for k in RULES if k[0] != "event"}
     assert {k for k, _, _ in REFUSED} == {k for k, rule in RULES.items() if rule.need is not Need.ANYONE}
 

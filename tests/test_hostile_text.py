@@ -8,6 +8,7 @@ one zero-width space Lookout puts into ``@here``), and have as many lines as the
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot import blocks, messages
+from bot import blocks, home, messages
 from bot.app import build_app
 from bot.notifier import SlackNotifier, slack_client
 from bot.server import make_web_app
@@ -225,10 +226,17 @@ async def cli_map(env: Env, text: str) -> str:
 async def slack_home(text: str) -> str:
     status = {"items": 3, "items_today": 3, "pending": 0, "topics": 1, "alerts_today": 1, "labels": [],
               "sources": [{"name": "feed", "kind": "feed", "failures": 1, "last_error": text, "items_today": 3}]}
-    view = messages.home_view(status, messages.topics_text([{"id": 3, "name": text, "size": 4, "keywords": [text],
-                                                             "representatives": [[0.9, "a"]]}], {"a": text}),
-                              [{"rule": "every", "url": "https://example.org/1", "title": text, "status": "sent"}], [])
+    topics = messages.topics_text([{"id": 3, "name": text, "size": 4, "keywords": [text],
+                                    "representatives": [[0.9, "a"]]}], {"a": text})
+    view = home.home_view(home.Home(False, status, messages.schedule_line(text, "UTC", NOW), topics,
+                                    [{**dataclasses.asdict(topic_alert(text)), "status": "sent"}],
+                                    [{"id": 3, "name": text, "keywords": [text]}], []))
     return "\n".join(texts(view))
+
+
+def topic_alert(text: str) -> Alert:
+    return dataclasses.replace(alert(text), kind="topic_burst", topic_name=text, count=9, baseline=1.0,
+                               window_minutes=60.0, typical=[["0" * 20, text, "https://example.org/1"]])
 
 
 Render = Callable[[Env, str], Awaitable[str]]
@@ -240,6 +248,9 @@ RENDERINGS: dict[str, Render] = {
     "html digest": lambda env, text: done(digests.html(digest(text))),
     "html map": lambda env, text: done(maps.html(item_map(text))),
     "slack alert": lambda env, text: slack_post(env, lambda n: n.send(alert(text))),
+    "slack keyword alert": lambda env, text: slack_post(env, lambda n: n.send(dataclasses.replace(
+        alert(text), kind="keyword", pattern=text))),
+    "slack topic alert": lambda env, text: slack_post(env, lambda n: n.send(topic_alert(text))),
     "slack question": lambda env, text: slack_post(env, lambda n: n.ask(question(text))),
     "slack training note": lambda env, text: slack_post(env, lambda n: n.note(text, "#alerts", "")),
     "slack digest": lambda env, text: slack_post(env, lambda n: n.digest(digest(text), "#alerts")),

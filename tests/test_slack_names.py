@@ -101,10 +101,10 @@ async def test_a_menu_older_than_a_change_of_the_labels_records_nothing(tmp_path
 
 
 @pytest.mark.parametrize(("names", "where"), [
-    ({"task": "spam filter"}, "tasks[0].name = 'spam filter'"),
-    ({"labels": ["ham", "not spam"]}, "tasks[0].labels[1].name = 'not spam'"),
-    ({"labels": ["ham", "x" * (NAME_CHARS + 1)]}, "tasks[0].labels[1].name"),
-    ({"rule": "spam\\twave"}, "alerts[0].name = 'spam\\twave'"),
+    ({"task": "spam filter"}, """tasks "spam filter".name = 'spam filter'"""),
+    ({"labels": ["ham", "not spam"]}, ".labels[1].name = 'not spam'"),
+    ({"labels": ["ham", "x" * (NAME_CHARS + 1)]}, ".labels[1].name = 'xxx"),
+    ({"rule": "spam\\twave"}, "alerts \"spam\twave\".name = 'spam\\twave'"),
 ])
 def test_settings_check_refuses_names_slack_or_lookout_label_cannot_carry(
         tmp_path: Path, slack: FakeSlack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,

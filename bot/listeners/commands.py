@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import blocks, messages
 from bot.access import redact_url
 from bot.commands import Command, UsageError, parse
-from bot.listeners import mutes
+from bot.listeners import digest, mutes
 from bot.listeners.context import Bot
 from monitor import service
 from monitor.learning import runs
@@ -43,7 +43,8 @@ async def _help(bot: Bot, cmd: Command, req: Request) -> None:
 
 async def _status(bot: Bot, cmd: Command, req: Request) -> None:
     await req.ack(response_type="ephemeral", text=messages.status_text(
-        await bot.store.read(bot.store.status), await bot.store.read(runs.model_summary, bot.store, bot.settings)))
+        await bot.store.read(bot.store.status), await bot.store.read(runs.model_summary, bot.store, bot.settings),
+        await digest.schedule_text(bot)))
 
 
 async def _retrain(bot: Bot, cmd: Command, req: Request) -> None:
@@ -88,7 +89,7 @@ async def _trends(bot: Bot, cmd: Command, req: Request) -> None:
 
 async def _topic(bot: Bot, cmd: Command, req: Request) -> None:
     found = await bot.store.read(service.topic, bot.store, cmd.args[0])
-    await req.ack(response_type="ephemeral", text=messages.topic_text(found))
+    await req.ack(response_type="ephemeral", text=messages.topic_text(found, bot.settings.time.timezone))
 
 
 async def _label(bot: Bot, cmd: Command, req: Request) -> None:
@@ -129,6 +130,7 @@ async def _watch(bot: Bot, cmd: Command, req: Request) -> None:
 HANDLERS: dict[str, Handler] = {
     "help": _help, "status": _status, "retrain": _retrain, "topics": _topics, "taxonomy": _taxonomy,
     "trends": _trends, "topic": _topic, "watch": _watch, "label": _label, "search": _search, **mutes.HANDLERS,
+    **digest.HANDLERS,
 }
 
 

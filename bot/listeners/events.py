@@ -1,15 +1,18 @@
-"""Events: the App Home tab, mentions and direct messages (answered by intent: topics, a search, or help)."""
+"""Events: the App Home tab (with its search modal and digest button), mentions and direct messages (answered by
+intent: topics, a search, or help)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp, AsyncSay
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncSay
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import messages
+from bot import home, messages
 from bot.commands import intent
-from bot.listeners.context import Bot
+from bot.listeners import digest
+from bot.listeners.context import Bot, log
 from monitor import service
 from monitor.learning import runs
 
@@ -27,19 +30,55 @@ async def converse(bot: Bot, text: str, say: AsyncSay, thread: str | None) -> No
     await say(text=answer, thread_ts=thread)
 
 
+NOT_SOURCES = ("rule", "keyword")
+
+
+async def gather(bot: Bot) -> home.Home:
+    """What the App Home tab shows, read from the store."""
+    await bot.refresh()
+    store, settings = bot.store, bot.settings
+    status = await store.read(store.status)
+    configured = [w for w in await store.read(service.watches, store, settings) if w["kind"] not in NOT_SOURCES]
+    mutes = [t for t in [await store.read(store.topic, tid) for tid in sorted(await store.read(store.muted))] if t]
+    return home.Home(first_run=not (status["sources"] or configured or settings.tasks), status=status,
+                     schedule=await digest.schedule_text(bot), topics=await bot.topics(("5",)),
+                     alerts=await store.read(store.recent_alerts, 5), mutes=mutes,
+                     models=await store.read(runs.model_summary, store, settings), zone=settings.time.timezone)
+
+
 def register(app: AsyncApp, bot: Bot) -> None:
-    """Listen to App Home openings, mentions and direct messages."""
+    """Listen to App Home openings and its buttons and modal, mentions and direct messages."""
 
     @app.event("app_home_opened")
-    async def home(event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
         if event.get("tab") not in (None, "home"):
             return
+        await client.views_publish(user_id=event["user"], view=home.home_view(await gather(bot)))
+
+    @app.action("lookout_home_search")
+    async def search_opened(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await client.views_open(trigger_id=body["trigger_id"], view=home.search_modal())
+
+    @app.view("lookout_search")
+    async def searched(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
+        query = (view["state"]["values"]["query"]["value"]["value"] or "").strip()
+        if not query:
+            await ack(response_action="errors", errors={"query": "Type a few words to look for."})
+            return
+        await ack(response_action="update", view=home.searching_modal(query))
+        rows = await bot.store.read(service.search, bot.store, await bot.encode(), query)
+        await client.views_update(view_id=view["id"], view=home.results_modal(query, rows))
+
+    @app.action("lookout_home_digest")
+    async def digest_asked(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
         await bot.refresh()
-        store = bot.store
-        view = messages.home_view(await store.read(store.status), await bot.topics(("5",)),
-                                  await store.read(store.recent_alerts, 5),
-                                  await store.read(runs.model_summary, store, bot.settings))
-        await client.views_publish(user_id=event["user"], view=view)
+        user = body["user"]["id"]
+        try:
+            await digest.post(bot, client, user)
+        except SlackApiError as exc:
+            log.warning("today's digest could not be sent to %s: %s", user, exc.response.get("error"))
 
     @app.event("app_mention")
     async def mentioned(event: dict[str, Any], say: AsyncSay) -> None:

@@ -102,8 +102,9 @@ class ConsoleSettings:
 
 @dataclass(frozen=True)
 class DigestSettings:
-    cron: str = setting("", "Post a trend digest on this crontab schedule (UTC), e.g. `0 8 * * *` daily at 08:00 or "
-                            "`0 8 * * 1` on Mondays; empty: no scheduled digest.")
+    cron: str = setting("", "Post a trend digest on this crontab schedule (in `time.timezone`), e.g. `0 8 * * *` "
+                            "daily at 08:00 or `0 8 * * 1` on Mondays; empty: no scheduled digest. A schedule set "
+                            "from Slack (`/lookout digest schedule`) takes its place.")
     hours: float = setting(24.0, "Period a digest covers (match it to the schedule: 1, 24 or 168).", low=0.1)
     history: int = setting(7, "Earlier periods a topic's count is compared with.", low=1, high=60)
     limit: int = setting(5, "Topics listed per section.", low=1, high=20)
@@ -121,6 +122,13 @@ class TaxonomySettings:
                                  low=0.001)
     llm_sample: int = setting(200, "With an LLM configured: how many of the sampled items it labels (with its "
                                    "stated confidence); the rest are labelled by the embeddings.", low=0)
+
+
+@dataclass(frozen=True)
+class TimeSettings:
+    timezone: str = setting("UTC", "The team's time zone, an IANA name such as `Asia/Tokyo` or `Europe/Berlin`: "
+                                   "the digest's and the learning jobs' schedules fire in it, and Slack shows times "
+                                   "in it (the command line keeps ISO times with their offset).")
 
 
 LLM_FIELDS = ("title", "text", "author", "source", "url")
@@ -155,8 +163,8 @@ class LearningSettings:
     min_new_corrections: int = setting(20, "Retrain a task once it has this many corrections since its last "
                                            "training run; 0 turns this trigger off.", low=0)
     check_minutes: float = setting(10.0, "How often the daemon counts new corrections.", low=0.01)
-    cron: str = setting("", "Also retrain every task on this crontab schedule (e.g. `0 3 * * 0`, Sundays 03:00 "
-                            "UTC); empty: no schedule.")
+    cron: str = setting("", "Also retrain every task on this crontab schedule (in `time.timezone`; e.g. `0 3 * * 0`, "
+                            "Sundays 03:00); empty: no schedule.")
     tolerance: float = setting(0.01, "A new version is promoted unless it scores more than this below the model in "
                                      "service on the held-out set (and it must not lose on the live corrections).",
                                low=0.0, high=1.0)
@@ -175,8 +183,8 @@ class LearningSettings:
                                "at least `int8_min_agreement` of the held-out set.")
     int8_min_agreement: float = setting(0.99, "Least agreement between the int8 and fp32 models to serve int8.",
                                         low=0.0, high=1.0)
-    ask_cron: str = setting("", "Active learning: on this crontab schedule (e.g. `0 9 * * 1-5`) ask the team to "
-                                "label the items the model is least sure of; empty: never.")
+    ask_cron: str = setting("", "Active learning: on this crontab schedule (in `time.timezone`; e.g. `0 9 * * 1-5`) "
+                                "ask the team to label the items the model is least sure of; empty: never.")
     ask_budget: int = setting(5, "Items asked about per task each time.", low=1, high=20)
     ask_strategy: str = setting("spread", "Which items are asked about: `spread` (the smallest margin between the "
                                           "top two labels, at most one item per topic until every topic has had a "
@@ -351,7 +359,8 @@ SECTIONS: dict[str, type] = {"store": StoreSettings, "model": ModelSettings, "pi
                              "topics": TopicSettings, "http": HttpSettings, "bot": BotSettings,
                              "slack": SlackSettings, "console": ConsoleSettings, "learning": LearningSettings,
                              "training": TrainingSettings, "digest": DigestSettings,
-                             "taxonomy": TaxonomySettings, "llm": LlmSettings, "workers": WorkersSettings}
+                             "taxonomy": TaxonomySettings, "llm": LlmSettings, "workers": WorkersSettings,
+                             "time": TimeSettings}
 LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "imap": ImapSettings,
                           "reddit": RedditSettings, "mastodon": MastodonSettings, "bluesky": BlueskySettings,
                           "tasks": TaskSettings, "alerts": AlertSettings}
@@ -375,6 +384,7 @@ class Settings:
     taxonomy: TaxonomySettings = field(default_factory=TaxonomySettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     workers: WorkersSettings = field(default_factory=WorkersSettings)
+    time: TimeSettings = field(default_factory=TimeSettings)
     feeds: tuple[FeedSettings, ...] = ()
     replays: tuple[ReplaySettings, ...] = ()
     imap: tuple[ImapSettings, ...] = ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import regex
 from apscheduler.triggers.cron import CronTrigger
@@ -16,7 +17,8 @@ def check(settings: Settings) -> list[str]:
     """Every problem across settings: unique names, rules that point at real tasks and labels, valid patterns, names
     that Slack can carry."""
     return [*_check_sources(settings), *_check_tasks_and_schedules(settings), *_check_llm_and_topics(settings),
-            *_check_alerts(settings), *_check_slack_names(settings)]
+            *_check_alerts(settings), *_check_slack_names(settings),
+            *_check_timezone(settings)]
 
 
 def _where(section: str, index: int, name: str) -> str:
@@ -118,3 +120,11 @@ def _check_slack_names(settings: Settings) -> Iterator[str]:
         if not SLACK_NAME.match(name):
             yield (f"{where} = {name!r}: expected one word (no spaces) of up to {NAME_CHARS} characters, so "
                    f"Slack's menus and `/lookout label` can carry it")
+
+
+def _check_timezone(settings: Settings) -> Iterator[str]:
+    try:
+        ZoneInfo(settings.time.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        yield (f"time.timezone = {settings.time.timezone!r}: not an IANA time zone name such as `Europe/Berlin`, "
+               "`Asia/Tokyo` or `UTC`")

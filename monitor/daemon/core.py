@@ -1,5 +1,6 @@
 """The daemon: sources feed the store (``ingest``), a worker enriches stored items (here), an outbox delivers alerts
-(``outbox``), and the learning jobs keep the models current (``learning``).
+(``outbox``), the learning jobs keep the models current (``learning``), and digests go out on their schedule
+(``digests``).
 
 Sources only ever write to the store; the worker reads ``new`` items from it in arrival order, so the store is the
 queue and a crash loses nothing. Alerts are delivered from an outbox table, so a slow or failing notifier never
@@ -19,9 +20,11 @@ from multiprocessing.process import BaseProcess
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.config.schema import Settings
+from monitor.daemon.describe import link_typical, name_topics
+from monitor.daemon.digests import DigestJobs
 from monitor.daemon.ingest import SourceJobs
 from monitor.daemon.learning import LearningJobs
-from monitor.daemon.notify import DeliveryError, Notifier
+from monitor.daemon.notify import Notifier
 from monitor.daemon.outbox import IDLE_WAIT, Outbox, wait_up_to
 from monitor.enrich.build import prime_bursts, restore_topics
 from monitor.enrich.pipeline import BatchResult, Encoded, Pipeline
@@ -29,13 +32,12 @@ from monitor.ingest.backoff import Health
 from monitor.ingest.item import Item
 from monitor.ingest.sources import PolledSource, StreamSource
 from monitor.ingest.sources.feed import FeedSource
-from monitor.reports import digest as digests
 from monitor.store.db import Store
 
 log = logging.getLogger(__name__)
 
 
-class Daemon(SourceJobs, Outbox, LearningJobs):
+class Daemon(SourceJobs, Outbox, LearningJobs, DigestJobs):
     """Runs sources, the enrichment worker and the alert outbox until stopped (or, optionally, until idle)."""
 
     def __init__(self, settings: Settings, store: Store, pipeline: Pipeline, notifier: Notifier,
@@ -96,6 +98,7 @@ class Daemon(SourceJobs, Outbox, LearningJobs):
         self._scheduler = AsyncIOScheduler()
         await self._schedule_sources()
         self._schedule_learning()
+        await self._schedule_digest()
         self._scheduler.start()
         http = await self._serve_http()
         streams = [asyncio.create_task(self._stream(s)) for s in self.streams]
@@ -132,19 +135,6 @@ class Daemon(SourceJobs, Outbox, LearningJobs):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 
-    async def send_digest(self) -> digests.Digest:
-        """Build the trend digest of the last ``digest.hours``, write its chart and HTML page, and deliver it. It is
-        read and drawn on a reader thread, so the writer goes on committing batches meanwhile."""
-        d = self.settings.digest
-        folder = digests.report_dir(self.settings.store.path, d.report_dir)
-        digest = await self.store.read(digests.build, self.store, d.hours, d.history, d.limit, folder)
-        digests.write(digest, folder)
-        try:
-            await self.notifier.digest(digest, d.channel or self.settings.slack.channel)
-        except DeliveryError as exc:
-            log.warning("the digest was not delivered: %s", exc)
-        return digest
-
     # the worker ---------------------------------------------------------------------------------------------------
     def _settled(self) -> bool:
         return (len(self._streams_done) == len(self.streams)
@@ -169,12 +159,20 @@ class Daemon(SourceJobs, Outbox, LearningJobs):
             log.exception("enriching a batch of %d items failed; retrying them one by one", len(items))
             await self._process_singly(items)
             return
+        await self._describe(result)
         await self.store.call(self.store.complete, result)
         self._done(len(items), bool(result.alerts))
 
     async def _enrich(self, items: list[Item]) -> BatchResult:
         """Enrich on the one compute thread: torch keeps one OpenMP team instead of one per pool thread."""
         return await asyncio.get_running_loop().run_in_executor(self._compute, self.pipeline.enrich, items)
+
+    async def _describe(self, result: BatchResult) -> None:
+        """Give the batch's alerts their topic's name and a topic alert its typical items (``describe``), read from
+        the store, where every item is before it is enriched."""
+        wanted = name_topics(result.alerts, self.pipeline.topics)
+        if wanted:
+            link_typical(result.alerts, await self.store.read(self.store.links, wanted))
 
     async def _process_singly(self, items: list[Item]) -> None:
         """After a failed batch: the items one by one, reloading the model state only when a failure left some
@@ -189,6 +187,7 @@ class Daemon(SourceJobs, Outbox, LearningJobs):
                 self._done(1, False)
                 await self._reload_state()
                 continue
+            await self._describe(result)
             await self.store.call(self.store.complete, result)
             self._done(1, bool(result.alerts))
 

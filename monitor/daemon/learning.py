@@ -9,11 +9,10 @@ import signal
 import time
 from datetime import datetime
 
-from apscheduler.triggers.cron import CronTrigger
-
 from models.classifier import ZeroShotClassifier
 from models.registry import ModelLoadError
 from monitor.daemon.notify import DeliveryError, Question
+from monitor.daemon.schedule import trigger
 from monitor.enrich.build import load_classifier, serve_or_zero_shot
 from monitor.learning import job
 from monitor.learning.runs import request_retrain, task_specs
@@ -41,7 +40,8 @@ class LearningJobs:
 
     def _schedule_learning(self) -> None:
         """Schedule the learning jobs whether or not any task exists yet: each run reads the tasks of the moment,
-        so a task accepted at run time is retrained and asked about like a configured one."""
+        so a task accepted at run time is retrained and asked about like a configured one. Crontab schedules fire
+        in ``time.timezone``."""
         assert self._scheduler is not None
         s = self.settings.learning
         self._scheduler.add_job(self._learning_tick, "interval", seconds=LEARNING_TICK_SECONDS, id="learning",
@@ -50,15 +50,11 @@ class LearningJobs:
             self._scheduler.add_job(self._retrain_if_corrected, "interval", seconds=s.check_minutes * 60,
                                     id="corrections", max_instances=1, coalesce=True)
         if s.cron:
-            self._scheduler.add_job(self._retrain_on_schedule, CronTrigger.from_crontab(s.cron, timezone="UTC"),
-                                    id="retrain-cron", max_instances=1, coalesce=True)
-        if self.settings.digest.cron:
-            self._scheduler.add_job(self.send_digest, CronTrigger.from_crontab(self.settings.digest.cron,
-                                                                               timezone="UTC"), id="digest",
+            self._scheduler.add_job(self._retrain_on_schedule, trigger(s.cron, self.settings), id="retrain-cron",
                                     max_instances=1, coalesce=True)
         if s.ask_cron:
-            self._scheduler.add_job(self.ask, CronTrigger.from_crontab(s.ask_cron, timezone="UTC"), id="ask",
-                                    max_instances=1, coalesce=True)
+            self._scheduler.add_job(self.ask, trigger(s.ask_cron, self.settings), id="ask", max_instances=1,
+                                    coalesce=True)
 
     async def _request(self, task: str | None, via: str) -> None:
         for name, run_id, new in await self.store.call(request_retrain, self.store, self.settings, task, via):

@@ -64,8 +64,10 @@ def render_console(alert: Alert, color: bool = False) -> str:
     lines.append(f"  {dim}{meta}{reset}")
     if labels:
         lines.append(f"  labels: {labels}")
-    lines.append(f"  topic #{alert.topic_id} ({alert.topic_size} items): "
+    name = f" {neutral(alert.topic_name)}" if alert.topic_name else ""
+    lines.append(f"  topic #{alert.topic_id}{name} ({alert.topic_size} item{'' if alert.topic_size == 1 else 's'}): "
                  f"{neutral(', '.join(alert.topic_keywords[:6]))}")
+    lines += [f"  typical: {neutral(title) or '(no title)'}" for _, title, _ in alert.typical]
     snippet = neutral(alert.snippet)[:160]
     if snippet:
         lines.append(f"  {dim}{snippet}{reset}")

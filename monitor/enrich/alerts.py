@@ -59,6 +59,18 @@ class Alert:
     labels: list[list[object]] = field(default_factory=list)
     topic_keywords: list[str] = field(default_factory=list)
     topic_size: int = 0
+    kind: str = ""
+    """the rule's kind: ``label``, ``keyword``, ``topic_size``, ``topic_burst`` or ``label_rate``"""
+    pattern: str = ""
+    """a keyword rule's pattern"""
+    count: int = 0
+    """a burst rule's items in the current window, against ``baseline`` in a usual one of ``window_minutes``"""
+    baseline: float = 0.0
+    window_minutes: float = 0.0
+    topic_name: str = ""
+    """the topic's short name (``kubernetes / upgrade``), from its keywords"""
+    typical: list[list[str]] = field(default_factory=list)
+    """a topic alert's most typical items of the topic, each ``[item id, title, url]``"""
 
 
 @dataclass(frozen=True)
@@ -194,6 +206,7 @@ class AlertEngine:
         """The alerts ``ev`` raises; none from a rule muted on its topic at ``now`` (the item still counts towards
         rates)."""
         reasons: dict[str, str] = {}
+        bursts: dict[str, Burst] = {}
         for rule in self.rules:
             key = rule.burst_key(ev) if rule.bursty else None
             if key is not None:
@@ -201,6 +214,7 @@ class AlertEngine:
                 burst = tracker.observe(key, now)
                 if tracker.bursting(burst, now, rule.factor, rule.min_count):
                     reasons[rule.name] = rule.explain_burst(ev, burst)
+                    bursts[rule.name] = burst
         alerts: list[Alert] = []
         for rule in self.rules:
             if any(m.silences(rule.name, ev.topic_id, now) for m in self.muted):
@@ -222,7 +236,10 @@ class AlertEngine:
                 created_at=now, reason=reason, title=ev.item.title, url=ev.item.url, source=ev.item.source,
                 snippet=ev.item.text[:SNIPPET_CHARS],
                 labels=[[p.task, p.label, round(p.confidence, 3), p.unsure] for p in ev.predictions],
-                topic_size=ev.topic_size))
+                topic_size=ev.topic_size, kind=rule.kind, pattern=rule.pattern.pattern if rule.pattern else "",
+                count=bursts[rule.name].count if rule.name in bursts else 0,
+                baseline=round(bursts[rule.name].baseline, 2) if rule.name in bursts else 0.0,
+                window_minutes=rule.bin_minutes if rule.bursty else 0.0))
         return alerts
 
     def _too_slow(self, rule: Rule, ev: Evaluation) -> None:

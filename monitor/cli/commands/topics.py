@@ -87,8 +87,12 @@ def _print_tree(store: Store, settings: Settings, limit: int, min_size: int | No
     for t in topics:
         if t["parent"] in shown:
             continue
-        print(f"#{t['id']} {neutral(t['name'] or ', '.join(t['keywords'][:3]))} ({t['size']} items)")
+        print(f"#{t['id']} {neutral(t['name'] or ', '.join(t['keywords'][:3]))} ({_items(t['size'])})")
         for child in t["children"]:
             c = shown.get(child)
             if c is not None:
-                print(f"  └ #{c['id']} {neutral(c['name'] or ', '.join(c['keywords'][:3]))} ({c['size']} items)")
+                print(f"  └ #{c['id']} {neutral(c['name'] or ', '.join(c['keywords'][:3]))} ({_items(c['size'])})")
+
+
+def _items(n: int) -> str:
+    return f"{n} item{'' if n == 1 else 's'}"

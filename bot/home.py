@@ -1,0 +1,123 @@
+"""The App Home tab and its search modal, as Block Kit. While nothing is configured (no source, no task) the tab is a
+first-run guide: the three steps to get going, with their commands. Otherwise it is a dashboard with two actions
+(search, today's digest), today's counts and the digest's schedule, the largest topics, recent alerts, mutes and the
+models; ``home_sections`` is where a new section joins."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot import messages
+from bot.mrkdwn import clip, escape, link, shorten, when
+from monitor.enrich.alerts import Alert
+
+Block = dict[str, Any]
+HOME_BLOCKS = 100
+MODAL_BLOCKS = 100
+SECTION_CHARS = 3000
+
+
+@dataclass(frozen=True)
+class Home:
+    """What the tab shows, read from the store by ``bot.listeners.events``."""
+
+    first_run: bool
+    status: dict[str, Any]
+    schedule: str
+    topics: str
+    alerts: list[dict[str, Any]]
+    mutes: list[dict[str, Any]]
+    models: list[dict[str, Any]]
+    zone: str = "UTC"
+
+
+def section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_CHARS)}}
+
+
+def button(action_id: str, text: str, style: str = "") -> Block:
+    found: Block = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text},
+                    "value": action_id}
+    return {**found, "style": style} if style else found
+
+
+def first_run() -> list[Block]:
+    """The guide shown until a source or a task exists."""
+    return [section(messages.FIRST_RUN),
+            *(section(f"*{n}. {title}*\n{body}") for n, (title, body) in enumerate(messages.FIRST_STEPS, 1))]
+
+
+def _recent(home: Home) -> list[Block]:
+    lines = []
+    for row in home.alerts:
+        alert = Alert(**{k: v for k, v in row.items() if k != "status"})
+        title = link(alert.url, shorten(alert.title, 80) or "(no title)")
+        lines.append(f"• {messages.alert_reason(alert)} · {title} · {when(alert.created_at, home.zone)} "
+                     f"({escape(row['status'])})")
+    return [section("*Recent alerts*\n" + ("\n".join(lines) or "No alerts yet."))]
+
+
+def _mutes(home: Home) -> list[Block]:
+    lines = [f"• *{escape(m['name'] or ', '.join(m['keywords'][:3]) or 'no keywords yet')}* (#{m['id']})"
+             for m in home.mutes]
+    return [section("*Muted topics*\n" + ("\n".join(lines) or "No topic is muted (an alert's *Mute topic* button "
+                                                              "or `/lookout mute <topic>` mutes one)."))]
+
+
+def _models(home: Home) -> list[Block]:
+    return [section("*Models*\n" + ("\n".join(messages.model_line(m) for m in home.models)
+                                    or "No tasks configured."))]
+
+
+def _overview(home: Home) -> list[Block]:
+    return [section(messages.status_text(home.status, schedule=home.schedule)), section(home.topics)]
+
+
+HomeSection = Callable[[Home], list[Block]]
+
+
+def home_sections() -> list[HomeSection]:
+    """The dashboard's sections in order, each a function of ``Home`` to its blocks. A new section (the channels'
+    subscriptions, once the store keeps them) is one more function here and one more field of ``Home``."""
+    return [_overview, _recent, _mutes, _models]
+
+
+def home_view(home: Home) -> dict[str, Any]:
+    """The App Home tab: the first-run guide, or the dashboard with its actions."""
+    head: list[Block] = [{"type": "header", "text": {"type": "plain_text", "text": "Lookout"}}]
+    if home.first_run:
+        return {"type": "home", "blocks": head + first_run()}
+    blocks = [*head, {"type": "actions", "elements": [button("lookout_home_search", "Search…", "primary"),
+                                                      button("lookout_home_digest", "Today's digest")]}]
+    for make in home_sections():
+        blocks += [{"type": "divider"}, *make(home)]
+    return {"type": "home", "blocks": blocks[:HOME_BLOCKS]}
+
+
+def _modal(title: str, blocks: list[Block], submit: str = "", metadata: dict[str, Any] | None = None) -> Block:
+    view: Block = {"type": "modal", "callback_id": "lookout_search", "title": {"type": "plain_text", "text": title},
+                   "close": {"type": "plain_text", "text": "Close"}, "blocks": blocks[:MODAL_BLOCKS],
+                   "private_metadata": json.dumps(metadata or {})}
+    return {**view, "submit": {"type": "plain_text", "text": submit}} if submit else view
+
+
+def search_modal() -> Block:
+    """The search box the Home tab's *Search…* button opens."""
+    return _modal("Search Lookout", [{"type": "input", "block_id": "query", "label": {
+        "type": "plain_text", "text": "Words to look for (nearest in meaning, not just the same words)"},
+        "element": {"type": "plain_text_input", "action_id": "value", "max_length": 200}}], submit="Search")
+
+
+def searching_modal(query: str) -> Block:
+    return _modal("Search Lookout", [section(f"{messages.SEARCHING} “{escape(shorten(query, 100))}”")])
+
+
+def results_modal(query: str, rows: list[dict[str, Any]]) -> Block:
+    """The search's answer, in the modal: one section per item, linked, with its source, id and similarity."""
+    head = section(f"*Nearest to* “{escape(shorten(query, 100))}”" if rows else messages.NOTHING_FOUND)
+    return _modal("Search Lookout", [head, *(section(
+        f"{link(r['url'], shorten(r['title'], 150) or '(no title)')}\n{escape(r['source'])} · `{r['id'][:10]}` · "
+        f"similarity {r['similarity']:.2f}") for r in rows)])
