@@ -59,6 +59,9 @@ RULES: dict[Key, Rule] = {
     ("command", "/lookout mute"): Rule(Need.ADMIN, "mute topics"),
     ("command", "/lookout retrain"): Rule(Need.ADMIN, "ask for a retrain"),
     ("command", "/lookout taxonomy"): Rule(Need.ADMIN, "propose a taxonomy"),
+    ("command", "/lookout subscriptions"): ANYONE,
+    ("command", "/lookout subscribe"): Rule(Need.ADMIN, "change a channel's subscriptions"),
+    ("command", "/lookout unsubscribe"): Rule(Need.ADMIN, "change a channel's subscriptions"),
     ("action", "lookout_open"): ANYONE,
     ("action", "lookout_confirm"): MEMBER,
     ("action", "lookout_relabel"): MEMBER,
@@ -72,6 +75,7 @@ RULES: dict[Key, Rule] = {
     ("event", "app_home_opened"): ANYONE,
     ("event", "app_mention"): ANYONE,
     ("event", "message"): ANYONE,
+    ("event", "reaction_added"): MEMBER,
 }
 
 

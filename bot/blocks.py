@@ -56,12 +56,12 @@ def alert_blocks(alert: Alert, tasks: dict[str, list[str]] | None = None) -> lis
                        for task, label, conf, unsure in alert.labels) or "none"
     keywords = escape(shorten(", ".join(alert.topic_keywords[:8]), 300)) or "no keywords yet"
     headline = f"*{title}*\n{fit(snippet, TEXT_LIMIT - len(title) - 4)}"
+    size = f"{alert.topic_size} item{'' if alert.topic_size == 1 else 's'}"
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
         {"type": "section", "fields": [
             {"type": "mrkdwn", "text": fit(f"*Labels*\n{labels}", FIELD_LIMIT)},
-            {"type": "mrkdwn", "text": fit(f"*Topic #{alert.topic_id}* ({alert.topic_size} items)\n{keywords}",
-                                           FIELD_LIMIT)},
+            {"type": "mrkdwn", "text": fit(f"*Topic #{alert.topic_id}* ({size})\n{keywords}", FIELD_LIMIT)},
         ]},
         actions(alert, tasks or {}),
         {"type": "context", "elements": [

@@ -22,6 +22,10 @@ USAGE = {
                 "review them with the menus and accept them as a task",
     "watch": "`/lookout watch list`, `watch add <feed-url> [name]`, `watch add keyword <regex> [name]`, "
              "`watch remove <name>`: what Lookout watches",
+    "subscribe": "`/lookout subscribe <feed-url>`, `subscribe keyword <regex>`, `subscribe topic <id>`, "
+                 "`subscribe label <task>=<label>`: send those alerts to this channel too",
+    "subscriptions": "`/lookout subscriptions`: what this channel is subscribed to",
+    "unsubscribe": "`/lookout unsubscribe <id>`: end one of this channel's subscriptions",
 }
 HELP = "*Lookout commands*\n" + "\n".join(f"• {line}" for line in USAGE.values())
 SEARCHING = "Searching…"
@@ -48,7 +52,8 @@ def topic_text(topic: dict[str, Any]) -> str:
     if not topic["alive"] and topic["merged_into"]:
         return f"Topic #{topic['id']} was merged into #{topic['merged_into']}."
     name = f" {escape(topic['name'])}" if topic.get("name") else ""
-    lines = [f"*Topic #{topic['id']}{name}*{'' if topic['alive'] else ' (forgotten)'}: {topic['size']} items, "
+    size = f"{topic['size']} item{'' if topic['size'] == 1 else 's'}"
+    lines = [f"*Topic #{topic['id']}{name}*{'' if topic['alive'] else ' (forgotten)'}: {size}, "
              f"{topic['last_day']} in the last day, {topic['before']} before",
              f"Keywords: {escape(', '.join(topic['keywords'])) or 'none yet'}"]
     lines += [f"• {link(r['url'], shorten(r['title'], 100) or '(no title)')} · `{r['id'][:10]}`"
@@ -170,7 +175,8 @@ def topics_text(topics: list[dict[str, Any]], titles: dict[str, str]) -> str:
         name = f" {escape(t['name'])}" if t.get("name") else ""
         related = f" · related: {', '.join(f'#{c}' for c in t['children'][:5])}" if t.get("children") else \
             f" · part of #{t['parent']}" if t.get("parent") else ""
-        lines.append(f"• *#{t['id']}{name}* ({t['size']} items{related}): {escape(', '.join(t['keywords'][:6]))}"
+        size = f"{t['size']} item{'' if t['size'] == 1 else 's'}"
+        lines.append(f"• *#{t['id']}{name}* ({size}{related}): {escape(', '.join(t['keywords'][:6]))}"
                      + (f" — _{escape(shorten(typical, 80))}_" if typical else ""))
     return "*Largest topics*\n" + "\n".join(lines)
 
@@ -198,3 +204,43 @@ NOT_ALLOWED = "Lookout does not take that request from anyone; nothing was chang
 def members_unknown(error: str) -> str:
     return (f"I could not check who is in Lookout's channels just now (Slack said `{escape(error)}`); nothing was "
             "changed, please try again in a minute.")
+
+
+THREAD_NOTE = "lookout_thread"
+"""the block id of the line under a thread's first alert that counts the alerts in its thread"""
+
+
+def thread_note(count: int) -> dict[str, Any]:
+    more = count - 1
+    return {"type": "context", "block_id": THREAD_NOTE, "elements": [{"type": "mrkdwn", "text": (
+        f":thread: {more} more alert{'' if more == 1 else 's'} about this topic in the thread")}]}
+
+
+def subscription_line(sub: Any, target: str) -> str:
+    """One subscription, its ``target`` as it may be shown (a feed's URL without its credentials)."""
+    what = {"feed": f"feed `{escape(sub.source)}`: `{escape(shorten(target, 150))}`",
+            "keyword": f"keyword `{escape(shorten(target, 150))}`", "topic": f"topic #{escape(target)}",
+            "label": f"label `{escape(target)}`"}[sub.kind]
+    return f"*#{sub.id}* {what} (by <@{escape(sub.created_by)}>)" if sub.created_by.startswith(("U", "W")) else \
+        f"*#{sub.id}* {what} (by {escape(sub.created_by)})"
+
+
+def subscribed(sub: Any, target: str) -> str:
+    return (f"Subscribed this channel: {subscription_line(sub, target)}. Matching alerts come here from now on "
+            "(the bot must be a member of the channel: `/invite @lookout`).")
+
+
+def unsubscribed(sub: Any, target: str, stopped: bool) -> str:
+    feed = f" The feed `{escape(sub.source)}` is no longer watched." if stopped else ""
+    return f"Unsubscribed this channel from {subscription_line(sub, target)}.{feed}"
+
+
+def subscription_list(lines: list[str]) -> str:
+    if not lines:
+        return "This channel has no subscriptions yet: `/lookout subscribe <feed-url>`."
+    return "*This channel's subscriptions*\n" + "\n".join(f"• {line}" for line in lines)
+
+
+RECORDED = "Recorded."
+DISPUTE_PROMPT = "You disputed this alert's labels. Which label is right?"
+NOTHING_TO_RELABEL = "This alert has no labels to correct."
