@@ -22,7 +22,7 @@ from monitor.store.db import Store
 from tests.cli import lookout_here
 from tests.servers import FakeSlack, FeedServer, Route, rss, sample_rows
 from tests.test_bot import Bot, served, trigger_id
-from tests.test_threads import TOKEN, append, config, deliver, story
+from tests.test_threads import append, config, deliver, story
 
 
 @pytest.fixture(scope="module")
