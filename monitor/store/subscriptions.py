@@ -30,10 +30,11 @@ def _row(r: dict[str, Any]) -> Subscription:
 
 
 class SubscriptionRecords:
-    """Mixed into ``Store``, whose ``db`` and ``_conn`` they use."""
+    """Mixed into ``Store``, whose ``db``, ``_conn`` and ``_final_topic`` they use."""
 
     db: Any
     _conn: Any
+    _final_topic: Any
 
     def subscriptions(self, channel: str | None = None) -> list[Subscription]:
         """Every subscription (or one channel's), oldest first."""
@@ -60,4 +61,4 @@ class SubscriptionRecords:
 
     def live_topic(self, topic_id: int) -> int:
         """The topic ``topic_id`` lives on in now, following merges."""
-        return int(self._final_topic()(topic_id))  # type: ignore[attr-defined]
+        return int(self._final_topic()(topic_id))
