@@ -101,7 +101,7 @@ class Clock:
     async def ready(self, channel: str) -> None:
         return None
 
-    async def send(self, alert: Alert) -> None:
+    async def send(self, alert: Alert, thread: str = "") -> None:
         self.arrivals[alert.item_id] = time.time()
 
     async def close(self) -> None:

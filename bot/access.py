@@ -68,6 +68,9 @@ RULES: dict[Key, Rule] = {
     ("action", "lookout_home_search"): ANYONE,
     ("action", "lookout_home_digest"): ANYONE,
     ("view", "lookout_search"): ANYONE,
+    ("command", "/lookout subscriptions"): ANYONE,
+    ("command", "/lookout subscribe"): Rule(Need.ADMIN, "change a channel's subscriptions"),
+    ("command", "/lookout unsubscribe"): Rule(Need.ADMIN, "change a channel's subscriptions"),
     ("action", "lookout_open"): ANYONE,
     ("action", "lookout_confirm"): MEMBER,
     ("action", "lookout_relabel"): MEMBER,
@@ -82,6 +85,7 @@ RULES: dict[Key, Rule] = {
     ("event", "app_home_opened"): ANYONE,
     ("event", "app_mention"): ANYONE,
     ("event", "message"): ANYONE,
+    ("event", "reaction_added"): MEMBER,
 }
 
 

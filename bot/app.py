@@ -11,12 +11,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import ChannelMembers, enforce
-from bot.listeners import alerts, commands, events, mutes, taxonomy
+from bot.listeners import alerts, commands, events, mutes, reactions, taxonomy
 from bot.listeners.context import Bot, Encode
 from monitor.config.schema import Settings
 from monitor.store.db import Store
 
-LISTENERS = (commands, alerts, taxonomy, events, mutes)
+LISTENERS = (commands, alerts, taxonomy, events, mutes, reactions)
 
 
 def build_app(configured: Settings, store: Store, client: AsyncWebClient, encoder: Callable[[], Encode],

@@ -21,7 +21,9 @@ class Command:
 
 ARITY = {"help": (0, 0), "status": (0, 0), "topics": (0, 1), "topic": (1, 1), "search": (1, 99), "label": (2, 3),
          "mute": (1, 5), "mutes": (0, 0), "unmute": (1, 2), "watch": (1, 4), "trends": (0, 1),
-         "retrain": (0, 1), "taxonomy": (0, 1), "digest": (0, 4)}
+         "retrain": (0, 1), "taxonomy": (0, 1), "digest": (0, 4), "subscribe": (1, 2), "subscriptions": (0, 0),
+         "unsubscribe": (1, 1)}
+SUBSCRIBE_KINDS = ("keyword", "topic", "label")
 NUMBER_LIMIT = {"topics": 20, "trends": 168, "taxonomy": 50}
 TRENDING = re.compile(r"\b(trend\w*|topics?|going on|popular|hot)\b", re.I)
 ASKING = re.compile(r"^(?:search(?: for)?|(?:is there )?anything (?:about|on)|what about|news (?:about|on))\s+(.+?)"
@@ -68,6 +70,8 @@ def parse(text: str) -> Command:
         return Command(name, (action, *rest))
     if name == "digest" and args:
         return _digest_schedule(args)
+    if name == "subscribe" and (len(args) == 2) != (args[0].lower() in SUBSCRIBE_KINDS):
+        raise UsageError(messages.usage(name))
     return Command(name, args)
 
 

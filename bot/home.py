@@ -62,8 +62,9 @@ def _recent(home: Home) -> list[Block]:
 
 def _mutes(home: Home) -> list[Block]:
     lines = [f"• *{escape(m['name'] or ', '.join(m['keywords'][:3]) or 'no keywords yet')}* (#{m['id']})"
-             for m in home.mutes]
-    return [section("*Muted topics*\n" + ("\n".join(lines) or "No topic is muted (an alert's *Mute topic* button "
+             + (f", only *{escape(m['rule'])}* alerts" if m["rule"] else "")
+             + (f", until {when(m['until'], home.zone)}" if m["until"] is not None else "") for m in home.mutes]
+    return [section("*Muted topics*\n" + ("\n".join(lines) or "No topic is muted (an alert's *Mute* button "
                                                               "or `/lookout mute <topic>` mutes one)."))]
 
 

@@ -29,6 +29,10 @@ USAGE = {
     "digest": "`/lookout digest`: post today's digest in this channel now; `/lookout digest schedule daily HH:MM`, "
               "`/lookout digest schedule weekly <day> HH:MM`, `/lookout digest schedule off`: when it is posted by "
               "itself (in `time.timezone`)",
+    "subscribe": "`/lookout subscribe <feed-url>`, `subscribe keyword <regex>`, `subscribe topic <id>`, "
+                 "`subscribe label <task>=<label>`: send those alerts to this channel too",
+    "subscriptions": "`/lookout subscriptions`: what this channel is subscribed to",
+    "unsubscribe": "`/lookout unsubscribe <id>`: end one of this channel's subscriptions",
 }
 HELP = "*Lookout commands*\n" + "\n".join(f"• {line}" for line in USAGE.values())
 SEARCHING = "Searching…"
@@ -308,3 +312,41 @@ FIRST_STEPS = (
     ("Be told", "`/lookout watch add keyword <regex>` alerts on a pattern, and `/lookout digest schedule daily "
                 "08:00` posts a digest every morning (`/lookout digest` posts one now)."),
 )
+THREAD_NOTE = "lookout_thread"
+"""the block id of the line under a thread's first alert that counts the alerts in its thread"""
+
+
+def thread_note(count: int) -> dict[str, Any]:
+    more = count - 1
+    return {"type": "context", "block_id": THREAD_NOTE, "elements": [{"type": "mrkdwn", "text": (
+        f":thread: {more} more alert{'' if more == 1 else 's'} about this topic in the thread")}]}
+
+
+def subscription_line(sub: Any, target: str) -> str:
+    """One subscription, its ``target`` as it may be shown (a feed's URL without its credentials)."""
+    what = {"feed": f"feed `{escape(sub.source)}`: `{escape(shorten(target, 150))}`",
+            "keyword": f"keyword `{escape(shorten(target, 150))}`", "topic": f"topic #{escape(target)}",
+            "label": f"label `{escape(target)}`"}[sub.kind]
+    return f"*#{sub.id}* {what} (by <@{escape(sub.created_by)}>)" if sub.created_by.startswith(("U", "W")) else \
+        f"*#{sub.id}* {what} (by {escape(sub.created_by)})"
+
+
+def subscribed(sub: Any, target: str) -> str:
+    return (f"Subscribed this channel: {subscription_line(sub, target)}. Matching alerts come here from now on "
+            "(the bot must be a member of the channel: `/invite @lookout`).")
+
+
+def unsubscribed(sub: Any, target: str, stopped: bool) -> str:
+    feed = f" The feed `{escape(sub.source)}` is no longer watched." if stopped else ""
+    return f"Unsubscribed this channel from {subscription_line(sub, target)}.{feed}"
+
+
+def subscription_list(lines: list[str]) -> str:
+    if not lines:
+        return "This channel has no subscriptions yet: `/lookout subscribe <feed-url>`."
+    return "*This channel's subscriptions*\n" + "\n".join(f"• {line}" for line in lines)
+
+
+RECORDED = "Recorded."
+DISPUTE_PROMPT = "You disputed this alert's labels. Which label is right?"
+NOTHING_TO_RELABEL = "This alert has no labels to correct."

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -17,9 +18,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import alert_blocks, digest_blocks, digest_title, fallback_text, question_blocks
+from bot.messages import THREAD_NOTE, thread_note
 from bot.mrkdwn import escape
 from monitor.config.schema import Settings
-from monitor.daemon.notify import ConsoleNotifier, DeliveryError, Notifier, Question
+from monitor.daemon.notify import ConsoleNotifier, DeliveryError, Notifier, Posted, Question
 from monitor.enrich.alerts import Alert
 from monitor.reports.digest import Digest
 
@@ -65,14 +67,39 @@ class SlackNotifier:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    async def send(self, alert: Alert) -> None:
-        await self._post(alert.channel, text=fallback_text(alert), blocks=alert_blocks(alert, self.tasks, self.zone))
+    async def send(self, alert: Alert, thread: str = "") -> Posted:
+        """Post ``alert`` (in the thread of message ``thread`` when given); returns the channel id and ``ts``."""
+        posted = await self._post(alert.channel, text=fallback_text(alert),
+                                  blocks=alert_blocks(alert, self.tasks, self.zone),
+                                  **({"thread_ts": thread} if thread else {}))
+        return Posted(str(posted.get("channel") or alert.channel), str(posted.get("ts", "")))
+
+    async def update_thread(self, root: Alert, latest: Alert, where: Posted, count: int) -> None:
+        """Redraw the thread's first message in place (``chat.update``) with the topic's latest size and the count
+        of alerts in the thread, keeping the notes people's corrections added under it (read back with
+        ``reactions.get``, which needs only ``reactions:read``; without it the notes are left out)."""
+        fresh = alert_blocks(dataclasses.replace(root, topic_size=latest.topic_size,
+                                                 topic_keywords=latest.topic_keywords or root.topic_keywords),
+                             self.tasks, self.zone)
+        try:
+            message = (await self.client.reactions_get(channel=where.channel, timestamp=where.ts)).get("message")
+            kept = [b for b in (message or {}).get("blocks", [])[len(fresh):] if b.get("block_id") != THREAD_NOTE]
+        except (SlackApiError, aiohttp.ClientError, TimeoutError):
+            kept = []
+        await self._pace(root.channel)
+        await self._call(self.client.chat_update(channel=where.channel, ts=where.ts, text=fallback_text(root),
+                                                 blocks=[*fresh, *kept, thread_note(count)][:50]))
 
     async def _post(self, channel: str, **kwargs: Any) -> dict[str, Any]:
         await self._pace(channel)
+        return await self._call(self.client.chat_postMessage(channel=channel, unfurl_links=False,
+                                                             unfurl_media=False, **kwargs))
+
+    @staticmethod
+    async def _call(request: Awaitable[Any]) -> dict[str, Any]:
+        """A Web API call's answer, its failures as ``DeliveryError`` (``unsure`` once the request went out)."""
         try:
-            return (await self.client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False,
-                                                       **kwargs)).data  # type: ignore[return-value]
+            return (await request).data
         except SlackApiError as exc:
             error = str(exc.response.get("error", exc.response.status_code))
             raise DeliveryError(f"Slack said {error}", permanent=error not in RETRYABLE) from None

@@ -169,7 +169,9 @@ def add_watch(store: Store, settings: Settings, kind: str, target: str, name: st
             raise ServiceError(f"`{target}` is not a valid regular expression ({exc})") from None
     else:
         raise ServiceError(f"cannot watch a `{kind}`: expected feed or keyword")
-    name = name or re.sub(r"[^a-z0-9]+", "-", target.lower().split("://")[-1]).strip("-")[:40] or kind
+    shown = re.split(r"[?#]", re.sub(r"^[a-z][a-z0-9+.-]*://([^/?#]*@)?", "", target, flags=re.I))[0] \
+        if kind == "feed" else target
+    name = name or re.sub(r"[^a-z0-9]+", "-", shown.lower()).strip("-")[:40] or kind
     if name in configured_names(settings) or any(w["name"] == name for w in store.watches()):
         raise ServiceError(f"the name `{name}` is taken; give another one")
     store.add_watch(name, kind, target, user)

@@ -251,6 +251,10 @@ class FakeSlack:
     """the channels the bot is in; None: every one"""
     workspace_admins: set[str] = field(default_factory=lambda: {"U0ADA"})
     workspace_owners: set[str] = field(default_factory=set)
+    channel_ids: dict[str, str] = field(default_factory=dict)
+    """channel as posted to -> the id chat.postMessage answers with (``C0TEST`` for any other)"""
+    messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """(channel id, ts) -> the message as last posted or updated, which ``reactions.get`` answers with"""
 
     @property
     def base_url(self) -> str:
@@ -342,8 +346,29 @@ class FakeSlack:
                 self.stalled += 1
                 await self.unstall.wait()
             ts = f"{1700000000 + len(self.calls[method])}.000100"
-            return web.json_response({"ok": True, "channel": "C0TEST", "ts": ts, "message": {"text": payload.get(
+            channel = self.channel_ids.get(str(payload.get("channel")), "C0TEST")
+            self.messages[channel, ts] = {"type": "message", "ts": ts, "text": payload.get("text", ""),
+                                          "blocks": payload.get("blocks", [])}
+            return web.json_response({"ok": True, "channel": channel, "ts": ts, "message": {"text": payload.get(
                 "text", ""), "ts": ts}})
+        return self._message_call(method, payload)
+
+    def _message_call(self, method: str, payload: dict[str, Any]) -> web.Response:
+        """chat.update changes a posted message, reactions.get answers with it (``message_not_found`` for one never
+        posted), chat.postEphemeral with a ``message_ts``."""
+        key = (str(payload.get("channel")), str(payload.get("ts") or payload.get("timestamp")))
+        if method == "reactions.get" and key not in self.messages:
+            return web.json_response({"ok": False, "error": "message_not_found"})
+        if method == "chat.update":
+            if key in self.messages:
+                self.messages[key] = {**self.messages[key], "text": payload.get("text", ""),
+                                      "blocks": payload.get("blocks", [])}
+            return web.json_response({"ok": True, "channel": key[0], "ts": key[1], "text": payload.get("text", "")})
+        if method == "reactions.get":
+            return web.json_response({"ok": True, "type": "message", "channel": key[0],
+                                      "message": self.messages[key]})
+        if method == "chat.postEphemeral":
+            return web.json_response({"ok": True, "message_ts": f"{1800000000 + len(self.calls[method])}.000200"})
         return web.json_response({"ok": True})
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:

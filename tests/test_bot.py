@@ -466,6 +466,11 @@ REFUSED: list[tuple[Key, Any, str]] = [
     (("view", "lookout_tax_edit"), ('{"p": 1, "l": "first"}', {"name": "renamed", "description": "d"}),
      "change a taxonomy"),
     (("view", "lookout_tax_accept"), ('{"p": 1}', {"task": "theme"}), "accept a taxonomy"),
+    (("command", "/lookout subscribe"), "subscribe keyword outage", "change a channel's subscriptions"),
+    (("command", "/lookout unsubscribe"), "unsubscribe 1", "change a channel's subscriptions"),
+    (("event", "reaction_added"), {"type": "reaction_added", "user": "U0ADA", "reaction": "white_check_mark",
+                                   "item": {"type": "message", "channel": "C0TEST", "ts": "1700000001.000100"}},
+     NOT_A_MEMBER),
 ]
 
 
@@ -488,12 +493,22 @@ async def test_a_user_without_the_right_is_refused_and_nothing_changes(bot: Bot,
             status, _ = await strict.action({**request_, "block_id": "b", "action_ts": "1"}, [])
             await wait_for(lambda: slack.responses)
             assert slack.responses == [{"response_type": "ephemeral", "replace_original": False, "text": refusal}]
+        elif key[0] == "event":
+            alert = Alert(rule="r", item_id=bot.items[0], topic_id=topic, cooldown_key="k", channel="C0TEST",
+                          created_at=1.0, reason="r", title="t", url="", source="list", snippet="s",
+                          labels=[["spam", "spam", 0.9, False]])
+            bot.store.db["alerts"].insert({"rule": "r", "item_id": bot.items[0], "status": "sent", "ts": request_[
+                "item"]["ts"], "posted_channel": "C0TEST", "payload": json.dumps(dataclasses.asdict(alert))})
+            body = event_body(request_)
+            status, _ = await strict.post(body, {**signed(body), "Content-Type": "application/json"})
+            await wait_for(lambda: slack.calls["conversations.members"])
         else:
             status, answer = await strict.submit(key[1], *request_)
             assert answer["response_action"] == "errors" and list(answer["errors"].values()) == [refusal]
     assert status == 200
     assert bot.store.corrections() == [] and bot.store.runs() == [] and bot.store.muted() == set()
     assert bot.store.watches() == [] and bot.store.stored_tasks() == [] and bot.store.proposal(1) == before
+    assert bot.store.subscriptions() == []
     assert set(slack.calls) <= {"auth.test", "conversations.members"}, "nothing was posted, updated or opened"
 
 

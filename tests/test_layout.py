@@ -45,7 +45,8 @@ def test_the_slack_manifest_asks_for_what_the_app_handles() -> None:
     for word in ("help", "status", "topics", "topic <id>", "search", "label", "mute"):
         assert word in command["usage_hint"]
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"chat:write", "commands", "app_mentions:read",
-                                                              "im:history", "channels:read", "groups:read"}
+                                                              "im:history", "channels:read", "groups:read",
+                                                              "reactions:read"}
     assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_home_opened", "app_mention",
-                                                                             "message.im"}
+                                                                             "message.im", "reaction_added"}
     assert manifest["settings"]["interactivity"]["is_enabled"] is True

@@ -38,7 +38,7 @@ class Recorder:
     async def ready(self, channel: str) -> None:
         return None
 
-    async def send(self, alert: Alert) -> None:
+    async def send(self, alert: Alert, thread: str = "") -> None:
         self.alerts.append(alert)
 
     async def note(self, text: str, channel: str, thread: str) -> str:

@@ -17,6 +17,7 @@ from bot.access import redact_url
 from bot.commands import Command, UsageError, parse
 from bot.listeners import digest, mutes
 from bot.listeners.context import Bot
+from bot.listeners.subscriptions import HANDLERS as SUBSCRIPTION_HANDLERS
 from monitor import service
 from monitor.learning import runs
 from monitor.service import ServiceError
@@ -130,7 +131,7 @@ async def _watch(bot: Bot, cmd: Command, req: Request) -> None:
 HANDLERS: dict[str, Handler] = {
     "help": _help, "status": _status, "retrain": _retrain, "topics": _topics, "taxonomy": _taxonomy,
     "trends": _trends, "topic": _topic, "watch": _watch, "label": _label, "search": _search, **mutes.HANDLERS,
-    **digest.HANDLERS,
+    **digest.HANDLERS, **SUBSCRIPTION_HANDLERS,
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import messages
 from monitor import service
@@ -76,8 +77,12 @@ def note(text: str) -> dict[str, Any]:
 
 
 async def add_notes(client: AsyncWebClient, body: dict[str, Any], notes: list[dict[str, Any]]) -> None:
-    """Show ``notes`` under the message the action came from (chat.update keeps it in place)."""
-    message = body.get("message") or {}
+    """Show ``notes`` under the message the action came from (chat.update keeps it in place); an ephemeral
+    message, of which Slack sends no copy, is replaced by them through its ``response_url``."""
+    message = body.get("message")
+    if message is None:
+        await AsyncWebhookClient(body["response_url"]).send(replace_original=True, blocks=notes, text=messages.RECORDED)
+        return
     blocks = [*message.get("blocks", []), *notes][-50:]
     await client.chat_update(channel=body["channel"]["id"], ts=message["ts"], blocks=blocks,
                              text=message.get("text", ""))

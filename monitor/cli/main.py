@@ -23,6 +23,7 @@ from monitor.cli.commands import (
     search,
     settings,
     status,
+    subscriptions,
     taxonomy,
     topics,
     train,
@@ -35,7 +36,7 @@ from monitor.config.schema import ConfigError
 from monitor.service import ServiceError
 
 COMMANDS = (run, demo, mailbox, status, topics, items, map, settings, labels, watch, trends, train, models, taxonomy,
-            digest, search, worker)
+            digest, search, worker, subscriptions)
 
 
 def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argparse.ArgumentParser:

@@ -82,6 +82,10 @@ class BotSettings:
                                                           "users.info tells).")
     channels: tuple[str, ...] = setting(factory=tuple, help="Channel ids whose members may correct labels; empty "
                                                             "lets everyone.")
+    confirm_reaction: str = setting("white_check_mark", "Emoji name (without colons) whose reaction on an alert "
+                                                        "confirms its labels.")
+    dispute_reaction: str = setting("x", "Emoji name (without colons) whose reaction on an alert disputes its "
+                                         "labels: the person who reacted is offered the relabel menus.")
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,9 @@ class SlackSettings:
     timeout_seconds: int = setting(30, "Seconds to wait for Slack's answer to one call. An alert whose post went "
                                        "out but got no answer is not sent again (it may have been posted); "
                                        "`lookout status` lists it.", low=1)
+    thread_hours: float = setting(24.0, "Alerts about a topic that already alerted in a channel this many hours ago "
+                                        "or less follow in the first alert's thread, whose count is updated in "
+                                        "place; 0 posts every alert at the top level.", low=0.0)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from monitor.ingest.sources import PolledSource, StreamSource
 from monitor.ingest.sources.feed import FeedSource
 from monitor.ingest.text import cut
 from monitor.ingest.webhook import make_app
+from monitor.subscriptions import subscription_rules
 
 log = logging.getLogger(__name__)
 WATCH_SYNC_SECONDS = 5.0
@@ -43,8 +44,8 @@ class SourceJobs:
                                 coalesce=True, misfire_grace_time=None)
 
     async def _sync_watches(self) -> None:
-        """Follow the feeds and keyword rules added or removed at run time (``watches`` in the store), and the
-        tasks accepted at run time."""
+        """Follow the feeds and keyword rules added or removed at run time (``watches`` in the store), the channels'
+        subscriptions, and the tasks accepted at run time."""
         await self._sync_tasks()
         rows = await self.store.call(self.store.watches)
         feeds = {w["name"]: w["target"] for w in rows if w["kind"] == "feed"}
@@ -67,7 +68,7 @@ class SourceJobs:
         self.pipeline.engine.rules = self._configured_rules + [
             Rule(name=w["name"], kind="keyword", channel=self.settings.slack.channel,
                  cooldown_seconds=WATCH_COOLDOWN_SECONDS, pattern=compile_pattern(w["target"]), origin="watch")
-            for w in rows if w["kind"] == "keyword"]
+            for w in rows if w["kind"] == "keyword"] + await self.store.call(subscription_rules, self.store)
 
     async def _store(self, source: PolledSource | StreamSource, items: list[Item], position: dict) -> None:
         await self._add(source.name, source.kind, items, position)

@@ -24,6 +24,14 @@ class DeliveryError(Exception):
 
 
 @dataclass(frozen=True)
+class Posted:
+    """Where a message went: the channel's id and the message's ``ts`` (what a thread or a reaction refers to)."""
+
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
 class Question:
     """Active learning: items a model is least sure of, put to the team with one answer button per label."""
 
@@ -40,7 +48,15 @@ class Notifier(Protocol):
         """Wait until ``channel`` may take a message at once (its pacing), so a send starts when it is called."""
         ...
 
-    async def send(self, alert: Alert) -> None: ...
+    async def send(self, alert: Alert, thread: str = "") -> Posted | None:
+        """Deliver ``alert`` (under the message ``thread`` when given); returns where it went, or None where
+        messages have no id (the console)."""
+        ...
+
+    async def update_thread(self, root: Alert, latest: Alert, where: Posted, count: int) -> None:
+        """Redraw the first alert of a thread (``where``) with ``latest``'s topic size and keywords and the
+        ``count`` of alerts the thread holds."""
+        ...
 
     async def note(self, text: str, channel: str, thread: str) -> str:
         """Post a line (in ``thread`` when given); returns the thread later lines go to."""
@@ -84,8 +100,12 @@ class ConsoleNotifier:
     async def ready(self, channel: str) -> None:
         return None
 
-    async def send(self, alert: Alert) -> None:
+    async def send(self, alert: Alert, thread: str = "") -> Posted | None:
         self._write(render_console(alert, self._color))
+        return None
+
+    async def update_thread(self, root: Alert, latest: Alert, where: Posted, count: int) -> None:
+        return None
 
     async def note(self, text: str, channel: str, thread: str) -> str:
         self._write(f"[learning] {neutral(text)}")

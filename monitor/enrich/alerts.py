@@ -5,6 +5,9 @@ burst kinds that compare the current time bin with its own baseline (``bursts``)
 gets ``factor`` times its usual items; a new topic that gathers ``min_count`` at once is an emerging one) and
 ``label_rate`` (items labelled X arrive ``factor`` times faster than usual).
 
+A channel's subscriptions are rules too (``origin = "subscription"``, evaluated after the others): an item that
+already alerts in a channel is not posted there again by a subscription, however many of them match it.
+
 One story should not alert ten times: a rule that fired on a topic stays quiet on that topic for its cooldown (or,
 with ``cooldown_scope = "rule"``, quiet altogether; a ``label_rate`` rule is always rule-scoped), and a
 ``topic_size`` rule fires once per topic.
@@ -115,6 +118,10 @@ class Rule:
     bin_minutes: float = 60.0
     warmup_bins: int = 6
     origin: str = "alert rule"
+    source: str = ""
+    """``feed`` rules (a channel's feed subscription): the source whose every new item fires"""
+    topic: int = 0
+    """``topic`` rules (a channel's topic subscription): the live topic whose every new item fires"""
 
     @classmethod
     def from_settings(cls, s: AlertSettings, default_channel: str) -> Rule:
@@ -167,6 +174,10 @@ class Rule:
                 return f"matches {found.group(0)[:60]!r}"
         elif self.kind == "topic_size" and ev.topic_size >= self.size:
             return f"topic #{ev.topic_id} reached {ev.topic_size} items"
+        elif self.kind == "feed" and ev.item.source == self.source:
+            return f"new in {self.source}"
+        elif self.kind == "topic" and ev.topic_id == self.topic:
+            return f"new in topic #{self.topic}"
         return None
 
 
@@ -224,7 +235,7 @@ class AlertEngine:
             except TimeoutError:
                 self._too_slow(rule, ev)
                 continue
-            if reason is None:
+            if reason is None or (rule.origin == "subscription" and any(a.channel == rule.channel for a in alerts)):
                 continue
             key = rule.cooldown_key(ev)
             last = self.fired.get((rule.name, key))

@@ -37,11 +37,13 @@ from monitor.store.migrations import migrations
 from monitor.store.mutes import MuteRecords
 from monitor.store.reports import ReportQueries
 from monitor.store.rows import iso_time, row_item
+from monitor.store.subscriptions import SubscriptionRecords
 from monitor.store.taxonomy import TaxonomyRecords
+from monitor.store.threads import ThreadRecords
 
 T = TypeVar("T")
 READERS = 4  # reader threads (each with its own read-only connection) behind Store.read
-class Store(TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords):
+class Store(TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords, SubscriptionRecords, ThreadRecords):
     """All of Lookout's state in one SQLite file. Async code writes through ``call`` (one writer thread) and reads
     through ``read`` (reader threads); plain synchronous code (the CLI) uses the writer's connection directly.
 

@@ -120,3 +120,20 @@ def m012_mute_scope(db: sqlite_utils.Database) -> None:
     db["mutes"].add_column("rule", str, not_null_default="")
     db["mutes"].add_column("until", float)
     db["mutes"].transform(pk=("topic_id", "rule"))
+
+
+@migrations()
+def m013_subscriptions(db: sqlite_utils.Database) -> None:
+    db["subscriptions"].create({"id": int, "channel": str, "kind": str, "target": str, "source": str,
+                                "owns_watch": int, "created_by": str, "created_at": float}, pk="id")
+    db["subscriptions"].create_index(["channel", "kind", "target"], unique=True)
+
+
+@migrations()
+def m014_alert_threads(db: sqlite_utils.Database) -> None:
+    for column in ("posted_channel", "ts", "thread_ts"):
+        db["alerts"].add_column(column, str)
+    db["alerts"].create_index(["posted_channel", "ts"])
+    db["threads"].create({"id": int, "channel": str, "topic_id": int, "root_alert": int, "posted_channel": str,
+                          "ts": str, "count": int, "shown": int, "started_at": float, "last_at": float}, pk="id")
+    db["threads"].create_index(["channel", "started_at"])
