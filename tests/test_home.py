@@ -5,6 +5,7 @@ over Block Kit's limits): the first-run guide for an empty store, the dashboard 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ async def test_a_busy_store_gets_the_dashboard_with_alerts_mutes_schedule_and_mo
     assert all(line.endswith("JST> (sent)") for line in recent)
     name = store.topic(topic)["name"]
     assert f"*Muted topics*\n• *{name}* (#{topic})" in text
-    assert "`spam`: zero-shot" in text and "1 items" not in text
+    assert "`spam`: zero-shot" in text and not re.search(r"\b1 items", text)
     store.close()
 
 

@@ -89,10 +89,11 @@ def updated_blocks(slack: FakeSlack) -> list[dict[str, Any]]:
     return json.loads(blocks) if isinstance(blocks, str) else blocks
 
 
-def engine_with_both_rules(muted: set[Mute]) -> AlertEngine:
-    """The engine for CONFIG's two keyword rules, no cooldown."""
+def engine_with_both_rules(muted: set[Mute], wall: float | None = None) -> AlertEngine:
+    """The engine for CONFIG's two keyword rules, no cooldown; ``wall`` fixes its clock (mutes end by it)."""
     return AlertEngine([Rule(name, "keyword", "C0ALERTS", 0.0, pattern=compile_pattern(pattern))
-                        for name, pattern in (("spam-wave", "(?i)offer"), ("security", "(?i)password"))], muted=muted)
+                        for name, pattern in (("spam-wave", "(?i)offer"), ("security", "(?i)password"))], muted=muted,
+                       **({"clock": lambda: wall} if wall is not None else {}))
 
 
 def evaluation(text: str, topic: int = TOPIC) -> Evaluation:
@@ -132,11 +133,12 @@ async def test_a_mute_for_a_while_lapses_and_alerts_resume(lookout: Bot) -> None
         f"Muted alerts about topic #{TOPIC} until <!date^")
     [row] = lookout.store.mutes()
     assert row["until"] == pytest.approx(time.time() + 7200, abs=60)
-    engine = engine_with_both_rules(lookout.store.muted(now=row["until"] - 1))
-    assert engine.evaluate(evaluation("a cheap offer and your password"), now=row["until"] - 1) == []
+    engine = engine_with_both_rules(lookout.store.muted(now=row["until"] - 1), wall=row["until"] - 1)
+    assert engine.evaluate(evaluation("a cheap offer and your password"), now=1.0) == [], \
+        "a mute ends by the wall clock, whenever the item happened"
     assert lookout.store.muted(now=row["until"] + 1) == set(), "the store no longer gives a mute that ended"
-    engine = engine_with_both_rules({Mute(TOPIC, "", row["until"])})
-    fired = engine.evaluate(evaluation("a cheap offer and your password"), now=row["until"] + 1)
+    engine = engine_with_both_rules({Mute(TOPIC, "", row["until"])}, wall=row["until"] + 1)
+    fired = engine.evaluate(evaluation("a cheap offer and your password"), now=1.0)
     assert [a.rule for a in fired] == ["spam-wave", "security"], "the engine honours the end itself too"
     _, answer = await lookout.command("mutes")
     assert answer["text"].splitlines()[1].startswith(f"• alerts about topic #{TOPIC} until <!date^{int(row['until'])}^")

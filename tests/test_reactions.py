@@ -48,7 +48,7 @@ async def react(app: Bot, reaction: str, user: str = "U0ADA", ts: str = ROOT_TS)
 
 async def choose(app: Bot, menu: dict[str, Any], label: str, user: str = "U0ADA") -> None:
     """Pick ``label`` in a menu of an ephemeral message (Slack sends no copy of such a message)."""
-    option = next(o for o in menu["options"] if json.loads(o["value"])["l"] == label)
+    option = next(o for o in menu["options"] if o["text"]["text"] == label)
     payload = {"type": "block_actions", "user": {"id": user, "team_id": "T0TEST"}, "team": {"id": "T0TEST"},
                "api_app_id": "A0APP", "channel": {"id": "C0LOOK"},
                "container": {"type": "message", "message_ts": "1800000001.000200", "channel_id": "C0LOOK",

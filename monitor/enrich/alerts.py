@@ -25,7 +25,8 @@ rule or watch and its pattern is logged the first time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import regex
@@ -74,6 +75,7 @@ class Alert:
     """the topic's short name (``kubernetes / upgrade``), from its keywords"""
     typical: list[list[str]] = field(default_factory=list)
     """a topic alert's most typical items of the topic, each ``[item id, title, url]``"""
+    event_time: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -91,12 +93,13 @@ class Mute:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What the rules see about one enriched item."""
+    """What the rules see about one enriched item; ``lag`` is how long after it happened it was fetched."""
 
     item: Item
     predictions: Sequence[Prediction]
     topic_id: int
     topic_size: int
+    lag: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -186,12 +189,16 @@ def _times(burst: Burst) -> str:
 
 
 class AlertEngine:
-    """Applies the rules with their cooldowns; remembers when each rule last fired on each topic, and counts the
-    items of burst rules in time bins."""
+    """Applies the rules with their cooldowns; remembers when (in event time) each rule last fired on each topic,
+    and counts the items of burst rules in bins of event time. With ``quiet_backfill`` (the daemon's way) a backfill
+    raises no burst; a backtest judges every item as if it had come live. ``clock`` stamps ``Alert.created_at``."""
 
     def __init__(self, rules: Iterable[Rule], fired: dict[tuple[str, str], float] | None = None,
-                 muted: Iterable[Mute] = ()) -> None:
+                 muted: Iterable[Mute] = (), clock: Callable[[], float] = time.time,
+                 quiet_backfill: bool = True) -> None:
         self.rules = list(rules)
+        self.clock = clock
+        self.quiet_backfill = quiet_backfill
         self.fired = dict(fired or {})
         self.muted = set(muted)
         self.too_slow: set[tuple[str, str]] = set()
@@ -200,22 +207,31 @@ class AlertEngine:
 
     def prime(self, topic_times: dict[int, list[float]], label_times: dict[tuple[str, str], list[float]],
               now: float) -> None:
-        """Reset the burst rules' counts and replay past arrivals (topic -> times, (task, label) -> times)."""
+        """Reset the burst rules' counts and replay past event times (topic -> times, (task, label) -> times) in
+        event-time order, up to ``now``."""
         self.trackers = {r.name: BurstTracker(r.bin_minutes * 60, warmup=r.warmup_bins) for r in self.rules
                          if r.bursty}
         for rule in self.rules:
             if rule.kind == "topic_burst":
-                for tid, times in topic_times.items():
-                    self.trackers[rule.name].prime(f"topic:{tid}", times)
+                past = [(ts, f"topic:{tid}") for tid, times in topic_times.items() for ts in times]
             elif rule.kind == "label_rate":
-                self.trackers[rule.name].prime(f"label:{rule.task}:{rule.label}",
-                                               label_times.get((rule.task, rule.label), []))
+                past = [(ts, f"label:{rule.task}:{rule.label}") for ts in label_times.get((rule.task, rule.label), [])]
+            else:
+                continue
+            for ts, key in sorted(past):
+                self.trackers[rule.name].observe(key, ts)
         for tracker in self.trackers.values():
             tracker.forget_quiet(now)
 
+    def backfill(self, ev: Evaluation, tracker: BurstTracker) -> bool:
+        """Whether ``ev``'s item came as a backfill (fetched more than the allowed lateness after it happened: a
+        feed's first poll of old entries, an imported mailbox): it counts, but raises no burst now."""
+        return self.quiet_backfill and ev.lag > tracker.lateness
+
     def evaluate(self, ev: Evaluation, now: float) -> list[Alert]:
-        """The alerts ``ev`` raises; none from a rule muted on its topic at ``now`` (the item still counts towards
-        rates)."""
+        """The alerts ``ev`` raises at ``now``, its event time (bins and cooldowns run on event time; an alert's
+        ``created_at`` is the wall clock); none from a rule muted on its topic (a mute ends by the wall clock, whenever
+        the item happened; the item still counts towards rates)."""
         reasons: dict[str, str] = {}
         bursts: dict[str, Burst] = {}
         for rule in self.rules:
@@ -223,12 +239,14 @@ class AlertEngine:
             if key is not None:
                 tracker = self.trackers[rule.name]
                 burst = tracker.observe(key, now)
-                if tracker.bursting(burst, now, rule.factor, rule.min_count):
+                if burst is not None and tracker.bursting(burst, now, rule.factor, rule.min_count) \
+                        and not self.backfill(ev, tracker):
                     reasons[rule.name] = rule.explain_burst(ev, burst)
                     bursts[rule.name] = burst
         alerts: list[Alert] = []
+        wall = self.clock()
         for rule in self.rules:
-            if any(m.silences(rule.name, ev.topic_id, now) for m in self.muted):
+            if any(m.silences(rule.name, ev.topic_id, wall) for m in self.muted):
                 continue
             try:
                 reason = reasons.get(rule.name) if rule.bursty else rule.match(ev)
@@ -239,13 +257,13 @@ class AlertEngine:
                 continue
             key = rule.cooldown_key(ev)
             last = self.fired.get((rule.name, key))
-            if last is not None and (rule.kind == "topic_size" or now - last < rule.cooldown_seconds):
+            if last is not None and (rule.kind == "topic_size" or abs(now - last) < rule.cooldown_seconds):
                 continue
             self.fired[(rule.name, key)] = now
             alerts.append(Alert(
                 rule=rule.name, item_id=ev.item.id, topic_id=ev.topic_id, cooldown_key=key, channel=rule.channel,
-                created_at=now, reason=reason, title=ev.item.title, url=ev.item.url, source=ev.item.source,
-                snippet=ev.item.text[:SNIPPET_CHARS],
+                created_at=self.clock(), event_time=now, reason=reason, title=ev.item.title, url=ev.item.url,
+                source=ev.item.source,                snippet=ev.item.text[:SNIPPET_CHARS],
                 labels=[[p.task, p.label, round(p.confidence, 3), p.unsure] for p in ev.predictions],
                 topic_size=ev.topic_size, kind=rule.kind, pattern=rule.pattern.pattern if rule.pattern else "",
                 count=bursts[rule.name].count if rule.name in bursts else 0,

@@ -7,7 +7,6 @@ and ``commit`` (topics, bursts, rules: the daemon's state).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -64,14 +63,12 @@ class Pipeline:
     """Holds the models that enrich items and the alert engine that judges them."""
 
     def __init__(self, encode: Callable[[Sequence[str]], np.ndarray], classifiers: Sequence[Classifier],
-                 topics: OnlineTopicModel, engine: AlertEngine, keywords: int = 8,
-                 clock: Callable[[], float] = time.time) -> None:
+                 topics: OnlineTopicModel, engine: AlertEngine, keywords: int = 8) -> None:
         self.encode = encode
         self.classifiers = list(classifiers)
         self.topics = topics
         self.engine = engine
         self.n_keywords = keywords
-        self.clock = clock
 
     def serve(self, classifier: Classifier) -> None:
         """Replace the classifier of ``classifier.task`` (or add it for a new task); a batch already started keeps
@@ -90,17 +87,20 @@ class Pipeline:
         return classify(self.encode, self.classifiers, [item.content for item in items])
 
     def commit(self, items: Sequence[Item], encoded: Encoded) -> BatchResult:
-        """The stateful half, from ``encoded`` (made here or by a worker): topics, rules and alerts."""
+        """The stateful half, from ``encoded`` (made here or by a worker): topics, rules and alerts, item by item in
+        event-time order (a feed lists its newest entry first), each seen at its event time."""
         texts = [item.content for item in items]
         embeddings = encoded.embeddings
         results, alerts = [], []
-        now = self.clock()
-        for i, item in enumerate(items):
+        for i in sorted(range(len(items)), key=lambda j: items[j].event_time):
+            item = items[i]
             predictions = encoded.predictions[i]
-            tid = self.topics.update(embeddings[i], text=texts[i], item_id=item.id, ts=item.fetched.timestamp())
+            at = item.event_time
+            tid = self.topics.update(embeddings[i], text=texts[i], item_id=item.id, ts=at)
             topic = self.topics.get(tid)
             results.append(Enriched(item, embeddings[i], predictions, tid))
-            fired = self.engine.evaluate(Evaluation(item, predictions, tid, topic.size if topic else 1), now)
+            lag = item.fetched.timestamp() - at
+            fired = self.engine.evaluate(Evaluation(item, predictions, tid, topic.size if topic else 1, lag), at)
             for alert in fired:
                 alert.topic_keywords = self.topics.keywords(tid, self.n_keywords)
             alerts.extend(fired)

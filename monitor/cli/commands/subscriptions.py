@@ -24,7 +24,7 @@ def add(command: CommandAdder) -> None:
 def cmd_subscriptions(args: argparse.Namespace, _: NotifierFactory) -> int:
     from monitor import subscriptions
 
-    settings = load_cli_settings(args)
+    settings = load_cli_settings(args, creates_store=args.action == "add")
     with Store(settings.store.path) as store:
         if args.action == "list" and not args.target:
             rows = [[s.id, s.channel, s.kind, s.target, s.source, s.created_by, when(s.created_at)]
