@@ -112,3 +112,9 @@ def m010_decayed_terms(db: sqlite_utils.Database) -> None:
 @migrations()
 def m011_arrival_index(db: sqlite_utils.Database) -> None:
     db["items"].create_index(["stored_at"])
+
+
+@migrations()
+def m012_representative_vectors(db: sqlite_utils.Database) -> None:
+    db["topics"].add_column("candidates", str)
+    db["topics"].add_column("rep_vectors", bytes)
