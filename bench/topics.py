@@ -12,8 +12,8 @@ Prints, section by section as each is measured:
      spherical Gaussian mixture, and KMeans on the embeddings joined with a 100-dimensional LSA of TF-IDF (weight
      0.5). The topics are also scored grouped (``group_topics``) into the default number of groups and into the
      true number of classes, each item read through the topic it joined and by the nearest group centre. Goals:
-     online NMI >= KMeans NMI - 0.03 and >= DBSTREAM NMI + 0.15. Then a sweep of ``threshold``
-     (merge_threshold = max(0.8, threshold + 0.25)).
+     online NMI >= KMeans NMI - 0.03 and >= DBSTREAM NMI + 0.15. Then a sweep of ``contrast`` (the adaptive
+     bar's margin; bench/granularity.py compares the granularity across streams).
   2. speed: items/s of ``update`` (with the post text, as the daemon passes it; and without, to show what the
      text costs) on the 20 Newsgroups test embeddings, best of 3 runs on a fresh model (goal >= 10,000 with
      text), against ``predict_one`` alone on the model the stream left behind (the baseline).
@@ -69,7 +69,7 @@ DATASETS = ROOT.parent / "shared" / "datasets"
 NEWSGROUPS = DATASETS / "20newsgroups" / "20newsgroups_bydate.jsonl"
 AG_NEWS = DATASETS / "ag_news" / "ag_news.jsonl"
 SECTIONS = ("quality", "speed", "keywords", "memory")
-SWEEP = (0.35, 0.4, 0.45, 0.5, 0.55)
+SWEEP = (0.1, 0.15, 0.2, 0.25, 0.3)
 DBSTREAM_GRID = (0.8, 0.9, 0.95, 1.0, 1.05, 1.1)
 TOPIC_COUNTS = (10, 20, 30, 40, 50)
 OCTIS_COUNTS = (16_309, 1_612)
@@ -82,13 +82,10 @@ def say(*parts: object) -> None:
     print(*parts, flush=True)
 
 
-def settings(threshold: float | None = None) -> dict[str, float]:
-    """The model settings the daemon makes of its defaults (``restore_topics``); with ``threshold``, that threshold
-    and merge_threshold max(0.8, threshold + 0.25)."""
+def settings(contrast: float | None = None) -> dict[str, float]:
+    """The model settings the daemon makes of its defaults (``restore_topics``); with ``contrast``, that one."""
     defaults = topic_model_settings(TopicSettings())
-    if threshold is None:
-        return defaults
-    return defaults | {"threshold": threshold, "merge_threshold": max(0.8, threshold + 0.25)}
+    return defaults if contrast is None else defaults | {"contrast": contrast}
 
 
 # data -----------------------------------------------------------------------------------------------------------
@@ -228,8 +225,9 @@ def goal(text: str, ok: bool) -> str:
 def quality(streams: Sequence[Stream]) -> dict:
     defaults = settings()
     say(f"\n1. clustering quality against the true labels (shuffled seed 0; online model with the daemon's defaults: "
-        f"threshold {defaults['threshold']}, merge_threshold {defaults['merge_threshold']}, split_threshold "
-        f"{defaults['split_threshold']}, max_topics {defaults['max_topics']:g}, timestamps 1 s apart)")
+        f"adaptive, contrast {defaults['contrast']}, max_share {defaults['max_share']}, merge_threshold "
+        f"{defaults['merge_threshold']}, split_threshold {defaults['split_threshold']}, max_topics "
+        f"{defaults['max_topics']:g}, timestamps 1 s apart)")
     result: dict = {}
     for stream in streams:
         k = len(set(stream.labels))
@@ -272,15 +270,14 @@ def quality(streams: Sequence[Stream]) -> dict:
                                "dbstream_best": best_t, "kmeans": kmeans, "hdbscan": hdb, "goals": goals,
                                "other_batch": ceiling}
 
-    say("threshold sweep (merge_threshold = max(0.8, threshold + 0.25), other settings the daemon's defaults); "
-        "NMI / ARI / topics per dataset")
-    say(f"  {'threshold':>9s} {'merge':>6s}   " + "   ".join(f"{s.name:>26s}" for s in streams))
+    say("contrast sweep (other settings the daemon's defaults); NMI / ARI / topics per dataset")
+    say(f"  {'contrast':>9s}   " + "   ".join(f"{s.name:>26s}" for s in streams))
     sweep: dict = {}
     for t in SWEEP:
         params = settings(t)
         found = {s.name: scores(s.labels, online(s, params)[0]) for s in streams}
-        mark = "  <- daemon default" if t == defaults["threshold"] else ""
-        say(f"  {t:9.2f} {params['merge_threshold']:6.2f}   " + "   ".join(
+        mark = "  <- daemon default" if t == defaults["contrast"] else ""
+        say(f"  {t:9.2f}   " + "   ".join(
             f"{f['nmi']:.3f} / {f['ari']:.3f} / {f['topics']:6d}".rjust(26) for f in found.values()) + mark)
         sweep[str(t)] = found
     result["sweep"] = sweep

@@ -1,8 +1,19 @@
 """Online topics: cosine micro-clusters over unit sentence embeddings, with no fixed number of topics.
 
 An item joins the nearest topic when its cosine similarity to that topic's centre reaches ``threshold``, and
-starts a new topic otherwise. Two topics whose centres come closer than ``merge_threshold`` merge (the larger keeps
-its id), topics idle for ``forget_after`` seconds are forgotten, and at most ``max_topics`` are kept.
+starts a new topic otherwise. With ``adaptive``, granularity follows the stream instead: an item's score for a
+topic is its mean similarity to the topic's members (the cosine to the centre times the topic's cohesion, so a
+broad topic draws less than a tight one), and the bar it must reach is ``mu + contrast * (1 - mu)``, where ``mu``
+is the mean similarity of two items the model holds (computed from the topics' vector sums, so it needs no state
+of its own; shrunk towards ``PRIOR_MEAN`` while few items are held), at most ``BAR_CEILING`` so that a stream of
+near-duplicates still gathers. A broad topic (its members less similar to each other than ``BAR_CEILING`` on
+average) holding more than ``max_share`` of the items held (and more than ``2 * min_split_size``) then splits into
+its halves even when they are close, and no merge makes such a topic. Its second half is seeded by the first member
+less similar to the first half's centre than the topic's cohesion (or ``split_threshold``, if higher).
+
+Two topics whose centres come closer than ``merge_threshold`` merge (the larger keeps its id), topics idle for
+``forget_after`` seconds are forgotten, and at most ``max_topics`` are kept. ``topic_groups`` (re-exported here)
+groups the topics into a few broad groups on demand: the second level of the hierarchy.
 
 Each topic also runs a two-way online k-means over its own members (its two *halves*). When both halves hold at
 least ``min_split_size`` items and their centres are less similar than ``split_threshold``, the topic splits: the
@@ -18,86 +29,26 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from models.keywords import ctfidf, prune, words
+from models.topic_groups import (
+    DISTRIBUTION_TEMPERATURE,
+    group_topics,
+    hierarchy,
+    similarity_softmax,
+    topic_distribution,
+)
+from models.topic_state import Topic, TopicChanges, TopicEvent, as_vector, unit
 
+__all__ = ["DISTRIBUTION_TEMPERATURE", "OnlineTopicModel", "Topic", "TopicChanges", "TopicEvent", "as_vector",
+           "group_topics", "hierarchy", "similarity_softmax", "topic_distribution"]
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    norm = math.sqrt(v.dot(v))
-    return v / norm if norm else v
-
-
-@dataclass
-class Topic:
-    """One topic: its running sum of member vectors, size, time span, term counts (decayed up to ``terms_at``)
-    and nearest members, and the two halves it would split into (vector sums, sizes and term counts;
-    representatives carry their half)."""
-
-    id: int
-    vector_sum: np.ndarray
-    size: int
-    first_seen: float
-    last_seen: float
-    terms: Counter[str] = field(default_factory=Counter)
-    representatives: list[tuple[float, str, int]] = field(default_factory=list)
-    half_sums: np.ndarray | None = None
-    half_sizes: list[int] = field(default_factory=lambda: [0, 0])
-    half_terms: list[Counter[str]] = field(default_factory=lambda: [Counter(), Counter()])
-    terms_at: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.half_sums is None:
-            self.reset_halves()
-        self.representatives = [(float(r[0]), str(r[1]), int(r[2]) if len(r) > 2 else 0)
-                                for r in self.representatives]
-
-    def reset_halves(self) -> None:
-        """Start the two-way split over: every member in half 0."""
-        self.half_sums = np.stack([self.vector_sum, np.zeros_like(self.vector_sum)])
-        self.half_sizes = [self.size, 0]
-        self.half_terms = [Counter(self.terms), Counter()]
-
-    @property
-    def centroid(self) -> np.ndarray:
-        return _unit(self.vector_sum)
-
-
-@dataclass(frozen=True)
-class TopicEvent:
-    """A topic left or changed shape: ``merge`` (``topic`` joined ``other``), ``split`` (``other`` split off
-    ``topic``), or ``forget`` (idle too long, or pushed out by the cap; ``other`` is None)."""
-
-    kind: str
-    topic: int
-    other: int | None
-    ts: float
-    size: int
-
-
-@dataclass
-class TopicChanges:
-    """What changed since the last ``drain_changes``: topics to save, and the merge/split/forget events in order."""
-
-    updated: list[Topic]
-    events: list[TopicEvent] = field(default_factory=list)
-
-    @property
-    def removed(self) -> dict[int, int | None]:
-        """Each topic that left, with the topic it merged into (None when forgotten)."""
-        return {e.topic: e.other for e in self.events if e.kind != "split"}
-
-
-def as_vector(x: np.ndarray | Mapping[int, float]) -> np.ndarray:
-    """A unit float32 vector from an array or from river's ``{index: value}`` dict; ``ValueError`` for a vector
-    that has no direction (all zeros, or not finite)."""
-    v = np.asarray([x[k] for k in sorted(x)] if isinstance(x, Mapping) else x, dtype=np.float32).ravel()
-    if not np.isfinite(v).all() or not v.any():
-        raise ValueError("an embedding must be finite and not all zeros")
-    return _unit(v)
+PRIOR_MEAN, PRIOR_PAIRS = 0.1, 1000.0
+BAR_CEILING = 0.5
+CANDIDATES = 2
 
 
 class OnlineTopicModel:
@@ -106,11 +57,17 @@ class OnlineTopicModel:
     def __init__(self, threshold: float = 0.5, merge_threshold: float = 0.8, max_topics: int = 500,
                  forget_after: float = 7 * 86400.0, max_terms: int = 300, representatives: int = 5,
                  check_every: int = 256, split_threshold: float = 0.0, min_split_size: int = 10,
-                 max_chars: int = 2000, term_half_life: float = 0.0) -> None:
+                 max_chars: int = 2000, term_half_life: float = 0.0, adaptive: bool = False, contrast: float = 0.2,
+                 max_share: float = 0.1) -> None:
         if not 0 < threshold <= merge_threshold <= 1:
             raise ValueError("need 0 < threshold <= merge_threshold <= 1")
         if not 0 <= split_threshold < merge_threshold:
             raise ValueError("need 0 <= split_threshold < merge_threshold (0 turns splitting off)")
+        if not (0 < contrast < 1 and 0 < max_share <= 1):
+            raise ValueError("need 0 < contrast < 1 and 0 < max_share <= 1")
+        self.adaptive = adaptive
+        self.contrast = contrast
+        self.max_share = max_share
         self.threshold = threshold
         self.merge_threshold = merge_threshold
         self.split_threshold = split_threshold
@@ -128,8 +85,12 @@ class OnlineTopicModel:
         self._ids: list[int] = []
         self._rows: dict[int, int] = {}
         self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._cohesion = np.zeros(0, dtype=np.float32)
+        self._total: np.ndarray | None = None
+        self._held = 0
         self._corpus: tuple[Counter[str], int] | None = None
         self._dirty: set[int] = set()
+        self._stale: set[int] = set()
         self._events: list[TopicEvent] = []
 
     # river's contract -------------------------------------------------------------------------------------------
@@ -141,9 +102,32 @@ class OnlineTopicModel:
         """The id of the topic ``x`` would join, or -1 when it would start a new one."""
         if not self._ids:
             return -1
-        sims = self._matrix[: len(self._ids)] @ as_vector(x)
-        best = int(sims.argmax())
-        return self._ids[best] if sims[best] >= self.threshold else -1
+        scores = self._scores(as_vector(x))
+        best = int(scores.argmax())
+        return self._ids[best] if scores[best] >= self.bar() else -1
+
+    def _scores(self, v: np.ndarray) -> np.ndarray:
+        """Each topic's score for ``v``: its cosine to the centre, times the topic's cohesion when ``adaptive``."""
+        sims = self._matrix[: len(self._ids)] @ v
+        return sims * self._cohesion[: len(self._ids)] if self.adaptive else sims
+
+    def bar(self) -> float:
+        """The score an item needs to join a topic: ``threshold``, or with ``adaptive`` the bar the held items set
+        (see the module docstring)."""
+        if not self.adaptive:
+            return self.threshold
+        n = self._held
+        same = (float(self._total @ self._total) - n) / 2 if self._total is not None else 0.0
+        mu = (same + PRIOR_MEAN * PRIOR_PAIRS) / (n * (n - 1) / 2 + PRIOR_PAIRS)
+        return min(mu + self.contrast * (1 - mu), BAR_CEILING)
+
+    def _too_broad(self, vector_sum: np.ndarray, size: int) -> bool:
+        """Whether a topic of this sum and size is past the cap (``adaptive`` only): more than ``max_share`` of
+        the held items and ``2 * min_split_size``, with members less similar to each other than ``BAR_CEILING``
+        on average (so a flood of near-duplicates stays one topic)."""
+        if not self.adaptive or size <= max(self.max_share * self._held, 2.0 * self.min_split_size):
+            return False
+        return (float(vector_sum @ vector_sum) - size) / (size * (size - 1)) < BAR_CEILING
 
     # learning ---------------------------------------------------------------------------------------------------
     def update(self, x: np.ndarray | Mapping[int, float], *, text: str = "", item_id: str = "",
@@ -154,10 +138,11 @@ class OnlineTopicModel:
             raise ValueError(f"an embedding of {len(v)} dimensions, but this model's topics have "
                              f"{self._matrix.shape[1]}")
         terms = list(dict.fromkeys(words(text[: self.max_chars])))
-        sims = self._matrix[: len(self._ids)] @ v if self._ids else np.zeros(0, dtype=np.float32)
-        best = int(sims.argmax()) if len(sims) else -1
-        if best >= 0 and sims[best] >= self.threshold:
-            tid = self._join(self._ids[best], v, float(sims[best]), terms, item_id, ts)
+        scores = self._scores(v) if self._ids else np.zeros(0, dtype=np.float32)
+        best = int(scores.argmax()) if len(scores) else -1
+        self._hold(v)
+        if best >= 0 and scores[best] >= self.bar():
+            tid = self._join(self._ids[best], v, terms, item_id, ts)
             tid = self._merge_nearest(tid, ts)
         else:
             tid = self._create(v, terms, item_id, ts)
@@ -165,6 +150,14 @@ class OnlineTopicModel:
         if self.updates % self.check_every == 0:
             self.forget(ts)
         return tid
+
+    def _hold(self, v: np.ndarray) -> None:
+        """Count ``v`` among the held items (whose vector sum sets the adaptive bar)."""
+        if self._total is None:
+            self._total = v.astype(np.float64)
+        else:
+            self._total += v
+        self._held += 1
 
     def _make_room(self, ts: float, keep: int | None = None) -> None:
         """At the cap, forget the longest-idle topic (never ``keep``)."""
@@ -176,12 +169,13 @@ class OnlineTopicModel:
     def _create(self, v: np.ndarray, terms: list[str], item_id: str, ts: float) -> int:
         self._make_room(ts)
         topic = Topic(id=self.next_id, vector_sum=v.astype(np.float64), size=1, first_seen=ts, last_seen=ts,
-                      terms=Counter(terms), representatives=[(1.0, item_id, 0)] if item_id else [], terms_at=ts)
+                      terms=Counter(terms), representatives=[(1.0, item_id, 0)] if item_id else [], terms_at=ts,
+                      candidates=[(1.0, item_id, 0)] if item_id else [], rep_vectors=v[None, :] if item_id else None)
         self.next_id += 1
         self._add(topic)
         return topic.id
 
-    def _join(self, tid: int, v: np.ndarray, sim: float, terms: list[str], item_id: str, ts: float) -> int:
+    def _join(self, tid: int, v: np.ndarray, terms: list[str], item_id: str, ts: float) -> int:
         topic = self._topics[tid]
         topic.vector_sum += v
         topic.size += 1
@@ -190,10 +184,10 @@ class OnlineTopicModel:
         self._decay(topic, ts)
         self._add_terms(topic, terms)
         half = self._halve(topic, v, terms) if self.split_threshold else 0
-        reps = topic.representatives
-        if item_id and (len(reps) < self.n_representatives or sim > reps[-1][0]):
-            topic.representatives = sorted([*reps, (sim, item_id, half)], key=lambda r: -r[0])[: self.n_representatives]
-        self._matrix[self._rows[tid]] = topic.centroid
+        self._place(topic)
+        if item_id:
+            self._offer(topic, v, item_id, half)
+            self._stale.add(tid)
         self._dirty.add(tid)
         if self.split_threshold and min(topic.half_sizes) >= self.min_split_size:
             halves = self._split(topic, ts)
@@ -201,11 +195,38 @@ class OnlineTopicModel:
                 return halves[half]
         return tid
 
+    def _place(self, topic: Topic) -> None:
+        """Write the topic's centre and cohesion into its row."""
+        row = self._rows[topic.id]
+        norm = math.sqrt(topic.vector_sum.dot(topic.vector_sum))
+        self._matrix[row] = topic.vector_sum / norm if norm else topic.vector_sum
+        self._cohesion[row] = norm / topic.size if topic.size else 1.0
+
+    def _offer(self, topic: Topic, v: np.ndarray, item_id: str, half: int) -> None:
+        """Make the new member ``v`` a candidate if it is nearer the topic's current centre than the farthest one
+        (scored again now), among ``CANDIDATES`` per representative; the representatives are refreshed when the topic
+        is drained."""
+        assert topic.rep_vectors is not None and topic.candidates is not None
+        if len(topic.candidates) < CANDIDATES * self.n_representatives:
+            topic.candidates.append((0.0, item_id, half))
+            topic.rep_vectors = np.concatenate((topic.rep_vectors, v[None, :]))
+            return
+        centre = self._matrix[self._rows[topic.id]]
+        sims = topic.rep_vectors @ centre
+        far = int(sims.argmin())
+        if float(v @ centre) > sims[far]:
+            topic.candidates[far] = (0.0, item_id, half)
+            topic.rep_vectors[far] = v
+
     def _halve(self, topic: Topic, v: np.ndarray, terms: list[str]) -> int:
         """Put a new member in the nearer half (the first member far from half 0 seeds half 1); return which."""
         assert topic.half_sums is not None
-        near = _unit(topic.half_sums[0]) @ v
-        other = _unit(topic.half_sums[1]) @ v if topic.half_sizes[1] else self.split_threshold
+        sums = topic.half_sums
+        dots = sums @ v
+        norm = math.sqrt(sums[0].dot(sums[0]))
+        near = dots[0] / norm if norm else 0.0
+        seed = max(self.split_threshold, topic.cohesion) if self.adaptive else self.split_threshold
+        other = dots[1] / math.sqrt(sums[1].dot(sums[1])) if topic.half_sizes[1] else seed
         half = int(other > near)
         topic.half_sums[half] += v
         topic.half_sizes[half] += 1
@@ -217,22 +238,24 @@ class OnlineTopicModel:
     def _split(self, topic: Topic, ts: float) -> tuple[int, int] | None:
         """Split ``topic`` in two when its halves have drifted apart; the ids that halves 0 and 1 now belong to."""
         assert topic.half_sums is not None
-        if float(_unit(topic.half_sums[0]) @ _unit(topic.half_sums[1])) >= self.split_threshold:
+        apart = float(unit(topic.half_sums[0]) @ unit(topic.half_sums[1])) < self.split_threshold
+        if not apart and not self._too_broad(topic.vector_sum, topic.size):
             return None
         self._make_room(ts, keep=topic.id)
         keep = int(topic.half_sizes[1] > topic.half_sizes[0])
         go = 1 - keep
+        pool, vectors = topic.split_typical(go)
         child = Topic(id=self.next_id, vector_sum=topic.half_sums[go].copy(), size=topic.half_sizes[go],
                       first_seen=topic.first_seen, last_seen=ts, terms=Counter(topic.half_terms[go]),
-                      representatives=[(r[0], r[1], 0) for r in topic.representatives if r[2] == go],
                       terms_at=topic.terms_at)
+        child.keep_typical(pool, vectors, len(pool), self.n_representatives)
         self.next_id += 1
         topic.vector_sum = topic.half_sums[keep].copy()
         topic.size = topic.half_sizes[keep]
         topic.terms = Counter(topic.half_terms[keep])
-        topic.representatives = [(r[0], r[1], 0) for r in topic.representatives if r[2] == keep]
+        topic.keep_typical(*topic.split_typical(keep), CANDIDATES * self.n_representatives, self.n_representatives)
         topic.reset_halves()
-        self._matrix[self._rows[topic.id]] = topic.centroid
+        self._place(topic)
         self._add(child)
         self._events.append(TopicEvent("split", topic.id, child.id, ts, child.size))
         return (topic.id, child.id) if keep == 0 else (child.id, topic.id)
@@ -244,9 +267,9 @@ class OnlineTopicModel:
         sims = self._matrix[: len(self._ids)] @ self._matrix[row]
         sims[row] = -1.0
         other = int(sims.argmax())
-        if sims[other] < self.merge_threshold:
-            return tid
         a, b = self._topics[tid], self._topics[self._ids[other]]
+        if sims[other] < self.merge_threshold or self._too_broad(a.vector_sum + b.vector_sum, a.size + b.size):
+            return tid
         self._decay(a, ts, always=True)
         self._decay(b, ts, always=True)
         keep, gone = (a, b) if (a.size, -a.id) >= (b.size, -b.id) else (b, a)
@@ -254,16 +277,17 @@ class OnlineTopicModel:
         keep.size += gone.size
         keep.first_seen = min(keep.first_seen, gone.first_seen)
         keep.last_seen = max(keep.last_seen, gone.last_seen)
-        keep.representatives = sorted([(r[0], r[1], 0) for r in keep.representatives]
-                                      + [(r[0], r[1], 1) for r in gone.representatives],
-                                      key=lambda r: -r[0])[: self.n_representatives]
+        assert keep.candidates is not None and gone.candidates is not None
+        keep.keep_typical([(r[0], r[1], 0) for r in keep.candidates] + [(r[0], r[1], 1) for r in gone.candidates],
+                          np.vstack([keep.rep_vectors, gone.rep_vectors]), CANDIDATES * self.n_representatives,
+                          self.n_representatives)
         keep.half_sums = np.stack([keep.vector_sum - gone.vector_sum, gone.vector_sum])
         keep.half_sizes = [keep.size - gone.size, gone.size]
         keep.half_terms = [prune(keep.terms, self.max_terms), prune(gone.terms, self.max_terms)]
         moved = gone.terms
         self._remove(gone.id, keep.id, ts)
         self._add_terms(keep, moved)
-        self._matrix[self._rows[keep.id]] = keep.centroid
+        self._place(keep)
         self._dirty.add(keep.id)
         return keep.id
 
@@ -279,13 +303,14 @@ class OnlineTopicModel:
         n = len(self._ids)
         if self._matrix.shape[0] <= n:
             grown = np.zeros((max(16, 2 * n), topic.vector_sum.shape[0]), dtype=np.float32)
+            cohesion = np.zeros(grown.shape[0], dtype=np.float32)
             if n:
-                grown[:n] = self._matrix[:n]
-            self._matrix = grown
-        self._matrix[n] = topic.centroid
+                grown[:n], cohesion[:n] = self._matrix[:n], self._cohesion[:n]
+            self._matrix, self._cohesion = grown, cohesion
         self._ids.append(topic.id)
         self._rows[topic.id] = n
         self._topics[topic.id] = topic
+        self._place(topic)
         self._corpus = None
         self._dirty.add(topic.id)
 
@@ -293,11 +318,16 @@ class OnlineTopicModel:
         row = self._rows.pop(tid)
         last = len(self._ids) - 1
         self._matrix[row] = self._matrix[last]
+        self._cohesion[row] = self._cohesion[last]
         self._ids[row] = self._ids[last]
         self._ids.pop()
         if row != last:
             self._rows[self._ids[row]] = row
         topic = self._topics.pop(tid)
+        self._stale.discard(tid)
+        if merged_into is None and self._total is not None:
+            self._total -= topic.vector_sum
+            self._held -= topic.size
         self._corpus = None
         self._dirty.discard(tid)
         self._events.append(TopicEvent("merge" if merged_into else "forget", tid, merged_into, ts, topic.size))
@@ -338,11 +368,23 @@ class OnlineTopicModel:
         return len(self._ids)
 
     def topics(self) -> list[Topic]:
-        """The live topics, largest first."""
+        """The live topics, largest first, their representatives those nearest their centres now."""
+        for tid in list(self._stale):
+            self._typical(self._topics[tid])
         return sorted(self._topics.values(), key=lambda t: (-t.size, t.id))
 
     def get(self, tid: int) -> Topic | None:
-        return self._topics.get(tid)
+        """The live topic ``tid`` (None when it is not), its representatives those nearest its centre now."""
+        topic = self._topics.get(tid)
+        if topic is not None and tid in self._stale:
+            self._typical(topic)
+        return topic
+
+    def _typical(self, topic: Topic) -> None:
+        """Score the topic's candidates against its centre now; the nearest become its representatives."""
+        assert topic.rep_vectors is not None and topic.candidates is not None
+        topic.keep_typical(topic.candidates, topic.rep_vectors, len(topic.candidates), self.n_representatives)
+        self._stale.discard(topic.id)
 
     def keywords(self, tid: int, top: int = 8) -> list[str]:
         """The topic's ``top`` keywords by c-TF-IDF against all live topics."""
@@ -353,8 +395,13 @@ class OnlineTopicModel:
         return ctfidf(topic.terms, terms, total / max(len(self._ids), 1), top)
 
     def drain_changes(self) -> TopicChanges:
-        """Topics created or changed and topics removed since the last call (for saving them)."""
-        changes = TopicChanges(updated=[self._topics[t] for t in sorted(self._dirty)], events=self._events)
+        """Topics created or changed and topics removed since the last call (for saving them), each with its
+        representatives scored against its centre as it is now, nearest first."""
+        updated = [self._topics[t] for t in sorted(self._dirty)]
+        for topic in updated:
+            if topic.id in self._stale:
+                self._typical(topic)
+        changes = TopicChanges(updated=updated, events=self._events)
         self._dirty, self._events = set(), []
         return changes
 
@@ -364,66 +411,9 @@ class OnlineTopicModel:
         model = cls(**settings)  # type: ignore[arg-type]
         for topic in topics:
             model._add(topic)
+            model._total = topic.vector_sum.copy() if model._total is None else model._total + topic.vector_sum
+            model._held += topic.size
         model.next_id = max([next_id, *(t.id + 1 for t in model._topics.values())])
         model.updates = updates
         model._dirty.clear()
         return model
-
-
-def group_topics(centroids: np.ndarray, sizes: Sequence[int], groups: int, seed: int = 0) -> np.ndarray:
-    """Sort topics into at most ``groups`` broad groups (fewer when fewer topics differ); each topic's group number.
-
-    k-means over the unit topic centres, each weighted by its topic's size, so a group's centre is the mean of the
-    items it holds (the macro-clustering step of stream clusterers such as CluStream, done when asked for).
-    """
-    from sklearn.cluster import KMeans  # only grouping needs it; the daemon's start-up does not
-
-    points = np.asarray(centroids, dtype=np.float64)
-    k = min(groups, len(np.unique(points.round(6), axis=0)) if len(points) else 0)
-    if k < 2:
-        return np.zeros(len(sizes), dtype=int)
-    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(
-        points, sample_weight=np.asarray(sizes, dtype=np.float64))
-
-
-def hierarchy(ids: list[int], centroids: np.ndarray, sizes: list[int], groups: int) -> dict[int, int]:
-    """Related topics for browsing: ``group_topics`` into ``groups``, each group headed by its largest topic.
-
-    Returns each grouped topic's parent, the head of its group; a topic alone in its group, and every head, is
-    left out.
-    """
-    assignment = group_topics(centroids, sizes, groups).tolist()
-    parents: dict[int, int] = {}
-    for group in set(assignment):
-        members = [i for i, g in enumerate(assignment) if g == group]
-        head = max(members, key=lambda i: (sizes[i], -ids[i]))
-        parents.update({ids[i]: ids[head] for i in members if i != head})
-    return parents
-
-
-DISTRIBUTION_TEMPERATURE = 0.05
-
-
-def similarity_softmax(sims: np.ndarray, temperature: float = DISTRIBUTION_TEMPERATURE) -> np.ndarray:
-    """Probabilities from cosine similarities (along the last axis): a softmax at ``temperature``."""
-    logits = (sims - sims.max(axis=-1, keepdims=True)) / temperature
-    probs = np.exp(logits)
-    return probs / probs.sum(axis=-1, keepdims=True)
-
-
-def topic_distribution(embedding: np.ndarray, ids: list[int], centres: np.ndarray,
-                       temperature: float = DISTRIBUTION_TEMPERATURE) -> list[tuple[int, float, float]]:
-    """How much an item belongs to each topic: ``(topic id, cosine similarity, probability)``, most likely first.
-
-    The probabilities are a softmax of the cosine similarities of ``embedding`` to the unit topic ``centres`` (one
-    row per id in ``ids``) at ``temperature``; at 0.05 a topic 0.1 more similar is e^2 (about 7) times as likely.
-    """
-    if not ids:
-        return []
-    v = as_vector(embedding)
-    if centres.shape != (len(ids), v.shape[0]):
-        raise ValueError(f"expected {len(ids)} centres of dimension {v.shape[0]}, got shape {centres.shape}")
-    sims = centres @ v
-    probs = similarity_softmax(sims, temperature)
-    order = np.argsort(-probs, kind="stable")
-    return [(ids[i], float(sims[i]), float(probs[i])) for i in order]

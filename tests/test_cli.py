@@ -101,7 +101,7 @@ def test_topics_and_items_read_the_store(tmp_path: Path, tiny_model: str) -> Non
     data = tmp_path / "s.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in sample_rows(12)))
     cfg = config(tmp_path, tiny_model, f'[[replays]]\nname = "s"\npath = "{data}"\n{TASK}'
-                                       "[topics]\nthreshold = 0.9999\nmerge_threshold = 1.0\n")
+                                       "[topics]\nadaptive = false\nthreshold = 0.9999\nmerge_threshold = 1.0\n")
     assert lookout("run", "--config", str(cfg), "--until-idle").returncode == 0
     topics = lookout("topics", "--config", str(cfg), "--min-size", "1", "-n", "3")
     assert topics.returncode == 0 and "keywords" in topics.stdout

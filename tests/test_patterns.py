@@ -72,7 +72,7 @@ def test_lookout_run_goes_on_past_an_item_that_a_watch_and_a_rule_cannot_match_i
     cfg = tmp_path / "lookout.toml"
     cfg.write_text(f'[store]\npath = "{db}"\n[model]\nembedding = "{tiny_model}"\n'
                    f'[[replays]]\nname = "r"\npath = "{data}"\n'
-                   "[topics]\nthreshold = 0.9999\nmerge_threshold = 1.0\n"
+                   "[topics]\nadaptive = false\nthreshold = 0.9999\nmerge_threshold = 1.0\n"
                    '[[tasks]]\nname = "spam"\n  [[tasks.labels]]\n  name = "spam"\n  description = "advertising"\n'
                    '  [[tasks.labels]]\n  name = "ham"\n  description = "discussion"\n'
                    '[[alerts]]\nname = "slow-rule"\nkind = "keyword"\npattern = "(x|xx)+z"\ncooldown_minutes = 0\n')

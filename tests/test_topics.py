@@ -13,7 +13,8 @@ from models.keywords import ctfidf, short_name, words
 from models.topics import OnlineTopicModel, hierarchy
 from monitor.config.load import load_settings
 from monitor.enrich.build import restore_topics
-from monitor.enrich.pipeline import BatchResult
+from monitor.enrich.pipeline import BatchResult, Enriched
+from monitor.ingest.item import Item
 from monitor.store.db import Store
 from tests.cli import lookout_here
 
@@ -286,3 +287,112 @@ def test_memory_stays_bounded_under_a_stream_of_all_new_topics() -> None:
         "a split at the cap forgets the longest-idle topic first"
     assert model._matrix.shape[0] <= 128, "the centre matrix does not grow past the cap"
     assert model.corpus()[1] == 150, "terms of forgotten topics are forgotten too"
+
+
+def save(model: OnlineTopicModel, path: Path, results: list[Enriched] | None = None) -> None:
+    changes = model.drain_changes()
+    store = Store(path)
+    store.complete(BatchResult(results or [], changes, {t.id: model.keywords(t.id) for t in changes.updated},
+                               {"next_id": model.next_id, "updates": model.updates}, []))
+    store.close()
+
+
+def test_typical_items_are_the_members_nearest_the_centre_after_it_drifted(centers: np.ndarray,
+                                                                            tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    model = OnlineTopicModel(threshold=0.3, representatives=3)
+    a, b = two_stories(centers, similarity=0.6)
+    members = {"first": a, **{f"a{i}": noisy(a, rng, scale=0.03) for i in range(5)},
+               **{f"m{i}": noisy(unit(a + b), rng, scale=0.03) for i in range(30)}}
+    tid = model.update(a, item_id="first", ts=0.0)
+    for i, (name, v) in enumerate(list(members.items())[1:], 1):
+        assert model.update(v, item_id=name, ts=float(i)) == tid
+    centre = model.get(tid).centroid
+    nearest = sorted(members, key=lambda m: -float(members[m] @ centre))[:3]
+    save(model, tmp_path / "t.db")
+    [saved], _ = Store(tmp_path / "t.db").load_topics()
+    assert [r[1] for r in saved.representatives] == nearest and "first" not in nearest
+    assert [r[0] for r in saved.representatives] == pytest.approx([float(members[m] @ centre) for m in nearest],
+                                                                   abs=1e-5)
+
+
+def blob_stream(centers: np.ndarray, n: int = 240) -> list[tuple[np.ndarray, str]]:
+    """Two loose stories (alpha, beta) close enough to share a topic, every third item a stray of its own."""
+    rng = np.random.default_rng(10)
+    a, b = two_stories(centers, similarity=0.6)
+    stream = []
+    for i in range(n):
+        if i % 3 == 2:
+            stream.append((unit(rng.normal(size=64)), "stray"))
+        else:
+            stream.append((noisy(a if i % 3 == 0 else b, rng, scale=0.1), "alpha" if i % 3 == 0 else "beta"))
+    return stream
+
+
+def adaptive(**extra: float) -> OnlineTopicModel:
+    return OnlineTopicModel(adaptive=True, split_threshold=0.5, min_split_size=10, **extra)
+
+
+def test_a_broad_topic_past_its_share_of_the_stream_splits(centers: np.ndarray) -> None:
+    stream = blob_stream(centers)
+    fixed = OnlineTopicModel(threshold=0.3, split_threshold=0.5, min_split_size=10)
+    ids = [fixed.update(v, text=t) for v, t in stream]
+    assert len({i for i, (_, t) in zip(ids, stream, strict=True) if t != "stray"}) == 1, "one broad topic"
+    model = adaptive()
+    for i, (v, t) in enumerate(stream):
+        model.update(v, text=t, ts=float(i))
+    events = model.drain_changes().events
+    assert [e.kind for e in events] == ["split"]
+    largest = model.topics()[:2]
+    assert sorted(model.keywords(t.id, 1)[0] for t in largest) == ["alpha", "beta"]
+    assert [t.size for t in largest] == [80, 80], "each story whole, the strays left alone"
+
+
+def test_a_stream_of_near_duplicates_stays_one_topic(centers: np.ndarray) -> None:
+    rng = np.random.default_rng(11)
+    model = adaptive()
+    ids = {model.update(noisy(centers[0], rng, scale=0.01), ts=float(i)) for i in range(300)}
+    assert len(ids) == 1 and model.topics()[0].size == 300
+    assert model.bar() == 0.5, "the bar stops at BAR_CEILING however alike the stream is"
+    assert model.drain_changes().events == []
+
+
+def test_the_adaptive_bar_follows_the_stream_and_survives_a_restore(centers: np.ndarray, tmp_path: Path) -> None:
+    stream = blob_stream(centers)
+    running = adaptive()
+    expected = [running.update(v, text=t, item_id=f"i{i}", ts=float(i)) for i, (v, t) in enumerate(stream)]
+    model = adaptive()
+    for i, (v, t) in enumerate(stream[:100]):
+        model.update(v, text=t, item_id=f"i{i}", ts=float(i))
+    bar = model.bar()
+    assert 0.1 < bar < 0.5
+    save(model, tmp_path / "t.db")
+    topics, meta = Store(tmp_path / "t.db").load_topics()
+    restored = OnlineTopicModel.restore(topics, meta["next_id"], meta["updates"], adaptive=True, split_threshold=0.5,
+                                        min_split_size=10)
+    assert restored.bar() == pytest.approx(bar)
+    assert [restored.update(v, text=t, item_id=f"i{i}", ts=float(i))
+            for i, (v, t) in enumerate(stream[100:], 100)] == expected[100:]
+    assert [r[1] for r in restored.drain_changes().updated[0].representatives] == \
+        [r[1] for r in running.drain_changes().updated[0].representatives]
+
+
+def test_topics_saved_before_representative_vectors_take_them_from_the_items(centers: np.ndarray,
+                                                                              tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    model = OnlineTopicModel(threshold=0.5, representatives=2)
+    vectors = [noisy(centers[0], rng) for _ in range(4)]
+    items = [Item(id=f"item{i}", source="feed", title=f"t{i}", text="x") for i in range(4)]
+    store = Store(tmp_path / "t.db")
+    store.add_items("feed", "rss", items)
+    store.close()
+    results = [Enriched(it, v, [], model.update(v, item_id=it.id)) for it, v in zip(items, vectors, strict=True)]
+    save(model, tmp_path / "t.db", results)
+    store = Store(tmp_path / "t.db")
+    store.db.execute("update topics set candidates = null, rep_vectors = null")
+    store.db.conn.commit()
+    [topic], _ = store.load_topics()
+    store.close()
+    by_id = dict(zip((it.id for it in items), vectors, strict=True))
+    assert topic.rep_vectors is not None and len(topic.representatives) == 2
+    assert np.allclose(topic.rep_vectors, [by_id[r[1]] for r in topic.representatives])

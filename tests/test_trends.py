@@ -37,7 +37,8 @@ def test_lookout_trends_lists_the_rising_topic_and_draws_a_chart(tmp_path: Path,
     data.write_text("".join(json.dumps(r) + "\n" for r in sample_rows(60)))
     cfg = tmp_path / "l.toml"
     cfg.write_text(f'[store]\npath = "{tmp_path / "l.db"}"\n[model]\nembedding = "{tiny_model}"\n'
-                   f'[[replays]]\nname = "s"\npath = "{data}"\n[topics]\nthreshold = 0.9999\nmerge_threshold = 1.0\n')
+                   f'[[replays]]\nname = "s"\npath = "{data}"\n'
+                   '[topics]\nadaptive = false\nthreshold = 0.9999\nmerge_threshold = 1.0\n')
     assert lookout("run", "--config", str(cfg), "--until-idle").returncode == 0
     db = sqlite3.connect(tmp_path / "l.db")
     ids = [r[0] for r in db.execute("select id from items order by rowid")]

@@ -40,8 +40,17 @@ class PipelineSettings:
 
 @dataclass(frozen=True)
 class TopicSettings:
-    threshold: float = setting(0.35, "Cosine similarity an item needs to join a topic; below it starts a new one.",
-                               low=0.01, high=1.0)
+    adaptive: bool = setting(True, "Granularity that follows the stream: an item joins the topic whose members it is "
+                                   "most similar to on average, if that beats the mean similarity of two held items "
+                                   "by `contrast`; a topic past `max_share` of the items splits. false: a fixed "
+                                   "`threshold` on the cosine to a topic's centre.")
+    contrast: float = setting(0.15, "With `adaptive`: how far above the mean similarity of two items an item's mean "
+                                    "similarity to a topic's members must be, as a share of the way to 1.",
+                              low=0.01, high=0.99)
+    max_share: float = setting(0.1, "With `adaptive`: the largest share of the held items one topic keeps; a larger "
+                                    "one splits into its halves, and no merge makes one.", low=0.01, high=1.0)
+    threshold: float = setting(0.35, "With `adaptive` off: cosine similarity an item needs to join a topic; below it "
+                                     "starts a new one.", low=0.01, high=1.0)
     merge_threshold: float = setting(0.8, "Cosine similarity between two topic centres at which they merge.",
                                      low=0.01, high=1.0)
     split_threshold: float = setting(0.5, "A topic splits in two when the centres of its two halves are less similar "

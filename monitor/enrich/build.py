@@ -28,7 +28,7 @@ def topic_model_settings(s: TopicSettings) -> dict[str, float]:
     return {"threshold": s.threshold, "merge_threshold": s.merge_threshold, "split_threshold": s.split_threshold,
             "min_split_size": s.min_split_size, "max_topics": s.max_topics,
             "forget_after": s.forget_after_hours * 3600, "term_half_life": s.term_half_life_hours * 3600,
-            "max_chars": s.keyword_chars}
+            "max_chars": s.keyword_chars, "adaptive": s.adaptive, "contrast": s.contrast, "max_share": s.max_share}
 
 
 def restore_topics(store: Store, settings: Settings) -> OnlineTopicModel:

@@ -194,13 +194,14 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords, Subscr
     def _save_topics(self, changes: TopicChanges, keywords: dict[int, list[str]], now: float) -> None:
         self._conn.executemany(
             "insert or replace into topics (id, size, first_seen, last_seen, keywords, name, representatives, "
-            "vector_sum, terms, half_sums, half_sizes, half_terms, terms_at, alive, merged_into, updated_at) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, null, ?)",
+            "vector_sum, terms, half_sums, half_sizes, half_terms, terms_at, candidates, rep_vectors, alive, "
+            "merged_into, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, null, ?)",
             [(t.id, t.size, t.first_seen, t.last_seen, json.dumps(keywords.get(t.id, [])),
               short_name(keywords.get(t.id, [])), json.dumps(t.representatives),
               t.vector_sum.astype(np.float64).tobytes(), json.dumps(t.terms),
               np.asarray(t.half_sums, dtype=np.float64).tobytes(), json.dumps(t.half_sizes),
-              json.dumps(t.half_terms), t.terms_at, now)
+              json.dumps(t.half_terms), t.terms_at, json.dumps(t.candidates),
+              np.asarray(t.rep_vectors, dtype=np.float32).tobytes(), now)
              for t in changes.updated])
         self._conn.executemany("update topics set alive = 0, merged_into = ?, updated_at = ? where id = ?",
                                [(into, now, tid) for tid, into in changes.removed.items()])
@@ -211,10 +212,12 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords, Subscr
         """The live topics and the topic model's counters, as last committed."""
         def topic(r: dict[str, Any]) -> Topic:
             halves = r["half_sums"]
+            reps = [tuple(x) for x in json.loads(r["representatives"])]
+            pool = [tuple(x) for x in json.loads(r["candidates"])] if r["candidates"] else reps
             return Topic(id=r["id"], vector_sum=np.frombuffer(r["vector_sum"], dtype=np.float64).copy(),
                          size=r["size"], first_seen=r["first_seen"], last_seen=r["last_seen"],
                          terms=Counter(json.loads(r["terms"])),
-                         representatives=[tuple(x) for x in json.loads(r["representatives"])],
+                         representatives=reps, candidates=pool, rep_vectors=self._rep_vectors(r["rep_vectors"], pool),
                          half_sums=np.frombuffer(halves, dtype=np.float64).reshape(2, -1).copy() if halves else None,
                          half_sizes=json.loads(r["half_sizes"] or "[0, 0]"),
                          half_terms=[Counter(h) for h in json.loads(r["half_terms"] or "[{}, {}]")],
@@ -224,6 +227,19 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords, Subscr
         meta = {r["key"].removeprefix("topics."): json.loads(r["value"])
                 for r in self.db.query("select * from meta where key like 'topics.%'")}
         return topics, meta
+
+    def _rep_vectors(self, saved: bytes | None, reps: list[tuple[Any, ...]]) -> np.ndarray | None:
+        """A topic's saved candidate vectors; for a topic saved before they were (None), its representatives' stored
+        item embeddings, or None when one is missing (the topic then starts its representatives over)."""
+        if not reps:
+            return None
+        if saved is not None:
+            return np.frombuffer(saved, dtype=np.float32).reshape(len(reps), -1).copy()
+        found = {r["id"]: r["embedding"] for r in self.db.query(
+            f"select id, embedding from items where id in ({','.join('?' * len(reps))})", [r[1] for r in reps])}
+        if any(found.get(r[1]) is None for r in reps):
+            return None
+        return np.stack([np.frombuffer(found[r[1]], dtype=np.float32) for r in reps])
 
     # alerts -------------------------------------------------------------------------------------------------------
     def recover_interrupted(self) -> int:

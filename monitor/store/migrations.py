@@ -160,3 +160,9 @@ def m015_event_time(db: sqlite_utils.Database) -> None:
 def _event_time(published: str | None, fetched: str | None, stored_at: float | None) -> float:
     arrived = datetime.fromisoformat(fetched) if fetched else datetime.fromtimestamp(stored_at or 0.0, UTC)
     return event_time(datetime.fromisoformat(published) if published else None, arrived)
+
+
+@migrations()
+def m016_representative_vectors(db: sqlite_utils.Database) -> None:
+    db["topics"].add_column("candidates", str)
+    db["topics"].add_column("rep_vectors", bytes)

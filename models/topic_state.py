@@ -1,0 +1,116 @@
+"""The state of one online topic (``Topic``) and what the topic model reports about its changes."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    norm = math.sqrt(v.dot(v))
+    return v / norm if norm else v
+
+
+def as_vector(x: np.ndarray | Mapping[int, float]) -> np.ndarray:
+    """A unit float32 vector from an array or from river's ``{index: value}`` dict; ``ValueError`` for a vector
+    that has no direction (all zeros, or not finite)."""
+    v = np.asarray([x[k] for k in sorted(x)] if isinstance(x, Mapping) else x, dtype=np.float32).ravel()
+    if not np.isfinite(v).all() or not v.any():
+        raise ValueError("an embedding must be finite and not all zeros")
+    return unit(v)
+
+
+@dataclass
+class Topic:
+    """One topic: its running sum of member vectors, size, time span, term counts (decayed up to ``terms_at``)
+    and typical members, and the two halves it would split into (vector sums, sizes and term counts).
+
+    ``candidates`` are members that may be typical, ``(cosine to the centre, item id, half)``, and ``rep_vectors``
+    their unit embeddings, row for row; a new member replaces the candidate farthest from the centre as it is now
+    when it is nearer. ``representatives`` are the candidates nearest the current centre, nearest first, refreshed
+    by ``keep_typical``. Candidates saved without vectors are dropped.
+    """
+
+    id: int
+    vector_sum: np.ndarray
+    size: int
+    first_seen: float
+    last_seen: float
+    terms: Counter[str] = field(default_factory=Counter)
+    representatives: list[tuple[float, str, int]] = field(default_factory=list)
+    half_sums: np.ndarray | None = None
+    half_sizes: list[int] = field(default_factory=lambda: [0, 0])
+    half_terms: list[Counter[str]] = field(default_factory=lambda: [Counter(), Counter()])
+    terms_at: float = 0.0
+    candidates: list[tuple[float, str, int]] | None = None
+    rep_vectors: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.half_sums is None:
+            self.reset_halves()
+        dim = self.vector_sum.shape[0]
+        pool = self.representatives if self.candidates is None else self.candidates
+        if self.rep_vectors is None or len(self.rep_vectors) != len(pool):
+            pool, self.rep_vectors = [], np.zeros((0, dim), dtype=np.float32)
+        self.rep_vectors = np.asarray(self.rep_vectors, dtype=np.float32).reshape(-1, dim)
+        self.candidates = [(float(r[0]), str(r[1]), int(r[2]) if len(r) > 2 else 0) for r in pool]
+        self.representatives = self.candidates[: len(self.representatives)]
+
+    def reset_halves(self) -> None:
+        """Start the two-way split over: every member in half 0."""
+        self.half_sums = np.stack([self.vector_sum, np.zeros_like(self.vector_sum)])
+        self.half_sizes = [self.size, 0]
+        self.half_terms = [Counter(self.terms), Counter()]
+
+    @property
+    def centroid(self) -> np.ndarray:
+        return unit(self.vector_sum)
+
+    @property
+    def cohesion(self) -> float:
+        """The mean cosine of the members to the centre (1 for one member, lower the broader the topic)."""
+        return math.sqrt(self.vector_sum.dot(self.vector_sum)) / self.size if self.size else 1.0
+
+    def keep_typical(self, pool: list[tuple[float, str, int]], vectors: np.ndarray, keep: int, shown: int) -> None:
+        """Keep the ``keep`` of ``pool`` (with their ``vectors``) nearest the current centre as candidates, nearest
+        first, and the first ``shown`` of them as the representatives."""
+        sims = vectors @ self.centroid.astype(np.float32) if len(pool) else np.zeros(0, dtype=np.float32)
+        order = sorted(range(len(pool)), key=lambda i: (-sims[i], pool[i][1]))[:keep]
+        self.candidates = [(float(sims[i]), pool[i][1], pool[i][2]) for i in order]
+        self.rep_vectors = vectors[order]
+        self.representatives = self.candidates[:shown]
+
+    def split_typical(self, half: int) -> tuple[list[tuple[float, str, int]], np.ndarray]:
+        """The candidates (tagged half 0) and their vectors that belong to ``half``."""
+        assert self.rep_vectors is not None and self.candidates is not None
+        rows = [i for i, r in enumerate(self.candidates) if r[2] == half]
+        return [(self.candidates[i][0], self.candidates[i][1], 0) for i in rows], self.rep_vectors[rows]
+
+
+@dataclass(frozen=True)
+class TopicEvent:
+    """A topic left or changed shape: ``merge`` (``topic`` joined ``other``), ``split`` (``other`` split off
+    ``topic``), or ``forget`` (idle too long, or pushed out by the cap; ``other`` is None)."""
+
+    kind: str
+    topic: int
+    other: int | None
+    ts: float
+    size: int
+
+
+@dataclass
+class TopicChanges:
+    """What changed since the last ``drain_changes``: topics to save, and the merge/split/forget events in order."""
+
+    updated: list[Topic]
+    events: list[TopicEvent] = field(default_factory=list)
+
+    @property
+    def removed(self) -> dict[int, int | None]:
+        """Each topic that left, with the topic it merged into (None when forgotten)."""
+        return {e.topic: e.other for e in self.events if e.kind != "split"}
