@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ class ReportQueries:
 
     db: Any
     _conn: Any
+    _final_topic: Callable[[], Callable[[int], int]]
 
     # reports ------------------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -81,3 +82,15 @@ class ReportQueries:
             if n:
                 out.append((task, n, agree))
         return out
+
+    def topic_spans(self) -> dict[int, tuple[float, float]]:
+        """The first and last event time of each topic's enriched items; merged topics count for the one they
+        joined, so a topic is born when its oldest member happened."""
+        final = self._final_topic()
+        spans: dict[int, tuple[float, float]] = {}
+        for r in self.db.query("select topic_id, min(event_time) as first, max(event_time) as last from items "
+                               "where state = 'done' and topic_id is not null group by topic_id"):
+            tid = final(r["topic_id"])
+            first, last = spans.get(tid, (r["first"], r["last"]))
+            spans[tid] = (min(first, r["first"]), max(last, r["last"]))
+        return spans
