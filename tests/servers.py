@@ -9,7 +9,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -47,8 +47,10 @@ def sample_rows(n: int, start: int = 0, label: str | None = None) -> list[dict[s
     return rows[start:start + n]
 
 
-def rss(rows: list[dict[str, Any]], encoding: str = "utf-8", guid: bool = True) -> bytes:
-    """An RSS 2.0 document with one item per row; descriptions carry HTML."""
+def rss(rows: list[dict[str, Any]], encoding: str = "utf-8", guid: bool = True,
+        published: datetime = datetime(2002, 8, 22, 12, tzinfo=UTC)) -> bytes:
+    """An RSS 2.0 document with one item per row, the i-th published ``i % 60`` seconds after ``published``;
+    descriptions carry HTML."""
     items = []
     for i, r in enumerate(rows):
         link = f"https://lists.example.org/{i}"
@@ -56,7 +58,7 @@ def rss(rows: list[dict[str, Any]], encoding: str = "utf-8", guid: bool = True) 
         html = "<p>" + escape(r["text"][:400]).replace("\n", "<br/>") + "</p>"
         items.append(f"<item><title>{escape(r['title'])}</title><link>{link}</link>{guid_xml}"
                      f"<description>{escape(html)}</description>"
-                     f"<pubDate>{format_datetime(datetime(2002, 8, 22, 12, 0, i % 60, tzinfo=UTC))}</pubDate>"
+                     f"<pubDate>{format_datetime(published + timedelta(seconds=i % 60))}</pubDate>"
                      "</item>")
     doc = (f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel><title>Sample list</title>'
            f'<link>https://lists.example.org/</link><description>test</description>{"".join(items)}'

@@ -122,7 +122,8 @@ async def served(settings: Settings, store: Store, slack: FakeSlack, clock: Call
 @pytest.fixture
 async def bot(tmp_path: Path, tiny_model: str, slack: FakeSlack) -> AsyncIterator[Bot]:
     data = tmp_path / "s.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in sample_rows(8)))
+    undated = [{k: v for k, v in r.items() if k != "timestamp"} for r in sample_rows(8)]  # they happen as they arrive
+    data.write_text("".join(json.dumps(r) + "\n" for r in undated))
     cfg = tmp_path / "l.toml"
     cfg.write_text(f'[store]\npath = "{tmp_path / "l.db"}"\n[model]\nembedding = "{tiny_model}"\n'
                    f'[[replays]]\nname = "list"\npath = "{data}"\n{TASKS}')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -118,7 +119,7 @@ async def test_the_daemon_alerts_an_emerging_topic_once_after_warm_up_and_not_be
         tmp_path: Path, tiny_model: str, feed_server: FeedServer) -> None:
     story = sample_rows(1)[0]
     rows = [{**story, "id": f"same-story-{i}"} for i in range(8)]
-    feed_server.routes["/news"] = Route(body=rss(rows))
+    feed_server.routes["/news"] = Route(body=rss(rows, published=datetime.now(UTC) - timedelta(minutes=2)))
     rule_toml = f"""
 [[feeds]]
 name = "news"
@@ -142,7 +143,7 @@ cooldown_minutes = 60
     store = Store(warmed.store.path)
     now = time.time()
     store.db["items"].insert_all({"id": f"old-{h}", "source": "news", "title": "old", "text": "old", "state": "done",
-                                  "stored_at": now - h * HOUR, "topic_id": 999} for h in range(1, 9))
+                                  "event_time": now - h * HOUR, "topic_id": 999} for h in range(1, 9))
     store.close()
     out = []
     await run(warmed, encoder, out)

@@ -32,7 +32,7 @@ def add(store: Store, topic: int, keywords: list[str], per_day: list[int], label
             item = f"{topic:04d}{back:03d}{k:05d}"
             rows.append({"id": item, "source": "s", "title": f"{name} story\n  {item}" if name else item, "text": "x",
                          "url": "" if rows else url, "state": "done", "topic_id": topic,
-                         "stored_at": NOW - back * DAY - (k + 1) * 60})
+                         "event_time": NOW - back * DAY - (k + 1) * 60})
             labels.append({"item_id": item, "task": "spam", "label": label, "confidence": 0.9, "unsure": 0,
                            "model": "zero-shot", "scores": "{}"})
     store.db["topics"].insert({"id": topic, "size": sum(per_day), "first_seen": NOW - 8 * DAY, "last_seen": NOW,
@@ -115,7 +115,7 @@ def test_lookout_digest_prints_and_writes_the_report(tmp_path: Path, capsys: pyt
     s = Store(tmp_path / "lookout.db")
     now = time.time()
     s.db["items"].insert_all([{"id": f"i{k}", "source": "s", "title": "t", "text": "x", "state": "done",
-                               "topic_id": 1, "stored_at": now - k * 60} for k in range(4)])
+                               "topic_id": 1, "event_time": now - k * 60} for k in range(4)])
     s.close()
     result = lookout_here(capsys, monkeypatch, "digest", "--db", str(tmp_path / "lookout.db"), "--hours", "1",
                           "--out", str(tmp_path / "reports"))

@@ -46,7 +46,7 @@ def test_lookout_trends_lists_the_rising_topic_and_draws_a_chart(tmp_path: Path,
     history = [(ids[i], hot[0], now - 3600 * (10 - i // 2) - 60) for i in range(20)]
     history += [(ids[20 + i], hot[0], now - 120) for i in range(12)]
     history += [(ids[32 + i], calm[0], now - 3600 * (13 - i // 2) - 60) for i in range(28)]
-    db.executemany("update items set topic_id = ?, stored_at = ? where id = ?", [(t, at, i) for i, t, at in history])
+    db.executemany("update items set topic_id = ?, event_time = ? where id = ?", [(t, at, i) for i, t, at in history])
     db.commit()
     chart = tmp_path / "trends.png"
     result = lookout("trends", "--config", str(cfg), "--hours", "12", "--chart", str(chart))

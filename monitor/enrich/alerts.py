@@ -22,7 +22,8 @@ rule or watch and its pattern is logged the first time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import regex
@@ -59,6 +60,7 @@ class Alert:
     labels: list[list[object]] = field(default_factory=list)
     topic_keywords: list[str] = field(default_factory=list)
     topic_size: int = 0
+    event_time: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -154,8 +156,9 @@ class AlertEngine:
     items of burst rules in time bins."""
 
     def __init__(self, rules: Iterable[Rule], fired: dict[tuple[str, str], float] | None = None,
-                 muted: set[int] | None = None) -> None:
+                 muted: set[int] | None = None, clock: Callable[[], float] = time.time) -> None:
         self.rules = list(rules)
+        self.clock = clock
         self.fired = dict(fired or {})
         self.muted = set(muted or ())
         self.too_slow: set[tuple[str, str]] = set()
@@ -178,7 +181,8 @@ class AlertEngine:
             tracker.forget_quiet(now)
 
     def evaluate(self, ev: Evaluation, now: float) -> list[Alert]:
-        """The alerts ``ev`` raises; none for an item of a muted topic (its item still counts towards rates)."""
+        """The alerts ``ev`` raises at ``now``, its event time (bins and cooldowns run on event time; an alert's
+        ``created_at`` is the wall clock); none for an item of a muted topic (its item still counts towards rates)."""
         reasons: dict[str, str] = {}
         for rule in self.rules:
             key = rule.burst_key(ev) if rule.bursty else None
@@ -200,13 +204,13 @@ class AlertEngine:
                 continue
             key = rule.cooldown_key(ev)
             last = self.fired.get((rule.name, key))
-            if last is not None and (rule.kind == "topic_size" or now - last < rule.cooldown_seconds):
+            if last is not None and (rule.kind == "topic_size" or abs(now - last) < rule.cooldown_seconds):
                 continue
             self.fired[(rule.name, key)] = now
             alerts.append(Alert(
                 rule=rule.name, item_id=ev.item.id, topic_id=ev.topic_id, cooldown_key=key, channel=rule.channel,
-                created_at=now, reason=reason, title=ev.item.title, url=ev.item.url, source=ev.item.source,
-                snippet=ev.item.text[:SNIPPET_CHARS],
+                created_at=self.clock(), event_time=now, reason=reason, title=ev.item.title, url=ev.item.url,
+                source=ev.item.source,                snippet=ev.item.text[:SNIPPET_CHARS],
                 labels=[[p.task, p.label, round(p.confidence, 3), p.unsure] for p in ev.predictions],
                 topic_size=ev.topic_size))
         return alerts

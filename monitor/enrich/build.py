@@ -4,7 +4,6 @@ version in service, else zero-shot), the topic model and the alert rules as last
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -54,12 +53,13 @@ def build_pipeline(settings: Settings, store: Store, encoder: Encoder | None = N
 
 
 def prime_bursts(engine: AlertEngine, store: Store) -> None:
-    """Rebuild the burst rules' counts from the arrivals of the last ``BURST_HISTORY_BINS`` bins in the store."""
+    """Rebuild the burst rules' counts from the event times of the last ``BURST_HISTORY_BINS`` bins before the
+    latest stored event."""
     widest = max((r.bin_minutes * 60 for r in engine.rules if r.bursty), default=0.0)
-    now = time.time()
-    since = now - BURST_HISTORY_BINS * widest
-    if widest:
-        engine.prime(store.topic_times(since), store.label_times(since), now)
+    span = store.event_span()
+    if widest and span is not None:
+        since = span[1] - BURST_HISTORY_BINS * widest
+        engine.prime(store.topic_times(since), store.label_times(since), span[1])
 
 
 def load_classifier(settings: Settings, task: TaskSpec, version: dict | None,

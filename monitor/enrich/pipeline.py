@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -42,14 +41,12 @@ class Pipeline:
     """Holds the models that enrich items and the alert engine that judges them."""
 
     def __init__(self, encode: Callable[[Sequence[str]], np.ndarray], classifiers: Sequence[Classifier],
-                 topics: OnlineTopicModel, engine: AlertEngine, keywords: int = 8,
-                 clock: Callable[[], float] = time.time) -> None:
+                 topics: OnlineTopicModel, engine: AlertEngine, keywords: int = 8) -> None:
         self.encode = encode
         self.classifiers = list(classifiers)
         self.topics = topics
         self.engine = engine
         self.n_keywords = keywords
-        self.clock = clock
 
     def serve(self, classifier: Classifier) -> None:
         """Replace the classifier of ``classifier.task`` (or add it for a new task); a batch already started keeps
@@ -60,19 +57,21 @@ class Pipeline:
             self.classifiers = [classifier if c.task.name == classifier.task.name else c for c in self.classifiers]
 
     def enrich(self, items: Sequence[Item]) -> BatchResult:
-        """Enrich a batch; raises if any model fails (the caller then retries the items one by one)."""
+        """Enrich a batch in event-time order (a feed lists its newest entry first); raises if any model fails (the
+        caller then retries the items one by one). Topics and rules see each item at its event time."""
         classifiers = self.classifiers
+        items = sorted(items, key=lambda item: item.event_time)
         texts = [item.content for item in items]
         embeddings = self.encode(texts)
         per_task = [c.predict(texts, embeddings) for c in classifiers]
         results, alerts = [], []
-        now = self.clock()
         for i, item in enumerate(items):
             predictions = [preds[i] for preds in per_task]
-            tid = self.topics.update(embeddings[i], text=texts[i], item_id=item.id, ts=item.fetched.timestamp())
+            at = item.event_time
+            tid = self.topics.update(embeddings[i], text=texts[i], item_id=item.id, ts=at)
             topic = self.topics.get(tid)
             results.append(Enriched(item, embeddings[i], predictions, tid))
-            fired = self.engine.evaluate(Evaluation(item, predictions, tid, topic.size if topic else 1), now)
+            fired = self.engine.evaluate(Evaluation(item, predictions, tid, topic.size if topic else 1), at)
             for alert in fired:
                 alert.topic_keywords = self.topics.keywords(tid, self.n_keywords)
             alerts.extend(fired)

@@ -37,10 +37,11 @@ from monitor.store.migrations import migrations
 from monitor.store.reports import ReportQueries
 from monitor.store.rows import iso_time, row_item
 from monitor.store.taxonomy import TaxonomyRecords
+from monitor.store.timeline import Timeline
 
 T = TypeVar("T")
 READERS = 4  # reader threads (each with its own read-only connection) behind Store.read
-class Store(TaxonomyRecords, LearningRecords, ReportQueries):
+class Store(TaxonomyRecords, LearningRecords, ReportQueries, Timeline):
     """All of Lookout's state in one SQLite file. Async code writes through ``call`` (one writer thread) and reads
     through ``read`` (reader threads); plain synchronous code (the CLI) uses the writer's connection directly.
 
@@ -129,7 +130,8 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries):
             self.db["items"].insert_all(
                 ({"id": i.id, "source": i.source, "url": i.url, "author": i.author, "title": i.title,
                   "text": i.text, "published": iso_time(i.published), "fetched": iso_time(i.fetched),
-                  "raw": json.dumps(i.raw, default=str), "state": "new", "stored_at": now}
+                  "raw": json.dumps(i.raw, default=str), "state": "new", "stored_at": now,
+                  "event_time": i.event_time}
                  for i in fresh.values()), ignore=True)
             self._touch_source(source, kind, now, position, len(fresh))
         return list(fresh)
@@ -173,8 +175,8 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries):
                                    [(f"topics.{k}", json.dumps(v)) for k, v in batch.topic_meta.items()])
             self._conn.executemany(
                 "insert or ignore into alerts (rule, item_id, topic_id, cooldown_key, channel, created_at, "
-                "status, payload) values (?, ?, ?, ?, ?, ?, 'pending', ?)",
-                [(a.rule, a.item_id, a.topic_id, a.cooldown_key, a.channel, a.created_at,
+                "event_time, status, payload) values (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                [(a.rule, a.item_id, a.topic_id, a.cooldown_key, a.channel, a.created_at, a.event_time,
                   json.dumps(asdict(a))) for a in batch.alerts])
 
     def fail_items(self, errors: dict[str, str]) -> None:
@@ -264,9 +266,9 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries):
                 "select payload from alerts where status = 'unknown' order by id"))]
 
     def cooldowns(self, since: float) -> dict[tuple[str, str], float]:
-        """When each (rule, cooldown key) last fired, for alerts created after ``since``."""
+        """When (in event time) each (rule, cooldown key) last fired, for alerts on items of ``since`` or later."""
         return {(r["rule"], r["cooldown_key"]): r["at"] for r in self.db.query(
-            "select rule, cooldown_key, max(created_at) as at from alerts where created_at >= ? "
+            "select rule, cooldown_key, max(event_time) as at from alerts where event_time >= ? "
             "group by rule, cooldown_key", [since])}
 
     # corrections --------------------------------------------------------------------------------------------------
@@ -319,33 +321,6 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries):
 
         return final
 
-    def topic_times(self, since: float) -> dict[int, list[float]]:
-        """Arrival times of the items of each topic since ``since``; merged topics count for the one they joined."""
-        final = self._final_topic()
-        times: dict[int, list[float]] = {}
-        for r in self.db.query("select topic_id, stored_at from items where state = 'done' and stored_at >= ?",
-                               [since]):
-            times.setdefault(final(r["topic_id"]), []).append(r["stored_at"])
-        return times
-
-    def label_times(self, since: float) -> dict[tuple[str, str], list[float]]:
-        """Arrival times of the items of each (task, label) since ``since``."""
-        times: dict[tuple[str, str], list[float]] = {}
-        for r in self.db.query("select labels.task, labels.label, items.stored_at from labels join items on "
-                               "items.id = labels.item_id where items.stored_at >= ?", [since]):
-            times.setdefault((r["task"], r["label"]), []).append(r["stored_at"])
-        return times
-
-    def label_counts(self, since: float, until: float) -> dict[tuple[str, str], int]:
-        """How many items that arrived in ``[since, until)`` have each (task, label)."""
-        return {(r["task"], r["label"]): r["n"] for r in self.db.query(
-            "select labels.task, labels.label, count(*) as n from labels join items on items.id = labels.item_id "
-            "where items.stored_at >= ? and items.stored_at < ? group by labels.task, labels.label", [since, until])}
-
-    def item_count(self, since: float, until: float) -> int:
-        return self.db.execute("select count(*) from items where stored_at >= ? and stored_at < ?",
-                               [since, until]).fetchone()[0]
-
     def recent_alerts(self, limit: int = 5) -> list[dict[str, Any]]:
         return [{**json.loads(r["payload"]), "status": r["status"]} for r in self.db.query(
             "select payload, status from alerts order by id desc limit ?", [limit])]
@@ -361,14 +336,14 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries):
         return {final(r["topic_id"]) for r in self.db.query("select topic_id from mutes")}
 
     def topic(self, topic_id: int) -> dict[str, Any] | None:
-        """One topic (live or merged away) with its member counts for the last day and before, and its history:
-        the merges, splits and forgetting it took part in, oldest first."""
+        """One topic (live or merged away) with its member counts for the last day (by event time) and before, and
+        its history: the merges, splits and forgetting it took part in, oldest first."""
         rows = list(self.db.query("select * from topics where id = ?", [topic_id]))
         if not rows:
             return None
         day_ago = time.time() - 86400
         recent, older = self.db.execute(
-            "select coalesce(sum(stored_at >= ?), 0), coalesce(sum(stored_at < ?), 0) from items where topic_id = ?",
+            "select coalesce(sum(event_time >= ?), 0), coalesce(sum(event_time < ?), 0) from items where topic_id = ?",
             [day_ago, day_ago, topic_id]).fetchone()
         row = rows[0]
         reps = [r[1] for r in json.loads(row["representatives"])]

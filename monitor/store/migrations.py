@@ -3,8 +3,12 @@ change)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
+
+from monitor.ingest.item import event_time
 
 migrations = Migrations("lookout")
 
@@ -112,3 +116,22 @@ def m010_decayed_terms(db: sqlite_utils.Database) -> None:
 @migrations()
 def m011_arrival_index(db: sqlite_utils.Database) -> None:
     db["items"].create_index(["stored_at"])
+
+
+@migrations()
+def m012_event_time(db: sqlite_utils.Database) -> None:
+    """Every item's event time (published when plausible, else fetched; ``Item.event_time``), and every alert's: what
+    trends, bursts and cooldowns are timed by. Existing rows are filled in from the times they already have."""
+    db["items"].add_column("event_time", float)
+    rows = db.execute("select id, published, fetched, stored_at from items").fetchall()
+    db.conn.executemany("update items set event_time = ? where id = ?",
+                        [(_event_time(published, fetched, stored_at), item) for item, published, fetched, stored_at
+                         in rows])
+    db["items"].create_index(["event_time"])
+    db["alerts"].add_column("event_time", float)
+    db.execute("update alerts set event_time = created_at")
+
+
+def _event_time(published: str | None, fetched: str | None, stored_at: float | None) -> float:
+    arrived = datetime.fromisoformat(fetched) if fetched else datetime.fromtimestamp(stored_at or 0.0, UTC)
+    return event_time(datetime.fromisoformat(published) if published else None, arrived)
