@@ -192,7 +192,7 @@ def trend_report(store: Store, hours: float = 24.0, bin_minutes: float = 60.0, w
     for (task, label), times in sorted(store.label_times(start, end).items()):
         counts = trends.binned(times, end, bin_seconds, bins)[bins - history - 1:]
         labels.append(LabelTrend(task, label, tuple(int(c) for c in counts), *trends.score(counts, warmup=warmup)))
-    topics = store.top_topics(10_000)
+    topics = store.topics_by_id(series).values()
     return TrendReport(moved.new, moved.rising, moved.fading, moved.climbing, series,
                        {t["id"]: t["keywords"] for t in topics}, end, bin_seconds,
                        sorted(labels, key=lambda t: -abs(t.score)),

@@ -69,7 +69,7 @@ def build(store: Store, hours: float = 24.0, history: int = 7, limit: int = 5, c
     moved = trends.movers(series, {tid: first for tid, (first, _) in spans.items()}, span[0] if span else None, end,
                           period, start, min(3, history))
     busiest = sorted(((tid, int(c[-1])) for tid, c in series.items() if c[-1]), key=lambda p: (-p[1], p[0]))[:limit]
-    topics = {t["id"]: t for t in store.top_topics(10_000)}
+    topics = store.topics_by_id(series)
     now_labels, before = store.label_counts(start, end), store.label_counts(start - period, start)
     labels = sorted(((task, label, now_labels.get((task, label), 0), before.get((task, label), 0))
                      for task, label in set(now_labels) | set(before)), key=lambda r: (r[0], -r[2], r[1]))
@@ -106,8 +106,8 @@ def typical(d: Digest, tid: int) -> tuple[str, str]:
 def sections(d: Digest) -> list[tuple[str, list[tuple[int, int, str]], str]]:
     """The topic sections every rendering shows: title, (topic, count, what follows the keywords) per topic, and the
     line for an empty section."""
-    young = (f"the store has {d.history} earlier period{'s' if d.history != 1 else ''} of items; "
-             f"telling new and rising topics needs {d.warmup}")
+    young = (f"{d.history} earlier period{'s' if d.history != 1 else ''} of watched history; telling new and "
+             f"rising topics needs {d.warmup}")
     return [("New", [(t.topic_id, t.items, f", first seen {_when(t.born)}") for t in d.new],
              young if d.young else "no new topic"),
             ("Rising", [(t.topic_id, t.latest, f", score {t.score:+.1f}") for t in d.rising],

@@ -48,6 +48,17 @@ class ReportQueries:
         return [{**r, "keywords": json.loads(r["keywords"]),
                  "representatives": json.loads(r["representatives"])} for r in rows]
 
+    def topics_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The topics ``ids``, live or not, shaped like ``top_topics``' rows (reports on a past period name topics
+        that were forgotten or merged since)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self.db.query("select id, size, first_seen, last_seen, keywords, name, representatives from topics "
+                             f"where id in ({','.join('?' * len(wanted))})", wanted)
+        return {r["id"]: {**r, "keywords": json.loads(r["keywords"]),
+                          "representatives": json.loads(r["representatives"])} for r in rows}
+
     def links(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """Each item's title and URL ('' when it has none)."""
         if not ids:

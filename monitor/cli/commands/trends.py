@@ -69,9 +69,11 @@ def _print(report: service.TrendReport, args: argparse.Namespace) -> None:
     last = f"last {args.bin_minutes:g} min"
     print(f"Topics from {when(report.start)} to {when(report.end)} UTC, on event time, in {args.bin_minutes:g}-minute "
           f"bins; {report.history} bins of history (the store's first item: {when(report.first_event)}).")
-    young = f"  the store has {report.history} bins of history; new and rising topics need {report.warmup}"
+    young = (f"  {report.history} bin{'s' if report.history != 1 else ''} of watched history in this window; new and "
+             f"rising topics need {report.warmup} (--warmup)")
     print("\nNew (born in this window):")
-    print(table([[f"#{t.topic_id}", t.items, t.latest, when(t.born), words(t.topic_id)] for t in report.new[: args.limit]],
+    print(table([[f"#{t.topic_id}", t.items, t.latest, when(t.born), words(t.topic_id)]
+                 for t in report.new[: args.limit]],
                 headers=["topic", "items", last, "first seen", "keywords"]) if report.new
           else young if report.young else "  no new topic")
     print(f"\nRising (score >= {args.threshold:g}):")
