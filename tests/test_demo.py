@@ -8,9 +8,10 @@ import shlex
 import sqlite3
 from pathlib import Path
 
-from tests.cli import lookout
+from tests.cli import ROOT, lookout
 
-SAMPLE = Path(__file__).resolve().parent.parent / "monitor" / "demo" / "abc_headlines_sample.jsonl"
+SAMPLE = ROOT / "monitor" / "demo" / "abc_headlines_sample.jsonl"
+HERE = {"PYTHONPATH": str(ROOT)}  # run from a temp folder, with this checkout's code
 
 
 def section(text: str, title: str) -> str:
@@ -20,7 +21,7 @@ def section(text: str, title: str) -> str:
 
 def test_the_news_demo_shows_the_war_rising_and_sars_emerging(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
-    result = lookout("demo", "--limit", "2100", "--db", str(db), cwd=tmp_path, timeout=1200)
+    result = lookout("demo", "--limit", "2100", "--db", str(db), cwd=tmp_path, timeout=1200, **HERE)
     assert result.returncode == 0, result.stderr
     assert "Enriched 2100 items" in result.stdout and "most typical item" in result.stdout
     war, sars = result.stdout.split(f"$ lookout digest --db {db} --hours 168 --history 4 --end ")[1:]
@@ -36,12 +37,12 @@ def test_the_news_demo_shows_the_war_rising_and_sars_emerging(tmp_path: Path) ->
     commands = [shlex.split(line.split("#")[0]) for line in steps if "--db" in line]
     assert [c[1] for c in commands] == ["trends", "topics"]
     for command in commands:
-        ran = lookout(*command[1:], cwd=tmp_path)
+        ran = lookout(*command[1:], cwd=tmp_path, **HERE)
         assert ran.returncode == 0, (command, ran.stderr)
-    trends = lookout(*commands[0][1:], "--json", cwd=tmp_path)
+    trends = lookout(*commands[0][1:], "--json", cwd=tmp_path, **HERE)
     new = json.loads(trends.stdout)["new"]
     assert any("sars" in t["keywords"] for t in new), "the 30 days to 6 April: SARS is new"
-    topics = json.loads(lookout(*commands[1][1:], cwd=tmp_path).stdout)
+    topics = json.loads(lookout(*commands[1][1:], cwd=tmp_path, **HERE).stdout)
     assert {"id", "name", "size", "keywords", "first_seen", "last_seen"} <= set(topics[0])
     assert all(t["first_seen"].startswith("2003-") for t in topics), "first seen on event time, not on arrival"
 
@@ -49,7 +50,7 @@ def test_the_news_demo_shows_the_war_rising_and_sars_emerging(tmp_path: Path) ->
 def test_demo_data_runs_only_the_tasks_the_file_has_labels_for(tmp_path: Path) -> None:
     plain = tmp_path / "news.jsonl"
     plain.write_text("".join(line for line in SAMPLE.open(encoding="utf-8").readlines()[:30]))
-    result = lookout("demo", "--data", str(plain), "--db", str(tmp_path / "plain.db"), cwd=tmp_path)
+    result = lookout("demo", "--data", str(plain), "--db", str(tmp_path / "plain.db"), cwd=tmp_path, **HERE)
     assert result.returncode == 0, result.stderr
     assert "No task runs: the file's rows carry no labels" in result.stdout and "agrees" not in result.stdout
     store = sqlite3.connect(tmp_path / "plain.db")
@@ -57,10 +58,10 @@ def test_demo_data_runs_only_the_tasks_the_file_has_labels_for(tmp_path: Path) -
     assert store.execute("select count(*) from alerts").fetchone()[0] == 0, "no spam rules on a newswire"
     assert "Lookout digest, 2003-02-12 00:00 to 2003-02-19 00:00 UTC" in result.stdout, "the file's last week"
 
-    spam = Path(__file__).resolve().parent.parent / "monitor" / "demo" / "spamassassin_sample.jsonl"
+    spam = ROOT / "monitor" / "demo" / "spamassassin_sample.jsonl"
     labelled = tmp_path / "mail.jsonl"
     labelled.write_text("".join(spam.open(encoding="utf-8").readlines()[:30]))
-    result = lookout("demo", "--data", str(labelled), "--db", str(tmp_path / "mail.db"), cwd=tmp_path)
+    result = lookout("demo", "--data", str(labelled), "--db", str(tmp_path / "mail.db"), cwd=tmp_path, **HERE)
     assert result.returncode == 0, result.stderr
     assert "task 'spam' agrees with the stream's own labels on" in result.stdout
     tasks = sqlite3.connect(tmp_path / "mail.db").execute("select distinct task from labels").fetchall()

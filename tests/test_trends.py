@@ -106,9 +106,9 @@ def test_a_topic_born_in_the_window_is_new_and_one_with_history_that_grows_is_ri
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "l.db"
     plant(db, {1: per_hour([2] * 71 + [15]), 2: per_hour([0] * 69 + [5, 6, 7]), 3: per_hour([3] * 72)})
-    report = trends_json(capsys, monkeypatch, db, "--hours", "24", "--end", "2003-02-24T23:59:59")
-    assert report["end"] == "2003-02-24T23:59:59+00:00"
-    assert [t["topic"] for t in report["new"]] == [], "the burst hour ends after this period"
+    report = trends_json(capsys, monkeypatch, db, "--hours", "24", "--end", "2003-02-24T20:00")
+    assert report["end"] == "2003-02-24T20:00:00+00:00"
+    assert (report["new"], report["rising"]) == ([], []), "topic 2 is born and topic 1 bursts after this window"
     report = trends_json(capsys, monkeypatch, db, "--hours", "24", "--end", "2003-02-24")
     assert report["end"] == "2003-02-25T00:00:00+00:00", "a date is the end of that day"
     assert [t["topic"] for t in report["new"]] == [2] and report["new"][0]["items"] == 18
@@ -130,9 +130,9 @@ def test_a_young_store_calls_nothing_new_or_rising(tmp_path: Path, capsys: pytes
     db = tmp_path / "l.db"
     plant(db, {1: per_hour([1, 1, 12]), 2: per_hour([0, 2, 9]), 3: per_hour([4, 0, 6])})
     report = trends_json(capsys, monkeypatch, db, "--hours", "24")
-    assert report["end"] == "2003-02-25T00:00:01+00:00", "an archive ends just after its newest item"
-    assert (report["new"], report["rising"], report["history_bins"]) == ([], [], 2)
+    assert report["end"] == "2003-02-24T23:12:01+00:00", "an archive ends just after its newest item"
+    assert (report["new"], report["rising"], report["history_bins"]) == ([], [], 1)
     text = lookout_here(capsys, monkeypatch, "trends", "--db", str(db)).stdout
-    assert text.count("2 bins of watched history in this window; new and rising topics need 6 (--warmup)") == 2
-    bad = lookout_here(capsys, monkeypatch, "trends", "--db", str(db), "--end", "last week")
+    assert text.count("1 bin of watched history in this window; new and rising topics need 6 (--warmup)") == 2
+    bad = lookout("trends", "--db", str(db), "--end", "last week")
     assert bad.returncode == 2 and "is not a date (2003-03-27)" in bad.stderr
