@@ -48,17 +48,18 @@ def sample_rows(n: int, start: int = 0, label: str | None = None) -> list[dict[s
 
 
 def rss(rows: list[dict[str, Any]], encoding: str = "utf-8", guid: bool = True,
-        published: datetime = datetime(2002, 8, 22, 12, tzinfo=UTC)) -> bytes:
-    """An RSS 2.0 document with one item per row, the i-th published ``i % 60`` seconds after ``published``;
-    descriptions carry HTML."""
+        published: datetime | list[datetime] = datetime(2002, 8, 22, 12, tzinfo=UTC)) -> bytes:
+    """An RSS 2.0 document with one item per row, the i-th published ``published[i]`` or ``i % 60`` seconds after
+    ``published``; descriptions carry HTML."""
     items = []
     for i, r in enumerate(rows):
         link = f"https://lists.example.org/{i}"
         guid_xml = f'<guid isPermaLink="false">{escape(r["id"])}</guid>' if guid else ""
         html = "<p>" + escape(r["text"][:400]).replace("\n", "<br/>") + "</p>"
+        when = published[i] if isinstance(published, list) else published + timedelta(seconds=i % 60)
         items.append(f"<item><title>{escape(r['title'])}</title><link>{link}</link>{guid_xml}"
                      f"<description>{escape(html)}</description>"
-                     f"<pubDate>{format_datetime(published + timedelta(seconds=i % 60))}</pubDate>"
+                     f"<pubDate>{format_datetime(when)}</pubDate>"
                      "</item>")
     doc = (f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel><title>Sample list</title>'
            f'<link>https://lists.example.org/</link><description>test</description>{"".join(items)}'

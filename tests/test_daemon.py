@@ -152,21 +152,22 @@ max_backoff_seconds = 0.1
 
 async def test_a_replay_skips_bad_lines_with_a_warning_and_resumes_from_its_position(
         tmp_path: Path, tiny_model: str, encoder: Encoder, caplog: pytest.LogCaptureFixture) -> None:
-    rows = sample_rows(6)
-    lines = [json.dumps(r) for r in rows[:3]] + ["{not json", json.dumps({"title": "no text"})] + \
+    rows = [{**r, "timestamp": f"2002-09-0{i + 1}T12:00:00+00:00"} for i, r in enumerate(sample_rows(6))]
+    textless = {"title": "", "timestamp": "2002-09-02T18:00:00+00:00"}
+    lines = [json.dumps(r) for r in rows[:3]] + ["{not json", json.dumps(textless)] + \
         [json.dumps(r) for r in rows[3:]]
     data = tmp_path / "stream.jsonl"
     data.write_text("\n".join(lines) + "\n")
     settings = settings_for(tmp_path, tiny_model, f'[[replays]]\nname = "r"\npath = "{data}"\nlimit = 5\n')
     caplog.set_level(logging.WARNING, "monitor")
     out: list[str] = []
-    assert (await run(settings, encoder, out)).processed == 3
+    assert (await run(settings, encoder, out)).processed == 4, "5 rows in event-time order, one of them textless"
     warnings = [r.getMessage() for r in caplog.records if "skipped line" in r.getMessage()]
     assert len(warnings) == 2 and "line 4" in warnings[0] and "line 5" in warnings[1]
     unlimited = settings_for(tmp_path, tiny_model, f'[[replays]]\nname = "r"\npath = "{data}"\n')
-    assert (await run(unlimited, encoder, out)).processed == 3
+    assert (await run(unlimited, encoder, out)).processed == 2
     store = Store(settings.store.path)
-    assert store.source_position("r") == {"line": 8}
+    assert store.source_position("r") == {"line": 7}
     assert store.status()["items"] == 6
     store.close()
 

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 from monitor.cli.commands import (
+    backtest,
     demo,
     digest,
     items,
@@ -34,7 +35,7 @@ from monitor.config.schema import ConfigError
 from monitor.service import ServiceError
 
 COMMANDS = (run, demo, mailbox, status, topics, items, map, settings, labels, watch, trends, train, models, taxonomy,
-            digest, search)
+            digest, search, backtest)
 
 
 def build_parser(extra: Callable[[CommandAdder], None] | None = None) -> argparse.ArgumentParser:

@@ -240,9 +240,18 @@ class FeedSettings:
 @dataclass(frozen=True)
 class ReplaySettings:
     name: str = setting(help="Unique name of the replay source.")
-    path: str = setting(help="JSONL file, one object per line with at least `text`.")
-    rate: float = setting(0.0, "Items per second; 0 plays as fast as the pipeline takes them.", low=0.0)
-    limit: int = setting(0, "Stop after this many lines; 0 plays the whole file.", low=0)
+    path: str = setting(help="JSONL (one object per line) or CSV file with a text column and, to play it in "
+                             "event-time order, a time column.")
+    format: str = setting("auto", "`jsonl`, `csv`, or `auto` (`csv` for a .csv or .tsv file, else `jsonl`).",
+                          choices=("auto", "jsonl", "csv"))
+    time_column: str = setting("timestamp", "Column holding each row's time (ISO 8601, a date, or epoch seconds).")
+    text_column: str = setting("text", "Column holding each row's text (the title stands in when it is empty).")
+    title_column: str = setting("title", "Column holding each row's title (default: the text's first line).")
+    id_column: str = setting("id", "Column holding each row's id (default: its line number).")
+    speed: float = setting(0.0, "Seconds of event time played per second (3600: an hour a second); 0 plays as "
+                                "fast as the pipeline takes them.", low=0.0)
+    rate: float = setting(0.0, "Most items per second; 0 sets no limit.", low=0.0)
+    limit: int = setting(0, "Stop after this many rows; 0 plays the whole file.", low=0)
 
 
 @dataclass(frozen=True)

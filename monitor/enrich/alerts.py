@@ -65,12 +65,13 @@ class Alert:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What the rules see about one enriched item."""
+    """What the rules see about one enriched item; ``lag`` is how long after it happened it was fetched."""
 
     item: Item
     predictions: Sequence[Prediction]
     topic_id: int
     topic_size: int
+    lag: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -152,13 +153,16 @@ def _times(burst: Burst) -> str:
 
 
 class AlertEngine:
-    """Applies the rules with their cooldowns; remembers when each rule last fired on each topic, and counts the
-    items of burst rules in time bins."""
+    """Applies the rules with their cooldowns; remembers when (in event time) each rule last fired on each topic,
+    and counts the items of burst rules in bins of event time. With ``quiet_backfill`` (the daemon's way) a backfill
+    raises no burst; a backtest judges every item as if it had come live. ``clock`` stamps ``Alert.created_at``."""
 
     def __init__(self, rules: Iterable[Rule], fired: dict[tuple[str, str], float] | None = None,
-                 muted: set[int] | None = None, clock: Callable[[], float] = time.time) -> None:
+                 muted: set[int] | None = None, clock: Callable[[], float] = time.time,
+                 quiet_backfill: bool = True) -> None:
         self.rules = list(rules)
         self.clock = clock
+        self.quiet_backfill = quiet_backfill
         self.fired = dict(fired or {})
         self.muted = set(muted or ())
         self.too_slow: set[tuple[str, str]] = set()
@@ -167,18 +171,26 @@ class AlertEngine:
 
     def prime(self, topic_times: dict[int, list[float]], label_times: dict[tuple[str, str], list[float]],
               now: float) -> None:
-        """Reset the burst rules' counts and replay past arrivals (topic -> times, (task, label) -> times)."""
+        """Reset the burst rules' counts and replay past event times (topic -> times, (task, label) -> times) in
+        event-time order, up to ``now``."""
         self.trackers = {r.name: BurstTracker(r.bin_minutes * 60, warmup=r.warmup_bins) for r in self.rules
                          if r.bursty}
         for rule in self.rules:
             if rule.kind == "topic_burst":
-                for tid, times in topic_times.items():
-                    self.trackers[rule.name].prime(f"topic:{tid}", times)
+                past = [(ts, f"topic:{tid}") for tid, times in topic_times.items() for ts in times]
             elif rule.kind == "label_rate":
-                self.trackers[rule.name].prime(f"label:{rule.task}:{rule.label}",
-                                               label_times.get((rule.task, rule.label), []))
+                past = [(ts, f"label:{rule.task}:{rule.label}") for ts in label_times.get((rule.task, rule.label), [])]
+            else:
+                continue
+            for ts, key in sorted(past):
+                self.trackers[rule.name].observe(key, ts)
         for tracker in self.trackers.values():
             tracker.forget_quiet(now)
+
+    def backfill(self, ev: Evaluation, tracker: BurstTracker) -> bool:
+        """Whether ``ev``'s item came as a backfill (fetched more than the allowed lateness after it happened: a
+        feed's first poll of old entries, an imported mailbox): it counts, but raises no burst now."""
+        return self.quiet_backfill and ev.lag > tracker.lateness
 
     def evaluate(self, ev: Evaluation, now: float) -> list[Alert]:
         """The alerts ``ev`` raises at ``now``, its event time (bins and cooldowns run on event time; an alert's
@@ -189,7 +201,8 @@ class AlertEngine:
             if key is not None:
                 tracker = self.trackers[rule.name]
                 burst = tracker.observe(key, now)
-                if tracker.bursting(burst, now, rule.factor, rule.min_count):
+                if burst is not None and tracker.bursting(burst, now, rule.factor, rule.min_count) \
+                        and not self.backfill(ev, tracker):
                     reasons[rule.name] = rule.explain_burst(ev, burst)
         alerts: list[Alert] = []
         if ev.topic_id in self.muted:

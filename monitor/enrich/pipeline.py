@@ -71,7 +71,8 @@ class Pipeline:
             tid = self.topics.update(embeddings[i], text=texts[i], item_id=item.id, ts=at)
             topic = self.topics.get(tid)
             results.append(Enriched(item, embeddings[i], predictions, tid))
-            fired = self.engine.evaluate(Evaluation(item, predictions, tid, topic.size if topic else 1), at)
+            lag = item.fetched.timestamp() - at
+            fired = self.engine.evaluate(Evaluation(item, predictions, tid, topic.size if topic else 1, lag), at)
             for alert in fired:
                 alert.topic_keywords = self.topics.keywords(tid, self.n_keywords)
             alerts.extend(fired)

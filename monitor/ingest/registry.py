@@ -16,7 +16,9 @@ def build_sources(settings: Settings) -> list[PolledSource | StreamSource]:
     sources: list[PolledSource | StreamSource] = [
         FeedSource(f.name, f.url, interval=f.interval_seconds, timeout=f.timeout_seconds,
                    max_backoff=f.max_backoff_seconds, max_bytes=f.max_bytes) for f in settings.feeds]
-    sources += [ReplaySource(r.name, r.path, rate=r.rate, limit=r.limit) for r in settings.replays]
+    sources += [ReplaySource(r.name, r.path, rate=r.rate, limit=r.limit, speed=r.speed, file_format=r.format,
+                             time_column=r.time_column, text_column=r.text_column, title_column=r.title_column,
+                             id_column=r.id_column) for r in settings.replays]
     sources += [ImapSource(m.name if len(m.folders) == 1 else f"{m.name}/{folder}", m.host, m.port, m.user,
                            settings.secrets[m.password_env], folder=folder, security=m.security, idle=m.idle,
                            poll_seconds=m.poll_seconds, reidle_seconds=m.reidle_minutes * 60,
