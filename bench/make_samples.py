@@ -1,7 +1,9 @@
 """Derive the small samples committed to the repository from ../shared/datasets (run once, by hand).
 
-The demo sample is SpamAssassin's public corpus (PDDL-1.0 database, CC0 contents, so it may be redistributed):
-a seeded, stratified sample of ham and spam, subject as title, body cut to a few hundred words.
+The news sample (the demo's first act) is a seeded random fifth of the ABC News headlines of 2003-02-19 ..
+2003-06-02 (CC0): each headline kept with probability ``--news-fraction``, in date order, with its publication day.
+The spam sample is SpamAssassin's public corpus (PDDL-1.0 database, CC0 contents, so it may be redistributed): a
+seeded, stratified sample of ham and spam, subject as title, body cut to a few hundred words.
 """
 
 from __future__ import annotations
@@ -33,17 +35,31 @@ def demo_sample(n_ham: int, n_spam: int, seed: int) -> list[dict]:
     return out
 
 
+def news_sample(fraction: float, seed: int) -> list[dict]:
+    """Each ABC headline kept with probability ``fraction`` (one seeded draw per line, in file order)."""
+    rng = random.Random(seed)
+    rows = [json.loads(line) for line in (SHARED / "abc_headlines" / "abc_headlines_2003.jsonl").open()]
+    return [{"id": r["id"], "text": r["text"], "timestamp": r["timestamp"]} for r in rows if rng.random() < fraction]
+
+
+def write_jsonl(target: Path, rows: list[dict]) -> None:
+    with target.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"wrote {len(rows)} rows to {target.relative_to(ROOT)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ham", type=int, default=160)
     parser.add_argument("--spam", type=int, default=80)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--news-fraction", type=float, default=0.2)
+    parser.add_argument("--news-seed", type=int, default=2003)
     args = parser.parse_args()
-    target = ROOT / "monitor" / "demo" / "spamassassin_sample.jsonl"
-    with target.open("w", encoding="utf-8") as f:
-        for row in demo_sample(args.ham, args.spam, args.seed):
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"wrote {target.relative_to(ROOT)}")
+    write_jsonl(ROOT / "monitor" / "demo" / "spamassassin_sample.jsonl", demo_sample(args.ham, args.spam, args.seed))
+    write_jsonl(ROOT / "monitor" / "demo" / "abc_headlines_sample.jsonl",
+                news_sample(args.news_fraction, args.news_seed))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ Every function validates its arguments and raises ``ServiceError`` with a messag
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ import regex
 from models.topics import hierarchy
 from monitor.config.schema import Settings
 from monitor.enrich.alerts import compile_pattern
-from monitor.reports import trends
+from monitor.reports import periods, trends
 from monitor.store.db import Store
 
 MIN_PREFIX = 6
@@ -198,8 +197,10 @@ def watches(store: Store, settings: Settings) -> list[dict[str, str]]:
 
 @dataclass(frozen=True)
 class TrendReport:
-    """Rising and fading topics over a window, with every topic's series (for charts) and keywords."""
+    """New, rising, fading and climbing topics over a window ending at ``end`` (event time), with every topic's
+    series (for charts), names and keywords, and how much history the store had to score against."""
 
+    new: list[trends.NewTopic]
     rising: list[trends.Trend]
     fading: list[trends.Trend]
     climbing: list[trends.Trend]
@@ -208,6 +209,19 @@ class TrendReport:
     end: float
     bin_seconds: float
     labels: list[LabelTrend]
+    names: dict[int, str]
+    history: int
+    warmup: int
+    first_event: float | None
+
+    @property
+    def start(self) -> float:
+        return self.end - max((len(c) for c in self.series.values()), default=0) * self.bin_seconds
+
+    @property
+    def young(self) -> bool:
+        """Too little history to call anything new or rising."""
+        return self.history < self.warmup
 
 
 @dataclass(frozen=True)
@@ -226,24 +240,31 @@ class LabelTrend:
 
 
 def trend_report(store: Store, hours: float = 24.0, bin_minutes: float = 60.0, warmup: int = 6,
-                 threshold: float = 3.0) -> TrendReport:
-    """Score every topic's latest bin against its own baseline (``monitor.reports.trends``)."""
+                 threshold: float = 3.0, end: float | None = None) -> TrendReport:
+    """Sort every topic of the ``hours`` up to ``end`` (``periods.resolve_end``) into new, rising, fading and
+    climbing, scoring its latest bin against the history the store has watched (``monitor.reports.trends``)."""
     if hours <= 0 or bin_minutes <= 0 or bin_minutes > hours * 60:
         raise ServiceError("expected hours > 0 and a bin no longer than the window")
+    if warmup < 1:
+        raise ServiceError("expected a warm-up of at least 1 bin")
     bin_seconds, bins = bin_minutes * 60, max(2, int(hours * 60 // bin_minutes))
-    end = time.time()
-    series = {tid: trends.binned(ts, end, bin_seconds, bins)
-              for tid, ts in store.topic_times(end - bins * bin_seconds).items()}
-    found = trends.trends(series, warmup=warmup)
-    keywords = {t["id"]: t["keywords"] for t in store.top_topics(10_000)}
+    end = periods.resolve_end(store, end, hours * 3600)
+    start = end - bins * bin_seconds
+    series = {tid: trends.binned(ts, end, bin_seconds, bins) for tid, ts in store.topic_times(start, end).items()}
+    span = store.event_span()
+    first_event = span[0] if span else None
+    births = {tid: first for tid, (first, _) in store.topic_spans().items()}
+    moved = trends.movers(series, births, first_event, end, bin_seconds, start, warmup, threshold)
+    history = moved.history
     labels = []
-    for (task, label), times in sorted(store.label_times(end - bins * bin_seconds).items()):
-        counts = trends.binned(times, end, bin_seconds, bins)
+    for (task, label), times in sorted(store.label_times(start, end).items()):
+        counts = trends.binned(times, end, bin_seconds, bins)[bins - history - 1:]
         labels.append(LabelTrend(task, label, tuple(int(c) for c in counts), *trends.score(counts, warmup=warmup)))
-    rose = trends.rising(found, threshold)
-    climbed = [t for t in trends.climbing(found) if t not in rose]
-    return TrendReport(rose, trends.fading(found), climbed, series, keywords, end, bin_seconds,
-                       sorted(labels, key=lambda t: -abs(t.score)))
+    topics = store.topics_by_id(series).values()
+    return TrendReport(moved.new, moved.rising, moved.fading, moved.climbing, series,
+                       {t["id"]: t["keywords"] for t in topics}, end, bin_seconds,
+                       sorted(labels, key=lambda t: -abs(t.score)),
+                       {t["id"]: t["name"] for t in topics if t["name"]}, history, warmup, first_event)
 
 
 def topic_tree(store: Store, settings: Settings, limit: int, min_size: int) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import lookout, lookout_here, start
+from tests.cli import ROOT, lookout, lookout_here, start
 from tests.servers import FakeSlack, FeedServer, Route, rss, sample_rows
 
 COMMANDS = ["run", "demo", "status", "topics", "items", "settings"]
@@ -179,7 +179,7 @@ async def test_a_daemon_killed_mid_stream_resumes_without_losing_or_repeating(tm
 def test_the_demo_runs_the_real_bundled_model_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "demo.db"
-    result = lookout("demo", "--limit", "80", "--db", str(db), cwd=tmp_path)
+    result = lookout("demo", "spam", "--limit", "80", "--db", str(db), cwd=tmp_path, PYTHONPATH=str(ROOT))
     assert result.returncode == 0, result.stderr
     assert "Enriched 80 items" in result.stdout
     assert "most typical item" in result.stdout

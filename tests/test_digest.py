@@ -54,7 +54,8 @@ def test_an_empty_period_renders_a_digest_that_says_so(store: Store, tmp_path: P
     d = digests.build(store, 24, 7, 5, tmp_path / "out", now=NOW)
     assert (d.items, d.rising, d.fading, d.busiest, d.labels) == (0, [], [], [], [])
     text = digests.text(d)
-    assert "nothing rose above its own baseline" in text and "no items in this period" in text
+    assert "0 earlier periods of watched history; telling new and rising topics needs 3" in text, "an empty store"
+    assert "no items in this period" in text
     assert d.chart is not None and d.chart.read_bytes()[:8] == PNG
     page = digests.write(d, tmp_path / "out").read_text()
     assert page.startswith("<!doctype html>") and "data:image/png;base64," in page
@@ -77,7 +78,7 @@ def test_one_topic_and_many_topics(store: Store, tmp_path: Path) -> None:
     text = digests.text(d)
     assert "#1 outage / api (12 items): outage, api, score +" in text
     assert "      e.g. outage / api story 000100000000 <https://status.test/1>" in text, "the most typical item"
-    assert "#2 release (0 items): release, <script>, usually 6.2" in text and "#3 (1 items): lunch" in text
+    assert "#2 release (0 items): release, <script>, usually 6.3" in text and "#3 (1 items): lunch" in text
     page = digests.write(d, tmp_path / "out").read_text()
     assert "&lt;script&gt;" in page and "<script>" not in page
     assert '<a href="https://status.test/1">outage / api story 000100000000</a>' in page
@@ -98,8 +99,9 @@ async def test_the_digest_goes_to_slack_with_its_chart_and_to_the_console(store:
     blocks = json.loads(message["blocks"]) if isinstance(message["blocks"], str) else message["blocks"]
     assert blocks[0]["type"] == "header" and "Rising" in json.dumps(blocks)
     assert "<!channel>" not in json.dumps(blocks) and "&lt;!channel&gt;" in json.dumps(blocks)
-    assert "*#1 outage* (12 items)" in blocks[2]["text"]["text"]
-    assert "e.g. <https://status.test/1|outage story 000100000000>" in blocks[2]["text"]["text"]
+    assert blocks[2]["text"]["text"] == "*New*\n_no new topic_", "new topics come first, then the rising"
+    assert "*#1 outage* (12 items)" in blocks[3]["text"]["text"]
+    assert "e.g. <https://status.test/1|outage story 000100000000>" in blocks[3]["text"]["text"]
     [complete] = slack.calls["files.completeUploadExternal"]
     assert complete["channel_id"] == "C0TEST" and complete["thread_ts"] == "1700000001.000100"
     [upload] = slack.uploads.values()
@@ -149,3 +151,37 @@ async def test_the_daemon_sends_the_scheduled_digest(tmp_path: Path, tiny_model:
     bad.write_text('[digest]\ncron = "every morning"\n')
     with pytest.raises(ValueError, match=r"digest\.cron = 'every morning': not a crontab schedule"):
         load_settings(bad, env={})
+
+
+def test_lookout_digest_for_a_past_week_lists_the_new_story_apart_from_the_rising_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "lookout.db"
+    end = 1_048_809_600.0  # 2003-03-28T00:00:00Z, the end of 2003-03-27
+    with Store(db) as s:
+        add(s, 1, ["iraq", "war"], [3, 4, 3, 4, 3, 30], "ham", "iraq / war")  # weeks, with history
+        add(s, 2, ["sars", "pneumonia"], [0, 0, 0, 0, 0, 9], "ham", "sars / pneumonia")  # born this week
+        add(s, 3, ["weather"], [5, 5, 5, 5, 5, 5], "ham")
+        s.db.execute("update items set event_time = ? + (event_time - ?) * 7", [end, NOW])  # days to weeks
+    args = ["digest", "--db", str(db), "--hours", str(7 * 24), "--history", "4", "--out", str(tmp_path / "r")]
+    result = lookout_here(capsys, monkeypatch, *args, "--end", "2003-03-27", "--json")
+    assert result.returncode == 0, result.stderr
+    d = json.loads(result.stdout)
+    assert (d["start"], d["end"]) == ("2003-03-21T00:00:00+00:00", "2003-03-28T00:00:00+00:00")
+    assert [t["topic"] for t in d["new"]] == [2] and d["new"][0]["first_seen"].startswith("2003-03-2")
+    assert [t["topic"] for t in d["rising"]] == [1] and d["rising"][0]["score"] > 3
+    assert (d["items"], d["history_periods"], d["warmup_periods"]) == (44, 4, 3)
+    assert set(d) == {"title", "start", "end", "hours", "items", "items_before", "history_periods",
+                      "warmup_periods", "new", "rising", "fading", "busiest", "labels", "chart", "report"}
+    assert set(d["new"][0]) == {"topic", "name", "keywords", "items", "typical", "first_seen"}
+    assert set(d["rising"][0]) == {"topic", "name", "keywords", "items", "typical", "baseline", "score"}
+    assert d["labels"] == [{"task": "spam", "label": "ham", "items": 44, "items_before": 8}]
+    assert Path(d["chart"]).read_bytes()[:8] == PNG
+    earlier = json.loads(lookout_here(capsys, monkeypatch, *args, "--end", "2003-03-20", "--json").stdout)
+    assert (earlier["new"], earlier["rising"]) == ([], []), "the week before, nothing had happened yet"
+    text = lookout_here(capsys, monkeypatch, *args, "--end", "2003-03-27").stdout
+    assert "New:\n  #2 sars / pneumonia (9 items): sars, pneumonia, first seen 2003-03-2" in text
+    assert "Rising:\n  #1 iraq / war (30 items): iraq, war, score +" in text
+    young = lookout_here(capsys, monkeypatch, *args, "--end", "2003-03-06").stdout
+    assert young.count("1 earlier period of watched history; telling new and rising topics needs 3") == 2
+    default = json.loads(lookout_here(capsys, monkeypatch, *args, "--json").stdout)
+    assert default["end"] == "2003-03-27T23:53:01+00:00", "an archive's digest ends just after its newest item"

@@ -60,7 +60,7 @@ def test_without_settings_the_default_store_is_named_and_a_command_that_collects
 def test_the_demos_next_commands_run_as_printed_on_its_store(tmp_path: Path) -> None:
     script = shim(tmp_path / ".venv" / "bin")
     run_env = env(PYTHONPATH=str(ROOT))
-    demo = subprocess.run([".venv/bin/lookout", "demo", "--limit", "80"], cwd=tmp_path, env=run_env,
+    demo = subprocess.run([".venv/bin/lookout", "demo", "spam", "--limit", "80"], cwd=tmp_path, env=run_env,
                           capture_output=True, text=True, timeout=900)
     assert demo.returncode == 0, demo.stderr
     assert "The demo's settings are in lookout-demo.toml (its store: lookout-demo.db). Next:" in demo.stdout

@@ -23,18 +23,25 @@ from wordcloud import WordCloud
 GREY = "#c8c8c8"
 
 
-def trend_chart(path: str | Path, series: Mapping[str, Sequence[int]], end: float, bin_seconds: float) -> Path:
-    """Items per time bin for each labelled series, as a PNG at ``path``."""
+def trend_chart(path: str | Path, series: Mapping[str, Sequence[int]], end: float, bin_seconds: float,
+                highlight: tuple[float, float] | None = None, title: str = "Topics over time",
+                ylabel: str = "items per bin") -> Path:
+    """Items per time bin for each labelled series, as a PNG at ``path``; ``highlight`` shades a (start, end) span
+    in epoch seconds, such as the period a digest reports on."""
     fig = Figure(figsize=(10, 4.5), dpi=100)
     ax = fig.subplots()
+    if highlight is not None:
+        ax.axvspan(datetime.fromtimestamp(highlight[0], UTC), datetime.fromtimestamp(highlight[1], UTC),
+                   color="#f2d98c", alpha=0.35, linewidth=0, label="the period reported on")
     for label, counts in series.items():
         starts = [datetime.fromtimestamp(end - (len(counts) - i) * bin_seconds, UTC) for i in range(len(counts))]
-        ax.plot(starts, counts, marker="o", markersize=3, linewidth=1.5, label=label[:50])
-    ax.set_ylabel("items per bin")
-    ax.set_title("Topics over time")
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %H:%M"))
+        ax.plot(starts, counts, marker="o", markersize=3, linewidth=1.5, label=label[:60])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b" if bin_seconds >= 86400 else "%d %b %H:%M"))
     ax.grid(alpha=0.3)
-    if series:
+    if series or highlight is not None:
         ax.legend(loc="upper left", fontsize=8, frameon=False)
     fig.autofmt_xdate()
     fig.tight_layout()

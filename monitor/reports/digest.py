@@ -1,7 +1,8 @@
-"""Trend digests: over a period (an hour, a day, a week), which topics rose and faded against their own history,
-which were busiest, and how the labels moved against the period before, with a chart.
+"""Trend digests: over a period (an hour, a day, a week), which topics are new, which rose and faded against their
+own history, which were busiest, and how the labels moved against the period before, with a chart.
 
-``build`` reads the store; ``text`` and ``html`` render a digest (the HTML embeds its chart, so it is one file).
+``build`` reads the store (on event time); ``text`` and ``html`` render a digest (the HTML embeds its chart, so it is
+one file).
 """
 
 from __future__ import annotations
@@ -34,10 +35,18 @@ class Digest:
     typical: dict[int, tuple[str, str]] = field(default_factory=dict)
     chart: Path | None = None
     report: Path | None = None
+    new: list[trends.NewTopic] = field(default_factory=list)
+    history: int = 0
+    warmup: int = 1
 
     @property
     def title(self) -> str:
         return f"Lookout digest, {_when(self.start)} to {_when(self.end)} UTC"
+
+    @property
+    def young(self) -> bool:
+        """The store had too few earlier periods to call anything new or rising."""
+        return self.history < self.warmup
 
 
 def _when(ts: float) -> str:
@@ -46,41 +55,39 @@ def _when(ts: float) -> str:
 
 def build(store: Store, hours: float = 24.0, history: int = 7, limit: int = 5, chart_dir: Path | None = None,
           now: float | None = None) -> Digest:
-    """The digest of the ``hours`` up to ``now``: each topic's count in this period scored against its last
-    ``history`` periods; labels counted in this period and the one before; a chart of the busiest topics per
-    hour over the last two periods when ``chart_dir`` is given."""
-    end = now or time.time()
+    """The digest of the ``hours`` up to ``now`` (default: the current time), on event time: topics born in it are
+    new; the others' counts are scored against as many of their last ``history`` periods as the store has watched;
+    labels are counted in this period and the one before. With ``chart_dir``, a chart of the new and rising topics
+    (else the busiest) over the compared periods is drawn there."""
+    end = time.time() if now is None else now
     period = hours * 3600
     start = end - period
-    times = store.topic_times(end - (history + 1) * period)
+    times = store.topic_times(end - (history + 1) * period, end)
     series = {tid: trends.binned(ts, end, period, history + 1) for tid, ts in times.items()}
-    found = trends.trends(series, warmup=min(3, history))
+    span = store.event_span()
+    spans = store.topic_spans()
+    moved = trends.movers(series, {tid: first for tid, (first, _) in spans.items()}, span[0] if span else None, end,
+                          period, start, min(3, history))
     busiest = sorted(((tid, int(c[-1])) for tid, c in series.items() if c[-1]), key=lambda p: (-p[1], p[0]))[:limit]
-    topics = {t["id"]: t for t in store.top_topics(10_000)}
-    keywords = {tid: t["keywords"] for tid, t in topics.items()}
+    topics = store.topics_by_id(series)
     now_labels, before = store.label_counts(start, end), store.label_counts(start - period, start)
     labels = sorted(((task, label, now_labels.get((task, label), 0), before.get((task, label), 0))
                      for task, label in set(now_labels) | set(before)), key=lambda r: (r[0], -r[2], r[1]))
-    rising, fading = trends.rising(found)[:limit], trends.fading(found)[:limit]
-    shown = {t.topic_id for t in rising + fading} | {tid for tid, _ in busiest}
+    new, rising, fading = moved.new[:limit], moved.rising[:limit], moved.fading[:limit]
+    shown = {t.topic_id for t in [*new, *rising, *fading]} | {tid for tid, _ in busiest}
     first = {tid: topics[tid]["representatives"][0][1] for tid in shown
              if tid in topics and topics[tid]["representatives"]}
     found_links = store.links(list(first.values()))
     digest = Digest(start, end, hours, store.item_count(start, end), store.item_count(start - period, start),
-                    rising, fading, busiest, keywords, labels,
+                    rising, fading, busiest, {tid: t["keywords"] for tid, t in topics.items()}, labels,
                     names={tid: topics[tid]["name"] for tid in shown if tid in topics and topics[tid]["name"]},
                     typical={tid: (" ".join(found_links[item][0].split()), found_links[item][1])
-                             for tid, item in first.items() if item in found_links})
+                             for tid, item in first.items() if item in found_links},
+                    new=new, history=moved.history, warmup=moved.warmup)
     if chart_dir is not None:
-        from monitor.reports import charts  # matplotlib, only when a chart is drawn
+        from monitor.reports import digest_chart  # matplotlib, only when a chart is drawn
 
-        bin_seconds = max(60.0, period / 24)
-        hourly = {tid: trends.binned(times.get(tid, []), end, bin_seconds, 48) for tid, _ in busiest}
-        chart_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.fromtimestamp(end, UTC).strftime("%Y%m%d-%H%M")
-        digest.chart = charts.trend_chart(chart_dir / f"digest-{stamp}.png", {
-            f"#{tid} {neutral(digest.names.get(tid) or ', '.join(keywords.get(tid, [])[:3]))}": counts
-            for tid, counts in hourly.items()}, end, bin_seconds)
+        digest.chart = digest_chart.draw(digest, store, chart_dir, history, span[0] if span else None)
     return digest
 
 
@@ -97,10 +104,14 @@ def typical(d: Digest, tid: int) -> tuple[str, str]:
 
 
 def sections(d: Digest) -> list[tuple[str, list[tuple[int, int, str]], str]]:
-    """The three topic sections every rendering shows: title, (topic, count, what follows the keywords) per
-    topic, and the line for an empty section."""
-    return [("Rising", [(t.topic_id, t.latest, f", score {t.score:+.1f}") for t in d.rising],
-             "nothing rose above its own baseline"),
+    """The topic sections every rendering shows: title, (topic, count, what follows the keywords) per topic, and the
+    line for an empty section."""
+    young = (f"{d.history} earlier period{'s' if d.history != 1 else ''} of watched history; telling new and "
+             f"rising topics needs {d.warmup}")
+    return [("New", [(t.topic_id, t.items, f", first seen {_when(t.born)}") for t in d.new],
+             young if d.young else "no new topic"),
+            ("Rising", [(t.topic_id, t.latest, f", score {t.score:+.1f}") for t in d.rising],
+             young if d.young else "nothing rose above its own baseline"),
             ("Fading", [(t.topic_id, t.latest, f", usually {t.baseline:.1f}") for t in d.fading], "nothing faded"),
             ("Busiest", [(tid, n, "") for tid, n in d.busiest], "no items in this period")]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ class ReportQueries:
 
     db: Any
     _conn: Any
+    _final_topic: Callable[[], Callable[[int], int]]
 
     # reports ------------------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -46,6 +47,17 @@ class ReportQueries:
                              "where alive = 1 and size >= ? order by size desc, id limit ?", [min_size, limit])
         return [{**r, "keywords": json.loads(r["keywords"]),
                  "representatives": json.loads(r["representatives"])} for r in rows]
+
+    def topics_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The topics ``ids``, live or not, shaped like ``top_topics``' rows (reports on a past period name topics
+        that were forgotten or merged since)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self.db.query("select id, size, first_seen, last_seen, keywords, name, representatives from topics "
+                             f"where id in ({','.join('?' * len(wanted))})", wanted)
+        return {r["id"]: {**r, "keywords": json.loads(r["keywords"]),
+                          "representatives": json.loads(r["representatives"])} for r in rows}
 
     def links(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """Each item's title and URL ('' when it has none)."""
@@ -81,3 +93,15 @@ class ReportQueries:
             if n:
                 out.append((task, n, agree))
         return out
+
+    def topic_spans(self) -> dict[int, tuple[float, float]]:
+        """The first and last event time of each topic's enriched items; merged topics count for the one they
+        joined, so a topic is born when its oldest member happened."""
+        final = self._final_topic()
+        spans: dict[int, tuple[float, float]] = {}
+        for r in self.db.query("select topic_id, min(event_time) as first, max(event_time) as last from items "
+                               "where state = 'done' and topic_id is not null group by topic_id"):
+            tid = final(r["topic_id"])
+            first, last = spans.get(tid, (r["first"], r["last"]))
+            spans[tid] = (min(first, r["first"]), max(last, r["last"]))
+        return spans

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from models.keywords import topic_weights
 from monitor import service
 from monitor.cli.common import CommandAdder, NotifierFactory, load_cli_settings, table, when
 from monitor.config.schema import Settings
 from monitor.ingest.text import neutral, neutral_url
+from monitor.reports import export
 from monitor.service import ServiceError
 from monitor.store.db import Store
 
@@ -21,6 +23,8 @@ def add(command: CommandAdder) -> None:
     p.add_argument("--min-size", type=int, help="smallest topic shown (default: topics.min_size)")
     p.add_argument("--tree", action="store_true", help="sort the topics into topics.groups groups of related "
                                                        "ones, each under its largest")
+    p.add_argument("--json", action="store_true", help="print the topics as JSON: id, name, size, keywords, first "
+                                                       "and last seen on event time (keys in docs/trends.md)")
     p = command("topic", cmd_topic, "Show one topic: keywords, typical items, and its history of merges and "
                                     "splits.")
     p.add_argument("topic", help="the topic number (12 or #12)")
@@ -31,7 +35,10 @@ def add(command: CommandAdder) -> None:
 def cmd_topics(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     with Store(settings.store.path) as store:
-        if args.tree:
+        if args.json:
+            print(json.dumps(topics_json(store, settings, args.limit, args.min_size, args.tree), indent=2,
+                             ensure_ascii=False))
+        elif args.tree:
             _print_tree(store, settings, args.limit, args.min_size)
         else:
             print_topics(store, settings, limit=args.limit, min_size=args.min_size)
@@ -70,11 +77,27 @@ def print_topics(store: Store, settings: Settings, limit: int, min_size: int | N
         print(f"no topic has {smallest} or more items yet")
         return
     titles = store.titles([t["representatives"][0][1] for t in topics if t["representatives"]])
-    rows = [[f"#{t['id']}", t["name"] or "", t["size"], when(t["first_seen"]), when(t["last_seen"]),
+    spans = store.topic_spans()
+    rows = [[f"#{t['id']}", t["name"] or "", t["size"], *(when(x) for x in spans.get(t["id"], (None, None))),
              ", ".join(t["keywords"][:6]),
              neutral(titles.get(t["representatives"][0][1], "") if t["representatives"] else "")[:50]] for t in topics]
     print(table(rows, headers=["topic", "name", "items", "first seen", "last seen", "keywords",
                                "most typical item"]))
+
+
+def topics_json(store: Store, settings: Settings, limit: int, min_size: int | None, tree: bool
+                ) -> list[dict[str, object]]:
+    """The largest topics as ``export.topic`` rows; with ``tree``, each also names its parent and children."""
+    smallest = settings.topics.min_size if min_size is None else min_size
+    topics = service.topic_tree(store, settings, limit, smallest) if tree else store.top_topics(limit, smallest)
+    spans = store.topic_spans()
+    titles = store.titles([t["representatives"][0][1] for t in topics if t["representatives"]])
+    rows = [export.topic(t, spans, titles.get(t["representatives"][0][1], "") if t["representatives"] else "")
+            for t in topics]
+    if tree:
+        for row, t in zip(rows, topics, strict=True):
+            row |= {"parent": t["parent"], "children": t["children"]}
+    return rows
 
 
 def _print_tree(store: Store, settings: Settings, limit: int, min_size: int | None) -> None:
