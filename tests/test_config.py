@@ -115,7 +115,7 @@ def test_every_setting_has_help_and_only_identifying_settings_are_required() -> 
     ("[alert]\nname = 'x'\n", "alert: unknown section; did you mean `alerts`?"),
     ("[[feeds]]\nname = 'f'\nurl = 'https://x'\ninterval = 60\n",
      'feeds "f".interval: unknown setting; did you mean `interval_seconds`?'),
-    ("[topics]\nzzz = 1\n", "topics.zzz: unknown setting; expected one of threshold, merge_threshold"),
+    ("[topics]\nzzz = 1\n", "topics.zzz: unknown setting; expected one of adaptive, contrast, max_share, threshold"),
 ])
 def test_an_unknown_key_gets_the_likeliest_fix(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:

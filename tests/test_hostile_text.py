@@ -230,7 +230,7 @@ async def slack_home(text: str) -> str:
                                     "representatives": [[0.9, "a"]]}], {"a": text})
     view = home.home_view(home.Home(False, status, messages.schedule_line(text, "UTC", NOW), topics,
                                     [{**dataclasses.asdict(topic_alert(text)), "status": "sent"}],
-                                    [{"id": 3, "name": text, "keywords": [text]}], []))
+                                    [{"id": 3, "name": text, "keywords": [text], "rule": text, "until": None}], []))
     return "\n".join(texts(view))
 
 

@@ -46,7 +46,8 @@ def test_the_slack_manifest_asks_for_what_the_app_handles() -> None:
         assert word in command["usage_hint"]
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"chat:write", "commands", "app_mentions:read",
                                                               "im:history", "channels:read", "groups:read",
-                                                              "reactions:read"}
+                                                              "reactions:read", "users:read", "files:write",
+                                                              "chat:write.public"}
     assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_home_opened", "app_mention",
                                                                              "message.im", "reaction_added"}
     assert manifest["settings"]["interactivity"]["is_enabled"] is True

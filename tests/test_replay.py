@@ -35,6 +35,7 @@ path = "{tmp_path / 'lookout.db'}"
 [model]
 embedding = "{tiny_model}"
 [topics]
+adaptive = false
 threshold = 0.9999
 merge_threshold = 1.0
 [[replays]]

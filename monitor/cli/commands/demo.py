@@ -1,10 +1,11 @@
 """`lookout demo`: a bundled real stream replayed through the whole pipeline.
 
 Two acts. ``news`` (the default) replays 4,219 ABC News headlines of 2003 in event-time order and prints the
-digests of two weeks: the one the Iraq war began (a topic with history rising) and the one SARS appeared (a new
-story). ``spam`` replays a labelled SpamAssassin sample through two zero-shot tasks and four alert rules and says how
-often the classifier agrees with the corpus's labels. ``--data FILE`` replays any file with topics and digests only,
-plus the spam act's tasks whose labels the file's rows carry in `label`.
+digests of two weeks: the one the Iraq war began (a topic with history rising) and the week after SARS appeared
+(its topic, born on 27 March, rising). ``spam`` replays a labelled SpamAssassin sample through two zero-shot
+tasks and four alert rules and says how often the classifier agrees with the corpus's labels. ``--data FILE``
+replays any file with topics and digests only, plus the spam act's tasks whose labels the file's rows carry in
+`label`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from monitor.store.db import Store
 
 DEMO_DB = "lookout-demo.db"
 ACTS = {"news": ("abc_headlines_sample.jsonl", "news.toml"), "spam": ("spamassassin_sample.jsonl", "demo.toml")}
-# The news act's two weeks: the Iraq war began on 2003-03-20; SARS reached the headlines in the first days of April.
+# The news act's two weeks: the Iraq war began on 2003-03-20; SARS is in the headlines from 2003-03-25.
 WAR_WEEK, SARS_WEEK = "2003-03-27", "2003-04-06"
 
 
