@@ -9,9 +9,9 @@ from typing import Any
 
 from bot import messages
 from bot.mrkdwn import clip, escape, fit, link, local, safe_url, shorten, when
-from monitor.daemon.describe import TOPIC_KINDS
 from monitor.daemon.notify import Question
 from monitor.enrich.alerts import Alert
+from monitor.enrich.describe import TOPIC_KINDS
 from monitor.ingest.text import neutral
 from monitor.reports.digest import Digest, sections
 

@@ -25,9 +25,9 @@ from models.topics import OnlineTopicModel
 from monitor.config.load import load_settings
 from monitor.config.schema import AlertSettings, Settings
 from monitor.daemon.core import Daemon
-from monitor.daemon.describe import link_typical, name_topics
 from monitor.enrich.alerts import Alert, AlertEngine, Evaluation, Mute, Rule
 from monitor.enrich.build import build_pipeline
+from monitor.enrich.describe import link_typical, name_topics
 from monitor.ingest.item import Item, make_id
 from monitor.ingest.registry import build_sources
 from monitor.store.db import Store

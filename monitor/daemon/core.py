@@ -20,13 +20,13 @@ from multiprocessing.process import BaseProcess
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.config.schema import Settings
-from monitor.daemon.describe import link_typical, name_topics
 from monitor.daemon.digests import DigestJobs
 from monitor.daemon.ingest import SourceJobs
 from monitor.daemon.learning import LearningJobs
 from monitor.daemon.notify import Notifier
 from monitor.daemon.outbox import IDLE_WAIT, Outbox, wait_up_to
 from monitor.enrich.build import prime_bursts, restore_topics
+from monitor.enrich.describe import link_typical
 from monitor.enrich.pipeline import BatchResult, Encoded, Pipeline
 from monitor.ingest.backoff import Health
 from monitor.ingest.item import Item
@@ -61,7 +61,6 @@ class Daemon(SourceJobs, Outbox, LearningJobs, DigestJobs):
         self._wake = asyncio.Event()
         self._outbox_wake = asyncio.Event()
         self._scheduler: AsyncIOScheduler | None = None
-        self._configured_rules = list(pipeline.engine.rules)
         self._watched: dict[str, FeedSource] = {}
         self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enrich")
         self._trainer: BaseProcess | None = None
@@ -151,8 +150,16 @@ class Daemon(SourceJobs, Outbox, LearningJobs, DigestJobs):
                 self._idle.set()
             await wait_up_to(self._wake, IDLE_WAIT)
 
+    async def _between_batches(self, change: Callable[[], None]) -> None:
+        """Change the pipeline's state on the compute thread, so that no batch sees half of a change."""
+        await asyncio.get_running_loop().run_in_executor(self._compute, change)
+
+    async def _use_mutes(self) -> None:
+        mutes = await self.store.call(self.store.muted)
+        await self._between_batches(lambda: self.pipeline.use_mutes(mutes))
+
     async def _process(self, items: list[Item]) -> None:
-        self.pipeline.engine.muted = await self.store.call(self.store.muted)
+        await self._use_mutes()
         try:
             result = await self._enrich(items)
         except Exception:
@@ -170,7 +177,7 @@ class Daemon(SourceJobs, Outbox, LearningJobs, DigestJobs):
     async def _describe(self, result: BatchResult) -> None:
         """Give the batch's alerts their topic's name and a topic alert its typical items (``describe``), read from
         the store, where every item is before it is enriched."""
-        wanted = name_topics(result.alerts, self.pipeline.topics)
+        wanted = sorted({i for alert in result.alerts for i, *_ in alert.typical})
         if wanted:
             link_typical(result.alerts, await self.store.read(self.store.links, wanted))
 
@@ -199,7 +206,7 @@ class Daemon(SourceJobs, Outbox, LearningJobs, DigestJobs):
             self._done(len(errors), False)
         if not items:
             return
-        self.pipeline.engine.muted = await self.store.call(self.store.muted)
+        await self._use_mutes()
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._compute, self.pipeline.commit, items, encoded)
@@ -227,9 +234,10 @@ class Daemon(SourceJobs, Outbox, LearningJobs, DigestJobs):
 
     async def _reload_state(self) -> None:
         """Drop in-memory model state that no commit backs (after a failed batch)."""
-        self.pipeline.topics = await self.store.call(restore_topics, self.store, self.settings)
-        self.pipeline.engine.fired = await self.store.call(self.store.cooldowns, 0.0)
-        await self.store.call(prime_bursts, self.pipeline.engine, self.store)
+        topics = await self.store.call(restore_topics, self.store, self.settings)
+        fired = await self.store.call(self.store.cooldowns, 0.0)
+        await self._between_batches(lambda: self.pipeline.reset(topics, fired))
+        await self.store.call(prime_bursts, self.pipeline, self.store)
 
     def _done(self, n: int, alerted: bool) -> None:
         self.processed += n

@@ -65,10 +65,10 @@ class SourceJobs:
                 self._scheduler.remove_job(name)
             await source.close()
             log.info("stopped watching feed %s", name)
-        self.pipeline.engine.rules = self._configured_rules + [
-            Rule(name=w["name"], kind="keyword", channel=self.settings.slack.channel,
-                 cooldown_seconds=WATCH_COOLDOWN_SECONDS, pattern=compile_pattern(w["target"]), origin="watch")
-            for w in rows if w["kind"] == "keyword"] + await self.store.call(subscription_rules, self.store)
+        added = [Rule(name=w["name"], kind="keyword", channel=self.settings.slack.channel,
+                      cooldown_seconds=WATCH_COOLDOWN_SECONDS, pattern=compile_pattern(w["target"]), origin="watch")
+                 for w in rows if w["kind"] == "keyword"] + await self.store.call(subscription_rules, self.store)
+        await self._between_batches(lambda: self.pipeline.use_rules(added))
 
     async def _store(self, source: PolledSource | StreamSource, items: list[Item], position: dict) -> None:
         await self._add(source.name, source.kind, items, position)

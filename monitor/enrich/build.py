@@ -46,20 +46,20 @@ def build_pipeline(settings: Settings, store: Store, encoder: Encoder | None = N
     classifiers = [serve_or_zero_shot(settings, task, serving.get(task.name), encoder.encode)
                    for task in task_specs(settings)]
     rules = [Rule.from_settings(a, settings.slack.channel) for a in settings.alerts]
-    engine = AlertEngine(rules, store.cooldowns(since=0))
-    prime_bursts(engine, store)
-    return Pipeline(encoder.encode, classifiers, restore_topics(store, settings), engine,
-                    keywords=settings.topics.keywords)
+    pipeline = Pipeline(encoder.encode, classifiers, restore_topics(store, settings),
+                        AlertEngine(rules, store.cooldowns(since=0)), keywords=settings.topics.keywords)
+    prime_bursts(pipeline, store)
+    return pipeline
 
 
-def prime_bursts(engine: AlertEngine, store: Store) -> None:
+def prime_bursts(pipeline: Pipeline, store: Store) -> None:
     """Rebuild the burst rules' counts from the event times of the last ``BURST_HISTORY_BINS`` bins before the
     latest stored event."""
-    widest = max((r.bin_minutes * 60 for r in engine.rules if r.bursty), default=0.0)
+    widest = pipeline.burst_seconds()
     span = store.event_span()
     if widest and span is not None:
         since = span[1] - BURST_HISTORY_BINS * widest
-        engine.prime(store.topic_times(since), store.label_times(since), span[1])
+        pipeline.prime(store.topic_times(since), store.label_times(since), span[1])
 
 
 def load_classifier(settings: Settings, task: TaskSpec, version: dict | None,

@@ -14,7 +14,8 @@ import numpy as np
 
 from models.classifier import Classifier, Prediction
 from models.topics import OnlineTopicModel, TopicChanges
-from monitor.enrich.alerts import Alert, AlertEngine, Evaluation
+from monitor.enrich.alerts import Alert, AlertEngine, Evaluation, Mute, Rule
+from monitor.enrich.describe import name_topics
 from monitor.ingest.item import Item
 
 
@@ -60,7 +61,9 @@ class BatchResult:
 
 
 class Pipeline:
-    """Holds the models that enrich items and the alert engine that judges them."""
+    """Holds the models that enrich items and the alert engine that judges them, and owns their state: the daemon
+    asks it to change (rules, mutes, a classifier, a reset after a failed batch) between batches, on the compute
+    thread, never by reaching into it."""
 
     def __init__(self, encode: Callable[[Sequence[str]], np.ndarray], classifiers: Sequence[Classifier],
                  topics: OnlineTopicModel, engine: AlertEngine, keywords: int = 8) -> None:
@@ -69,6 +72,29 @@ class Pipeline:
         self.topics = topics
         self.engine = engine
         self.n_keywords = keywords
+        self.configured_rules = list(engine.rules)
+
+    def use_rules(self, added: Sequence[Rule]) -> None:
+        """Judge from now on by the configured rules plus ``added`` (watches and subscriptions made at run time)."""
+        self.engine.rules = [*self.configured_rules, *added]
+
+    def use_mutes(self, mutes: set[Mute]) -> None:
+        """Silence what ``mutes`` says from now on."""
+        self.engine.muted = set(mutes)
+
+    def reset(self, topics: OnlineTopicModel, fired: dict[tuple[str, str], float]) -> None:
+        """Go back to committed state after a failed batch: the topics and the rules' cooldowns as stored."""
+        self.topics = topics
+        self.engine.fired = dict(fired)
+
+    def burst_seconds(self) -> float:
+        """The widest bin of the burst rules (0 without any): how far back their counts must be primed."""
+        return max((r.bin_minutes * 60 for r in self.engine.rules if r.bursty), default=0.0)
+
+    def prime(self, topic_times: dict[int, list[float]], label_times: dict[tuple[str, str], list[float]],
+              now: float) -> None:
+        """Rebuild the burst rules' counts from past event times."""
+        self.engine.prime(topic_times, label_times, now)
 
     def serve(self, classifier: Classifier) -> None:
         """Replace the classifier of ``classifier.task`` (or add it for a new task); a batch already started keeps
@@ -104,6 +130,7 @@ class Pipeline:
             for alert in fired:
                 alert.topic_keywords = self.topics.keywords(tid, self.n_keywords)
             alerts.extend(fired)
+        name_topics(alerts, self.topics)
         changes = self.topics.drain_changes()
         return BatchResult(results, changes, {t.id: self.topics.keywords(t.id, self.n_keywords)
                                               for t in changes.updated},
