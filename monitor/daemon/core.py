@@ -16,6 +16,7 @@ import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.process import BaseProcess
+from typing import cast
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -47,8 +48,8 @@ class Daemon(SourceJobs, Outbox, LearningJobs, DigestJobs):
         self.store = store
         self.pipeline = pipeline
         self.notifier = notifier
-        self.polled = [s for s in sources if hasattr(s, "poll")]
-        self.streams = [s for s in sources if hasattr(s, "stream")]
+        self.polled = [cast(PolledSource, s) for s in sources if hasattr(s, "poll")]
+        self.streams = [cast(StreamSource, s) for s in sources if hasattr(s, "stream")]
         self.on_progress = on_progress
         self.processed = 0
         self.health = {s.name: Health(s.name) for s in sources}
@@ -91,7 +92,8 @@ class Daemon(SourceJobs, Outbox, LearningJobs, DigestJobs):
         if await self.store.call(self.store.requeue_interrupted_runs):
             log.info("an interrupted training run will resume from its last checkpoint")
         known = {row["name"]: row for row in (await self.store.call(self.store.status))["sources"]}
-        for s in [*self.polled, *self.streams]:
+        sources_all: list[PolledSource | StreamSource] = [*self.polled, *self.streams]
+        for s in sources_all:
             self._positions[s.name] = await self.store.call(self.store.source_position, s.name)
             self.health[s.name].failures = known.get(s.name, {}).get("failures") or 0
         self._scheduler = AsyncIOScheduler()
@@ -122,7 +124,8 @@ class Daemon(SourceJobs, Outbox, LearningJobs, DigestJobs):
             self._closing.set()
             self._outbox_wake.set()
             await outbox
-            for source in [*self.polled, *self.streams]:
+            closing: list[PolledSource | StreamSource] = [*self.polled, *self.streams]
+            for source in closing:
                 await source.close()
             await self.notifier.close()
             self._compute.shutdown(wait=True)
@@ -149,10 +152,6 @@ class Daemon(SourceJobs, Outbox, LearningJobs, DigestJobs):
             if self._settled():
                 self._idle.set()
             await wait_up_to(self._wake, IDLE_WAIT)
-
-    async def _between_batches(self, change: Callable[[], None]) -> None:
-        """Change the pipeline's state on the compute thread, so that no batch sees half of a change."""
-        await asyncio.get_running_loop().run_in_executor(self._compute, change)
 
     async def _use_mutes(self) -> None:
         mutes = await self.store.call(self.store.muted)

@@ -7,13 +7,14 @@ import logging
 
 from monitor.daemon.notify import DeliveryError
 from monitor.daemon.schedule import digest_cron, stored_schedule, trigger
+from monitor.daemon.state import DaemonState
 from monitor.reports import digest as digests
 
 log = logging.getLogger(__name__)
 SCHEDULE_SYNC_SECONDS = 5.0
 
 
-class DigestJobs:
+class DigestJobs(DaemonState):
     """The ``Daemon``'s part that sends digests (a mixin: the state is the daemon's)."""
 
     _digest_cron: str | None = None

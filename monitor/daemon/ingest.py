@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from monitor.daemon.state import DaemonState
 from monitor.enrich.alerts import Rule, compile_pattern
 from monitor.ingest.backoff import Health, backoff_delay
 from monitor.ingest.item import Item
@@ -25,7 +26,7 @@ WATCH_SYNC_SECONDS = 5.0
 WATCH_COOLDOWN_SECONDS = 1800.0
 
 
-class SourceJobs:
+class SourceJobs(DaemonState):
     """The ``Daemon``'s part that polls, streams and takes in items (a mixin: the state is the daemon's)."""
 
     async def _schedule_sources(self) -> None:

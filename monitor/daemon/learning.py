@@ -8,11 +8,13 @@ import logging
 import signal
 import time
 from datetime import datetime
+from functools import partial
 
 from models.classifier import ZeroShotClassifier
 from models.registry import ModelLoadError
 from monitor.daemon.notify import DeliveryError, Question
 from monitor.daemon.schedule import trigger
+from monitor.daemon.state import DaemonState
 from monitor.enrich.build import load_classifier, serve_or_zero_shot
 from monitor.learning import job
 from monitor.learning.runs import request_retrain, task_specs
@@ -22,7 +24,7 @@ log = logging.getLogger(__name__)
 LEARNING_TICK_SECONDS = 2.0
 
 
-class LearningJobs:
+class LearningJobs(DaemonState):
     """The ``Daemon``'s part that runs the learning loop (a mixin: the state is the daemon's)."""
 
     async def _sync_tasks(self) -> None:
@@ -34,8 +36,9 @@ class LearningJobs:
             return
         self.settings = current
         for task in added:
-            await asyncio.get_running_loop().run_in_executor(self._compute, lambda t=task: self.pipeline.serve(
-                serve_or_zero_shot(current, t, None, self.pipeline.encode)))
+            classifier = await asyncio.get_running_loop().run_in_executor(
+                self._compute, serve_or_zero_shot, current, task, None, self.pipeline.encode)
+            await self._between_batches(partial(self.pipeline.serve, classifier))
             log.info("now classifying task %s (%s)", task.name, ", ".join(task.label_names))
 
     def _schedule_learning(self) -> None:
@@ -95,7 +98,9 @@ class LearningJobs:
                                                         self.pipeline.encode)
             except ModelLoadError as exc:
                 log.error("task %s: %s cannot be served, %s stays in service: %s", task.name, want, have, exc)
-                await self.store.call(self.store.set_version_status, task.name, row["version"], "broken", str(exc))
+                if row is not None:
+                    await self.store.call(self.store.set_version_status, task.name, row["version"], "broken",
+                                          str(exc))
                 if have != ZeroShotClassifier.version:
                     await self.store.call(self.store.promote, task.name, int(have[1:]), f"kept: {want} is broken")
                 continue

@@ -14,6 +14,7 @@ import logging
 import time
 
 from monitor.daemon.notify import DeliveryError, Posted
+from monitor.daemon.state import DaemonState
 from monitor.enrich.alerts import Alert
 from monitor.store.threads import Thread
 
@@ -29,7 +30,7 @@ async def wait_up_to(event: asyncio.Event, timeout: float) -> None:
         await asyncio.wait_for(event.wait(), timeout)
 
 
-class Outbox:
+class Outbox(DaemonState):
     """The ``Daemon``'s part that delivers alerts (a mixin: the state is the daemon's)."""
 
     async def _deliver(self) -> None:
