@@ -17,6 +17,7 @@ import regex
 from models.topics import hierarchy
 from monitor.config.schema import Settings
 from monitor.enrich.alerts import compile_pattern
+from monitor.ingest.registry import KINDS
 from monitor.reports import periods, trends
 from monitor.store.db import Store
 
@@ -152,8 +153,8 @@ def unmute(store: Store, ref: str, rule: str | None = None) -> list[dict[str, An
 
 
 def configured_names(settings: Settings) -> set[str]:
-    return {s.name for s in (*settings.feeds, *settings.replays, *settings.imap, *settings.reddit,
-                             *settings.mastodon, *settings.bluesky, *settings.alerts)}
+    """The names of the configured sources, of every kind, and alert rules."""
+    return {row.name for rows in settings.sources.values() for row in rows} | {a.name for a in settings.alerts}
 
 
 def add_watch(store: Store, settings: Settings, kind: str, target: str, name: str | None, user: str) -> str:
@@ -186,11 +187,9 @@ def remove_watch(store: Store, settings: Settings, name: str) -> None:
 
 def watches(store: Store, settings: Settings) -> list[dict[str, str]]:
     """Everything watched: configured sources and rules, then the ones added at run time."""
-    rows = [{"name": s.name, "kind": kind, "target": getattr(s, "url", "") or getattr(s, "path", "")
-             or getattr(s, "host", "") or getattr(s, "pattern", ""), "origin": "config"}
-            for kind, group in (("feed", settings.feeds), ("replay", settings.replays), ("imap", settings.imap),
-                                ("reddit", settings.reddit), ("mastodon", settings.mastodon),
-                                ("bluesky", settings.bluesky), ("rule", settings.alerts)) for s in group]
+    rows = [{"name": s.name, "kind": kind.name, "target": str(getattr(s, kind.target)), "origin": "config"}
+            for kind in KINDS for s in settings.rows(kind.section)]
+    rows += [{"name": a.name, "kind": "rule", "target": a.pattern, "origin": "config"} for a in settings.alerts]
     return rows + [{"name": w["name"], "kind": w["kind"], "target": w["target"], "origin": f"by {w['created_by']}"}
                    for w in store.watches()]
 

@@ -34,7 +34,8 @@ def keep_settings(settings: Settings) -> Path:
     target = settings_file(settings.store.path)
     kept = dataclasses.replace(
         settings, store=dataclasses.replace(settings.store, path=str(Path(settings.store.path).resolve())),
-        replays=tuple(dataclasses.replace(r, path=str(Path(r.path).resolve())) for r in settings.replays),
+        sources={**settings.sources, "replays": tuple(dataclasses.replace(r, path=str(Path(r.path).resolve()))
+                                                      for r in settings.replays)},
         training=dataclasses.replace(settings.training, rungs=DEMO_RUNGS))
     target.write_text(to_toml(kept, HEADER.format(name=target.name)), encoding="utf-8")
     return target

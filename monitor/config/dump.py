@@ -7,7 +7,7 @@ import json
 from dataclasses import MISSING, fields
 from typing import Any
 
-from monitor.config.schema import LISTS, SECTIONS, Settings
+from monitor.config.schema import SECTIONS, Settings, lists
 
 
 def _value(value: Any) -> str:
@@ -38,8 +38,8 @@ def to_toml(settings: Settings, header: str = "") -> str:
         changed = _changed(getattr(settings, section))
         if changed:
             lines += ["", f"[{section}]", *changed]
-    for section in LISTS:
-        for row in getattr(settings, section):
+    for section in lists():
+        for row in settings.rows(section):
             lines += ["", f"[[{section}]]", *_changed(row, skip=("labels",))]
             for label in getattr(row, "labels", ()):
                 lines += [f"  [[{section}.labels]]", *(f"  {line}" for line in _changed(label))]

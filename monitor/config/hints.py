@@ -8,11 +8,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from monitor.config.schema import WEBHOOK_ENV, ImapSettings, LlmSettings, MastodonSettings
+from monitor.config.schema import WEBHOOK_ENV, LlmSettings
+from monitor.ingest.registry import kind_of
 
 SECRET_WORDS = re.compile(r"token|secret|passw|api_?key|credential|client_id|^key$|^pass$", re.IGNORECASE)
-NO_CREDENTIALS = {"reddit": "Lookout reads Reddit's public listings and needs no Reddit credentials",
-                  "bluesky": "Lookout reads Bluesky's public Jetstream and needs no Bluesky credentials"}
 
 
 def _slack_variable(key: str) -> str:
@@ -29,13 +28,13 @@ def secret_variable(section: str, key: str, table: Mapping[str, Any]) -> str:
         return _slack_variable(key)
     if section == "http":
         return WEBHOOK_ENV[1] if "token" in key else WEBHOOK_ENV[0]
-    if section == "imap":
-        return str(table.get("password_env", ImapSettings.password_env))
     if section == "llm":
         return str(table.get("api_key_env", LlmSettings.api_key_env))
-    if section == "mastodon":
-        return str(table.get("token_env", MastodonSettings.token_env))
-    return ""
+    kind = kind_of(section)
+    if kind is None or not kind.secrets:
+        return ""
+    key = next(iter(kind.secrets))
+    return str(table.get(key, getattr(kind.settings, key)))
 
 
 def unknown_key(section: str, where: str, key: str, known: Iterable[str], table: Mapping[str, Any]) -> str:
@@ -44,8 +43,9 @@ def unknown_key(section: str, where: str, key: str, known: Iterable[str], table:
     name = f"{where}.{key}" if where else key
     what = "unknown setting" if section else "unknown section"
     if SECRET_WORDS.search(key):
-        if section in NO_CREDENTIALS:
-            return f"{name}: {what}; {NO_CREDENTIALS[section]}: remove it"
+        kind = kind_of(section)
+        if kind is not None and kind.no_credentials:
+            return f"{name}: {what}; {kind.no_credentials}: remove it"
         variable = secret_variable(section, key, table)
         if variable:
             return f"{name}: {what}; secrets are not read from the file: set {variable} in the environment instead"

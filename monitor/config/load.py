@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config.hints import unknown_key
-from monitor.config.schema import LISTS, SECTIONS, WEBHOOK_ENV, ConfigError, LabelSettings, Settings
+from monitor.config.schema import SECTIONS, WEBHOOK_ENV, ConfigError, LabelSettings, Settings, lists
 from monitor.config.validate import check
+from monitor.ingest.registry import KINDS
 
 
 def _kind(tp: Any) -> str:
@@ -115,7 +116,8 @@ def _read(path: str | Path) -> dict[str, Any]:
 
 def _sections(data: Mapping[str, Any], env: Mapping[str, str], overrides: Mapping[str, Mapping[str, Any]],
               problems: list[str]) -> dict[str, Any]:
-    """Every ``[section]`` and ``[[list]]`` built, with the environment and ``overrides`` applied to sections."""
+    """Every ``[section]`` and ``[[list]]`` built, with the environment and ``overrides`` applied to sections; the
+    source kinds' lists go under ``sources``."""
     values: dict[str, Any] = {}
     for section, cls in SECTIONS.items():
         table = data.get(section, {})
@@ -130,25 +132,32 @@ def _sections(data: Mapping[str, Any], env: Mapping[str, str], overrides: Mappin
                         problems.extend(exc.problems)
             table.update(overrides.get(section, {}))
         values[section] = _build(cls, table, section, section, problems) or cls()
-    for section, cls in LISTS.items():
+    values["sources"] = {}
+    for section, cls in lists().items():
         rows = data.get(section, [])
         if not isinstance(rows, list):
             problems.append(f"{section}: expected [[{section}]] tables")
             rows = []
         built = (_build(cls, row, _row_where(section, i, row), section, problems) for i, row in enumerate(rows))
-        values[section] = tuple(row for row in built if row is not None)
+        home = values if section in ("tasks", "alerts") else values["sources"]
+        home[section] = tuple(row for row in built if row is not None)
     return values
 
 
 def _secrets(values: Mapping[str, Any], env: Mapping[str, str], problems: list[str]) -> dict[str, str]:
-    """The secrets the settings name, from the environment; a mailbox or webhook without its secret is a problem."""
-    for i, box in enumerate(values["imap"]):
-        if not env.get(box.password_env):
-            problems.append(f"{_row_where('imap', i, {'name': box.name})}.password_env: the environment variable "
-                            f"{box.password_env} is not set")
-    secrets = {box.password_env: env[box.password_env] for box in values["imap"] if env.get(box.password_env)}
+    """The secrets the settings name, from the environment; a source (such as a mailbox) or a webhook without the
+    secret it needs is a problem."""
+    secrets: dict[str, str] = {}
+    for kind in KINDS:
+        for i, row in enumerate(values["sources"][kind.section]):
+            for key, needed in kind.secrets.items():
+                var = getattr(row, key)
+                if env.get(var):
+                    secrets[var] = env[var]
+                elif needed:
+                    problems.append(f"{_row_where(kind.section, i, {'name': row.name})}.{key}: the environment "
+                                    f"variable {var} is not set")
     secrets.update({var: env[var] for var in WEBHOOK_ENV if env.get(var)})
-    secrets.update({m.token_env: env[m.token_env] for m in values["mastodon"] if env.get(m.token_env)})
     secrets.update({var: env[var] for var in ("SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN") if env.get(var)})
     if env.get(values["llm"].api_key_env):
         secrets[values["llm"].api_key_env] = env[values["llm"].api_key_env]
@@ -164,7 +173,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     every problem found is reported together, in one ``ConfigError``."""
     env = os.environ if env is None else env
     data = _read(path) if path is not None else {}
-    known = [*SECTIONS, *LISTS]
+    known = [*SECTIONS, *lists()]
     problems = [unknown_key("", "", key, known, data) for key in sorted(set(data) - set(known))]
     values = _sections(data, env, overrides or {}, problems)
     secrets = _secrets(values, env, problems)

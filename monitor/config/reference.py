@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import MISSING, fields
 
-from monitor.config.schema import LISTS, SECTIONS, LabelSettings
+from monitor.config.schema import SECTIONS, LabelSettings, lists
 
 
 def reference() -> list[tuple[str, str, str]]:
     """Every setting as ``(key, default, help)``, in file order (for ``lookout settings`` and the README)."""
     rows: list[tuple[str, str, str]] = []
-    for section, cls in [*SECTIONS.items(), *LISTS.items(), ("tasks.labels", LabelSettings)]:
-        prefix = f"[[{section}]]" if section in LISTS or section == "tasks.labels" else f"[{section}]"
+    for section, cls in [*SECTIONS.items(), *lists().items(), ("tasks.labels", LabelSettings)]:
+        prefix = f"[{section}]" if section in SECTIONS else f"[[{section}]]"
         for f in fields(cls):
             if f.default is not MISSING:
                 default = repr(f.default).replace("'", '"')

@@ -8,10 +8,20 @@ A bad value raises ``ConfigError`` (``monitor.config.errors``) naming the key an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from monitor.config.errors import ConfigError as ConfigError  # re-exported: the settings' users import it here
 from monitor.config.fields import setting
+from monitor.ingest.registry import KINDS
 from monitor.workers.settings import WorkersSettings
+
+if TYPE_CHECKING:
+    from monitor.ingest.sources.bluesky import BlueskySettings
+    from monitor.ingest.sources.feed import FeedSettings
+    from monitor.ingest.sources.imap import ImapSettings
+    from monitor.ingest.sources.mastodon import MastodonSettings
+    from monitor.ingest.sources.reddit import RedditSettings
+    from monitor.ingest.sources.replay import ReplaySettings
 
 WEBHOOK_ENV = ("LOOKOUT_WEBHOOK_SECRET", "LOOKOUT_WEBHOOK_TOKEN")
 
@@ -242,96 +252,6 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True)
-class FeedSettings:
-    name: str = setting(help="Unique name of the feed (used in alerts and `lookout status`).")
-    url: str = setting(help="http(s) URL of an RSS or Atom feed.")
-    interval_seconds: float = setting(300.0, "Seconds between polls.", low=0.05)
-    timeout_seconds: float = setting(20.0, "Seconds before a fetch is given up.", low=0.05)
-    max_backoff_seconds: float = setting(3600.0, "Longest wait between retries of a failing feed.", low=0.05)
-    max_bytes: int = setting(10_000_000, "Largest feed document read, as sent or after decompression; a "
-                                              "larger one is refused without reading the rest.", low=1024)
-
-
-@dataclass(frozen=True)
-class ReplaySettings:
-    name: str = setting(help="Unique name of the replay source.")
-    path: str = setting(help="JSONL (one object per line) or CSV file with a text column and, to play it in "
-                             "event-time order, a time column.")
-    format: str = setting("auto", "`jsonl`, `csv`, or `auto` (`csv` for a .csv or .tsv file, else `jsonl`).",
-                          choices=("auto", "jsonl", "csv"))
-    time_column: str = setting("timestamp", "Column holding each row's time (ISO 8601, a date, or epoch seconds).")
-    text_column: str = setting("text", "Column holding each row's text (the title stands in when it is empty).")
-    title_column: str = setting("title", "Column holding each row's title (default: the text's first line).")
-    id_column: str = setting("id", "Column holding each row's id (default: its line number).")
-    speed: float = setting(0.0, "Seconds of event time played per second (3600: an hour a second); 0 plays as "
-                                "fast as the pipeline takes them.", low=0.0)
-    rate: float = setting(0.0, "Most items per second; 0 sets no limit.", low=0.0)
-    limit: int = setting(0, "Stop after this many rows; 0 plays the whole file.", low=0)
-
-
-@dataclass(frozen=True)
-class RedditSettings:
-    name: str = setting(help="Unique name of the Reddit source.")
-    subreddit: str = setting(help="Subreddit name, without r/.")
-    listing: str = setting("new", "`new` (posts) or `comments`.", choices=("new", "comments"))
-    interval_seconds: float = setting(120.0, "Seconds between polls.", low=0.05)
-    base_url: str = setting("https://www.reddit.com", "Reddit base URL.")
-    timeout_seconds: float = setting(20.0, "Seconds before a request is given up.", low=0.05)
-    max_backoff_seconds: float = setting(3600.0, "Longest wait between retries after failures.", low=0.05)
-    max_pages: int = setting(5, "Most listing pages (100 items each) read per poll.", low=1, high=50)
-
-
-@dataclass(frozen=True)
-class MastodonSettings:
-    name: str = setting(help="Unique name of the Mastodon source.")
-    base_url: str = setting(help="Instance URL, e.g. https://mastodon.social.")
-    timeline: str = setting("hashtag", "`hashtag`, `public`, `list`, `home` or `account` (one account's posts).",
-                            choices=("hashtag", "public", "list", "home", "account"))
-    tag: str = setting("", "timeline=hashtag: the hashtag, without #.")
-    list_id: str = setting("", "timeline=list: the list id.")
-    account_id: str = setting("", "timeline=account: the account's id (as /api/v1/accounts/lookup returns it).")
-    poll_seconds: float = setting(60.0, "timeline=account: seconds between polls (there is no account stream).",
-                                  low=0.05)
-    token_env: str = setting("LOOKOUT_MASTODON_TOKEN", "Environment variable holding the access token (needed for "
-                                                       "home and list; optional otherwise).")
-    timeout_seconds: float = setting(30.0, "Seconds before a silent connection counts as dropped.", low=0.1)
-    max_backoff_seconds: float = setting(600.0, "Longest wait between reconnection attempts.", low=0.05)
-
-
-@dataclass(frozen=True)
-class BlueskySettings:
-    name: str = setting(help="Unique name of the Bluesky source.")
-    url: str = setting("wss://jetstream2.us-east.bsky.network/subscribe", "Jetstream websocket endpoint.")
-    keywords: tuple[str, ...] = setting(factory=tuple, help="Keep posts containing any of these words (all if empty).")
-    authors: tuple[str, ...] = setting(factory=tuple, help="Only posts by these DIDs (all if empty).")
-    languages: tuple[str, ...] = setting(factory=tuple, help="Only posts tagged with one of these languages, "
-                                                             "e.g. [\"en\"] (all if empty).")
-    timeout_seconds: float = setting(30.0, "Seconds before a silent connection counts as dropped.", low=0.1)
-    max_backoff_seconds: float = setting(300.0, "Longest wait between reconnection attempts.", low=0.05)
-
-
-@dataclass(frozen=True)
-class ImapSettings:
-    name: str = setting(help="Unique name of the mailbox source.")
-    host: str = setting(help="IMAP server host name.")
-    user: str = setting(help="Login name.")
-    port: int = setting(993, "IMAP port (993 for TLS).", low=1, high=65535)
-    password_env: str = setting("LOOKOUT_IMAP_PASSWORD", "Environment variable that holds the password.")
-    folders: tuple[str, ...] = setting(factory=lambda: ("INBOX",),
-                                       help="Folders to follow (each one is a source named `<name>/<folder>` "
-                                            "when there are several).")
-    security: str = setting("tls", "`tls` (implicit TLS, port 993), `starttls` (port 143) or `none` (plain text: "
-                                   "only for a server on this machine).", choices=("tls", "starttls", "none"))
-    ca_file: str = setting("", "PEM file of the CA to trust for this server; empty uses the system's trust store.")
-    idle: bool = setting(True, "Use IMAP IDLE for push when the server offers it; else poll.")
-    poll_seconds: float = setting(60.0, "Seconds between polls when IDLE is off or not offered.", low=0.05)
-    reidle_minutes: float = setting(10.0, "Renew IDLE this often (servers drop IDLE after 30 minutes).", low=0.001)
-    timeout_seconds: float = setting(30.0, "Seconds before an IMAP command is given up.", low=0.1)
-    max_chars: int = setting(20_000, "Longest message text kept; longer text is cut with a marker.", low=100)
-    max_backoff_seconds: float = setting(600.0, "Longest wait between reconnection attempts.", low=0.05)
-
-
-@dataclass(frozen=True)
 class LabelSettings:
     name: str = setting(help="Label name.")
     description: str = setting("", "One line describing the label; the zero-shot classifier compares items "
@@ -386,14 +306,18 @@ SECTIONS: dict[str, type] = {"store": StoreSettings, "model": ModelSettings, "pi
                              "training": TrainingSettings, "digest": DigestSettings,
                              "taxonomy": TaxonomySettings, "llm": LlmSettings, "workers": WorkersSettings,
                              "time": TimeSettings}
-LISTS: dict[str, type] = {"feeds": FeedSettings, "replays": ReplaySettings, "imap": ImapSettings,
-                          "reddit": RedditSettings, "mastodon": MastodonSettings, "bluesky": BlueskySettings,
-                          "tasks": TaskSettings, "alerts": AlertSettings}
+
+
+def lists() -> dict[str, type]:
+    """Every ``[[list]]`` section and the dataclass of its rows: one per source kind in ``KINDS`` (each source
+    module keeps its own settings), then tasks and alerts."""
+    return {**{kind.section: kind.settings for kind in KINDS}, "tasks": TaskSettings, "alerts": AlertSettings}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting of Lookout, validated."""
+    """Every setting of Lookout, validated. ``sources`` holds each source kind's rows under its section name
+    (``sources["feeds"]``); the properties below give the built-in kinds' rows their types."""
 
     store: StoreSettings = field(default_factory=StoreSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
@@ -410,15 +334,36 @@ class Settings:
     llm: LlmSettings = field(default_factory=LlmSettings)
     workers: WorkersSettings = field(default_factory=WorkersSettings)
     time: TimeSettings = field(default_factory=TimeSettings)
-    feeds: tuple[FeedSettings, ...] = ()
-    replays: tuple[ReplaySettings, ...] = ()
-    imap: tuple[ImapSettings, ...] = ()
-    reddit: tuple[RedditSettings, ...] = ()
-    mastodon: tuple[MastodonSettings, ...] = ()
-    bluesky: tuple[BlueskySettings, ...] = ()
+    sources: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     tasks: tuple[TaskSettings, ...] = ()
     alerts: tuple[AlertSettings, ...] = ()
     slack_bot_token: str = field(default="", repr=False)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
+    def rows(self, section: str) -> tuple[Any, ...]:
+        """The rows of the ``[[section]]`` list: a source kind's, tasks or alerts."""
+        return getattr(self, section) if section in ("tasks", "alerts") else self.sources.get(section, ())
 
+    @property
+    def feeds(self) -> tuple[FeedSettings, ...]:
+        return self.sources.get("feeds", ())
+
+    @property
+    def replays(self) -> tuple[ReplaySettings, ...]:
+        return self.sources.get("replays", ())
+
+    @property
+    def imap(self) -> tuple[ImapSettings, ...]:
+        return self.sources.get("imap", ())
+
+    @property
+    def reddit(self) -> tuple[RedditSettings, ...]:
+        return self.sources.get("reddit", ())
+
+    @property
+    def mastodon(self) -> tuple[MastodonSettings, ...]:
+        return self.sources.get("mastodon", ())
+
+    @property
+    def bluesky(self) -> tuple[BlueskySettings, ...]:
+        return self.sources.get("bluesky", ())

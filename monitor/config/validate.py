@@ -11,6 +11,7 @@ import regex
 from apscheduler.triggers.cron import CronTrigger
 
 from monitor.config.schema import LLM_FIELDS, Settings
+from monitor.ingest.registry import KINDS
 
 
 def check(settings: Settings) -> list[str]:
@@ -26,30 +27,22 @@ def _where(section: str, index: int, name: str) -> str:
 
 
 def _check_sources(settings: Settings) -> Iterator[str]:
-    for section in ("feeds", "replays", "imap", "reddit", "mastodon", "bluesky", "tasks", "alerts"):
+    """Names unique within each list and across all source kinds, then each kind's own checks of its rows."""
+    for section in (*(kind.section for kind in KINDS), "tasks", "alerts"):
         seen: set[str] = set()
-        for i, row in enumerate(getattr(settings, section)):
+        for i, row in enumerate(settings.rows(section)):
             if not row.name.strip():
                 yield f"{section}[{i}].name: must not be empty"
             elif row.name in seen:
                 yield f"{section}[{i}].name = {row.name!r}: used twice"
             seen.add(row.name)
-    sources = [s.name for s in (*settings.feeds, *settings.replays, *settings.imap, *settings.reddit,
-                                *settings.mastodon, *settings.bluesky)]
+    sources = [name for kind in KINDS for name in {row.name for row in settings.rows(kind.section)}]
     twice = sorted({name for name in sources if sources.count(name) > 1})
     if twice:
         yield f"sources: {', '.join(map(repr, twice))} used by two sources of different kinds"
-    for i, m in enumerate(settings.mastodon):
-        for timeline, key, what in (("hashtag", "tag", "a tag"), ("list", "list_id", "a list id"),
-                                    ("account", "account_id", "an account id")):
-            if m.timeline == timeline and not getattr(m, key):
-                yield f'{_where("mastodon", i, m.name)}.{key}: missing; timeline = "{timeline}" needs {what}'
-    for i, box in enumerate(settings.imap):
-        if not box.folders:
-            yield f"{_where('imap', i, box.name)}.folders: expected at least one folder"
-    for i, feed in enumerate(settings.feeds):
-        if not re.match(r"^https?://", feed.url):
-            yield f"{_where('feeds', i, feed.name)}.url = {feed.url!r}: expected an http:// or https:// URL"
+    for kind in KINDS:
+        for i, row in enumerate(settings.rows(kind.section)):
+            yield from (f"{_where(kind.section, i, row.name)}.{problem}" for problem in kind.check(row))
 
 
 def _check_tasks_and_schedules(settings: Settings) -> Iterator[str]:

@@ -1,36 +1,27 @@
-"""Source kinds: the sources the settings describe, one factory line per kind."""
+"""Every source kind Lookout knows, in the order the settings reference lists them; the settings loader, the checks
+across settings, ``build_sources`` and the service's lists all derive from ``KINDS``.
+
+A source module imports its network libraries (aiohttp, feedparser, aioimaplib) inside the methods that use them, so
+reading the settings does not pay for them."""
 
 from __future__ import annotations
 
-from monitor.config.schema import Settings
-from monitor.ingest.sources import PolledSource, StreamSource
-from monitor.ingest.sources.bluesky import BlueskySource
-from monitor.ingest.sources.feed import FeedSource
-from monitor.ingest.sources.imap import ImapSource
-from monitor.ingest.sources.mastodon import MastodonSource
-from monitor.ingest.sources.reddit import RedditSource
-from monitor.ingest.sources.replay import ReplaySource
+from typing import TYPE_CHECKING, Any
+
+from monitor.ingest.sources import Source, SourceKind, bluesky, feed, imap, mastodon, reddit, replay
+
+if TYPE_CHECKING:
+    from monitor.config.schema import Settings
+
+KINDS: list[SourceKind[Any]] = [feed.KIND, replay.KIND, imap.KIND, reddit.KIND, mastodon.KIND, bluesky.KIND]
 
 
-def build_sources(settings: Settings) -> list[PolledSource | StreamSource]:
-    sources: list[PolledSource | StreamSource] = [
-        FeedSource(f.name, f.url, interval=f.interval_seconds, timeout=f.timeout_seconds,
-                   max_backoff=f.max_backoff_seconds, max_bytes=f.max_bytes) for f in settings.feeds]
-    sources += [ReplaySource(r.name, r.path, rate=r.rate, limit=r.limit, speed=r.speed, file_format=r.format,
-                             time_column=r.time_column, text_column=r.text_column, title_column=r.title_column,
-                             id_column=r.id_column) for r in settings.replays]
-    sources += [ImapSource(m.name if len(m.folders) == 1 else f"{m.name}/{folder}", m.host, m.port, m.user,
-                           settings.secrets[m.password_env], folder=folder, security=m.security, idle=m.idle,
-                           poll_seconds=m.poll_seconds, reidle_seconds=m.reidle_minutes * 60,
-                           timeout=m.timeout_seconds, max_chars=m.max_chars, max_backoff=m.max_backoff_seconds,
-                           ca_file=m.ca_file) for m in settings.imap for folder in m.folders]
-    sources += [RedditSource(r.name, r.subreddit, listing=r.listing, base_url=r.base_url,
-                             interval=r.interval_seconds, timeout=r.timeout_seconds,
-                             max_backoff=r.max_backoff_seconds, max_pages=r.max_pages) for r in settings.reddit]
-    sources += [MastodonSource(m.name, m.base_url, timeline=m.timeline, tag=m.tag, list_id=m.list_id,
-                               account_id=m.account_id, token=settings.secrets.get(m.token_env, ""),
-                               timeout=m.timeout_seconds, max_backoff=m.max_backoff_seconds,
-                               poll_seconds=m.poll_seconds) for m in settings.mastodon]
-    sources += [BlueskySource(b.name, b.url, keywords=b.keywords, authors=b.authors, languages=b.languages,
-                              timeout=b.timeout_seconds, max_backoff=b.max_backoff_seconds) for b in settings.bluesky]
-    return sources
+def kind_of(section: str) -> SourceKind[Any] | None:
+    """The registered kind whose rows sit under ``[[section]]``, or None."""
+    return next((kind for kind in KINDS if kind.section == section), None)
+
+
+def build_sources(settings: Settings) -> list[Source]:
+    """Every configured source, kind by kind in ``KINDS`` order."""
+    return [source for kind in KINDS for row in settings.sources.get(kind.section, ())
+            for source in kind.build(row, settings.secrets)]

@@ -25,7 +25,8 @@ from monitor.cli.commands.topics import print_topics
 from monitor.cli.common import CommandAdder, NotifierFactory, demo_file
 from monitor.cli.next_steps import keep_settings, lookout_command, print_next_steps
 from monitor.config.load import load_settings
-from monitor.config.schema import ReplaySettings, Settings
+from monitor.config.schema import Settings
+from monitor.ingest.sources.replay import ReplaySettings
 from monitor.reports import digest as digests
 from monitor.reports import periods
 from monitor.store.db import Store
@@ -86,7 +87,7 @@ def demo_settings(args: argparse.Namespace) -> tuple[Settings, Path]:
         base = dataclasses.replace(load_settings(demo_file("news.toml"), overrides=overrides), tasks=tasks,
                                    alerts=tuple(a for a in spam.alerts if a.kind == "label" and a.task in names))
     replay = ReplaySettings("demo", str(data), rate=args.rate, limit=args.limit)
-    return dataclasses.replace(base, replays=(replay,)), data
+    return dataclasses.replace(base, sources={**base.sources, "replays": (replay,)}), data
 
 
 def cmd_demo(args: argparse.Namespace, factory: NotifierFactory) -> int:

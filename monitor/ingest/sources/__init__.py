@@ -1,10 +1,11 @@
-"""Sources turn a stream into ``Item`` batches, each with the position to resume from."""
+"""Sources turn a stream into ``Item`` batches, each with the position to resume from; a ``SourceKind`` tells the
+rest of Lookout what it needs to know about one kind of source (``monitor.ingest.registry`` lists them all)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from monitor.ingest.item import Item
 
@@ -40,3 +41,32 @@ class StreamSource(Protocol):
     def stream(self, position: dict[str, Any]) -> AsyncIterator[Batch]: ...
 
     async def close(self) -> None: ...
+
+
+Source = PolledSource | StreamSource
+Row = TypeVar("Row")
+
+
+def _no_problems(_: Any) -> Iterable[str]:
+    return ()
+
+
+@dataclass(frozen=True)
+class SourceKind(Generic[Row]):
+    """One kind of source: its ``[[section]]`` in the settings file, the dataclass of one row there (its fields built
+    with ``monitor.config.fields.setting``), and how a row becomes sources.
+
+    ``build`` turns a row and the secrets read from the environment into its sources (usually one). ``secrets`` maps
+    each field whose value names an environment variable holding a secret to whether the variable must be set.
+    ``check`` yields the row's problems that no single field's checks catch, each starting with the key
+    (``"url = 'x': expected an http:// or https:// URL"``). ``target`` is the field ``lookout watch list`` shows;
+    ``no_credentials`` says why the kind takes no credentials, to a user who wrote one in the file."""
+
+    section: str
+    name: str
+    settings: type[Row]
+    build: Callable[[Row, Mapping[str, str]], list[Source]]
+    target: str
+    secrets: Mapping[str, bool] = field(default_factory=dict)
+    check: Callable[[Row], Iterable[str]] = _no_problems
+    no_credentials: str = ""

@@ -10,15 +10,18 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import aiohttp
-
+from monitor.config.fields import setting
 from monitor.ingest.item import Item, make_id, utcnow
-from monitor.ingest.sources import Batch
+from monitor.ingest.sources import Batch, Source, SourceKind
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 POST = "app.bsky.feed.post"
@@ -86,6 +89,8 @@ class BlueskySource:
         return f"{self.url}?{urlencode(query)}"
 
     async def stream(self, position: dict[str, Any]) -> AsyncIterator[Batch]:
+        import aiohttp
+
         cursor = position.get("cursor")
         try:
             async with aiohttp.ClientSession() as http, http.ws_connect(
@@ -115,6 +120,8 @@ class BlueskySource:
 
     def _take(self, message: aiohttp.WSMessage, items: list[Item]) -> int | None:
         """Add the post in ``message`` to ``items`` if wanted; return the event's cursor."""
+        import aiohttp
+
         if message.type != aiohttp.WSMsgType.TEXT:
             log.warning("bluesky %s: skipped a non-text frame (%s)", self.name, message.type.name)
             return None
@@ -131,3 +138,24 @@ class BlueskySource:
 
     async def close(self) -> None:
         return None
+
+
+@dataclass(frozen=True)
+class BlueskySettings:
+    name: str = setting(help="Unique name of the Bluesky source.")
+    url: str = setting("wss://jetstream2.us-east.bsky.network/subscribe", "Jetstream websocket endpoint.")
+    keywords: tuple[str, ...] = setting(factory=tuple, help="Keep posts containing any of these words (all if empty).")
+    authors: tuple[str, ...] = setting(factory=tuple, help="Only posts by these DIDs (all if empty).")
+    languages: tuple[str, ...] = setting(factory=tuple, help="Only posts tagged with one of these languages, "
+                                                             "e.g. [\"en\"] (all if empty).")
+    timeout_seconds: float = setting(30.0, "Seconds before a silent connection counts as dropped.", low=0.1)
+    max_backoff_seconds: float = setting(300.0, "Longest wait between reconnection attempts.", low=0.05)
+
+
+def _build(b: BlueskySettings, _: Mapping[str, str]) -> list[Source]:
+    return [BlueskySource(b.name, b.url, keywords=b.keywords, authors=b.authors, languages=b.languages,
+                          timeout=b.timeout_seconds, max_backoff=b.max_backoff_seconds)]
+
+
+KIND = SourceKind("bluesky", "bluesky", BlueskySettings, _build, target="url",
+                  no_credentials="Lookout reads Bluesky's public Jetstream and needs no Bluesky credentials")

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-import feedparser
-
+from monitor.config.fields import setting
 from monitor.ingest.item import Item, make_id, utcnow
-from monitor.ingest.sources import Batch
+from monitor.ingest.sources import Batch, Source, SourceKind
 from monitor.ingest.text import html_to_text
+
+if TYPE_CHECKING:
+    import aiohttp
 
 READ_CHUNK = 64 * 1024
 USER_AGENT = "Lookout/0.1 (+https://github.com/lookout; feed monitor)"
@@ -40,6 +44,8 @@ def entry_to_item(source: str, entry: Any) -> Item:
 
 def parse_feed(source: str, body: bytes, content_type: str = "", location: str = "") -> list[Item]:
     """Parse a feed document. A broken but readable feed still yields its entries; an unreadable one raises."""
+    import feedparser
+
     parsed = feedparser.parse(body, response_headers={"content-type": content_type,
                                                       "content-location": location})
     if parsed.bozo and not parsed.entries:
@@ -68,6 +74,8 @@ class FeedSource:
         """Fetch the whole feed, then parse it in a thread (the event loop keeps serving everything else); a 304
         yields no items, only the same position. The new position comes back only with the whole document's
         entries, so a cut transfer or an unreadable document leaves the stored one as it was."""
+        import aiohttp
+
         if self._session is None:
             self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         headers = {}
@@ -96,6 +104,8 @@ class FeedSource:
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         """The whole (decompressed) body, refused as soon as what is sent or what it decompresses to grows past
         ``max_bytes``."""
+        import aiohttp
+
         too_big = FeedError(f"feed larger than {self.max_bytes} bytes")
         if resp.content_length is not None and resp.content_length > self.max_bytes:
             raise too_big
@@ -113,3 +123,27 @@ class FeedSource:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    name: str = setting(help="Unique name of the feed (used in alerts and `lookout status`).")
+    url: str = setting(help="http(s) URL of an RSS or Atom feed.")
+    interval_seconds: float = setting(300.0, "Seconds between polls.", low=0.05)
+    timeout_seconds: float = setting(20.0, "Seconds before a fetch is given up.", low=0.05)
+    max_backoff_seconds: float = setting(3600.0, "Longest wait between retries of a failing feed.", low=0.05)
+    max_bytes: int = setting(10_000_000, "Largest feed document read, as sent or after decompression; a "
+                                              "larger one is refused without reading the rest.", low=1024)
+
+
+def _check(feed: FeedSettings) -> Iterator[str]:
+    if not re.match(r"^https?://", feed.url):
+        yield f"url = {feed.url!r}: expected an http:// or https:// URL"
+
+
+def _build(f: FeedSettings, _: Mapping[str, str]) -> list[Source]:
+    return [FeedSource(f.name, f.url, interval=f.interval_seconds, timeout=f.timeout_seconds,
+                       max_backoff=f.max_backoff_seconds, max_bytes=f.max_bytes)]
+
+
+KIND = SourceKind("feeds", "feed", FeedSettings, _build, target="url", check=_check)

@@ -13,14 +13,17 @@ import contextlib
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import aioimaplib
-
+from monitor.config.fields import setting
 from monitor.ingest.item import Item
-from monitor.ingest.sources import Batch
+from monitor.ingest.sources import Batch, Source, SourceKind
 from monitor.ingest.sources.mail import LIMITS, parse_each
+
+if TYPE_CHECKING:
+    import aioimaplib
 
 log = logging.getLogger(__name__)
 FETCH_CHUNK = 50
@@ -89,6 +92,8 @@ class ImapSource:
 
     async def _starttls(self, client: aioimaplib.IMAP4) -> None:
         """Upgrade the plain connection with STARTTLS (aioimaplib sends the command; asyncio swaps the transport)."""
+        import aioimaplib
+
         protocol = client.protocol
         if "STARTTLS" not in protocol.capabilities:
             raise ImapError(f"{self.host}:{self.port} does not offer STARTTLS")
@@ -102,6 +107,8 @@ class ImapSource:
             raise ImapError(f"TLS handshake with {self.host}:{self.port} failed: {exc}") from None
         await asyncio.wait_for(protocol.capability(), self.timeout)
     async def _connect(self) -> tuple[aioimaplib.IMAP4, int, bool]:
+        import aioimaplib
+
         self._lost = False
 
         def lost(_: Exception | None) -> None:
@@ -153,6 +160,8 @@ class ImapSource:
         return items, max([last_uid, *sizes])
 
     async def _wait_for_news(self, client: aioimaplib.IMAP4, can_idle: bool) -> None:
+        import aioimaplib
+
         if not (self.use_idle and can_idle):
             await asyncio.sleep(self.poll_seconds)
             _ok(await client.noop(), "NOOP")
@@ -187,7 +196,47 @@ class ImapSource:
             await self.close()
 
     async def close(self) -> None:
+        import aioimaplib
+
         client, self._client = self._client, None
         if client is not None and not self._lost:
             with contextlib.suppress(aioimaplib.AioImapException, OSError, TimeoutError, AttributeError):
                 await asyncio.wait_for(client.logout(), 5)
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    name: str = setting(help="Unique name of the mailbox source.")
+    host: str = setting(help="IMAP server host name.")
+    user: str = setting(help="Login name.")
+    port: int = setting(993, "IMAP port (993 for TLS).", low=1, high=65535)
+    password_env: str = setting("LOOKOUT_IMAP_PASSWORD", "Environment variable that holds the password.")
+    folders: tuple[str, ...] = setting(factory=lambda: ("INBOX",),
+                                       help="Folders to follow (each one is a source named `<name>/<folder>` "
+                                            "when there are several).")
+    security: str = setting("tls", "`tls` (implicit TLS, port 993), `starttls` (port 143) or `none` (plain text: "
+                                   "only for a server on this machine).", choices=("tls", "starttls", "none"))
+    ca_file: str = setting("", "PEM file of the CA to trust for this server; empty uses the system's trust store.")
+    idle: bool = setting(True, "Use IMAP IDLE for push when the server offers it; else poll.")
+    poll_seconds: float = setting(60.0, "Seconds between polls when IDLE is off or not offered.", low=0.05)
+    reidle_minutes: float = setting(10.0, "Renew IDLE this often (servers drop IDLE after 30 minutes).", low=0.001)
+    timeout_seconds: float = setting(30.0, "Seconds before an IMAP command is given up.", low=0.1)
+    max_chars: int = setting(20_000, "Longest message text kept; longer text is cut with a marker.", low=100)
+    max_backoff_seconds: float = setting(600.0, "Longest wait between reconnection attempts.", low=0.05)
+
+
+def _check(box: ImapSettings) -> Iterator[str]:
+    if not box.folders:
+        yield "folders: expected at least one folder"
+
+
+def _build(m: ImapSettings, secrets: Mapping[str, str]) -> list[Source]:
+    """One source per folder, named ``<name>/<folder>`` when there are several."""
+    return [ImapSource(m.name if len(m.folders) == 1 else f"{m.name}/{folder}", m.host, m.port, m.user,
+                       secrets[m.password_env], folder=folder, security=m.security, idle=m.idle,
+                       poll_seconds=m.poll_seconds, reidle_seconds=m.reidle_minutes * 60, timeout=m.timeout_seconds,
+                       max_chars=m.max_chars, max_backoff=m.max_backoff_seconds, ca_file=m.ca_file)
+            for folder in m.folders]
+
+
+KIND = SourceKind("imap", "imap", ImapSettings, _build, target="host", secrets={"password_env": True}, check=_check)

@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
+from monitor.config.fields import setting
 from monitor.ingest.item import Item, make_id, utcnow
-from monitor.ingest.sources import Batch
+from monitor.ingest.sources import Batch, Source, SourceKind
 from monitor.ingest.text import html_to_text
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 CATCH_UP_PAGES = 10
@@ -91,6 +94,8 @@ class MastodonSource:
         return items, last_id
 
     async def stream(self, position: dict[str, Any]) -> AsyncIterator[Batch]:
+        import aiohttp
+
         last_id = position.get("last_id")
         timeout = aiohttp.ClientTimeout(total=None, connect=self.timeout, sock_read=self.timeout * 4)
         async with aiohttp.ClientSession(headers=self.headers, timeout=timeout) as http:
@@ -138,3 +143,37 @@ class MastodonSource:
 
     async def close(self) -> None:
         return None
+
+
+@dataclass(frozen=True)
+class MastodonSettings:
+    name: str = setting(help="Unique name of the Mastodon source.")
+    base_url: str = setting(help="Instance URL, e.g. https://mastodon.social.")
+    timeline: str = setting("hashtag", "`hashtag`, `public`, `list`, `home` or `account` (one account's posts).",
+                            choices=("hashtag", "public", "list", "home", "account"))
+    tag: str = setting("", "timeline=hashtag: the hashtag, without #.")
+    list_id: str = setting("", "timeline=list: the list id.")
+    account_id: str = setting("", "timeline=account: the account's id (as /api/v1/accounts/lookup returns it).")
+    poll_seconds: float = setting(60.0, "timeline=account: seconds between polls (there is no account stream).",
+                                  low=0.05)
+    token_env: str = setting("LOOKOUT_MASTODON_TOKEN", "Environment variable holding the access token (needed for "
+                                                       "home and list; optional otherwise).")
+    timeout_seconds: float = setting(30.0, "Seconds before a silent connection counts as dropped.", low=0.1)
+    max_backoff_seconds: float = setting(600.0, "Longest wait between reconnection attempts.", low=0.05)
+
+
+def _check(m: MastodonSettings) -> Iterator[str]:
+    for timeline, key, what in (("hashtag", "tag", "a tag"), ("list", "list_id", "a list id"),
+                                ("account", "account_id", "an account id")):
+        if m.timeline == timeline and not getattr(m, key):
+            yield f'{key}: missing; timeline = "{timeline}" needs {what}'
+
+
+def _build(m: MastodonSettings, secrets: Mapping[str, str]) -> list[Source]:
+    return [MastodonSource(m.name, m.base_url, timeline=m.timeline, tag=m.tag, list_id=m.list_id,
+                           account_id=m.account_id, token=secrets.get(m.token_env, ""), timeout=m.timeout_seconds,
+                           max_backoff=m.max_backoff_seconds, poll_seconds=m.poll_seconds)]
+
+
+KIND = SourceKind("mastodon", "mastodon", MastodonSettings, _build, target="base_url",
+                  secrets={"token_env": False}, check=_check)

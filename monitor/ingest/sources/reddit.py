@@ -8,14 +8,18 @@ polls wait for the reset.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
+from monitor.config.fields import setting
 from monitor.ingest.item import Item, make_id, utcnow
-from monitor.ingest.sources import Batch
+from monitor.ingest.sources import Batch, Source, SourceKind
 from monitor.ingest.text import html_to_text
+
+if TYPE_CHECKING:
+    import aiohttp
 
 USER_AGENT = "python:lookout-monitor:0.1 (a self-hosted team monitoring bot)"
 
@@ -58,6 +62,8 @@ class RedditSource:
         self._wait_until = 0.0
 
     async def _page(self, after: str | None) -> dict[str, Any]:
+        import aiohttp
+
         if self._session is None:
             self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         params = {"limit": "100", "raw_json": "1", **({"after": after} if after else {})}
@@ -109,3 +115,24 @@ class RedditSource:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+@dataclass(frozen=True)
+class RedditSettings:
+    name: str = setting(help="Unique name of the Reddit source.")
+    subreddit: str = setting(help="Subreddit name, without r/.")
+    listing: str = setting("new", "`new` (posts) or `comments`.", choices=("new", "comments"))
+    interval_seconds: float = setting(120.0, "Seconds between polls.", low=0.05)
+    base_url: str = setting("https://www.reddit.com", "Reddit base URL.")
+    timeout_seconds: float = setting(20.0, "Seconds before a request is given up.", low=0.05)
+    max_backoff_seconds: float = setting(3600.0, "Longest wait between retries after failures.", low=0.05)
+    max_pages: int = setting(5, "Most listing pages (100 items each) read per poll.", low=1, high=50)
+
+
+def _build(r: RedditSettings, _: Mapping[str, str]) -> list[Source]:
+    return [RedditSource(r.name, r.subreddit, listing=r.listing, base_url=r.base_url, interval=r.interval_seconds,
+                         timeout=r.timeout_seconds, max_backoff=r.max_backoff_seconds, max_pages=r.max_pages)]
+
+
+KIND = SourceKind("reddit", "reddit", RedditSettings, _build, target="subreddit",
+                  no_credentials="Lookout reads Reddit's public listings and needs no Reddit credentials")

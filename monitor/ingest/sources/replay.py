@@ -17,13 +17,15 @@ import csv
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from monitor.config.fields import setting
 from monitor.ingest.item import CLOCK_SKEW, EARLIEST_EVENT, Item, make_id, utcnow
-from monitor.ingest.sources import Batch
+from monitor.ingest.sources import Batch, Source, SourceKind
 
 log = logging.getLogger(__name__)
 UNTHROTTLED_BATCH = 256
@@ -146,3 +148,29 @@ class ReplaySource:
 
     async def close(self) -> None:
         return None
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    name: str = setting(help="Unique name of the replay source.")
+    path: str = setting(help="JSONL (one object per line) or CSV file with a text column and, to play it in "
+                             "event-time order, a time column.")
+    format: str = setting("auto", "`jsonl`, `csv`, or `auto` (`csv` for a .csv or .tsv file, else `jsonl`).",
+                          choices=("auto", "jsonl", "csv"))
+    time_column: str = setting("timestamp", "Column holding each row's time (ISO 8601, a date, or epoch seconds).")
+    text_column: str = setting("text", "Column holding each row's text (the title stands in when it is empty).")
+    title_column: str = setting("title", "Column holding each row's title (default: the text's first line).")
+    id_column: str = setting("id", "Column holding each row's id (default: its line number).")
+    speed: float = setting(0.0, "Seconds of event time played per second (3600: an hour a second); 0 plays as "
+                                "fast as the pipeline takes them.", low=0.0)
+    rate: float = setting(0.0, "Most items per second; 0 sets no limit.", low=0.0)
+    limit: int = setting(0, "Stop after this many rows; 0 plays the whole file.", low=0)
+
+
+def _build(r: ReplaySettings, _: Mapping[str, str]) -> list[Source]:
+    return [ReplaySource(r.name, r.path, rate=r.rate, limit=r.limit, speed=r.speed, file_format=r.format,
+                         time_column=r.time_column, text_column=r.text_column, title_column=r.title_column,
+                         id_column=r.id_column)]
+
+
+KIND = SourceKind("replays", "replay", ReplaySettings, _build, target="path")
