@@ -32,6 +32,8 @@ class Home:
     mutes: list[dict[str, Any]]
     models: list[dict[str, Any]]
     zone: str = "UTC"
+    subscriptions: tuple[tuple[str, str], ...] = ()
+    """(channel id, the subscription as ``messages.subscription_line`` shows it)"""
 
 
 def section(text: str) -> Block:
@@ -68,6 +70,12 @@ def _mutes(home: Home) -> list[Block]:
                                                               "or `/lookout mute <topic>` mutes one)."))]
 
 
+def _subscriptions(home: Home) -> list[Block]:
+    lines = [f"• <#{channel}> {line}" for channel, line in home.subscriptions]
+    return [section("*Channel subscriptions*\n" + ("\n".join(lines) or "No channel subscribes to anything yet "
+                                                                       "(`/lookout subscribe <feed-url>` in one)."))]
+
+
 def _models(home: Home) -> list[Block]:
     return [section("*Models*\n" + ("\n".join(messages.model_line(m) for m in home.models)
                                     or "No tasks configured."))]
@@ -81,9 +89,9 @@ HomeSection = Callable[[Home], list[Block]]
 
 
 def home_sections() -> list[HomeSection]:
-    """The dashboard's sections in order, each a function of ``Home`` to its blocks. A new section (the channels'
-    subscriptions, once the store keeps them) is one more function here and one more field of ``Home``."""
-    return [_overview, _recent, _mutes, _models]
+    """The dashboard's sections in order, each a function of ``Home`` to its blocks; a new section is one more
+    function here and one more field of ``Home``."""
+    return [_overview, _recent, _mutes, _subscriptions, _models]
 
 
 def home_view(home: Home) -> dict[str, Any]:

@@ -66,6 +66,7 @@ async def test_a_busy_store_gets_the_dashboard_with_alerts_mutes_schedule_and_mo
     async with served(settings, store, slack) as busy:
         await busy.command(f"mute {topic}")
         await busy.command("digest schedule daily 08:00")
+        await busy.command("subscribe keyword (?i)outage")
         view = await open_home(busy)
     [actions] = [b for b in view["blocks"] if b["type"] == "actions"]
     assert [(e["action_id"], e["text"]["text"]) for e in actions["elements"]] == \
@@ -77,6 +78,7 @@ async def test_a_busy_store_gets_the_dashboard_with_alerts_mutes_schedule_and_mo
     assert all(line.endswith("JST> (sent)") for line in recent)
     name = store.topic(topic)["name"]
     assert f"*Muted topics*\n• *{name}* (#{topic})" in text
+    assert "*Channel subscriptions*\n• <#" in text and "keyword `(?i)outage`" in text
     assert "`spam`: zero-shot" in text and not re.search(r"\b1 items", text)
     store.close()
 

@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import home, messages
+from bot.access import redact_url
 from bot.commands import intent
 from bot.listeners import digest
 from bot.listeners.context import Bot, log
@@ -44,7 +45,9 @@ async def gather(bot: Bot) -> home.Home:
     return home.Home(first_run=not (status["sources"] or configured or settings.tasks), status=status,
                      schedule=await digest.schedule_text(bot), topics=await bot.topics(("5",)),
                      alerts=await store.read(store.recent_alerts, 5), mutes=mutes,
-                     models=await store.read(runs.model_summary, store, settings), zone=settings.time.timezone)
+                     models=await store.read(runs.model_summary, store, settings), zone=settings.time.timezone,
+                     subscriptions=tuple((s.channel, messages.subscription_line(s, redact_url(s.target)))
+                                         for s in await store.read(store.subscriptions)))
 
 
 def register(app: AsyncApp, bot: Bot) -> None:
