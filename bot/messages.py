@@ -147,7 +147,12 @@ def trends_text(report: Any, hours: int) -> str:
                       f"{t.baseline:.1f}, score {t.score:+.1f})" for t in report.labels[:8] if abs(t.score) >= 2)
     climbing = "\n".join(f"• *#{t.topic_id}* {t.latest} in the last bin, {t.slope:+.1f} a bin: "
                          f"{escape(', '.join(report.keywords.get(t.topic_id, [])[:5]))}" for t in report.climbing[:5])
-    return (f"*Rising over the last {hours} h*\n{lines(report.rising) or 'Nothing is rising above its baseline.'}"
+    born = "\n".join(f"• *#{t.topic_id}* {plural(t.items, 'item')} since {when(t.born)}: "
+                     f"{escape(', '.join(report.keywords.get(t.topic_id, [])[:5]))}" for t in report.new[:8])
+    young = (f"Too early to tell: {report.history} of the {report.warmup} bins of watched history a new topic "
+             "needs." if report.young else "No new topic.")
+    return (f"*New over the last {hours} h*\n{born or young}\n"
+            f"*Rising over the last {hours} h*\n{lines(report.rising) or 'Nothing is rising above its baseline.'}"
             + (f"\n*Climbing steadily*\n{climbing}" if climbing else "")
             + f"\n*Fading*\n{lines(report.fading) or 'Nothing is fading.'}"
             f"\n*Labels*\n{moved or 'No label moved away from its baseline.'}")

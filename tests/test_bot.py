@@ -659,7 +659,10 @@ def test_credentials_in_urls_are_masked(target: str, shown: str) -> None:
 
 async def test_trends_answers_with_rising_and_fading_topics(bot: Bot) -> None:
     _, answer = await bot.command("trends 12")
-    rising, rest = answer["text"].split("\n*Fading*\n")
+    new, rest = answer["text"].split("\n*Rising", 1)
+    assert new == ("*New over the last 12 h*\nToo early to tell: 0 of the 6 bins of watched history a new topic "
+                   "needs."), "a store whose items all arrived just now cannot tell a new topic"
+    rising, rest = ("*Rising" + rest).split("\n*Fading*\n")
     fading, labels = rest.split("\n*Labels*\n")
     assert rising == "*Rising over the last 12 h*\nNothing is rising above its baseline.", \
         "all 8 items arrived just now: a store with no history calls nothing rising"
