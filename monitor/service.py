@@ -16,6 +16,7 @@ import regex
 
 from models.topics import hierarchy
 from monitor.config.schema import Settings
+from monitor.config.validate import NAME_CHARS, SLACK_NAME
 from monitor.enrich.alerts import compile_pattern
 from monitor.ingest.registry import KINDS
 from monitor.reports import periods, trends
@@ -171,7 +172,10 @@ def add_watch(store: Store, settings: Settings, kind: str, target: str, name: st
         raise ServiceError(f"cannot watch a `{kind}`: expected feed or keyword")
     shown = re.split(r"[?#]", re.sub(r"^[a-z][a-z0-9+.-]*://([^/?#]*@)?", "", target, flags=re.I))[0] \
         if kind == "feed" else target
-    name = name or re.sub(r"[^a-z0-9]+", "-", shown.lower()).strip("-")[:40] or kind
+    name = name or re.sub(r"[^a-z0-9]+", "-", shown.lower()).strip("-")[:NAME_CHARS] or kind
+    if not SLACK_NAME.match(name):
+        raise ServiceError(f"`{name}` cannot name a watch: expected one word (no spaces) of up to {NAME_CHARS} "
+                           "characters, as Slack's buttons and `/lookout mute` carry it")
     if name in configured_names(settings) or any(w["name"] == name for w in store.watches()):
         raise ServiceError(f"the name `{name}` is taken; give another one")
     store.add_watch(name, kind, target, user)

@@ -625,6 +625,9 @@ async def test_watch_adds_lists_and_removes_feeds_and_keyword_rules(bot: Bot) ->
     assert answer["text"] == ":warning: `ftp://nope` is not a feed URL: expected http:// or https://"
     _, answer = await bot.command("watch add https://other.example.org/rss blog")
     assert answer["text"] == ":warning: the name `blog` is taken; give another one"
+    _, answer = await bot.command(f"watch add https://other.example.org/rss {'b' * 41}")
+    assert answer["text"].startswith(f":warning: `{'b' * 41}` cannot name a watch: expected one word (no spaces) of "
+                                     "up to 40 characters"), "a name Slack's buttons could not carry is refused"
     _, answer = await bot.command("watch add https://reader:pa55word@private.example.org/feed?token=s3cret&page=2 "
                                   "private")
     assert answer["text"] == ("Now watching feed `private`: `https://***@private.example.org/feed?token=***&amp;"
