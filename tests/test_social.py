@@ -144,7 +144,10 @@ class FakeJetstream:
         self.queries.append({k: request.query.getall(k) for k in request.query})
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        since = int(request.query.get("cursor", 0))
         for frame in self.frames:
+            if isinstance(frame, dict) and frame.get("time_us", since) < since:
+                continue  # Jetstream replays from the cursor on
             if isinstance(frame, bytes):
                 await ws.send_bytes(frame)
             else:

@@ -83,11 +83,17 @@ class MastodonSource:
             async with http.get(self.base_url + self.rest_path, params=params) as resp:
                 if resp.status >= 400:
                     raise MastodonError(f"timeline: HTTP {resp.status} {resp.reason or ''}".strip())
-                statuses = await resp.json(content_type=None)
+                try:
+                    statuses = await resp.json(content_type=None)
+                except ValueError as exc:
+                    raise MastodonError(f"timeline: not JSON: {exc}") from None
             if not isinstance(statuses, list) or not statuses:
                 break
-            statuses.sort(key=lambda s: int(s["id"]))
-            items += [status_to_item(self.name, s) for s in statuses]
+            try:
+                statuses.sort(key=lambda s: int(s["id"]))
+                items += [status_to_item(self.name, s) for s in statuses]
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise MastodonError(f"timeline: not a list of statuses ({type(exc).__name__}: {exc})") from None
             last_id = statuses[-1]["id"]
             if len(statuses) < int(params["limit"]):
                 break
