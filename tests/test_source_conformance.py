@@ -238,15 +238,7 @@ class BlueskyHarness(Harness):
 FACTORIES: dict[str, type[Harness]] = {h.kind: h for h in (FeedHarness, ReplayHarness, ImapHarness, RedditHarness,
                                                             MastodonHarness, BlueskyHarness)}
 KIND_NAMES = [kind.name for kind in KINDS]
-OPEN_BUGS = {
-    ("imap", "greeting then hang-up"): "hangs: aioimaplib 2.0.3 asks for CAPABILITY after the greeting with no "
-                                       "timeout while holding its state lock, so wait_hello_from_server's own timeout "
-                                       "cannot cancel the wait; ImapSource._connect needs a bound that does not rely "
-                                       "on that cancellation",
-}
-"""Checks a kind fails today, each with why; remove the entry with the fix."""
-BAD_INPUT = [pytest.param(name, mode, id=f"{name}-{mode}",
-                          marks=[pytest.mark.skip(reason=OPEN_BUGS[name, mode])] if (name, mode) in OPEN_BUGS else [])
+BAD_INPUT = [pytest.param(name, mode, id=f"{name}-{mode}")
              for name in KIND_NAMES for mode in getattr(FACTORIES.get(name), "bad", ("no factory",))]
 
 

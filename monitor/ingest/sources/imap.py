@@ -106,23 +106,44 @@ class ImapSource:
         except (ssl.SSLError, OSError) as exc:
             raise ImapError(f"TLS handshake with {self.host}:{self.port} failed: {exc}") from None
         await asyncio.wait_for(protocol.capability(), self.timeout)
+    async def _hello(self, client: aioimaplib.IMAP4, gone: asyncio.Event) -> None:
+        """Wait for the server's greeting and its first answer, at most ``timeout`` seconds and no longer than the
+        connection lives. aioimaplib's own timeout cannot end a wait it makes after the greeting (it holds its
+        state lock), so the wait is abandoned and the connection closed instead."""
+        hello = asyncio.ensure_future(client.wait_hello_from_server())
+        hello.add_done_callback(lambda task: task.cancelled() or task.exception())
+        closed = asyncio.ensure_future(gone.wait())
+        done, _ = await asyncio.wait({hello, closed}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
+        closed.cancel()
+        if hello not in done:
+            hello.cancel()
+            transport = getattr(client.protocol, "transport", None)
+            if transport is not None:
+                transport.close()
+            why = "closed the connection" if gone.is_set() else f"did not answer within {self.timeout:g} s"
+            raise ImapError(f"{self.host}:{self.port} greeted but {why}; is it an IMAP server?")
+        error = hello.exception()
+        if isinstance(error, (OSError, TimeoutError)):
+            raise ImapError(f"cannot reach {self.host}:{self.port}: {error or type(error).__name__}") from None
+        if error is not None:
+            raise error
+
     async def _connect(self) -> tuple[aioimaplib.IMAP4, int, bool]:
         import aioimaplib
 
         self._lost = False
+        gone = asyncio.Event()
 
         def lost(_: Exception | None) -> None:
             self._lost = True
+            gone.set()
             if self._client is not None:
                 self._client.protocol.idle_queue.put_nowait(aioimaplib.STOP_WAIT_SERVER_PUSH)
 
         client = aioimaplib.IMAP4(self.host, self.port, timeout=self.timeout, conn_lost_cb=lost,
                                   ssl_context=self._tls() if self.security == "tls" else None)
         self._client = client
-        try:
-            await client.wait_hello_from_server()
-        except (OSError, TimeoutError) as exc:
-            raise ImapError(f"cannot reach {self.host}:{self.port}: {exc or type(exc).__name__}") from None
+        await self._hello(client, gone)
         if self.security == "starttls":
             await self._starttls(client)
         login = await client.login(self.user, self.password)
