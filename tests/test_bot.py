@@ -794,6 +794,7 @@ async def test_a_taxonomy_is_proposed_reviewed_and_accepted_with_menus_and_modal
         reply = slack.calls["chat.postMessage"][1]
         assert reply["thread_ts"] == posted_ts(store) and "accepted the taxonomy as task `theme`" in reply["text"]
         assert [t["name"] for t in store.stored_tasks()] == ["theme"]
+        await wait_for(lambda: [r["thread"] for r in store.runs()] != [""])  # stored once Slack answered the post
         [run] = store.runs()
         assert (run["task"], run["via"], run["thread"]) == ("theme", "taxonomy", posted_ts(store))
         final = taxonomy_blocks(store.proposal(1))
