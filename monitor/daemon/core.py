@@ -158,78 +158,54 @@ class Daemon(SourceJobs, Outbox, LearningJobs, DigestJobs):
         await self._between_batches(lambda: self.pipeline.use_mutes(mutes))
 
     async def _process(self, items: list[Item]) -> None:
-        await self._use_mutes()
-        try:
-            result = await self._enrich(items)
-        except Exception:
-            log.exception("enriching a batch of %d items failed; retrying them one by one", len(items))
-            await self._process_singly(items)
-            return
-        await self._describe(result)
-        await self.store.call(self.store.complete, result)
-        self._done(len(items), bool(result.alerts))
-
-    async def _enrich(self, items: list[Item]) -> BatchResult:
-        """Enrich on the one compute thread: torch keeps one OpenMP team instead of one per pool thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._compute, self.pipeline.enrich, items)
-
-    async def _describe(self, result: BatchResult) -> None:
-        """Give the batch's alerts their topic's name and a topic alert its typical items (``describe``), read from
-        the store, where every item is before it is enriched."""
-        wanted = sorted({i for alert in result.alerts for i, *_ in alert.typical})
-        if wanted:
-            link_typical(result.alerts, await self.store.read(self.store.links, wanted))
-
-    async def _process_singly(self, items: list[Item]) -> None:
-        """After a failed batch: the items one by one, reloading the model state only when a failure left some
-        that no commit backs (a committed item's state is the store's)."""
-        await self._reload_state()
-        for item in items:
-            try:
-                result = await self._enrich([item])
-            except Exception as exc:
-                log.error("item %s from %s cannot be enriched and is kept as failed: %s", item.id, item.source, exc)
-                await self.store.call(self.store.fail_items, {item.id: f"{type(exc).__name__}: {exc}"})
-                self._done(1, False)
-                await self._reload_state()
-                continue
-            await self._describe(result)
-            await self.store.call(self.store.complete, result)
-            self._done(1, bool(result.alerts))
+        """Enrich and commit a batch of stored items here, on the compute thread."""
+        await self._batch(items, lambda rows: self.pipeline.enrich([items[i] for i in rows]))
 
     async def _commit(self, items: list[Item], encoded: Encoded, errors: dict[str, str]) -> None:
-        """Commit what a worker made of ``items`` exactly as a local batch (a failed commit: one by one), and keep
-        the items it could not enrich as failed."""
+        """Commit what a worker made of ``items`` exactly as a local batch, and keep the items it could not enrich
+        as failed."""
         if errors:
             await self.store.call(self.store.fail_items, errors)
             self._done(len(errors), False)
-        if not items:
-            return
+        if items:
+            await self._batch(items, lambda rows: self.pipeline.commit([items[i] for i in rows], encoded.take(rows)))
+
+    async def _batch(self, items: list[Item], step: Callable[[list[int]], BatchResult]) -> None:
+        """Run ``step`` (items at these rows -> their result) on the whole batch on the compute thread; when it
+        fails, on each item alone, reloading the model state only when a failure left some that no commit backs
+        (a committed item's state is the store's); an item that fails alone is kept as failed."""
         await self._use_mutes()
         loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._compute, self.pipeline.commit, items, encoded)
+            result = await loop.run_in_executor(self._compute, step, list(range(len(items))))
         except Exception:
-            log.exception("committing a batch of %d items failed; committing them one by one", len(items))
+            log.exception("a batch of %d items failed; retrying them one by one", len(items))
             await self._reload_state()
             for i, item in enumerate(items):
-                await self._commit_one(item, encoded.take([i]))
+                try:
+                    result = await loop.run_in_executor(self._compute, step, [i])
+                except Exception as exc:
+                    log.error("item %s from %s cannot be enriched and is kept as failed: %s", item.id, item.source,
+                              exc)
+                    await self.store.call(self.store.fail_items, {item.id: f"{type(exc).__name__}: {exc}"})
+                    self._done(1, False)
+                    await self._reload_state()
+                    continue
+                await self._finish(result, 1)
             return
-        await self.store.call(self.store.complete, result)
-        self._done(len(items), bool(result.alerts))
+        await self._finish(result, len(items))
 
-    async def _commit_one(self, item: Item, encoded: Encoded) -> None:
-        try:
-            result = await asyncio.get_running_loop().run_in_executor(self._compute, self.pipeline.commit, [item],
-                                                                      encoded)
-        except Exception as exc:
-            log.error("item %s from %s cannot be committed and is kept as failed: %s", item.id, item.source, exc)
-            await self.store.call(self.store.fail_items, {item.id: f"{type(exc).__name__}: {exc}"})
-            self._done(1, False)
-            await self._reload_state()
-            return
+    async def _finish(self, result: BatchResult, n: int) -> None:
+        await self._describe(result)
         await self.store.call(self.store.complete, result)
-        self._done(1, bool(result.alerts))
+        self._done(n, bool(result.alerts))
+
+    async def _describe(self, result: BatchResult) -> None:
+        """Give a topic alert its typical items' titles and links, read from the store, where every item is before
+        it is enriched (``Pipeline.commit`` named the topics and chose the items)."""
+        wanted = sorted({i for alert in result.alerts for i, *_ in alert.typical})
+        if wanted:
+            link_typical(result.alerts, await self.store.read(self.store.links, wanted))
 
     async def _reload_state(self) -> None:
         """Drop in-memory model state that no commit backs (after a failed batch)."""
