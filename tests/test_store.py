@@ -136,6 +136,26 @@ async def test_a_read_completes_while_the_writer_is_held_in_a_long_transaction(d
     store.close()
 
 
+async def test_a_direct_call_beside_the_writer_thread_uses_its_own_connection(db_path: Path) -> None:
+    """A test (or the CLI) calling the store directly while the daemon's writer thread holds a transaction neither
+    sees that transaction nor joins it (it once shared the writer's connection and broke its savepoints); a direct
+    write waits for the writer's commit."""
+    store = Store(db_path)
+    await store.call(store.add_items, "feed", "feed", [item(1)])
+    held, done = threading.Event(), threading.Event()
+    writer = asyncio.create_task(store.call(held_writer(store, held, done)))
+    await asyncio.to_thread(held.wait)
+    assert store.status()["items"] == 1, "a direct read sees the last commit, not the writer's open transaction"
+    direct_write = asyncio.create_task(asyncio.to_thread(store.add_items, "feed", "feed", [item(3)]))
+    await asyncio.sleep(0.3)
+    assert not direct_write.done(), "a direct write waits for the writer's transaction"
+    done.set()
+    await writer
+    await direct_write
+    assert store.status()["items"] == 3
+    store.close()
+
+
 async def test_a_memory_store_reads_on_its_writer_thread(tmp_path: Path) -> None:
     store = Store(":memory:")
     await store.call(store.add_items, "feed", "feed", [item(1)])

@@ -49,10 +49,12 @@ READERS = 4  # reader threads (each with its own read-only connection) behind St
 class Store(TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords, SubscriptionRecords, ThreadRecords,
             Timeline):
     """All of Lookout's state in one SQLite file. Async code writes through ``call`` (one writer thread) and reads
-    through ``read`` (reader threads); plain synchronous code (the CLI) uses the writer's connection directly.
+    through ``read`` (reader threads); plain synchronous code (the CLI, a test looking at a running daemon) calls the
+    methods directly.
 
-    ``db`` is the calling thread's database: a reader thread's own read-only connection, else the writer's; so every
-    method below runs unchanged on either path.
+    ``db`` is the calling thread's own database connection (read-only on a reader thread), so every method below runs
+    unchanged on any thread, and a direct call never shares a connection, or a transaction, with the writer thread:
+    SQLite's locks order it with the writer's commits.
     """
 
     def __init__(self, path: str | Path, readers: int = READERS) -> None:
@@ -60,15 +62,15 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords, Subscr
         memory = self.path == ":memory:"
         if not memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._writer_db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False, timeout=30))
+        self._memory = memory
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._writer_db = self._connect()
         if not memory:
             self._writer_db.enable_wal()
-        self._writer_db.execute("PRAGMA synchronous=NORMAL")
         migrations.apply(self._writer_db)
         self._local = threading.local()
-        self._read_conns: list[sqlite3.Connection] = []
-        self._read_lock = threading.Lock()
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store", initializer=self._adopt_writer)
         # A :memory: database exists only inside its one connection, so a second connection cannot read it: there
         # reads run on the writer thread (and queue behind writes).
         self._readers = self._writer if memory else ThreadPoolExecutor(
@@ -76,20 +78,36 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords, Subscr
 
     @property
     def db(self) -> sqlite_utils.Database:
-        """The calling thread's database: its own read-only one on a reader thread, the writer's anywhere else."""
-        return getattr(self._local, "db", self._writer_db)
+        """The calling thread's database: the writer's on the writer thread, a read-only one on a reader thread, and
+        a connection of its own (opened on first use) on any other thread. A ``:memory:`` database exists only in its
+        one connection, so there every thread shares the writer's."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._writer_db if self._memory else self._connect()
+        return db
 
     @property
     def _conn(self) -> sqlite3.Connection:
         return self.db.conn
 
+    def _connect(self, read_only: bool = False) -> sqlite_utils.Database:
+        """Open (and remember, for ``close``) one more connection to the file; a write through a read-only one
+        fails."""
+        if read_only:
+            conn = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True,
+                                   check_same_thread=False, timeout=30)
+        else:
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA synchronous=NORMAL")
+        with self._conns_lock:
+            self._conns.append(conn)
+        return sqlite_utils.Database(conn)
+
+    def _adopt_writer(self) -> None:
+        self._local.db = self._writer_db
+
     def _open_reader(self) -> None:
-        """Give this reader thread its own read-only connection (a write through it fails)."""
-        conn = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
-                               timeout=30)
-        with self._read_lock:
-            self._read_conns.append(conn)
-        self._local.db = sqlite_utils.Database(conn)
+        self._local.db = self._connect(read_only=True)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the store's single writer thread."""
@@ -104,9 +122,8 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords, Subscr
     def close(self) -> None:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
-        for conn in self._read_conns:
+        for conn in self._conns:
             conn.close()
-        self._writer_db.conn.close()
 
     def __enter__(self) -> Store:
         """Use the store in a ``with`` block that closes it at the end."""
