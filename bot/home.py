@@ -12,7 +12,7 @@ from typing import Any
 
 from bot import messages
 from bot.mrkdwn import clip, escape, link, shorten, when
-from monitor.enrich.alerts import Alert
+from monitor.store.outbox import SentAlert
 
 Block = dict[str, Any]
 HOME_BLOCKS = 100
@@ -28,7 +28,7 @@ class Home:
     status: dict[str, Any]
     schedule: str
     topics: str
-    alerts: list[dict[str, Any]]
+    alerts: list[SentAlert]
     mutes: list[dict[str, Any]]
     models: list[dict[str, Any]]
     zone: str = "UTC"
@@ -54,11 +54,11 @@ def first_run() -> list[Block]:
 
 def _recent(home: Home) -> list[Block]:
     lines = []
-    for row in home.alerts:
-        alert = Alert(**{k: v for k, v in row.items() if k != "status"})
+    for sent in home.alerts:
+        alert = sent.alert
         title = link(alert.url, shorten(alert.title, 80) or "(no title)")
         lines.append(f"• {messages.alert_reason(alert)} · {title} · {when(alert.created_at, home.zone)} "
-                     f"({escape(row['status'])})")
+                     f"({escape(sent.status)})")
     return [section("*Recent alerts*\n" + ("\n".join(lines) or "No alerts yet."))]
 
 

@@ -38,6 +38,7 @@ from monitor.ingest.text import neutral, neutral_url
 from monitor.reports import digest as digests
 from monitor.reports import maps
 from monitor.store.db import Store
+from monitor.store.outbox import SentAlert
 from monitor.taxonomy import workflow
 from tests.cli import lookout_here
 from tests.servers import FakeSlack, serve, wait_for
@@ -229,7 +230,7 @@ async def slack_home(text: str) -> str:
     topics = messages.topics_text([{"id": 3, "name": text, "size": 4, "keywords": [text],
                                     "representatives": [[0.9, "a"]]}], {"a": text})
     view = home.home_view(home.Home(False, status, messages.schedule_line(text, "UTC", NOW), topics,
-                                    [{**dataclasses.asdict(topic_alert(text)), "status": "sent"}],
+                                    [SentAlert(topic_alert(text), "sent")],
                                     [{"id": 3, "name": text, "keywords": [text], "rule": text, "until": None}], []))
     return "\n".join(texts(view))
 

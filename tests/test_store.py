@@ -7,7 +7,9 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -84,7 +86,7 @@ def test_the_outbox_never_sends_an_alert_twice_across_a_crash(db_path: Path) -> 
     store.close()
     store = Store(db_path)
     assert store.recover_interrupted() == 1
-    assert [(a["item_id"], a["channel"]) for a in store.unknown_alerts()] == [(items[1].id, "#c")]
+    assert [(a.item_id, a.channel) for a in store.unknown_alerts()] == [(items[1].id, "#c")]
     [(third, a)] = store.pending_alerts("#c")
     assert a.item_id == items[2].id
     store.start_alert(third)
@@ -192,4 +194,18 @@ async def test_the_daemon_reads_and_draws_its_digest_while_the_writer_is_held(tm
     assert digest.items == 1 and digest.busiest == [(1, 1)]
     assert digest.chart is not None and digest.chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out[0].startswith("Lookout digest")
+    store.close()
+
+
+def test_today_in_the_status_starts_at_midnight_in_the_teams_time_zone(db_path: Path) -> None:
+    """An item stored a minute before midnight in Tokyo is yesterday's there, one stored a minute after is today's
+    (whichever day it is in UTC, the store's old reference, at the time the test runs)."""
+    store = Store(db_path)
+    store.add_items("feed", "feed", [item(1), item(2)])
+    midnight = datetime.now(ZoneInfo("Asia/Tokyo")).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    with store.db.conn:
+        store.db.execute("update items set stored_at = ? where id = ?", [midnight - 60, item(1).id])
+        store.db.execute("update items set stored_at = ? where id = ?", [midnight + 60, item(2).id])
+    status = store.status("Asia/Tokyo")
+    assert (status["items"], status["items_today"], status["sources"][0]["items_today"]) == (2, 1, 1)
     store.close()

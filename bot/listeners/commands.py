@@ -44,7 +44,7 @@ async def _help(bot: Bot, cmd: Command, req: Request) -> None:
 
 async def _status(bot: Bot, cmd: Command, req: Request) -> None:
     await req.ack(response_type="ephemeral", text=messages.status_text(
-        await bot.store.read(bot.store.status), await bot.store.read(runs.model_summary, bot.store, bot.settings),
+        await bot.store.read(bot.store.status, bot.settings.time.timezone), await bot.store.read(runs.model_summary, bot.store, bot.settings),
         await digest.schedule_text(bot)))
 
 

@@ -38,7 +38,7 @@ async def gather(bot: Bot) -> home.Home:
     """What the App Home tab shows, read from the store."""
     await bot.refresh()
     store, settings = bot.store, bot.settings
-    status = await store.read(store.status)
+    status = await store.read(store.status, settings.time.timezone)
     configured = [w for w in await store.read(service.watches, store, settings) if w["kind"] not in NOT_SOURCES]
     mutes = [{**t, "rule": m["rule"], "until": m["until"]} for m in await store.read(store.mutes)
              if (t := await store.read(store.topic, m["on"]))]

@@ -25,6 +25,12 @@ async def show(client: AsyncWebClient, proposal: dict[str, Any]) -> None:
 
 def register(app: AsyncApp, bot: Bot) -> None:
     """Listen to the proposal's menus, buttons and modals."""
+    register_message(app, bot)
+    register_modals(app, bot)
+
+
+def register_message(app: AsyncApp, bot: Bot) -> None:
+    """The proposal message's label menus, Discard and Accept buttons."""
     store = bot.store
 
     @app.action("lookout_tax_label")
@@ -61,6 +67,11 @@ def register(app: AsyncApp, bot: Bot) -> None:
         await ack()
         await client.views_open(trigger_id=body["trigger_id"],
                                 view=blocks.accept_view(json.loads(body["actions"][0]["value"])["p"]))
+
+
+def register_modals(app: AsyncApp, bot: Bot) -> None:
+    """The Edit label and Accept as task modals."""
+    store = bot.store
 
     @app.view("lookout_tax_edit")
     async def tax_edited(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:

@@ -29,12 +29,12 @@ import sqlite_utils
 
 from models.keywords import short_name
 from models.topics import Topic, TopicChanges
-from monitor.enrich.alerts import Alert
 from monitor.enrich.pipeline import BatchResult
 from monitor.ingest.item import Item
 from monitor.store.learning import LearningRecords
 from monitor.store.migrations import migrations
 from monitor.store.mutes import MuteRecords
+from monitor.store.outbox import OutboxRecords
 from monitor.store.reports import ReportQueries
 from monitor.store.rows import iso_time, row_item
 from monitor.store.subscriptions import SubscriptionRecords
@@ -46,8 +46,8 @@ T = TypeVar("T")
 READERS = 4  # reader threads (each with its own read-only connection) behind Store.read
 
 
-class Store(TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords, SubscriptionRecords, ThreadRecords,
-            Timeline):
+class Store(OutboxRecords, TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords, SubscriptionRecords,
+            ThreadRecords, Timeline):
     """All of Lookout's state in one SQLite file. Async code writes through ``call`` (one writer thread) and reads
     through ``read`` (reader threads); plain synchronous code (the CLI, a test looking at a running daemon) calls the
     methods directly.
@@ -258,58 +258,6 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords, Subscr
             return None
         return np.stack([np.frombuffer(found[r[1]], dtype=np.float32) for r in reps])
 
-    # alerts -------------------------------------------------------------------------------------------------------
-    def recover_interrupted(self) -> int:
-        """Alerts a crash caught mid-send (at most one per channel) become ``unknown``: never sent twice, at the cost
-        of maybe never; ``unknown_alerts`` lists them for the operator."""
-        with self._conn:
-            return self._conn.execute("update alerts set status = 'unknown' where status = 'sending'").rowcount
-
-    def pending_alerts(self, channel: str, limit: int = 50) -> list[tuple[int, Alert]]:
-        """The oldest alerts waiting for delivery to ``channel``, in the order they fired."""
-        return [(r["id"], Alert(**json.loads(r["payload"]))) for r in self.db.query(
-            "select id, payload from alerts where status = 'pending' and channel = ? order by id limit ?",
-            [channel, limit])]
-
-    def pending_channels(self) -> list[str]:
-        """The channels that have alerts waiting for delivery."""
-        return [r["channel"] for r in self.db.query(
-            "select distinct channel from alerts where status = 'pending' order by channel")]
-
-    def start_alert(self, alert_id: int) -> None:
-        """Mark an alert ``sending``, just before its send."""
-        with self._conn:
-            self._conn.execute("update alerts set status = 'sending' where id = ?", [alert_id])
-
-    def release_alert(self, alert_id: int) -> None:
-        """Put an alert whose send must be tried again later back in the queue."""
-        with self._conn:
-            self._conn.execute("update alerts set status = 'pending' where id = ? and status = 'sending'", [alert_id])
-
-    def finish_alert(self, alert_id: int, error: str = "") -> None:
-        """Record the outcome of an alert's send, just after it: delivered (no error) or failed (the error)."""
-        with self._conn:
-            self._conn.execute("update alerts set status = ?, error = ?, sent_at = ? where id = ?",
-                               ["failed" if error else "sent", error, time.time(), alert_id])
-
-    def alert_unknown(self, alert_id: int, error: str) -> None:
-        """Record that an alert's send went out but got no answer: it may or may not have been delivered."""
-        with self._conn:
-            self._conn.execute("update alerts set status = 'unknown', error = ? where id = ?", [error, alert_id])
-
-    def unknown_alerts(self) -> list[dict[str, Any]]:
-        """Alerts that may or may not have reached Slack (Lookout stopped while sending them, or Slack did not answer
-        a send), oldest first: rule, channel, created_at, title, item_id."""
-        return [{k: a[k] for k in ("rule", "channel", "created_at", "title", "item_id")} for a in (
-            json.loads(r["payload"]) for r in self.db.query(
-                "select payload from alerts where status = 'unknown' order by id"))]
-
-    def cooldowns(self, since: float) -> dict[tuple[str, str], float]:
-        """When (in event time) each (rule, cooldown key) last fired, for alerts on items of ``since`` or later."""
-        return {(r["rule"], r["cooldown_key"]): r["at"] for r in self.db.query(
-            "select rule, cooldown_key, max(event_time) as at from alerts where event_time >= ? "
-            "group by rule, cooldown_key", [since])}
-
     # corrections --------------------------------------------------------------------------------------------------
     def find_items(self, prefix: str, limit: int = 2) -> list[dict[str, Any]]:
         """Items whose id starts with ``prefix`` (ids are shown shortened)."""
@@ -359,10 +307,6 @@ class Store(TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords, Subscr
             return tid
 
         return final
-
-    def recent_alerts(self, limit: int = 5) -> list[dict[str, Any]]:
-        return [{**json.loads(r["payload"]), "status": r["status"]} for r in self.db.query(
-            "select payload, status from alerts order by id desc limit ?", [limit])]
 
     def topic(self, topic_id: int) -> dict[str, Any] | None:
         """One topic (live or merged away) with its member counts for the last day (by event time) and before, and

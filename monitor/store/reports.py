@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 
 class ReportQueries:
@@ -17,9 +18,9 @@ class ReportQueries:
     _final_topic: Callable[[], Callable[[int], int]]
 
     # reports ------------------------------------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
-        """Counts and source health for ``lookout status``."""
-        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    def status(self, zone: str = "UTC") -> dict[str, Any]:
+        """Counts and source health for ``lookout status``; "today" starts at midnight in the IANA time ``zone``."""
+        today = datetime.now(ZoneInfo(zone)).replace(hour=0, minute=0, second=0, microsecond=0)
         midnight = today.timestamp()
 
         def one(sql: str, args: Iterable[Any] = ()) -> Any:

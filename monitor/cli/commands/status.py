@@ -19,7 +19,9 @@ def add(command: CommandAdder) -> None:
 def cmd_status(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     with Store(settings.store.path) as store:
-        status = {**store.status(), "unknown_alerts": store.unknown_alerts()}
+        status = {**store.status(settings.time.timezone), "unknown_alerts": [
+            {"rule": a.rule, "channel": a.channel, "created_at": a.created_at, "title": a.title, "item_id": a.item_id}
+            for a in store.unknown_alerts()]}
     if settings.workers.redis_url:
         from monitor.workers.report import workers_status
 
