@@ -85,8 +85,8 @@ def import_opml(store: Store, settings: Settings, path: str | Path, user: str) -
     if file.stat().st_size > MAX_BYTES:
         raise ServiceError(f"{file} is larger than {MAX_BYTES} bytes; an OPML file of feeds is far smaller")
     report = ImportReport()
-    watched = {f.url for f in settings.feeds} | {w["target"] for w in store.watches() if w["kind"] == "feed"}
-    taken = service.configured_names(settings) | {w["name"] for w in store.watches()}
+    watched = {f.url for f in settings.feeds} | {w.target for w in store.watches() if w.kind == "feed"}
+    taken = service.configured_names(settings) | {w.name for w in store.watches()}
     for outline in read_outlines(file.read_bytes()):
         if not outline.url:
             report.bad.append(f"line {outline.line}: `{outline.title}` names no feed (no xmlUrl)")

@@ -128,7 +128,7 @@ def mute_request(words: Sequence[str], now: float) -> MuteRequest:
 
 def rule_names(store: Store, settings: Settings) -> list[str]:
     """The alert rules a mute can name: the configured ones and the keyword watches added at run time."""
-    return [a.name for a in settings.alerts] + [w["name"] for w in store.watches() if w["kind"] == "keyword"]
+    return [a.name for a in settings.alerts] + [w.name for w in store.watches() if w.kind == "keyword"]
 
 
 def mute(store: Store, settings: Settings, asked: MuteRequest, user: str) -> dict[str, Any]:
@@ -176,7 +176,7 @@ def add_watch(store: Store, settings: Settings, kind: str, target: str, name: st
     if not SLACK_NAME.match(name):
         raise ServiceError(f"`{name}` cannot name a watch: expected one word (no spaces) of up to {NAME_CHARS} "
                            "characters, as Slack's buttons and `/lookout mute` carry it")
-    if name in configured_names(settings) or any(w["name"] == name for w in store.watches()):
+    if name in configured_names(settings) or any(w.name == name for w in store.watches()):
         raise ServiceError(f"the name `{name}` is taken; give another one")
     store.add_watch(name, kind, target, user)
     return name
@@ -194,7 +194,7 @@ def watches(store: Store, settings: Settings) -> list[dict[str, str]]:
     rows = [{"name": s.name, "kind": kind.name, "target": str(getattr(s, kind.target)), "origin": "config"}
             for kind in KINDS for s in settings.rows(kind.section)]
     rows += [{"name": a.name, "kind": "rule", "target": a.pattern, "origin": "config"} for a in settings.alerts]
-    return rows + [{"name": w["name"], "kind": w["kind"], "target": w["target"], "origin": f"by {w['created_by']}"}
+    return rows + [{"name": w.name, "kind": w.kind, "target": w.target, "origin": f"by {w.created_by}"}
                    for w in store.watches()]
 
 

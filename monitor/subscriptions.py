@@ -65,8 +65,8 @@ def _feed_source(store: Store, settings: Settings, url: str, user: str) -> tuple
         if feed.url == url:
             return feed.name, False
     for watch in store.watches():
-        if watch["kind"] == "feed" and watch["target"] == url:
-            return watch["name"], False
+        if watch.kind == "feed" and watch.target == url:
+            return watch.name, False
     return service.add_watch(store, settings, "feed", url, None, user), True
 
 

@@ -69,7 +69,7 @@ async def test_admins_subscribe_and_unsubscribe_a_channel_and_anyone_lists_its_s
             "Subscribed this channel: *#3* label `spam=spam`")
         answer = await command(app, "subscribe <https://reader:s3cret@feeds.example.org/team.xml>")
         assert "*#4* feed `feeds-example-org-team-xml`: `https://***@feeds.example.org/team.xml`" in answer["text"]
-        assert [w["target"] for w in store.watches()] == ["https://reader:s3cret@feeds.example.org/team.xml"]
+        assert [w.target for w in store.watches()] == ["https://reader:s3cret@feeds.example.org/team.xml"]
 
         listed = await command(app, "subscriptions", user="U0ADA")
         assert listed["response_type"] == "ephemeral" and listed["text"].count("\n• ") == 4
@@ -200,7 +200,7 @@ def test_opml_import_watches_nested_feeds_by_title_and_reports_duplicates_and_ba
     again = lookout_here(capsys, monkeypatch, "watch", "import", str(tmp_path / "feeds.opml"), "--config", str(cfg))
     assert again.stdout.splitlines()[-1] == "0 feeds added, 5 already watched, 2 skipped"
     with Store(tmp_path / "l.db") as store:
-        assert [w["name"] for w in store.watches()] == ["hacker-news", "deep-feed", "hacker-news-2"]
+        assert [w.name for w in store.watches()] == ["hacker-news", "deep-feed", "hacker-news-2"]
 
 
 @pytest.mark.parametrize(("document", "said"), [

@@ -44,8 +44,8 @@ async def _help(bot: Bot, cmd: Command, req: Request) -> None:
 
 async def _status(bot: Bot, cmd: Command, req: Request) -> None:
     await req.ack(response_type="ephemeral", text=messages.status_text(
-        await bot.store.read(bot.store.status, bot.settings.time.timezone), await bot.store.read(runs.model_summary, bot.store, bot.settings),
-        await digest.schedule_text(bot)))
+        await bot.store.read(bot.store.status, bot.settings.time.timezone),
+        await bot.store.read(runs.model_summary, bot.store, bot.settings), await digest.schedule_text(bot)))
 
 
 async def _retrain(bot: Bot, cmd: Command, req: Request) -> None:

@@ -49,7 +49,7 @@ class SourceJobs(DaemonState):
         subscriptions, and the tasks accepted at run time."""
         await self._sync_tasks()
         rows = await self.store.call(self.store.watches)
-        feeds = {w["name"]: w["target"] for w in rows if w["kind"] == "feed"}
+        feeds = {w.name: w.target for w in rows if w.kind == "feed"}
         for name, url in feeds.items():
             if name not in self._watched:
                 source = self._watched[name] = FeedSource(name, url)
@@ -66,9 +66,9 @@ class SourceJobs(DaemonState):
                 self._scheduler.remove_job(name)
             await source.close()
             log.info("stopped watching feed %s", name)
-        added = [Rule(name=w["name"], kind="keyword", channel=self.settings.slack.channel,
-                      cooldown_seconds=WATCH_COOLDOWN_SECONDS, pattern=compile_pattern(w["target"]), origin="watch")
-                 for w in rows if w["kind"] == "keyword"] + await self.store.call(subscription_rules, self.store)
+        added = [Rule(name=w.name, kind="keyword", channel=self.settings.slack.channel,
+                      cooldown_seconds=WATCH_COOLDOWN_SECONDS, pattern=compile_pattern(w.target), origin="watch")
+                 for w in rows if w.kind == "keyword"] + await self.store.call(subscription_rules, self.store)
         await self._between_batches(lambda: self.pipeline.use_rules(added))
 
     async def _store(self, source: PolledSource | StreamSource, items: list[Item], position: dict) -> None:

@@ -41,13 +41,14 @@ from monitor.store.subscriptions import SubscriptionRecords
 from monitor.store.taxonomy import TaxonomyRecords
 from monitor.store.threads import ThreadRecords
 from monitor.store.timeline import Timeline
+from monitor.store.watches import WatchRecords
 
 T = TypeVar("T")
 READERS = 4  # reader threads (each with its own read-only connection) behind Store.read
 
 
-class Store(OutboxRecords, TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords, SubscriptionRecords,
-            ThreadRecords, Timeline):
+class Store(OutboxRecords, WatchRecords, TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords,
+            SubscriptionRecords, ThreadRecords, Timeline):
     """All of Lookout's state in one SQLite file. Async code writes through ``call`` (one writer thread) and reads
     through ``read`` (reader threads); plain synchronous code (the CLI, a test looking at a running daemon) calls the
     methods directly.
@@ -280,19 +281,6 @@ class Store(OutboxRecords, TaxonomyRecords, LearningRecords, ReportQueries, Mute
                                "label = excluded.label, confidence = 1.0, unsure = 0, model = 'human'",
                                [item_id, task, label])
         return old
-
-    def watches(self) -> list[dict[str, Any]]:
-        """Feeds and keyword rules added at run time (from Slack or the CLI), oldest first."""
-        return [dict(r) for r in self.db.query("select * from watches order by created_at")]
-
-    def add_watch(self, name: str, kind: str, target: str, user: str) -> None:
-        with self._conn:
-            self._conn.execute("insert into watches (name, kind, target, created_by, created_at) "
-                               "values (?, ?, ?, ?, ?)", [name, kind, target, user, time.time()])
-
-    def remove_watch(self, name: str) -> bool:
-        with self._conn:
-            return self._conn.execute("delete from watches where name = ?", [name]).rowcount > 0
 
     def _final_topic(self) -> Callable[[int], int]:
         """A function from a topic id to the topic it now lives on in (following merges)."""
