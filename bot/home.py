@@ -12,6 +12,7 @@ from typing import Any
 
 from bot import messages
 from bot.mrkdwn import clip, escape, link, shorten, when
+from monitor.service import Found
 from monitor.store.outbox import SentAlert
 
 Block = dict[str, Any]
@@ -124,9 +125,9 @@ def searching_modal(query: str) -> Block:
     return _modal("Search Lookout", [section(f"{messages.SEARCHING} “{escape(shorten(query, 100))}”")])
 
 
-def results_modal(query: str, rows: list[dict[str, Any]]) -> Block:
+def results_modal(query: str, rows: list[Found]) -> Block:
     """The search's answer, in the modal: one section per item, linked, with its source, id and similarity."""
     head = section(f"*Nearest to* “{escape(shorten(query, 100))}”" if rows else messages.NOTHING_FOUND)
     return _modal("Search Lookout", [head, *(section(
-        f"{link(r['url'], shorten(r['title'], 150) or '(no title)')}\n{escape(r['source'])} · `{r['id'][:10]}` · "
-        f"similarity {r['similarity']:.2f}") for r in rows)])
+        f"{link(r.item.url, shorten(r.item.title, 150) or '(no title)')}\n{escape(r.item.source)} · "
+        f"`{r.item.id[:10]}` · similarity {r.similarity:.2f}") for r in rows)])

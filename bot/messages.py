@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.mrkdwn import escape, link, local, shorten, when
 from monitor.enrich.alerts import Alert
-from monitor.service import describe_event
+from monitor.service import Found, describe_event
 
 USAGE = {
     "help": "`/lookout help`: this list",
@@ -214,13 +214,13 @@ def topics_text(topics: list[dict[str, Any]], titles: dict[str, str]) -> str:
     return "*Largest topics*\n" + "\n".join(lines)
 
 
-def search_text(query: str, rows: list[dict[str, Any]]) -> str:
+def search_text(query: str, rows: list[Found]) -> str:
     if not rows:
         return NOTHING_FOUND
     lines = [f"*Nearest to* “{escape(shorten(query, 80))}”"]
     for r in rows:
-        title = link(r["url"], shorten(r["title"], 100) or "(no title)")
-        lines.append(f"• {title} · {escape(r['source'])} · `{r['id'][:10]}` · {r['similarity']:.2f}")
+        title = link(r.item.url, shorten(r.item.title, 100) or "(no title)")
+        lines.append(f"• {title} · {escape(r.item.source)} · `{r.item.id[:10]}` · {r.similarity:.2f}")
     return "\n".join(lines)
 
 

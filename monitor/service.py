@@ -21,6 +21,7 @@ from monitor.enrich.alerts import compile_pattern
 from monitor.ingest.registry import KINDS
 from monitor.reports import periods, trends
 from monitor.store.db import Store
+from monitor.store.rows import ItemRef
 
 MIN_PREFIX = 6
 
@@ -39,7 +40,7 @@ class Correction:
     user: str
 
 
-def find_item(store: Store, ref: str) -> dict[str, Any]:
+def find_item(store: Store, ref: str) -> ItemRef:
     """The one item whose id starts with ``ref`` (at least six characters)."""
     ref = ref.strip().lower()
     if len(ref) < MIN_PREFIX or not all(c in "0123456789abcdef" for c in ref):
@@ -66,8 +67,8 @@ def correct(store: Store, settings: Settings, ref: str, label: str, user: str, v
         raise ServiceError(f"`{label}` is not a label{f' of task `{task}`' if task else ''}; labels are {known}")
     if len(having) > 1:
         raise ServiceError(f"`{label}` is a label of several tasks ({', '.join(having)}); name the task")
-    old = store.correct(item["id"], having[0], label, user, via)
-    return Correction(item["id"], item["title"] or "", having[0], old, label, user)
+    old = store.correct(item.id, having[0], label, user, via)
+    return Correction(item.id, item.title, having[0], old, label, user)
 
 
 def topic(store: Store, ref: str) -> dict[str, Any]:
@@ -295,8 +296,16 @@ def describe_event(event: dict[str, Any], topic_id: int) -> str:
     return f"forgotten after going quiet ({size})"
 
 
+@dataclass(frozen=True)
+class Found:
+    """A search result: the item and its cosine similarity to the query."""
+
+    item: ItemRef
+    similarity: float
+
+
 def search(store: Store, encode: Callable[[Sequence[str]], np.ndarray], text: str, limit: int = 5
-           ) -> list[dict[str, Any]]:
+           ) -> list[Found]:
     """The stored items nearest in meaning to ``text``, best first, with their cosine similarity."""
     if not text.strip():
         raise ServiceError("search needs some words to look for")
@@ -305,5 +314,4 @@ def search(store: Store, encode: Callable[[Sequence[str]], np.ndarray], text: st
         return []
     scores = vectors @ encode([text])[0]
     best = np.argsort(-scores)[:limit]
-    rows = {r["id"]: r for r in (store.find_items(ids[i], 1)[0] for i in best)}
-    return [{**rows[ids[i]], "similarity": float(scores[i])} for i in best]
+    return [Found(store.find_items(ids[i], 1)[0], float(scores[i])) for i in best]

@@ -77,8 +77,8 @@ def print_next_steps(store: Store, settings: Settings, config: Path) -> None:
         steps.append((f"the newest items labelled {label}", f"items {c} --task {task} --label {label}"))
         newest = store.items_with_label(task, None, 1)
         if newest:
-            item = newest[0]["id"]
-            given = next(x["label"] for x in store.item_detail(item)["labels"] if x["task"] == task)
+            item = newest[0].item.id
+            given = next(x.label for x in store.item_detail(item).labels if x.task == task)
             steps.append(("confirm an item's label, or give another: corrections train the next model",
                           f"label {item[:10]} {given} --task {task} {c}"))
     labelled = _labelled_task(settings)

@@ -36,7 +36,7 @@ from monitor.store.migrations import migrations
 from monitor.store.mutes import MuteRecords
 from monitor.store.outbox import OutboxRecords
 from monitor.store.reports import ReportQueries
-from monitor.store.rows import iso_time, row_item
+from monitor.store.rows import ItemRef, iso_time, item_ref, row_item
 from monitor.store.subscriptions import SubscriptionRecords
 from monitor.store.taxonomy import TaxonomyRecords
 from monitor.store.threads import ThreadRecords
@@ -260,10 +260,10 @@ class Store(OutboxRecords, WatchRecords, TaxonomyRecords, LearningRecords, Repor
         return np.stack([np.frombuffer(found[r[1]], dtype=np.float32) for r in reps])
 
     # corrections --------------------------------------------------------------------------------------------------
-    def find_items(self, prefix: str, limit: int = 2) -> list[dict[str, Any]]:
+    def find_items(self, prefix: str, limit: int = 2) -> list[ItemRef]:
         """Items whose id starts with ``prefix`` (ids are shown shortened)."""
-        return [dict(r) for r in self.db.query("select id, title, url, source, topic_id from items where id like ? "
-                                               "order by id limit ?", [prefix + "%", limit])]
+        return [item_ref(r) for r in self.db.query("select id, title, url, source, topic_id from items where id like ? "
+                                                   "order by id limit ?", [prefix + "%", limit])]
 
     def labels_of(self, item_id: str) -> dict[str, str]:
         return {r["task"]: r["label"] for r in self.db.query(

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from monitor.store.rows import LabelledItem, item_ref
+
 
 class ReportQueries:
     """What `lookout status`, `topics`, `items` and the Slack views read.
@@ -70,7 +72,7 @@ class ReportQueries:
     def titles(self, ids: Sequence[str]) -> dict[str, str]:
         return {item: title for item, (title, _) in self.links(ids).items()}
 
-    def items_with_label(self, task: str | None, label: str | None, limit: int = 20) -> list[dict[str, Any]]:
+    def items_with_label(self, task: str | None, label: str | None, limit: int = 20) -> list[LabelledItem]:
         """The newest enriched items, optionally only those with ``label`` (in ``task`` if given)."""
         where, args = ["items.state = 'done'"], []
         if task or label:
@@ -81,7 +83,7 @@ class ReportQueries:
                "group_concat(labels.task || '=' || labels.label || ' ' || printf('%.2f', labels.confidence), "
                "', ') as labels from items left join labels on labels.item_id = items.id "
                f"where {' and '.join(where)} group by items.id order by items.rowid desc limit ?")
-        return [dict(r) for r in self.db.query(sql, [*args, limit])]
+        return [LabelledItem(item_ref(r), r["labels"] or "") for r in self.db.query(sql, [*args, limit])]
 
     def label_agreement(self, tasks: dict[str, list[str]]) -> list[tuple[str, int, int]]:
         """For each task, over items whose own ``label`` field is one of the task's labels: (task, items, agreed)."""

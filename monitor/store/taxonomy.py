@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from monitor.store.rows import ItemDetail, ItemLabel
+
 
 class TaxonomyRecords:
     """LLM cache and budget, tasks accepted at run time, taxonomy proposals, topic centres.
@@ -87,16 +89,14 @@ class TaxonomyRecords:
                              wanted)
         return {r["id"]: r["name"] or ", ".join(json.loads(r["keywords"] or "[]")[:3]) for r in rows}
 
-    def item_detail(self, item_id: str) -> dict[str, Any]:
-        """An item's state, topic (``topic_now``: the one it lives on in after merges) and stored embedding (None
-        until enriched), and its labels with their confidence and the model that gave them."""
+    def item_detail(self, item_id: str) -> ItemDetail:
+        """An item's state, topics, stored embedding and labels."""
         row = next(self.db.query("select state, topic_id, embedding from items where id = ?", [item_id]))
         embedding = np.frombuffer(row["embedding"], dtype=np.float32) if row["embedding"] else None
-        labels = [dict(r) for r in self.db.query(
-            "select task, label, confidence, model from labels where item_id = ? order by task", [item_id])]
+        labels = tuple(ItemLabel(r["task"], r["label"], r["confidence"], r["model"]) for r in self.db.query(
+            "select task, label, confidence, model from labels where item_id = ? order by task", [item_id]))
         topic_now = self._final_topic()(row["topic_id"]) if row["topic_id"] else None
-        return {"state": row["state"], "topic_id": row["topic_id"], "topic_now": topic_now, "embedding": embedding,
-                "labels": labels}
+        return ItemDetail(row["state"], row["topic_id"], topic_now, embedding, labels)
 
     def label_tasks(self) -> list[str]:
         """The tasks that have labelled at least one item."""

@@ -29,25 +29,25 @@ def cmd_item(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     with Store(settings.store.path) as store:
         item = service.find_item(store, args.item)
-        detail = store.item_detail(item["id"])
+        detail = store.item_detail(item.id)
         ids, centres, _ = store.topic_centres()
-        names = store.topic_names([*ids, *(t for t in (detail["topic_id"], detail["topic_now"]) if t)])
-    print(f"Item {item['id']}: {neutral(item['title'] or '') or '(no title)'}")
-    print(f"source: {neutral(item['source'])}")
-    print(f"url:    {neutral_url(item['url'] or '') or '-'}")
-    print("labels: " + (", ".join(f"{x['task']} = {x['label']} ({x['confidence']:.2f}, {x['model']})"
-                                  for x in detail["labels"]) or "none yet"))
-    assigned, now = detail["topic_id"], detail["topic_now"]
-    merged = f" (merged into #{now} {neutral(names.get(now, ''))})" if now != assigned else ""
+        names = store.topic_names([*ids, *(t for t in (detail.topic_id, detail.topic_now) if t)])
+    print(f"Item {item.id}: {neutral(item.title) or '(no title)'}")
+    print(f"source: {neutral(item.source)}")
+    print(f"url:    {neutral_url(item.url) or '-'}")
+    print("labels: " + (", ".join(f"{x.task} = {x.label} ({x.confidence:.2f}, {x.model})" for x in detail.labels)
+                        or "none yet"))
+    assigned, now = detail.topic_id, detail.topic_now
+    merged = f" (merged into #{now} {neutral(names.get(now, ''))})" if now is not None and now != assigned else ""
     print(f"topic:  #{assigned} {neutral(names.get(assigned, ''))}{merged}" if assigned else "topic:  none yet")
-    if detail["embedding"] is None or not ids:
-        print("\nno topic distribution: " + ("the item is not enriched yet" if detail["embedding"] is None
+    if detail.embedding is None or not ids:
+        print("\nno topic distribution: " + ("the item is not enriched yet" if detail.embedding is None
                                              else "there are no live topics yet"))
         return 0
-    if centres.shape[1] != detail["embedding"].shape[0]:
+    if centres.shape[1] != detail.embedding.shape[0]:
         raise ServiceError("the item was embedded by another model than the topics' "
-                           f"({detail['embedding'].shape[0]} against {centres.shape[1]} dimensions)")
-    rows = topic_distribution(detail["embedding"], ids, centres, DISTRIBUTION_TEMPERATURE)[: args.top]
+                           f"({detail.embedding.shape[0]} against {centres.shape[1]} dimensions)")
+    rows = topic_distribution(detail.embedding, ids, centres, DISTRIBUTION_TEMPERATURE)[: args.top]
     print(f"\ntopic distribution (softmax of the cosine similarity to each live topic's centre, temperature "
           f"{DISTRIBUTION_TEMPERATURE:g}):")
     print(table([[f"#{tid}", names.get(tid, ""), f"{p:.1%}" if p >= 0.001 else "<0.1%", f"{sim:.2f}",
@@ -63,6 +63,6 @@ def cmd_items(args: argparse.Namespace, _: NotifierFactory) -> int:
     if not rows:
         print("no items" + (f" labelled {args.label}" if args.label else ""))
         return 0
-    print(table([[r["id"][:10], neutral(r["title"] or "")[:60], r["labels"] or "", r["topic_id"], r["source"]]
+    print(table([[r.item.id[:10], neutral(r.item.title)[:60], r.labels, r.item.topic_id, r.item.source]
                  for r in rows], headers=["item", "title", "labels", "topic", "source"]))
     return 0

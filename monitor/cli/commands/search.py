@@ -26,7 +26,7 @@ def cmd_search(args: argparse.Namespace, _: NotifierFactory) -> int:
     if not rows:
         print("nothing stored yet")
         return 0
-    print(table([[f"{r['similarity']:.2f}", r["id"][:10], neutral(r["title"] or "")[:60], r["source"],
-                  neutral_url(r["url"] or "")] for r in rows],
+    print(table([[f"{r.similarity:.2f}", r.item.id[:10], neutral(r.item.title)[:60], r.item.source,
+                  neutral_url(r.item.url)] for r in rows],
                 headers=["similarity", "item", "title", "source", "url"]))
     return 0
