@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import FakeSlack, FeedServer
+from tests.fake_slack import FakeSlack
+from tests.feed_server import FeedServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -39,7 +39,8 @@ from monitor.enrich.alerts import Alert, Mute
 from monitor.enrich.build import build_pipeline
 from monitor.ingest.registry import build_sources
 from monitor.store.db import Store
-from tests.servers import FakeSlack, sample_rows, serve, wait_for
+from tests.fake_slack import FakeSlack
+from tests.servers import sample_rows, serve, wait_for
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TASKS = """

@@ -23,7 +23,9 @@ from monitor.enrich.build import build_pipeline
 from monitor.ingest.registry import build_sources
 from monitor.store.db import Store
 from tests.cli import lookout, start
-from tests.servers import FakeSlack, FeedServer, Route, rss, sample_rows, wait_for
+from tests.fake_slack import FakeSlack
+from tests.feed_server import FeedServer, Route, rss
+from tests.servers import sample_rows, wait_for
 
 RULES = """
 [[tasks]]

@@ -21,7 +21,8 @@ from monitor.daemon.notify import ConsoleNotifier
 from monitor.daemon.schedule import stored_schedule
 from monitor.enrich.build import build_pipeline
 from monitor.store.db import Store
-from tests.servers import FakeSlack, wait_for
+from tests.fake_slack import FakeSlack
+from tests.servers import wait_for
 from tests.test_bot import Bot, bot, served, strict_settings  # noqa: F401  (bot: the fixture)
 
 TOKYO = TimeSettings("Asia/Tokyo")

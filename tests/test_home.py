@@ -14,7 +14,8 @@ from bot.home import Home
 from models.embedding import Encoder
 from monitor.config.load import load_settings
 from monitor.store.db import Store
-from tests.servers import FakeSlack, wait_for
+from tests.fake_slack import FakeSlack
+from tests.servers import wait_for
 from tests.slack_limits import view_errors
 from tests.test_bot import Bot, bot, event_body, served, signed  # noqa: F401  (bot: the fixture)
 from tests.test_layout_alerts import daemon_alerts, sample_settings

@@ -40,7 +40,8 @@ from monitor.reports import maps
 from monitor.store.db import Store
 from monitor.taxonomy import workflow
 from tests.cli import lookout_here
-from tests.servers import FakeSlack, serve, wait_for
+from tests.fake_slack import FakeSlack
+from tests.servers import serve, wait_for
 from tests.test_bot import SECRET, TASKS, Bot
 
 HARMLESS = "plain story title"

@@ -24,7 +24,8 @@ from monitor.enrich.alerts import Alert, AlertEngine, Evaluation, Mute, Rule, co
 from monitor.ingest.item import Item, make_id
 from monitor.service import MuteRequest, ServiceError, mute_request
 from monitor.store.db import Store
-from tests.servers import FakeSlack, wait_for
+from tests.fake_slack import FakeSlack
+from tests.servers import wait_for
 from tests.test_bot import Bot, Clock, served
 
 ADMIN, OWNER, MEMBER = "U0ADA", "U0OWNER", "U0PLAIN"

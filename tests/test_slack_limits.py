@@ -12,7 +12,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 
 from bot.notifier import slack_client
-from tests.servers import FakeSlack
+from tests.fake_slack import FakeSlack
 
 Build = Callable[[int], dict[str, Any]]
 

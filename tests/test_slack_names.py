@@ -21,7 +21,8 @@ from monitor.enrich.build import build_pipeline
 from monitor.ingest.registry import build_sources
 from monitor.store.db import Store
 from tests.cli import lookout_here
-from tests.servers import FakeSlack, sample_rows, wait_for
+from tests.fake_slack import FakeSlack
+from tests.servers import sample_rows, wait_for
 from tests.test_bot import Bot, served
 
 TASK = "ü" * (NAME_CHARS - 4) + "task"

@@ -18,7 +18,7 @@ from monitor.daemon.core import Daemon
 from monitor.enrich.build import build_pipeline
 from monitor.ingest.registry import build_sources
 from monitor.store.db import Store
-from tests.servers import FakeSlack
+from tests.fake_slack import FakeSlack
 
 TOKEN = {"SLACK_BOT_TOKEN": "xoxb-test-token"}
 TASKS = """
