@@ -39,10 +39,10 @@ from monitor.reports import digest as digests
 from monitor.reports import maps
 from monitor.store.db import Store
 from monitor.taxonomy import workflow
+from tests.bot_helpers import SECRET, TASKS, Bot
 from tests.cli import lookout_here
 from tests.fake_slack import FakeSlack
 from tests.servers import serve, wait_for
-from tests.test_bot import SECRET, TASKS, Bot
 
 HARMLESS = "plain story title"
 HOSTILE = [

@@ -24,9 +24,9 @@ from monitor.enrich.alerts import Alert, AlertEngine, Evaluation, Mute, Rule, co
 from monitor.ingest.item import Item, make_id
 from monitor.service import MuteRequest, ServiceError, mute_request
 from monitor.store.db import Store
+from tests.bot_helpers import Bot, Clock, served
 from tests.fake_slack import FakeSlack
 from tests.servers import wait_for
-from tests.test_bot import Bot, Clock, served
 
 ADMIN, OWNER, MEMBER = "U0ADA", "U0OWNER", "U0PLAIN"
 TOPIC, OTHER = 41, 42
