@@ -23,11 +23,8 @@ from bot.server import make_web_app
 from models.embedding import Encoder
 from monitor.config.load import load_settings
 from monitor.config.schema import Settings
-from monitor.daemon.core import Daemon
-from monitor.daemon.notify import ConsoleNotifier
-from monitor.enrich.build import build_pipeline
-from monitor.ingest.registry import build_sources
 from monitor.store.db import Store
+from tests.daemon_helpers import run
 from tests.fake_slack import FakeSlack
 from tests.servers import sample_rows, serve
 
@@ -109,6 +106,13 @@ async def served(settings: Settings, store: Store, slack: FakeSlack, clock: Call
         await runner.cleanup()
 
 
+def bot_settings(tmp_path: Path, extra: str = "") -> Settings:
+    """Settings from ``l.toml`` in ``tmp_path``: a store ``l.db`` there, ``extra``, then TASKS."""
+    cfg = tmp_path / "l.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "l.db"}"\n{extra}{TASKS}')
+    return load_settings(cfg, env={})
+
+
 @contextlib.asynccontextmanager
 async def replayed(tmp_path: Path, tiny_model: str, slack: FakeSlack) -> AsyncIterator[Bot]:
     """The app served over a store that the daemon filled from a replay of 8 sample rows, with the tiny model (the
@@ -116,14 +120,10 @@ async def replayed(tmp_path: Path, tiny_model: str, slack: FakeSlack) -> AsyncIt
     data = tmp_path / "s.jsonl"
     undated = [{k: v for k, v in r.items() if k != "timestamp"} for r in sample_rows(8)]  # they happen as they arrive
     data.write_text("".join(json.dumps(r) + "\n" for r in undated))
-    cfg = tmp_path / "l.toml"
-    cfg.write_text(f'[store]\npath = "{tmp_path / "l.db"}"\n[model]\nembedding = "{tiny_model}"\n'
-                   f'[[replays]]\nname = "list"\npath = "{data}"\n{TASKS}')
-    settings: Settings = load_settings(cfg, env={})
+    settings = bot_settings(tmp_path, f'[model]\nembedding = "{tiny_model}"\n'
+                                      f'[[replays]]\nname = "list"\npath = "{data}"\n')
     encoder = Encoder(tiny_model)
-    store = Store(settings.store.path)
-    await Daemon(settings, store, build_pipeline(settings, store, encoder), ConsoleNotifier(lambda _: None, "never"),
-                 build_sources(settings)).run(until_idle=True)
+    await run(settings, encoder, [])
     store = Store(settings.store.path)
     async with served(settings, store, slack, encode=lambda: encoder.encode) as bot:
         yield bot

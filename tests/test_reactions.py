@@ -18,9 +18,9 @@ from monitor.config.load import load_settings
 from monitor.config.schema import Settings
 from monitor.store.db import Store
 from tests.bot_helpers import Bot, event_body, served, signed, trigger_id
+from tests.daemon_helpers import append, config, deliver
 from tests.fake_slack import FakeSlack
 from tests.servers import wait_for
-from tests.test_threads import append, config, deliver
 
 ROOT_TS = "1700000001.000100"
 

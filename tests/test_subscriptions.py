@@ -21,10 +21,10 @@ from monitor.config.load import load_settings
 from monitor.store.db import Store
 from tests.bot_helpers import Bot, served, trigger_id
 from tests.cli import lookout_here
+from tests.daemon_helpers import append, config, deliver, story
 from tests.fake_slack import FakeSlack
 from tests.feed_server import FeedServer, Route, rss
 from tests.servers import sample_rows
-from tests.test_threads import append, config, deliver, story
 
 
 @pytest.fixture(scope="module")
