@@ -45,8 +45,10 @@ sys.path.insert(0, str(ROOT))
 from monitor.ingest.item import make_id  # noqa: E402
 from monitor.ingest.webhook import SIGNATURE_HEADER, sign  # noqa: E402
 from tests.cli import env  # noqa: E402
+from tests.fake_slack import FakeSlack  # noqa: E402
+from tests.feed_server import FeedServer, Route  # noqa: E402
 from tests.feeds import feed_guid, make_feed  # noqa: E402
-from tests.servers import FakeSlack, FeedServer, Route, sample_rows  # noqa: E402
+from tests.servers import sample_rows  # noqa: E402
 
 SECRET = "crash-bench-secret"
 FEED, HOOK = "list", "hook"

@@ -1,14 +1,20 @@
-"""Shared fixtures: a tiny sentence-transformers model built here, real servers on 127.0.0.1, temp stores."""
+"""Shared fixtures: a tiny sentence-transformers model built here, real servers on 127.0.0.1, the Slack app served
+over a replayed store, temp stores."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.servers import FakeSlack, FeedServer
+from tests.fake_slack import FakeSlack
+from tests.feed_server import FeedServer
+
+if TYPE_CHECKING:
+    from tests.bot_helpers import Bot
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -72,6 +78,15 @@ async def slack() -> AsyncIterator[FakeSlack]:
     server = await FakeSlack().start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, tiny_model: str, slack: FakeSlack) -> AsyncIterator[Bot]:
+    """The Slack app served over a store a replay of 8 sample rows filled (imported here only when a test asks)."""
+    from tests.bot_helpers import replayed
+
+    async with replayed(tmp_path, tiny_model, slack) as served:
+        yield served
 
 
 @pytest.fixture

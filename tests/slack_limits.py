@@ -1,5 +1,5 @@
 """What Slack checks of a request before it acts, for the fake Web API: the scopes each method needs, and Block Kit's
-limits (a message over them is refused with ``invalid_blocks``, as Slack does)."""
+limits for messages and views (a message or view over them is refused with ``invalid_blocks``, as Slack does)."""
 
 from __future__ import annotations
 
@@ -56,19 +56,30 @@ def manifest_scopes(path: Path = MANIFEST) -> frozenset[str]:
 TEXT_LIMITS = {"header": 150, "section": 3000, "context": 3000, "button": 75, "option": 75, "placeholder": 150,
                "field": 2000}
 CONFIRM_LIMITS = {"title": 100, "text": 300, "confirm": 30, "deny": 30}
+VIEW_LIMITS = {"title": 24, "submit": 24, "close": 24, "private_metadata": 3000}
 
 
-def block_errors(blocks: Any, most: int = 50) -> list[str]:
-    """Slack's complaints about ``blocks`` (a list, or its JSON): one per limit broken, with a JSON pointer."""
+def block_errors(blocks: Any, most: int = 50, where: str = "/blocks") -> list[str]:
+    """Slack's complaints about ``blocks`` (a list, or its JSON) of a message (``most`` 50) or a view (100): one per
+    limit broken, with a JSON pointer under ``where``."""
     if isinstance(blocks, str):
         blocks = json.loads(blocks)
-    errors = [f"must be no more than {most} items [json-pointer:/blocks]"] if len(blocks) > most else []
+    errors = [f"must be no more than {most} items [json-pointer:{where}]"] if len(blocks) > most else []
     ids = [b["block_id"] for b in blocks if "block_id" in b]
     if len(ids) != len(set(ids)):
-        errors.append("block_id must be unique [json-pointer:/blocks]")
+        errors.append(f"block_id must be unique [json-pointer:{where}]")
     for n, block in enumerate(blocks):
-        errors += _block(block, f"/blocks/{n}")
+        errors += _block(block, f"{where}/{n}")
     return errors
+
+
+def view_errors(view: Any) -> list[str]:
+    """Slack's complaints about a modal or Home tab ``view`` (a dict, or its JSON): its title, submit and close
+    texts, its private_metadata, and its blocks."""
+    if isinstance(view, str):
+        view = json.loads(view)
+    errors = [e for part, limit in VIEW_LIMITS.items() for e in _over(view.get(part, ""), limit, f"/view/{part}")]
+    return errors + block_errors(view.get("blocks", []), 100, "/view/blocks")
 
 
 def _over(text: Any, limit: int, where: str) -> list[str]:
@@ -78,8 +89,10 @@ def _over(text: Any, limit: int, where: str) -> list[str]:
 
 def _block(block: dict[str, Any], where: str) -> list[str]:
     kind, errors = block.get("type", ""), _over(block.get("block_id", ""), 255, f"{where}/block_id")
-    if kind in ("header", "section") and "text" in block:
+    if kind in ("header", "section", "context") and "text" in block:
         errors += _over(block["text"], TEXT_LIMITS[kind], f"{where}/text")
+    if len(block.get("fields", [])) > 10:
+        errors.append(f"must be no more than 10 items [json-pointer:{where}/fields]")
     for i, field in enumerate(block.get("fields", [])):
         errors += _over(field, TEXT_LIMITS["field"], f"{where}/fields/{i}")
     elements = block.get("elements", [])

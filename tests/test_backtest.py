@@ -10,8 +10,8 @@ from pathlib import Path
 from models.embedding import Encoder
 from monitor.config.load import load_settings
 from tests.cli import start
-from tests.servers import FakeSlack
-from tests.test_daemon import run
+from tests.daemon_helpers import run
+from tests.fake_slack import FakeSlack
 from tests.test_replay import STORY, config, write_days
 
 

@@ -12,9 +12,10 @@ from models.embedding import Encoder
 from monitor.enrich.alerts import AlertEngine
 from monitor.enrich.bursts import MAX_DECAY_BINS, BurstTracker
 from monitor.store.db import Store
-from tests.servers import FeedServer, Route, rss, sample_rows
+from tests.daemon_helpers import run, settings_for
+from tests.feed_server import FeedServer, Route, rss
+from tests.servers import sample_rows
 from tests.test_alerts import ev, rule
-from tests.test_daemon import run, settings_for
 
 HOUR = 3600.0
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.cli import ROOT, lookout, lookout_here, start
-from tests.servers import FakeSlack, FeedServer, Route, rss, sample_rows
+from tests.fake_slack import FakeSlack
+from tests.feed_server import FeedServer, Route, rss
+from tests.servers import sample_rows
 
 COMMANDS = ["run", "demo", "status", "topics", "items", "settings"]
 

@@ -16,53 +16,15 @@ import pytest
 
 from models.embedding import Encoder
 from monitor.config.load import load_settings
-from monitor.config.schema import Settings
 from monitor.daemon.core import Daemon
 from monitor.daemon.notify import ConsoleNotifier
 from monitor.enrich.build import build_pipeline
-from monitor.ingest.registry import build_sources
 from monitor.store.db import Store
 from tests.cli import lookout, start
-from tests.servers import FakeSlack, FeedServer, Route, rss, sample_rows, wait_for
-
-RULES = """
-[[tasks]]
-name = "spam"
-  [[tasks.labels]]
-  name = "spam"
-  description = "advertising"
-  [[tasks.labels]]
-  name = "ham"
-  description = "discussion"
-
-[[alerts]]
-name = "everything"
-kind = "keyword"
-pattern = "."
-cooldown_minutes = 0
-"""
-
-
-def settings_for(tmp_path: Path, tiny_model: str, extra: str) -> Settings:
-    path = tmp_path / "lookout.toml"
-    path.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
-                    f"{extra}{RULES}")
-    return load_settings(path, env={})
-
-
-async def run(settings: Settings, encoder: Encoder, out: list[str], until_idle: bool = True,
-              stop_when: object = None) -> Daemon:
-    store = Store(settings.store.path)
-    daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), ConsoleNotifier(out.append, "never"),
-                    build_sources(settings))
-    task = asyncio.create_task(daemon.run(until_idle=until_idle))
-    if stop_when is not None:
-        while not stop_when():  # type: ignore[operator]
-            await asyncio.sleep(0.05)
-        daemon.stop()
-    await asyncio.wait_for(task, 60)
-    store.close()
-    return daemon
+from tests.daemon_helpers import run, settings_for
+from tests.fake_slack import FakeSlack
+from tests.feed_server import FeedServer, Route, rss
+from tests.servers import sample_rows, wait_for
 
 
 @pytest.fixture(scope="module")

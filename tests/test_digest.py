@@ -15,7 +15,7 @@ from monitor.daemon.notify import ConsoleNotifier
 from monitor.reports import digest as digests
 from monitor.store.db import Store
 from tests.cli import lookout_here
-from tests.servers import FakeSlack
+from tests.fake_slack import FakeSlack
 
 DAY = 86400.0
 NOW = 1_790_000_000.0

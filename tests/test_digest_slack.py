@@ -21,8 +21,9 @@ from monitor.daemon.notify import ConsoleNotifier
 from monitor.daemon.schedule import stored_schedule
 from monitor.enrich.build import build_pipeline
 from monitor.store.db import Store
-from tests.servers import FakeSlack, wait_for
-from tests.test_bot import Bot, bot, served, strict_settings  # noqa: F401  (bot: the fixture)
+from tests.bot_helpers import Bot, served, strict_settings
+from tests.fake_slack import FakeSlack
+from tests.servers import wait_for
 
 TOKYO = TimeSettings("Asia/Tokyo")
 NOON_UTC = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)  # a Wednesday
@@ -32,7 +33,7 @@ def tokyo(settings: Settings, **sections: object) -> Settings:
     return dataclasses.replace(settings, time=TOKYO, **sections)  # type: ignore[arg-type]
 
 
-async def test_digest_posts_todays_digest_in_the_channel_with_its_chart_in_the_thread(bot: Bot) -> None:  # noqa: F811
+async def test_digest_posts_todays_digest_in_the_channel_with_its_chart_in_the_thread(bot: Bot) -> None:
     status, answer = await bot.command("digest")
     assert status == 200 and answer == {"response_type": "ephemeral", "text": messages.DIGEST_BUILDING}
     await wait_for(lambda: bot.slack.calls["files.completeUploadExternal"], seconds=60)
@@ -48,7 +49,7 @@ async def test_digest_posts_todays_digest_in_the_channel_with_its_chart_in_the_t
     assert png.startswith(b"\x89PNG")
 
 
-async def test_a_digest_that_cannot_be_posted_says_why(bot: Bot) -> None:  # noqa: F811
+async def test_a_digest_that_cannot_be_posted_says_why(bot: Bot) -> None:
     bot.slack.unknown_channels.add("C0ALERTS")
     await bot.command("digest")
     await wait_for(lambda: bot.slack.responses, seconds=60)
@@ -62,7 +63,7 @@ async def test_a_digest_that_cannot_be_posted_says_why(bot: Bot) -> None:  # noq
     ("digest schedule daily 25:00", "`daily 25:00` is not a digest schedule"),
     ("digest schedule weekly funday 08:00", "`funday` is not a day of the week"),
 ])
-async def test_a_schedule_that_is_not_understood_says_what_was_expected(bot: Bot, text: str,  # noqa: F811
+async def test_a_schedule_that_is_not_understood_says_what_was_expected(bot: Bot, text: str,
                                                                          said: str) -> None:
     _, answer = await bot.command(text)
     assert said in answer["text"] and "digest schedule weekly <day> HH:MM" in answer["text"]
@@ -70,7 +71,7 @@ async def test_a_schedule_that_is_not_understood_says_what_was_expected(bot: Bot
 
 
 async def test_only_admins_change_the_schedule_and_the_answer_gives_the_next_one_in_the_teams_zone(
-        bot: Bot, slack: FakeSlack) -> None:  # noqa: F811
+        bot: Bot, slack: FakeSlack) -> None:
     slack.members = {"C0LOOKOUT": ["U0BOSS"]}
     async with served(tokyo(strict_settings()), bot.store, slack) as strict:
         _, answer = await strict.command("digest schedule daily 08:00")
@@ -124,7 +125,7 @@ async def test_a_tokyo_teams_0800_digest_fires_at_2300_utc_and_the_daemon_follow
     store.close()
 
 
-async def test_times_are_shown_in_the_teams_zone(bot: Bot, slack: FakeSlack) -> None:  # noqa: F811
+async def test_times_are_shown_in_the_teams_zone(bot: Bot, slack: FakeSlack) -> None:
     topic = bot.store.db.execute("select topic_id from items order by rowid limit 1").fetchone()[0]
     bot.store.db["topic_events"].insert({"kind": "split", "topic_id": topic, "other_id": 77, "size": 4,
                                          "at": 1_700_000_000.0})

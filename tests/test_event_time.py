@@ -11,8 +11,9 @@ from models.embedding import Encoder
 from monitor.enrich.bursts import BurstTracker
 from monitor.ingest.item import Item
 from monitor.store.db import Store
-from tests.servers import FeedServer, Route, rss, sample_rows
-from tests.test_daemon import run, settings_for
+from tests.daemon_helpers import run, settings_for
+from tests.feed_server import FeedServer, Route, rss
+from tests.servers import sample_rows
 
 HOUR = 3600.0
 

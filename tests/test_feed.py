@@ -20,8 +20,9 @@ from monitor.ingest.registry import build_sources
 from monitor.ingest.sources.feed import FeedError, FeedSource, parse_feed
 from monitor.store.db import Store
 from tests.dovecot import free_port
+from tests.feed_server import FeedServer, Route, atom, rss
 from tests.feeds import feed_guid, make_feed
-from tests.servers import FeedServer, Route, atom, rss, sample_rows, wait_for
+from tests.servers import sample_rows, wait_for
 
 
 async def poll(server: FeedServer, path: str, position: dict | None = None, **kw: float):

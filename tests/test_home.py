@@ -14,8 +14,10 @@ from bot.home import Home
 from models.embedding import Encoder
 from monitor.config.load import load_settings
 from monitor.store.db import Store
-from tests.servers import FakeSlack, view_errors, wait_for
-from tests.test_bot import Bot, bot, event_body, served, signed  # noqa: F401  (bot: the fixture)
+from tests.bot_helpers import Bot, event_body, served, signed
+from tests.fake_slack import FakeSlack
+from tests.servers import wait_for
+from tests.slack_limits import view_errors
 from tests.test_layout_alerts import daemon_alerts, sample_settings
 
 
@@ -27,7 +29,7 @@ def busy_home() -> Home:
                 topics="*Largest topics*", alerts=[], mutes=[], models=[])
 
 
-async def open_home(bot: Bot, user: str = "U0ADA") -> dict[str, Any]:  # noqa: F811
+async def open_home(bot: Bot, user: str = "U0ADA") -> dict[str, Any]:
     """Open the Home tab as ``user``; returns the view published."""
     before = len(bot.slack.calls["views.publish"])
     body = event_body({"type": "app_home_opened", "user": user, "channel": "D0ADA", "tab": "home"})
@@ -83,7 +85,7 @@ async def test_a_busy_store_gets_the_dashboard_with_alerts_mutes_schedule_and_mo
     store.close()
 
 
-async def test_the_search_modal_answers_in_place(bot: Bot) -> None:  # noqa: F811
+async def test_the_search_modal_answers_in_place(bot: Bot) -> None:
     await bot.action({"action_id": "lookout_home_search", "type": "button", "block_id": "h", "action_ts": "1",
                       "value": "lookout_home_search"}, [])
     await wait_for(lambda: bot.slack.calls["views.open"])
@@ -104,7 +106,7 @@ async def test_the_search_modal_answers_in_place(bot: Bot) -> None:  # noqa: F81
     assert all(" · `" in r and "similarity " in r for r in rows)
 
 
-async def test_todays_digest_button_sends_the_digest_to_the_user(bot: Bot) -> None:  # noqa: F811
+async def test_todays_digest_button_sends_the_digest_to_the_user(bot: Bot) -> None:
     await bot.action({"action_id": "lookout_home_digest", "type": "button", "block_id": "h", "action_ts": "1",
                       "value": "lookout_home_digest"}, [])
     await wait_for(lambda: bot.slack.calls["files.completeUploadExternal"], seconds=60)

@@ -40,9 +40,10 @@ from monitor.reports import maps
 from monitor.store.db import Store
 from monitor.store.outbox import SentAlert
 from monitor.taxonomy import workflow
+from tests.bot_helpers import SECRET, TASKS, Bot
 from tests.cli import lookout_here
-from tests.servers import FakeSlack, serve, wait_for
-from tests.test_bot import SECRET, TASKS, Bot
+from tests.fake_slack import FakeSlack
+from tests.servers import serve, wait_for
 
 HARMLESS = "plain story title"
 HOSTILE = [

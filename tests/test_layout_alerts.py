@@ -31,8 +31,9 @@ from monitor.enrich.describe import link_typical, name_topics
 from monitor.ingest.item import Item, make_id
 from monitor.ingest.registry import build_sources
 from monitor.store.db import Store
-from tests.servers import FakeSlack, sample_rows, wait_for
-from tests.test_bot import TASKS, served
+from tests.bot_helpers import TASKS, served
+from tests.fake_slack import FakeSlack
+from tests.servers import sample_rows, wait_for
 
 TOKYO = "Asia/Tokyo"
 RULES = r"""

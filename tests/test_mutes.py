@@ -19,24 +19,17 @@ from bot.blocks import alert_blocks, taxonomy_blocks
 from models.classifier import Prediction
 from monitor import service
 from monitor.config.load import load_settings
-from monitor.config.schema import Settings
 from monitor.enrich.alerts import Alert, AlertEngine, Evaluation, Mute, Rule, compile_pattern
 from monitor.ingest.item import Item, make_id
 from monitor.service import MuteRequest, ServiceError, mute_request
 from monitor.store.db import Store
-from tests.servers import FakeSlack, wait_for
-from tests.test_bot import Bot, Clock, served
+from tests.bot_helpers import Bot, Clock, bot_settings, served
+from tests.fake_slack import FakeSlack
+from tests.servers import wait_for
 
 ADMIN, OWNER, MEMBER = "U0ADA", "U0OWNER", "U0PLAIN"
 TOPIC, OTHER = 41, 42
-CONFIG = """
-[[tasks]]
-name = "spam"
-  [[tasks.labels]]
-  name = "spam"
-  [[tasks.labels]]
-  name = "ham"
-
+ALERTS = """
 [[alerts]]
 name = "spam-wave"
 kind = "keyword"
@@ -49,16 +42,10 @@ pattern = "(?i)password"
 """
 
 
-def settings_in(tmp_path: Path, extra: str = "") -> Settings:
-    cfg = tmp_path / "l.toml"
-    cfg.write_text(f'[store]\npath = "{tmp_path / "l.db"}"\n{extra}{CONFIG}')
-    return load_settings(cfg, env={})
-
-
 @pytest.fixture
 async def lookout(tmp_path: Path, slack: FakeSlack) -> AsyncIterator[Bot]:
     """The app over a store with two topics and one item, for settings with two keyword rules and no admins."""
-    settings = settings_in(tmp_path)
+    settings = bot_settings(tmp_path, ALERTS)
     store = Store(settings.store.path)
     store.db["topics"].insert_all([{"id": tid, "size": 5, "keywords": json.dumps(words), "representatives": "[]",
                                     "alive": 1} for tid, words in ((TOPIC, ["offer", "cheap"]),
@@ -90,7 +77,7 @@ def updated_blocks(slack: FakeSlack) -> list[dict[str, Any]]:
 
 
 def engine_with_both_rules(muted: set[Mute], wall: float | None = None) -> AlertEngine:
-    """The engine for CONFIG's two keyword rules, no cooldown; ``wall`` fixes its clock (mutes end by it)."""
+    """The engine for ALERTS' two keyword rules, no cooldown; ``wall`` fixes its clock (mutes end by it)."""
     return AlertEngine([Rule(name, "keyword", "C0ALERTS", 0.0, pattern=compile_pattern(pattern))
                         for name, pattern in (("spam-wave", "(?i)offer"), ("security", "(?i)password"))], muted=muted,
                        **({"clock": lambda: wall} if wall is not None else {}))
@@ -279,7 +266,7 @@ async def test_when_slack_cannot_say_who_is_admin_nothing_changes_and_the_answer
 
 
 async def test_a_workspace_admins_answer_is_asked_again_after_five_minutes(tmp_path: Path, slack: FakeSlack) -> None:
-    settings = settings_in(tmp_path)
+    settings = bot_settings(tmp_path, ALERTS)
     store = Store(settings.store.path)
     store.db["topics"].insert({"id": TOPIC, "size": 5, "keywords": "[]", "representatives": "[]", "alive": 1})
     clock = Clock(0.0)
@@ -296,7 +283,7 @@ async def test_a_workspace_admins_answer_is_asked_again_after_five_minutes(tmp_p
 
 
 async def test_configured_admins_are_the_only_admins_and_slack_is_not_asked(tmp_path: Path, slack: FakeSlack) -> None:
-    settings = settings_in(tmp_path, '[bot]\nadmins = ["U0BOSS"]\n')
+    settings = bot_settings(tmp_path, '[bot]\nadmins = ["U0BOSS"]\n' + ALERTS)
     store = Store(settings.store.path)
     store.db["topics"].insert({"id": TOPIC, "size": 5, "keywords": "[]", "representatives": "[]", "alive": 1})
     async with served(settings, store, slack) as bot:

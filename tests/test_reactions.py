@@ -17,9 +17,10 @@ from models.embedding import Encoder
 from monitor.config.load import load_settings
 from monitor.config.schema import Settings
 from monitor.store.db import Store
-from tests.servers import FakeSlack, wait_for
-from tests.test_bot import Bot, event_body, served, signed, trigger_id
-from tests.test_threads import append, config, deliver
+from tests.bot_helpers import Bot, event_body, served, signed, trigger_id
+from tests.daemon_helpers import append, config, deliver
+from tests.fake_slack import FakeSlack
+from tests.servers import wait_for
 
 ROOT_TS = "1700000001.000100"
 

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.notifier import SlackNotifier
 from monitor.daemon.notify import DeliveryError
 from monitor.reports.digest import Digest
-from tests.servers import FakeSlack
+from tests.fake_slack import FakeSlack
 from tests.slack_limits import EVENT_SCOPES, METHOD_SCOPES, ROOT, manifest_scopes
 
 MANIFESTS = sorted(ROOT.glob("slack-manifest*.yml"))

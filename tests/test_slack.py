@@ -12,7 +12,7 @@ from bot.notifier import SlackNotifier, make_notifier
 from monitor.config.load import load_settings
 from monitor.daemon.notify import ConsoleNotifier, DeliveryError
 from monitor.enrich.alerts import Alert
-from tests.servers import FakeSlack
+from tests.fake_slack import FakeSlack
 
 TOKEN = "xoxb-test-token"
 

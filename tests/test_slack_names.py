@@ -20,9 +20,10 @@ from monitor.enrich.alerts import Alert
 from monitor.enrich.build import build_pipeline
 from monitor.ingest.registry import build_sources
 from monitor.store.db import Store
+from tests.bot_helpers import Bot, served
 from tests.cli import lookout_here
-from tests.servers import FakeSlack, sample_rows, wait_for
-from tests.test_bot import Bot, served
+from tests.fake_slack import FakeSlack
+from tests.servers import sample_rows, wait_for
 
 TASK = "ü" * (NAME_CHARS - 4) + "task"
 LABELS = ["é" * NAME_CHARS, "ß" * (NAME_CHARS - 1) + "x"]

@@ -27,7 +27,8 @@ from monitor.ingest.sources.imap import ImapError
 from monitor.ingest.sources.mastodon import MastodonError
 from monitor.ingest.sources.reddit import RedditError
 from tests.dovecot import PASSWORD, USER, Dovecot
-from tests.servers import FeedServer, Route, rss, sample_rows, serve
+from tests.feed_server import FeedServer, Route, rss
+from tests.servers import sample_rows, serve
 from tests.test_imap import deliver, mail
 from tests.test_reddit import FakeReddit
 from tests.test_social import FakeJetstream, FakeMastodon, post, status

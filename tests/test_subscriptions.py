@@ -19,10 +19,12 @@ from models.embedding import Encoder
 from monitor import subscriptions
 from monitor.config.load import load_settings
 from monitor.store.db import Store
+from tests.bot_helpers import Bot, served, trigger_id
 from tests.cli import lookout_here
-from tests.servers import FakeSlack, FeedServer, Route, rss, sample_rows
-from tests.test_bot import Bot, served, trigger_id
-from tests.test_threads import append, config, deliver, story
+from tests.daemon_helpers import append, config, deliver, story
+from tests.fake_slack import FakeSlack
+from tests.feed_server import FeedServer, Route, rss
+from tests.servers import sample_rows
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,9 @@ from monitor.enrich.pipeline import BatchResult, Enriched
 from monitor.ingest.item import Item, make_id
 from monitor.store.db import Store
 from tests.cli import lookout_here
-from tests.servers import FakeLLM, FeedServer, Route, rss, sample_rows, wait_for
+from tests.fake_llm import FakeLLM
+from tests.feed_server import FeedServer, Route, rss
+from tests.servers import sample_rows, wait_for
 from tests.test_learning import write_config
 
 STORIES = {

@@ -11,63 +11,14 @@ from typing import Any
 
 import pytest
 
-from bot.notifier import make_notifier
 from models.embedding import Encoder
-from monitor.config.load import load_settings
-from monitor.daemon.core import Daemon
-from monitor.enrich.build import build_pipeline
-from monitor.ingest.registry import build_sources
-from monitor.store.db import Store
-from tests.servers import FakeSlack
-
-TOKEN = {"SLACK_BOT_TOKEN": "xoxb-test-token"}
-TASKS = """
-[[tasks]]
-name = "spam"
-  [[tasks.labels]]
-  name = "spam"
-  description = "advertising"
-  [[tasks.labels]]
-  name = "ham"
-  description = "discussion"
-"""
-STORY = {"title": "Mortgage rates fall again", "text": "Lenders cut their thirty year fixed mortgage rates again."}
+from tests.daemon_helpers import append, config, deliver, story
+from tests.fake_slack import FakeSlack
 
 
 @pytest.fixture(scope="module")
 def encoder(tiny_model: str) -> Encoder:
     return Encoder(tiny_model)
-
-
-def config(tmp_path: Path, tiny_model: str, slack: FakeSlack, extra: str = "") -> Path:
-    """Settings with a replay of ``stream.jsonl``, one task, and a rule that alerts on every item in #lookout."""
-    (tmp_path / "stream.jsonl").touch()
-    cfg = tmp_path / "lookout.toml"
-    cfg.write_text(f'[store]\npath = "{tmp_path / "lookout.db"}"\n[model]\nembedding = "{tiny_model}"\n'
-                   f'[slack]\nbase_url = "{slack.base_url}"\nmessages_per_second = 1000\n{extra}'
-                   f'[[replays]]\nname = "s"\npath = "{tmp_path / "stream.jsonl"}"\n{TASKS}'
-                   '[[alerts]]\nname = "every"\nkind = "keyword"\npattern = "."\ncooldown_minutes = 0\n')
-    slack.channel_ids["#lookout"] = "C0LOOK"
-    return cfg
-
-
-def append(cfg: Path, rows: list[dict[str, Any]]) -> None:
-    with (cfg.parent / "stream.jsonl").open("a") as f:
-        f.writelines(json.dumps(r) + "\n" for r in rows)
-
-
-def story(*ids: str) -> list[dict[str, Any]]:
-    """Items with the same words (so one topic), each with its own id."""
-    return [{"id": i, **STORY} for i in ids]
-
-
-async def deliver(cfg: Path, encoder: Encoder) -> None:
-    """One run of the daemon until idle, posting to the fake Slack, as `lookout run --until-idle` does."""
-    settings = load_settings(cfg, env=TOKEN)
-    store = Store(settings.store.path)
-    await Daemon(settings, store, build_pipeline(settings, store, encoder), make_notifier(settings, print),
-                 build_sources(settings)).run(until_idle=True)
-    store.close()
 
 
 def texts(blocks: list[dict[str, Any]]) -> str:
