@@ -145,7 +145,7 @@ async def test_watch_adds_lists_and_removes_feeds_and_keyword_rules(bot: Bot) ->
     assert answer["text"] == ":warning: `list` is set in the configuration file; remove it there"
     _, answer = await bot.command("watch remove blog")
     assert answer["text"] == "Stopped watching `blog`."
-    assert [w["name"] for w in bot.store.watches()] == ["i-outage"]
+    assert [w.name for w in bot.store.watches()] == ["i-outage"]
 
 
 @pytest.mark.parametrize(("target", "shown"), [
