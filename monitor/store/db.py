@@ -17,7 +17,6 @@ import json
 import sqlite3
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -27,28 +26,29 @@ from typing import Any, TypeVar
 import numpy as np
 import sqlite_utils
 
-from models.keywords import short_name
-from models.topics import Topic, TopicChanges
 from monitor.enrich.pipeline import BatchResult
 from monitor.ingest.item import Item
+from monitor.store.items import ItemRecords
+from monitor.store.labels import LabelRecords
 from monitor.store.learning import LearningRecords
 from monitor.store.migrations import migrations
 from monitor.store.mutes import MuteRecords
 from monitor.store.outbox import OutboxRecords
 from monitor.store.reports import ReportQueries
-from monitor.store.rows import ItemRef, iso_time, item_ref, row_item
+from monitor.store.rows import iso_time, row_item
 from monitor.store.subscriptions import SubscriptionRecords
 from monitor.store.taxonomy import TaxonomyRecords
 from monitor.store.threads import ThreadRecords
 from monitor.store.timeline import Timeline
+from monitor.store.topics import TopicRecords
 from monitor.store.watches import WatchRecords
 
 T = TypeVar("T")
 READERS = 4  # reader threads (each with its own read-only connection) behind Store.read
 
 
-class Store(OutboxRecords, WatchRecords, TaxonomyRecords, LearningRecords, ReportQueries, MuteRecords,
-            SubscriptionRecords, ThreadRecords, Timeline):
+class Store(ItemRecords, LabelRecords, TopicRecords, OutboxRecords, WatchRecords, TaxonomyRecords,
+            LearningRecords, ReportQueries, MuteRecords, SubscriptionRecords, ThreadRecords, Timeline):
     """All of Lookout's state in one SQLite file. Async code writes through ``call`` (one writer thread) and reads
     through ``read`` (reader threads); plain synchronous code (the CLI, a test looking at a running daemon) calls the
     methods directly.
@@ -208,148 +208,4 @@ class Store(OutboxRecords, WatchRecords, TaxonomyRecords, LearningRecords, Repor
         with self._conn:
             self._conn.executemany("update items set state = 'failed', error = ?, processed_at = ? where id = ?",
                                    [(e, time.time(), i) for i, e in errors.items()])
-
-    def _save_topics(self, changes: TopicChanges, keywords: dict[int, list[str]], now: float) -> None:
-        self._conn.executemany(
-            "insert or replace into topics (id, size, first_seen, last_seen, keywords, name, representatives, "
-            "vector_sum, terms, half_sums, half_sizes, half_terms, terms_at, candidates, rep_vectors, alive, "
-            "merged_into, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, null, ?)",
-            [(t.id, t.size, t.first_seen, t.last_seen, json.dumps(keywords.get(t.id, [])),
-              short_name(keywords.get(t.id, [])), json.dumps(t.representatives),
-              t.vector_sum.astype(np.float64).tobytes(), json.dumps(t.terms),
-              np.asarray(t.half_sums, dtype=np.float64).tobytes(), json.dumps(t.half_sizes),
-              json.dumps(t.half_terms), t.terms_at, json.dumps(t.candidates),
-              np.asarray(t.rep_vectors, dtype=np.float32).tobytes(), now)
-             for t in changes.updated])
-        self._conn.executemany("update topics set alive = 0, merged_into = ?, updated_at = ? where id = ?",
-                               [(into, now, tid) for tid, into in changes.removed.items()])
-        self._conn.executemany("insert into topic_events (kind, topic_id, other_id, size, at) values (?, ?, ?, ?, ?)",
-                               [(e.kind, e.topic, e.other, e.size, e.ts) for e in changes.events])
-
-    def load_topics(self) -> tuple[list[Topic], dict[str, int]]:
-        """The live topics and the topic model's counters, as last committed."""
-        def topic(r: dict[str, Any]) -> Topic:
-            halves = r["half_sums"]
-            reps = [tuple(x) for x in json.loads(r["representatives"])]
-            pool = [tuple(x) for x in json.loads(r["candidates"])] if r["candidates"] else reps
-            return Topic(id=r["id"], vector_sum=np.frombuffer(r["vector_sum"], dtype=np.float64).copy(),
-                         size=r["size"], first_seen=r["first_seen"], last_seen=r["last_seen"],
-                         terms=Counter(json.loads(r["terms"])),
-                         representatives=reps, candidates=pool, rep_vectors=self._rep_vectors(r["rep_vectors"], pool),
-                         half_sums=np.frombuffer(halves, dtype=np.float64).reshape(2, -1).copy() if halves else None,
-                         half_sizes=json.loads(r["half_sizes"] or "[0, 0]"),
-                         half_terms=[Counter(h) for h in json.loads(r["half_terms"] or "[{}, {}]")],
-                         terms_at=r["terms_at"] if r["terms_at"] is not None else r["last_seen"])
-
-        topics = [topic(r) for r in self.db.query("select * from topics where alive = 1 order by id")]
-        meta = {r["key"].removeprefix("topics."): json.loads(r["value"])
-                for r in self.db.query("select * from meta where key like 'topics.%'")}
-        return topics, meta
-
-    def _rep_vectors(self, saved: bytes | None, reps: list[tuple[Any, ...]]) -> np.ndarray | None:
-        """A topic's saved candidate vectors; for a topic saved before they were (None), its representatives' stored
-        item embeddings, or None when one is missing (the topic then starts its representatives over)."""
-        if not reps:
-            return None
-        if saved is not None:
-            return np.frombuffer(saved, dtype=np.float32).reshape(len(reps), -1).copy()
-        found = {r["id"]: r["embedding"] for r in self.db.query(
-            f"select id, embedding from items where id in ({','.join('?' * len(reps))})", [r[1] for r in reps])}
-        if any(found.get(r[1]) is None for r in reps):
-            return None
-        return np.stack([np.frombuffer(found[r[1]], dtype=np.float32) for r in reps])
-
-    # corrections --------------------------------------------------------------------------------------------------
-    def find_items(self, prefix: str, limit: int = 2) -> list[ItemRef]:
-        """Items whose id starts with ``prefix`` (ids are shown shortened)."""
-        return [item_ref(r) for r in self.db.query("select id, title, url, source, topic_id from items where id like ? "
-                                                   "order by id limit ?", [prefix + "%", limit])]
-
-    def labels_of(self, item_id: str) -> dict[str, str]:
-        return {r["task"]: r["label"] for r in self.db.query(
-            "select task, label from labels where item_id = ?", [item_id])}
-
-    def correct(self, item_id: str, task: str, label: str, user: str, via: str) -> str:
-        """Record that ``user`` says ``item_id`` is ``label`` in ``task``; the label in service changes with it.
-        Returns the label it had."""
-        old = self.labels_of(item_id).get(task, "")
-        with self._conn:
-            self._conn.execute("insert into corrections (item_id, task, old_label, new_label, user, via, created_at) "
-                               "values (?, ?, ?, ?, ?, ?, ?)", [item_id, task, old, label, user, via, time.time()])
-            self._conn.execute("insert into labels (item_id, task, label, confidence, unsure, model, scores) "
-                               "values (?, ?, ?, 1.0, 0, 'human', '{}') on conflict(item_id, task) do update set "
-                               "label = excluded.label, confidence = 1.0, unsure = 0, model = 'human'",
-                               [item_id, task, label])
-        return old
-
-    def _final_topic(self) -> Callable[[int], int]:
-        """A function from a topic id to the topic it now lives on in (following merges)."""
-        merged = {r["id"]: r["merged_into"] for r in self.db.query(
-            "select id, merged_into from topics where merged_into is not null")}
-
-        def final(tid: int) -> int:
-            seen: set[int] = set()
-            while tid in merged and tid not in seen:
-                seen.add(tid)
-                tid = merged[tid]
-            return tid
-
-        return final
-
-    def topic(self, topic_id: int) -> dict[str, Any] | None:
-        """One topic (live or merged away) with its member counts for the last day (by event time) and before, and
-        its history: the merges, splits and forgetting it took part in, oldest first."""
-        rows = list(self.db.query("select * from topics where id = ?", [topic_id]))
-        if not rows:
-            return None
-        day_ago = time.time() - 86400
-        recent, older = self.db.execute(
-            "select coalesce(sum(event_time >= ?), 0), coalesce(sum(event_time < ?), 0) from items where topic_id = ?",
-            [day_ago, day_ago, topic_id]).fetchone()
-        row = rows[0]
-        reps = [r[1] for r in json.loads(row["representatives"])]
-        found = {r["id"]: dict(r) for r in self.db.query(
-            f"select id, title, url, source from items where id in ({','.join('?' * len(reps))})", reps)}
-        return {"id": row["id"], "size": row["size"], "alive": bool(row["alive"]), "merged_into": row["merged_into"],
-                "first_seen": row["first_seen"], "last_seen": row["last_seen"], "name": row["name"] or "",
-                "keywords": json.loads(row["keywords"] or "[]"), "last_day": recent, "before": older,
-                "representatives": [found[r] for r in reps if r in found],
-                "history": [dict(r) for r in self.db.query(
-                    "select kind, topic_id, other_id, size, at from topic_events where topic_id = ? or other_id = ? "
-                    "order by id", [topic_id, topic_id])]}
-
-    def topic_summaries(self, since: float = 0.0) -> list[dict[str, Any]]:
-        """Live topics seen since ``since``: id, size, vector sum, term counts and the titles of typical items."""
-        rows = [dict(r) for r in self.db.query(
-            "select id, size, vector_sum, terms, representatives from topics where alive = 1 and last_seen >= ? "
-            "order by id", [since])]
-        titles = self.titles([r[1] for row in rows for r in json.loads(row["representatives"])])
-        return [{"id": r["id"], "size": r["size"], "vector_sum": np.frombuffer(r["vector_sum"], dtype=np.float64),
-                 "terms": Counter(json.loads(r["terms"])),
-                 "examples": [titles[x[1]] for x in json.loads(r["representatives"]) if titles.get(x[1])]}
-                for r in rows]
-
-    def items_for_labelling(self, limit: int) -> tuple[list[str], list[str], np.ndarray]:
-        """Ids, texts (what the models read) and embeddings of the newest ``limit`` enriched items."""
-        rows = list(self.db.query("select * from items where state = 'done' and embedding is not null "
-                                  "order by rowid desc limit ?", [limit]))
-        if not rows:
-            return [], [], np.zeros((0, 0), dtype=np.float32)
-        return ([r["id"] for r in rows], [row_item(r).content for r in rows],
-                np.stack([np.frombuffer(r["embedding"], dtype=np.float32) for r in rows]))
-
-    def topic_samples(self, topic_ids: Sequence[int], limit: int, offset: int = 0) -> list[dict[str, Any]]:
-        """Items of the given topics (fields an LLM may see), newest first, ``limit`` from ``offset``."""
-        if not topic_ids:
-            return []
-        return [dict(r) for r in self.db.query(
-            "select id, title, text, author, source, url from items where state = 'done' and topic_id in "
-            f"({','.join('?' * len(topic_ids))}) order by rowid desc limit ? offset ?", [*topic_ids, limit, offset])]
-
-    def item_rows(self, ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Stored items by id, in the order given (fields an LLM may see)."""
-        found = {r["id"]: dict(r) for r in self.db.query(
-            f"select id, title, text, author, source, url from items where id in ({','.join('?' * len(ids))})",
-            list(ids))} if ids else {}
-        return [found[i] for i in ids if i in found]
 

@@ -1,0 +1,178 @@
+"""The store's topics: the online topic model's saved state (loaded at start, saved with each batch), merges
+followed to the topic an old id lives on in, and the topic queries of reports, digests and the taxonomy."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from models.keywords import short_name
+from models.topics import Topic, TopicChanges
+
+
+class TopicRecords:
+    """Mixed into ``Store``, whose ``db``, ``_conn`` and ``titles`` they use."""
+
+    db: Any
+    _conn: Any
+    titles: Callable[[Sequence[str]], dict[str, str]]
+
+    def _final_topic(self) -> Callable[[int], int]:
+        """A function from a topic id to the topic it now lives on in (following merges)."""
+        merged = {r["id"]: r["merged_into"] for r in self.db.query(
+            "select id, merged_into from topics where merged_into is not null")}
+
+        def final(tid: int) -> int:
+            seen: set[int] = set()
+            while tid in merged and tid not in seen:
+                seen.add(tid)
+                tid = merged[tid]
+            return tid
+
+        return final
+
+    def load_topics(self) -> tuple[list[Topic], dict[str, int]]:
+        """The live topics and the topic model's counters, as last committed."""
+        def topic(r: dict[str, Any]) -> Topic:
+            halves = r["half_sums"]
+            reps = [tuple(x) for x in json.loads(r["representatives"])]
+            pool = [tuple(x) for x in json.loads(r["candidates"])] if r["candidates"] else reps
+            return Topic(id=r["id"], vector_sum=np.frombuffer(r["vector_sum"], dtype=np.float64).copy(),
+                         size=r["size"], first_seen=r["first_seen"], last_seen=r["last_seen"],
+                         terms=Counter(json.loads(r["terms"])),
+                         representatives=reps, candidates=pool, rep_vectors=self._rep_vectors(r["rep_vectors"], pool),
+                         half_sums=np.frombuffer(halves, dtype=np.float64).reshape(2, -1).copy() if halves else None,
+                         half_sizes=json.loads(r["half_sizes"] or "[0, 0]"),
+                         half_terms=[Counter(h) for h in json.loads(r["half_terms"] or "[{}, {}]")],
+                         terms_at=r["terms_at"] if r["terms_at"] is not None else r["last_seen"])
+
+        topics = [topic(r) for r in self.db.query("select * from topics where alive = 1 order by id")]
+        meta = {r["key"].removeprefix("topics."): json.loads(r["value"])
+                for r in self.db.query("select * from meta where key like 'topics.%'")}
+        return topics, meta
+
+    def _save_topics(self, changes: TopicChanges, keywords: dict[int, list[str]], now: float) -> None:
+        self._conn.executemany(
+            "insert or replace into topics (id, size, first_seen, last_seen, keywords, name, representatives, "
+            "vector_sum, terms, half_sums, half_sizes, half_terms, terms_at, candidates, rep_vectors, alive, "
+            "merged_into, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, null, ?)",
+            [(t.id, t.size, t.first_seen, t.last_seen, json.dumps(keywords.get(t.id, [])),
+              short_name(keywords.get(t.id, [])), json.dumps(t.representatives),
+              t.vector_sum.astype(np.float64).tobytes(), json.dumps(t.terms),
+              np.asarray(t.half_sums, dtype=np.float64).tobytes(), json.dumps(t.half_sizes),
+              json.dumps(t.half_terms), t.terms_at, json.dumps(t.candidates),
+              np.asarray(t.rep_vectors, dtype=np.float32).tobytes(), now)
+             for t in changes.updated])
+        self._conn.executemany("update topics set alive = 0, merged_into = ?, updated_at = ? where id = ?",
+                               [(into, now, tid) for tid, into in changes.removed.items()])
+        self._conn.executemany("insert into topic_events (kind, topic_id, other_id, size, at) values (?, ?, ?, ?, ?)",
+                               [(e.kind, e.topic, e.other, e.size, e.ts) for e in changes.events])
+
+    def _rep_vectors(self, saved: bytes | None, reps: list[tuple[Any, ...]]) -> np.ndarray | None:
+        """A topic's saved candidate vectors; for a topic saved before they were (None), its representatives' stored
+        item embeddings, or None when one is missing (the topic then starts its representatives over)."""
+        if not reps:
+            return None
+        if saved is not None:
+            return np.frombuffer(saved, dtype=np.float32).reshape(len(reps), -1).copy()
+        found = {r["id"]: r["embedding"] for r in self.db.query(
+            f"select id, embedding from items where id in ({','.join('?' * len(reps))})", [r[1] for r in reps])}
+        if any(found.get(r[1]) is None for r in reps):
+            return None
+        return np.stack([np.frombuffer(found[r[1]], dtype=np.float32) for r in reps])
+
+    def topic(self, topic_id: int) -> dict[str, Any] | None:
+        """One topic (live or merged away) with its member counts for the last day (by event time) and before, and
+        its history: the merges, splits and forgetting it took part in, oldest first."""
+        rows = list(self.db.query("select * from topics where id = ?", [topic_id]))
+        if not rows:
+            return None
+        day_ago = time.time() - 86400
+        recent, older = self.db.execute(
+            "select coalesce(sum(event_time >= ?), 0), coalesce(sum(event_time < ?), 0) from items where topic_id = ?",
+            [day_ago, day_ago, topic_id]).fetchone()
+        row = rows[0]
+        reps = [r[1] for r in json.loads(row["representatives"])]
+        found = {r["id"]: dict(r) for r in self.db.query(
+            f"select id, title, url, source from items where id in ({','.join('?' * len(reps))})", reps)}
+        return {"id": row["id"], "size": row["size"], "alive": bool(row["alive"]), "merged_into": row["merged_into"],
+                "first_seen": row["first_seen"], "last_seen": row["last_seen"], "name": row["name"] or "",
+                "keywords": json.loads(row["keywords"] or "[]"), "last_day": recent, "before": older,
+                "representatives": [found[r] for r in reps if r in found],
+                "history": [dict(r) for r in self.db.query(
+                    "select kind, topic_id, other_id, size, at from topic_events where topic_id = ? or other_id = ? "
+                    "order by id", [topic_id, topic_id])]}
+
+    def topic_summaries(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """Live topics seen since ``since``: id, size, vector sum, term counts and the titles of typical items."""
+        rows = [dict(r) for r in self.db.query(
+            "select id, size, vector_sum, terms, representatives from topics where alive = 1 and last_seen >= ? "
+            "order by id", [since])]
+        titles = self.titles([r[1] for row in rows for r in json.loads(row["representatives"])])
+        return [{"id": r["id"], "size": r["size"], "vector_sum": np.frombuffer(r["vector_sum"], dtype=np.float64),
+                 "terms": Counter(json.loads(r["terms"])),
+                 "examples": [titles[x[1]] for x in json.loads(r["representatives"]) if titles.get(x[1])]}
+                for r in rows]
+
+    def topic_samples(self, topic_ids: Sequence[int], limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """Items of the given topics (fields an LLM may see), newest first, ``limit`` from ``offset``."""
+        if not topic_ids:
+            return []
+        return [dict(r) for r in self.db.query(
+            "select id, title, text, author, source, url from items where state = 'done' and topic_id in "
+            f"({','.join('?' * len(topic_ids))}) order by rowid desc limit ? offset ?", [*topic_ids, limit, offset])]
+
+    def top_topics(self, limit: int = 10, min_size: int = 1) -> list[dict[str, Any]]:
+        rows = self.db.query("select id, size, first_seen, last_seen, keywords, name, representatives from topics "
+                             "where alive = 1 and size >= ? order by size desc, id limit ?", [min_size, limit])
+        return [{**r, "keywords": json.loads(r["keywords"]),
+                 "representatives": json.loads(r["representatives"])} for r in rows]
+
+    def topics_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The topics ``ids``, live or not, shaped like ``top_topics``' rows (reports on a past period name topics
+        that were forgotten or merged since)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self.db.query("select id, size, first_seen, last_seen, keywords, name, representatives from topics "
+                             f"where id in ({','.join('?' * len(wanted))})", wanted)
+        return {r["id"]: {**r, "keywords": json.loads(r["keywords"]),
+                          "representatives": json.loads(r["representatives"])} for r in rows}
+
+    def topic_spans(self) -> dict[int, tuple[float, float]]:
+        """The first and last event time of each topic's enriched items; merged topics count for the one they
+        joined, so a topic is born when its oldest member happened."""
+        final = self._final_topic()
+        spans: dict[int, tuple[float, float]] = {}
+        for r in self.db.query("select topic_id, min(event_time) as first, max(event_time) as last from items "
+                               "where state = 'done' and topic_id is not null group by topic_id"):
+            tid = final(r["topic_id"])
+            first, last = spans.get(tid, (r["first"], r["last"]))
+            spans[tid] = (min(first, r["first"]), max(last, r["last"]))
+        return spans
+
+    def topic_centres(self) -> tuple[list[int], np.ndarray, list[int]]:
+        """Ids, unit centres and sizes of the live topics (for grouping them)."""
+        rows = list(self.db.query("select id, size, vector_sum from topics where alive = 1 order by id"))
+        if not rows:
+            return [], np.zeros((0, 0)), []
+        sums = np.stack([np.frombuffer(r["vector_sum"], dtype=np.float64) for r in rows])
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        return [r["id"] for r in rows], sums / np.where(norms == 0, 1, norms), [r["size"] for r in rows]
+
+    def topic_terms(self, topic_id: int) -> dict[int, Counter[str]]:
+        """The term counts of every live topic, and of ``topic_id`` even when it is gone (for its c-TF-IDF)."""
+        return {r["id"]: Counter(json.loads(r["terms"] or "{}")) for r in self.db.query(
+            "select id, terms from topics where alive = 1 or id = ?", [topic_id])}
+
+    def topic_names(self, ids: Iterable[int]) -> dict[int, str]:
+        """Each topic's short name, or its first keywords when it has none."""
+        wanted = list(ids)
+        rows = self.db.query(f"select id, name, keywords from topics where id in ({','.join('?' * len(wanted))})",
+                             wanted)
+        return {r["id"]: r["name"] or ", ".join(json.loads(r["keywords"] or "[]")[:3]) for r in rows}
