@@ -7,6 +7,7 @@ from typing import Any
 from bot.mrkdwn import escape, link, local, shorten, when
 from monitor.enrich.alerts import Alert
 from monitor.service import Found, describe_event
+from monitor.store.topics import TopicRow
 
 USAGE = {
     "help": "`/lookout help`: this list",
@@ -201,15 +202,15 @@ def status_text(status: dict[str, Any], models: list[dict[str, Any]] | None = No
     return "\n".join([*lines, schedule] if schedule else lines)
 
 
-def topics_text(topics: list[dict[str, Any]], titles: dict[str, str]) -> str:
+def topics_text(topics: list[TopicRow], titles: dict[str, str]) -> str:
     lines = []
     for t in topics:
-        typical = titles.get(t["representatives"][0][1], "") if t["representatives"] else ""
-        name = f" {escape(t['name'])}" if t.get("name") else ""
-        related = f" · related: {', '.join(f'#{c}' for c in t['children'][:5])}" if t.get("children") else \
-            f" · part of #{t['parent']}" if t.get("parent") else ""
-        lines.append(f"• *#{t['id']}{name}* ({plural(t['size'], 'item')}{related}): "
-                     f"{escape(', '.join(t['keywords'][:6]))}"
+        typical = titles.get(t.typical_id, "")
+        name = f" {escape(t.name)}" if t.name else ""
+        related = f" · related: {', '.join(f'#{c}' for c in t.children[:5])}" if t.children else \
+            f" · part of #{t.parent}" if t.parent else ""
+        lines.append(f"• *#{t.id}{name}* ({plural(t.size, 'item')}{related}): "
+                     f"{escape(', '.join(t.keywords[:6]))}"
                      + (f" — _{escape(shorten(typical, 80))}_" if typical else ""))
     return "*Largest topics*\n" + "\n".join(lines)
 

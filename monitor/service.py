@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from monitor.ingest.registry import KINDS
 from monitor.reports import periods, trends
 from monitor.store.db import Store
 from monitor.store.rows import ItemRef
+from monitor.store.topics import TopicRow
 
 MIN_PREFIX = 6
 
@@ -266,21 +267,18 @@ def trend_report(store: Store, hours: float = 24.0, bin_minutes: float = 60.0, w
         labels.append(LabelTrend(task, label, tuple(int(c) for c in counts), *trends.score(counts, warmup=warmup)))
     topics = store.topics_by_id(series).values()
     return TrendReport(moved.new, moved.rising, moved.fading, moved.climbing, series,
-                       {t["id"]: t["keywords"] for t in topics}, end, bin_seconds,
+                       {t.id: list(t.keywords) for t in topics}, end, bin_seconds,
                        sorted(labels, key=lambda t: -abs(t.score)),
-                       {t["id"]: t["name"] for t in topics if t["name"]}, history, warmup, first_event)
+                       {t.id: t.name for t in topics if t.name}, history, warmup, first_event)
 
 
-def topic_tree(store: Store, settings: Settings, limit: int, min_size: int) -> list[dict[str, Any]]:
+def topic_tree(store: Store, settings: Settings, limit: int, min_size: int) -> list[TopicRow]:
     """The largest topics, each with its ``parent`` (the largest related topic, or None) and ``children``."""
     ids, centres, sizes = store.topic_centres()
     parents = hierarchy(ids, centres, sizes, settings.topics.groups)
-    shown = store.top_topics(limit, min_size)
-    for t in shown:
-        t["parent"] = parents.get(t["id"])
-        t["children"] = sorted((c for c, p in parents.items() if p == t["id"]),
-                               key=lambda c: -sizes[ids.index(c)])
-    return shown
+    return [replace(t, parent=parents.get(t.id), children=tuple(sorted(
+        (c for c, p in parents.items() if p == t.id), key=lambda c: -sizes[ids.index(c)])))
+        for t in store.top_topics(limit, min_size)]
 
 
 def describe_event(event: dict[str, Any], topic_id: int) -> str:

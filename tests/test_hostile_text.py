@@ -39,6 +39,7 @@ from monitor.reports import digest as digests
 from monitor.reports import maps
 from monitor.store.db import Store
 from monitor.store.outbox import SentAlert
+from monitor.store.topics import TopicRow
 from monitor.taxonomy import workflow
 from tests.bot_helpers import SECRET, TASKS, Bot
 from tests.cli import lookout_here
@@ -228,8 +229,7 @@ async def cli_map(env: Env, text: str) -> str:
 async def slack_home(text: str) -> str:
     status = {"items": 3, "items_today": 3, "pending": 0, "topics": 1, "alerts_today": 1, "labels": [],
               "sources": [{"name": "feed", "kind": "feed", "failures": 1, "last_error": text, "items_today": 3}]}
-    topics = messages.topics_text([{"id": 3, "name": text, "size": 4, "keywords": [text],
-                                    "representatives": [[0.9, "a"]]}], {"a": text})
+    topics = messages.topics_text([TopicRow(3, 4, None, None, (text,), text, ((0.9, "a"),))], {"a": text})
     view = home.home_view(home.Home(False, status, messages.schedule_line(text, "UTC", NOW), topics,
                                     [SentAlert(topic_alert(text), "sent")],
                                     [{"id": 3, "name": text, "keywords": [text], "rule": text, "until": None}], []))

@@ -54,8 +54,7 @@ class Bot:
         topics = await self.store.read(service.topic_tree, self.store, self.settings, n, self.settings.topics.min_size)
         if not topics:
             return messages.NO_TOPICS.format(n=self.settings.topics.min_size)
-        titles = await self.store.read(self.store.titles,
-                                       [t["representatives"][0][1] for t in topics if t["representatives"]])
+        titles = await self.store.read(self.store.titles, [t.typical_id for t in topics if t.typical_id])
         return messages.topics_text(topics, titles)
 
     async def open_thread(self, client: AsyncWebClient, run_id: int, channel: str, text: str,

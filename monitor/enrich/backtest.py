@@ -48,7 +48,7 @@ def backtest(store: Store, settings: Settings, start: float | None = None, end: 
         since = start - BURST_HISTORY_BINS * widest
         engine.prime(store.topic_times(since, start), store.label_times(since, start), start)
     sizes = Counter(store.topic_counts(start))
-    keywords = {t["id"]: t["keywords"] for t in store.top_topics(1_000_000)}
+    keywords = {t.id: list(t.keywords) for t in store.top_topics(1_000_000)}
     alerts, items = [], 0
     for item, topic_id, predictions in store.history(start, end):
         items += 1

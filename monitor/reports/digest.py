@@ -75,12 +75,11 @@ def build(store: Store, hours: float = 24.0, history: int = 7, limit: int = 5, c
                      for task, label in set(now_labels) | set(before)), key=lambda r: (r[0], -r[2], r[1]))
     new, rising, fading = moved.new[:limit], moved.rising[:limit], moved.fading[:limit]
     shown = {t.topic_id for t in [*new, *rising, *fading]} | {tid for tid, _ in busiest}
-    first = {tid: topics[tid]["representatives"][0][1] for tid in shown
-             if tid in topics and topics[tid]["representatives"]}
+    first = {tid: topics[tid].typical_id for tid in shown if tid in topics and topics[tid].typical_id}
     found_links = store.links(list(first.values()))
     digest = Digest(start, end, hours, store.item_count(start, end), store.item_count(start - period, start),
-                    rising, fading, busiest, {tid: t["keywords"] for tid, t in topics.items()}, labels,
-                    names={tid: topics[tid]["name"] for tid in shown if tid in topics and topics[tid]["name"]},
+                    rising, fading, busiest, {tid: list(t.keywords) for tid, t in topics.items()}, labels,
+                    names={tid: topics[tid].name for tid in shown if tid in topics and topics[tid].name},
                     typical={tid: (" ".join(found_links[item][0].split()), found_links[item][1])
                              for tid, item in first.items() if item in found_links},
                     new=new, history=moved.history, warmup=moved.warmup)

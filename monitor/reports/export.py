@@ -11,12 +11,13 @@ from monitor.reports.periods import iso
 
 if TYPE_CHECKING:
     from monitor.service import TrendReport
+    from monitor.store.topics import TopicRow
 
 
-def topic(t: dict[str, Any], spans: dict[int, tuple[float, float]], title: str = "") -> dict[str, Any]:
+def topic(t: TopicRow, spans: dict[int, tuple[float, float]], title: str = "") -> dict[str, Any]:
     """One row of ``lookout topics --json``."""
-    first, last = spans.get(t["id"], (None, None))
-    return {"id": t["id"], "name": t["name"] or "", "size": t["size"], "keywords": t["keywords"],
+    first, last = spans.get(t.id, (None, None))
+    return {"id": t.id, "name": t.name, "size": t.size, "keywords": list(t.keywords),
             "first_seen": iso(first) if first is not None else None,
             "last_seen": iso(last) if last is not None else None, "typical_item": title}
 

@@ -7,12 +7,39 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from models.keywords import short_name
 from models.topics import Topic, TopicChanges
+
+
+@dataclass(frozen=True)
+class TopicRow:
+    """A topic as lists and reports show it: ``representatives`` are (score, item id), most typical first;
+    ``parent`` and ``children`` are set by ``monitor.service.topic_tree`` (the related topics)."""
+
+    id: int
+    size: int
+    first_seen: float | None
+    last_seen: float | None
+    keywords: tuple[str, ...]
+    name: str
+    representatives: tuple[tuple[float, str], ...]
+    parent: int | None = None
+    children: tuple[int, ...] = ()
+
+    @property
+    def typical_id(self) -> str:
+        """The id of the topic's most typical item ("" when it has none yet)."""
+        return self.representatives[0][1] if self.representatives else ""
+
+
+def topic_row(r: dict[str, Any]) -> TopicRow:
+    return TopicRow(r["id"], r["size"], r["first_seen"], r["last_seen"], tuple(json.loads(r["keywords"] or "[]")),
+                    r["name"] or "", tuple((float(x[0]), str(x[1])) for x in json.loads(r["representatives"] or "[]")))
 
 
 class TopicRecords:
@@ -127,13 +154,13 @@ class TopicRecords:
             "select id, title, text, author, source, url from items where state = 'done' and topic_id in "
             f"({','.join('?' * len(topic_ids))}) order by rowid desc limit ? offset ?", [*topic_ids, limit, offset])]
 
-    def top_topics(self, limit: int = 10, min_size: int = 1) -> list[dict[str, Any]]:
-        rows = self.db.query("select id, size, first_seen, last_seen, keywords, name, representatives from topics "
-                             "where alive = 1 and size >= ? order by size desc, id limit ?", [min_size, limit])
-        return [{**r, "keywords": json.loads(r["keywords"]),
-                 "representatives": json.loads(r["representatives"])} for r in rows]
+    def top_topics(self, limit: int = 10, min_size: int = 1) -> list[TopicRow]:
+        """The largest live topics of at least ``min_size`` items, largest first."""
+        return [topic_row(r) for r in self.db.query(
+            "select id, size, first_seen, last_seen, keywords, name, representatives from topics "
+            "where alive = 1 and size >= ? order by size desc, id limit ?", [min_size, limit])]
 
-    def topics_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    def topics_by_id(self, ids: Iterable[int]) -> dict[int, TopicRow]:
         """The topics ``ids``, live or not, shaped like ``top_topics``' rows (reports on a past period name topics
         that were forgotten or merged since)."""
         wanted = sorted(set(ids))
@@ -141,8 +168,7 @@ class TopicRecords:
             return {}
         rows = self.db.query("select id, size, first_seen, last_seen, keywords, name, representatives from topics "
                              f"where id in ({','.join('?' * len(wanted))})", wanted)
-        return {r["id"]: {**r, "keywords": json.loads(r["keywords"]),
-                          "representatives": json.loads(r["representatives"])} for r in rows}
+        return {r["id"]: topic_row(r) for r in rows}
 
     def topic_spans(self) -> dict[int, tuple[float, float]]:
         """The first and last event time of each topic's enriched items; merged topics count for the one they

@@ -76,11 +76,10 @@ def print_topics(store: Store, settings: Settings, limit: int, min_size: int | N
     if not topics:
         print(f"no topic has {smallest} or more items yet")
         return
-    titles = store.titles([t["representatives"][0][1] for t in topics if t["representatives"]])
+    titles = store.titles([t.typical_id for t in topics if t.typical_id])
     spans = store.topic_spans()
-    rows = [[f"#{t['id']}", t["name"] or "", t["size"], *(when(x) for x in spans.get(t["id"], (None, None))),
-             ", ".join(t["keywords"][:6]),
-             neutral(titles.get(t["representatives"][0][1], "") if t["representatives"] else "")[:50]] for t in topics]
+    rows = [[f"#{t.id}", t.name, t.size, *(when(x) for x in spans.get(t.id, (None, None))),
+             ", ".join(t.keywords[:6]), neutral(titles.get(t.typical_id, ""))[:50]] for t in topics]
     print(table(rows, headers=["topic", "name", "items", "first seen", "last seen", "keywords",
                                "most typical item"]))
 
@@ -91,12 +90,11 @@ def topics_json(store: Store, settings: Settings, limit: int, min_size: int | No
     smallest = settings.topics.min_size if min_size is None else min_size
     topics = service.topic_tree(store, settings, limit, smallest) if tree else store.top_topics(limit, smallest)
     spans = store.topic_spans()
-    titles = store.titles([t["representatives"][0][1] for t in topics if t["representatives"]])
-    rows = [export.topic(t, spans, titles.get(t["representatives"][0][1], "") if t["representatives"] else "")
-            for t in topics]
+    titles = store.titles([t.typical_id for t in topics if t.typical_id])
+    rows = [export.topic(t, spans, titles.get(t.typical_id, "")) for t in topics]
     if tree:
         for row, t in zip(rows, topics, strict=True):
-            row |= {"parent": t["parent"], "children": t["children"]}
+            row |= {"parent": t.parent, "children": list(t.children)}
     return rows
 
 
@@ -106,15 +104,15 @@ def _print_tree(store: Store, settings: Settings, limit: int, min_size: int | No
     if not topics:
         print(f"no topic has {smallest} or more items yet")
         return
-    shown = {t["id"]: t for t in topics}
+    shown = {t.id: t for t in topics}
     for t in topics:
-        if t["parent"] in shown:
+        if t.parent in shown:
             continue
-        print(f"#{t['id']} {neutral(t['name'] or ', '.join(t['keywords'][:3]))} ({_items(t['size'])})")
-        for child in t["children"]:
+        print(f"#{t.id} {neutral(t.name or ', '.join(t.keywords[:3]))} ({_items(t.size)})")
+        for child in t.children:
             c = shown.get(child)
             if c is not None:
-                print(f"  └ #{c['id']} {neutral(c['name'] or ', '.join(c['keywords'][:3]))} ({_items(c['size'])})")
+                print(f"  └ #{c.id} {neutral(c.name or ', '.join(c.keywords[:3]))} ({_items(c.size)})")
 
 
 def _items(n: int) -> str:
