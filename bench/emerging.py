@@ -14,7 +14,8 @@ least ``HELD_SHARE`` of the headlines its topic held when it fired do (``bench.c
 up to the alert's own headline), so a topic is judged by what it was about then, not by what it gathered later.
 Goals: SARS within 3 days, Baghdad within 1 day, at most 2 false alerts a day. "Other" alerts are those on neither
 event nor the war around it (Iraq, Saddam, troops...), judged the same way: an upper bound on false ones, since a
-headline stream has other real news.
+headline stream has other real news. Then the weekly digest's "New" section (``digest_news``): how many of the
+new topics it shows are on neither event nor the war, with each smallest size of a new topic in ``NEW_MINIMA``.
 
     .venv/bin/python bench/emerging.py                  # the whole stream
     .venv/bin/python bench/emerging.py --days 40        # the first 40 days only (while developing)
@@ -27,7 +28,7 @@ import argparse
 import json
 import sys
 import tempfile
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +46,8 @@ from bench.common import (  # noqa: E402
 )
 from bench.topics import embed  # noqa: E402
 from models.keywords import singular  # noqa: E402
+from monitor.reports import trends  # noqa: E402
+from monitor.store.db import Store  # noqa: E402
 
 DATA = Path("/work/shared/datasets/abc_headlines/abc_headlines_2003.jsonl")
 EVENTS = {"SARS": ({"sars", "pneumonia"}, date(2003, 3, 25), 3),
@@ -54,6 +57,8 @@ WAR = {"iraq", "iraqi", "iraqis", "saddam", "hussein", "war", "troops", "basra",
        "protesters", "military", "us-led", "allied"}
 HELD_SHARE = 0.25
 FALSE_PER_DAY_GOAL = 2.0
+DIGEST_HOURS, DIGEST_HISTORY, DIGEST_SHOWN = 168, 4, 5
+NEW_MINIMA = (3, 5, 8)
 
 
 def write_stream(data: Path, days: float, folder: Path) -> Path:
@@ -108,9 +113,43 @@ def report(run: Replayed, first_day: date, last_day: date, warmup_days: int) -> 
         out[f"other_{kind}_per_day"] = round(out[f"other_{kind}"] / judged_days, 2)
     out["other_alerts"] = len(other)
     out["other_per_day"] = round(len(other) / judged_days, 2)
-    out["busiest_other_day"] = max(((d, sum(day(a) == d for a in other)) for d in {day(a) for a in other}),
+    out["busiest_other_day"] = max(((d, sum(day(a) == d for a in other)) for d in sorted({day(a) for a in other})),
                                    key=lambda kv: kv[1], default=(None, 0))
     return out
+
+
+def digest_news(db: Path, first_day: date, last_day: date) -> dict:
+    """The "New" section of the weekly digest the demo shows (``DIGEST_HOURS``, against ``DIGEST_HISTORY`` weeks),
+    built as ``lookout digest --end DAY`` builds it for every day of the stream, with each smallest size of a new
+    topic in ``NEW_MINIMA`` (the digest's is 3): the new topics shown (the ``DIGEST_SHOWN`` largest), those on
+    neither event nor the war (judged by their headlines of the week, as ``about`` judges a topic), and the first
+    day SARS is among them."""
+    store = Store(db)
+    rows = list(store.db.query("select topic_id, event_time, text from items where topic_id is not null"))
+    final, span, period = store._final_topic(), store.event_span(), DIGEST_HOURS * 3600.0
+    births = {tid: first for tid, (first, _) in store.topic_spans().items()}
+    news = WAR | set().union(*(terms for terms, _, _ in EVENTS.values()))
+    out = {m: {"shown": 0, "other": 0, "sars": None} for m in NEW_MINIMA}
+    days = (last_day - first_day).days + 1
+    for d in range(days):
+        end = datetime.combine(first_day, datetime.min.time(), UTC).timestamp() + (d + 1) * 86400
+        series = {tid: trends.binned(ts, end, period, DIGEST_HISTORY + 1)
+                  for tid, ts in store.topic_times(end - (DIGEST_HISTORY + 1) * period, end).items()}
+        week: dict[int, list[str]] = {}
+        for r in rows:
+            if end - period <= r["event_time"] < end:
+                week.setdefault(final(r["topic_id"]), []).append(r["text"])
+        earliest = span[0] + min(3, DIGEST_HISTORY) * period if span else end
+        for m, counts in out.items():
+            for topic in trends.emerging(series, births, end - period, earliest, m)[:DIGEST_SHOWN]:
+                held, alert = week.get(topic.topic_id, []), {"title": "", "topic_keywords": []}
+                counts["shown"] += 1
+                counts["other"] += not about(alert, held, news)
+                if counts["sars"] is None and about(alert, held, EVENTS["SARS"][0]):
+                    counts["sars"] = (first_day + timedelta(days=d)).isoformat()
+    store.close()
+    return {str(m): {**c, "shown_per_digest": round(c["shown"] / days, 2),
+                     "other_per_digest": round(c["other"] / days, 2)} for m, c in out.items()}
 
 
 def show(figures: dict, args: argparse.Namespace) -> None:
@@ -128,6 +167,11 @@ def show(figures: dict, args: argparse.Namespace) -> None:
         f"after the warm-up = {figures['other_per_day']:.2f}/day (goal <= {FALSE_PER_DAY_GOAL:g}): new "
         f"{figures['other_new_per_day']:.2f}/day, rising {figures['other_rising_per_day']:.2f}/day; busiest day "
         f"{figures['busiest_other_day'][0]} with {figures['busiest_other_day'][1]}")
+    say(f"the weekly digest's New section, built for each of the {figures['days']} days (the {DIGEST_SHOWN} largest "
+        f"new topics of the week):")
+    for m, c in figures["digest_new"].items():
+        say(f"  new topics of {m}+ items: {c['shown_per_digest']:.2f} shown a digest, {c['other_per_digest']:.2f} on "
+            f"neither event nor the war; SARS first shown {c['sars'] or 'never'}")
 
 
 def main() -> None:
@@ -146,8 +190,10 @@ def main() -> None:
         vectors = dict(zip(texts, embed("emerging-abc", texts, args.cache), strict=True))
         topics = f"adaptive = false\nthreshold = {args.threshold:g}\n" if args.threshold else ""
         run = replay(settings_file(folder, stream, args, topics), CachedEncoder(vectors))
-    first_day, last_day = (datetime.fromisoformat(rows[i]["timestamp"]).date() for i in (0, -1))
+        first_day, last_day = (datetime.fromisoformat(rows[i]["timestamp"]).date() for i in (0, -1))
+        news = digest_news(folder / "lookout.db", first_day, last_day)
     figures = report(run, first_day, last_day, int(6 * args.bin_minutes // 1440))
+    figures["digest_new"] = news
     figures.update(items=run.items, seconds=round(run.seconds, 1), first_day=first_day, last_day=last_day,
                    days=(last_day - first_day).days + 1, bin_minutes=args.bin_minutes, factor=args.factor,
                    min_count=args.min_count, threshold=args.threshold)
