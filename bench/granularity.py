@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +41,7 @@ from sklearn.metrics import normalized_mutual_info_score
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import say, shuffled  # noqa: E402
 from bench.topics import DATASETS, ag_news, embed, grouped, newsgroups_test, read_jsonl, resolve  # noqa: E402
 from bench.topics import settings as daemon_settings  # noqa: E402
 from models.topics import OnlineTopicModel  # noqa: E402
@@ -54,9 +54,6 @@ GOALS = {"largest": 0.25, "small": 0.30, "nmi_gap": 0.02}
 STREAMS = ("20ng", "ag", "spam", "abc", "tweets")
 
 
-def say(*parts: object) -> None:
-    print(*parts, flush=True)
-
 
 class Stream:
     """Texts, timestamps, labels (empty when the dataset has none) and unit embeddings, in stream order."""
@@ -67,11 +64,6 @@ class Stream:
     def __len__(self) -> int:
         return len(self.texts)
 
-
-def shuffled(rows: list[dict], limit: int) -> list[dict]:
-    rows = rows[:]
-    random.Random(0).shuffle(rows)
-    return rows[:limit]
 
 
 def labelled(load: Callable[[int, Path], object], limit: int, cache: Path) -> Stream:

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 import re
 import sys
 import time
@@ -61,6 +60,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import say, shuffled  # noqa: E402
 from models.topics import OnlineTopicModel, group_topics  # noqa: E402
 from monitor.config.schema import TopicSettings  # noqa: E402
 from monitor.enrich.build import topic_model_settings  # noqa: E402
@@ -77,9 +77,6 @@ PUBLISHED = (("BERTopic-MPNET", 0.166, 0.851), ("BERTopic-MiniLM", 0.159, 0.833)
              ("LDA", 0.058, 0.749), ("NMF", 0.089, 0.663))
 ENCODE_CHUNK = 256
 
-
-def say(*parts: object) -> None:
-    print(*parts, flush=True)
 
 
 def settings(contrast: float | None = None) -> dict[str, float]:
@@ -110,11 +107,6 @@ def post_text(row: dict) -> str:
     """A 20 Newsgroups post without its header block, its Subject value on the first line."""
     return f"{row['subject']}\n{row['text'].split(chr(10) * 2, 1)[-1].strip()}"
 
-
-def shuffled(rows: list[dict], limit: int | None) -> list[dict]:
-    rows = rows[:]
-    random.Random(0).shuffle(rows)
-    return rows[:limit]
 
 
 def embed(name: str, texts: Sequence[str], cache_dir: Path) -> np.ndarray:

@@ -135,12 +135,38 @@ def singular(word: str) -> str:
     return word[:-1]
 
 
-def short_name(keywords: list[str], size: int = 3) -> str:
-    """A topic's short name from its keywords: the first ``size`` that are not a variant of one already taken
-    (sharing its first five letters, or its singular), joined by " / "."""
+NAME_SHARE = 0.1
+
+
+def _variant(word: str, picked: str) -> bool:
+    """Whether ``word`` is a variant of ``picked``: the same first five letters or singular, or one's singular a
+    prefix of at least four letters of the other (``iraq`` / ``iraqi``, ``funds`` / ``funding``)."""
+    a, b = sorted((singular(word), singular(picked)), key=len)
+    return word[:5] == picked[:5] or a == b or (len(a) >= 4 and b.startswith(a))
+
+
+def name_worthy(keywords: list[str], counts: Mapping[str, float]) -> list[str]:
+    """The ``keywords`` common enough in their topic to name it (``counts``: the topic's term counts, a word once
+    per item, decayed or not): in more than one item's worth (an item adds at most 1, so at least two items use the
+    word) and in at least ``NAME_SHARE`` of the items its commonest word is in (which stands for the topic's recent
+    size). c-TF-IDF ranks a word that one headline used and no other topic did high; such a word says what one
+    item was about, not the topic."""
+    floor = NAME_SHARE * max(counts.values(), default=0.0)
+    return [w for w in keywords if counts.get(w, 0.0) > 1 and counts.get(w, 0.0) >= floor]
+
+
+def short_name(keywords: list[str], size: int = 3, counts: Mapping[str, float] | None = None, items: int = 0) -> str:
+    """A topic's short name from its keywords: the first ``size`` that are not a variant of one already taken (see
+    ``_variant``), joined by " / ". With the topic's term ``counts`` and its number of ``items``, the keywords common
+    enough to name it (``name_worthy``) come first, and the others fill the name only when none is, or in a topic of
+    at most ``1 / NAME_SHARE`` items (where one item is as large a share of it as the floor asks for)."""
+    if counts is not None:
+        worthy = name_worthy(keywords, counts)
+        small = items * NAME_SHARE <= 1
+        keywords = worthy + [w for w in keywords if w not in worthy] if small or not worthy else worthy
     picked: list[str] = []
     for word in keywords:
-        if not any(word[:5] == p[:5] or singular(word) == singular(p) for p in picked):
+        if not any(_variant(word, p) for p in picked):
             picked.append(word)
         if len(picked) == size:
             break

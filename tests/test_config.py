@@ -9,6 +9,7 @@ import pytest
 from monitor.config.load import load_settings
 from monitor.config.reference import reference
 from monitor.config.schema import ConfigError
+from tests.cli import lookout_here
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = '[[tasks]]\nname = "spam"\n[[tasks.labels]]\nname = "spam"\n[[tasks.labels]]\nname = "ham"\n'
@@ -147,3 +148,20 @@ def test_settings_written_back_as_toml_read_to_the_same_settings(tmp_path: Path,
     written = write(tmp_path, to_toml(settings, "a header\n\nof two paragraphs"))
     assert written.read_text().startswith("# a header\n#\n# of two paragraphs\n")
     assert load_settings(written, env={}) == settings
+
+
+def test_settings_check_says_which_settings_the_others_leave_unused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    adaptive = write(tmp_path, "[topics]\nthreshold = 0.5\ncontrast = 0.3\n")
+    shown = lookout_here(capsys, monkeypatch, "settings", "--check", str(adaptive))
+    assert shown.returncode == 0 and shown.stdout == (
+        f"{adaptive}: valid\nnote: topics.threshold = 0.5 is not used: topics.adaptive is on (the default) and sets "
+        "its own bar; set topics.adaptive = false to use a fixed threshold\n")
+    fixed = write(tmp_path, "[topics]\nadaptive = false\nthreshold = 0.5\nmax_share = 0.2\n")
+    shown = lookout_here(capsys, monkeypatch, "settings", "--check", str(fixed))
+    assert shown.stdout == (f"{fixed}: valid\nnote: topics.max_share = 0.2 is not used: it applies only to the "
+                            "adaptive topics (topics.adaptive = true)\n")
+    from_env = lookout_here(capsys, monkeypatch, "settings", "--check", str(write(tmp_path, "")),
+                            LOOKOUT_TOPICS_THRESHOLD="0.4")
+    assert "note: topics.threshold = 0.4 is not used" in from_env.stdout
+    assert lookout_here(capsys, monkeypatch, "settings", "--check", str(write(tmp_path, ""))).stdout.count("\n") == 1

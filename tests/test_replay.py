@@ -78,3 +78,14 @@ def test_a_replayed_csv_bursts_on_its_day_primes_after_a_restart_and_plays_nothi
     assert third.returncode == 0 and "emerging topic" not in third.stdout
     assert db.execute("select count(*) from items").fetchone()[0] == 10 * 3 + 8
     assert db.execute("select count(*) from alerts").fetchone()[0] == 1
+
+
+def test_a_daemon_started_with_a_threshold_the_adaptive_topics_ignore_says_so(tmp_path: Path, tiny_model: str) -> None:
+    data = tmp_path / "wire.csv"
+    write_days(data, range(1, 3))
+    cfg = config(tmp_path, tiny_model, data)
+    cfg.write_text(cfg.read_text().replace("adaptive = false\nthreshold = 0.9999\n", "threshold = 0.6\n"))
+    run = lookout("run", "--config", str(cfg), "--until-idle")
+    assert run.returncode == 0, run.stderr
+    assert "WARNING monitor.daemon.core: topics.threshold = 0.6 is not used: topics.adaptive is on" in run.stderr
+    assert run.stderr.count("is not used") == 1

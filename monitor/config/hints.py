@@ -1,5 +1,6 @@
 """What an unknown key in the settings file probably meant: a secret that belongs in the environment (and which
-variable), or a misspelt setting (the nearest known name, by ``difflib``)."""
+variable), or a misspelt setting (the nearest known name, by ``difflib``); and which settings were given a value
+that the others leave unused."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from monitor.config.schema import WEBHOOK_ENV, LlmSettings
+from monitor.config.schema import WEBHOOK_ENV, LlmSettings, Settings, TopicSettings
 from monitor.ingest.registry import kind_of
 
 SECRET_WORDS = re.compile(r"token|secret|passw|api_?key|credential|client_id|^key$|^pass$", re.IGNORECASE)
@@ -55,3 +56,17 @@ def unknown_key(section: str, where: str, key: str, known: Iterable[str], table:
     if close:
         return f"{name}: {what}; did you mean `{close[0]}`?"
     return f"{name}: {what}; expected one of {', '.join(known)}"
+
+
+def unused_settings(settings: Settings) -> list[str]:
+    """The settings changed from their defaults that have no effect with the others, each with what would make it
+    count: ``topics.threshold`` while the adaptive topics set their own bar, and the adaptive topics' own settings
+    while they are off. Valid settings, so these are notes, not errors."""
+    topics, default = settings.topics, TopicSettings()
+    if topics.adaptive:
+        unused, why = ["threshold"], ("topics.adaptive is on (the default) and sets its own bar; set topics.adaptive "
+                                      "= false to use a fixed threshold")
+    else:
+        unused, why = ["contrast", "max_share"], "it applies only to the adaptive topics (topics.adaptive = true)"
+    return [f"topics.{key} = {getattr(topics, key)!r} is not used: {why}"
+            for key in unused if getattr(topics, key) != getattr(default, key)]

@@ -20,6 +20,7 @@ from typing import cast
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from monitor.config.hints import unused_settings
 from monitor.config.schema import Settings
 from monitor.daemon.digests import DigestJobs
 from monitor.daemon.ingest import SourceJobs
@@ -85,6 +86,8 @@ class Daemon(SourceJobs, Outbox, LearningJobs, DigestJobs):
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop)
+        for note in unused_settings(self.settings):
+            log.warning("%s", note)
         interrupted = await self.store.call(self.store.recover_interrupted)
         if interrupted:
             log.warning("%d alerts were being sent when Lookout stopped; they are marked unknown, not resent "

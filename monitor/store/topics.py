@@ -89,7 +89,7 @@ class TopicRecords:
             "vector_sum, terms, half_sums, half_sizes, half_terms, terms_at, candidates, rep_vectors, alive, "
             "merged_into, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, null, ?)",
             [(t.id, t.size, t.first_seen, t.last_seen, json.dumps(keywords.get(t.id, [])),
-              short_name(keywords.get(t.id, [])), json.dumps(t.representatives),
+              short_name(keywords.get(t.id, []), counts=t.terms, items=t.size), json.dumps(t.representatives),
               t.vector_sum.astype(np.float64).tobytes(), json.dumps(t.terms),
               np.asarray(t.half_sums, dtype=np.float64).tobytes(), json.dumps(t.half_sizes),
               json.dumps(t.half_terms), t.terms_at, json.dumps(t.candidates),

@@ -7,6 +7,7 @@ import argparse
 from tabulate import tabulate
 
 from monitor.cli.common import CommandAdder, NotifierFactory
+from monitor.config.hints import unused_settings
 from monitor.config.load import load_settings
 from monitor.config.reference import reference
 
@@ -32,8 +33,8 @@ table:
 
 def cmd_settings(args: argparse.Namespace, _: NotifierFactory) -> int:
     if args.check:
-        load_settings(args.check)
-        print(f"{args.check}: valid")
+        notes = unused_settings(load_settings(args.check))
+        print(f"{args.check}: valid" + "".join(f"\nnote: {note}" for note in notes))
         return 0
     table = tabulate(reference(), headers=["setting", "default", "meaning"], tablefmt="github")
     print(SETTINGS_PAGE.format(table=table) if args.markdown else table)
