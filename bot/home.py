@@ -13,7 +13,9 @@ from typing import Any
 from bot import messages
 from bot.mrkdwn import clip, escape, link, shorten, when
 from monitor.service import Found
+from monitor.store.mutes import MuteRow
 from monitor.store.outbox import SentAlert
+from monitor.store.topics import TopicDetail
 
 Block = dict[str, Any]
 HOME_BLOCKS = 100
@@ -30,7 +32,8 @@ class Home:
     schedule: str
     topics: str
     alerts: list[SentAlert]
-    mutes: list[dict[str, Any]]
+    mutes: list[tuple[TopicDetail, MuteRow]]
+    """each muted topic (as it is now) with its mute"""
     models: list[dict[str, Any]]
     zone: str = "UTC"
     subscriptions: tuple[tuple[str, str], ...] = ()
@@ -64,9 +67,9 @@ def _recent(home: Home) -> list[Block]:
 
 
 def _mutes(home: Home) -> list[Block]:
-    lines = [f"• *{escape(m['name'] or ', '.join(m['keywords'][:3]) or 'no keywords yet')}* (#{m['id']})"
-             + (f", only *{escape(m['rule'])}* alerts" if m["rule"] else "")
-             + (f", until {when(m['until'], home.zone)}" if m["until"] is not None else "") for m in home.mutes]
+    lines = [f"• *{escape(t.name or ', '.join(t.keywords[:3]) or 'no keywords yet')}* (#{t.id})"
+             + (f", only *{escape(m.rule)}* alerts" if m.rule else "")
+             + (f", until {when(m.until, home.zone)}" if m.until is not None else "") for t, m in home.mutes]
     return [section("*Muted topics*\n" + ("\n".join(lines) or "No topic is muted (an alert's *Mute* button "
                                                               "or `/lookout mute <topic>` mutes one)."))]
 

@@ -7,7 +7,8 @@ from typing import Any
 from bot.mrkdwn import escape, link, local, shorten, when
 from monitor.enrich.alerts import Alert
 from monitor.service import Found, describe_event
-from monitor.store.topics import TopicRow
+from monitor.store.mutes import MuteRow
+from monitor.store.topics import TopicDetail, TopicRow
 
 USAGE = {
     "help": "`/lookout help`: this list",
@@ -57,27 +58,25 @@ def mute_scope(topic_id: int, rule: str, until: float | None) -> str:
     return what + (f" until {when(until)}" if until is not None else "")
 
 
-def muted(topic: dict[str, Any], rule: str, until: float | None) -> str:
+def muted(topic: TopicDetail, rule: str, until: float | None) -> str:
     others = " Other rules still alert." if rule else ""
-    return (f"Muted {mute_scope(topic['id'], rule, until)} "
-            f"({escape(shorten(', '.join(topic['keywords'][:5]), 200))}).{others}")
+    return (f"Muted {mute_scope(topic.id, rule, until)} "
+            f"({escape(shorten(', '.join(topic.keywords[:5]), 200))}).{others}")
 
 
 def mute_note_text(user: str, topic_id: int, rule: str, until: float | None) -> str:
     return f":mute: <@{user}> muted {mute_scope(topic_id, rule, until)}"
 
 
-def unmuted(user: str, lifted: list[dict[str, Any]]) -> str:
-    return f":loud_sound: <@{user}> unmuted " + "; ".join(
-        mute_scope(m["topic_id"], m["rule"], None) for m in lifted) + "."
+def unmuted(user: str, lifted: list[MuteRow]) -> str:
+    return f":loud_sound: <@{user}> unmuted " + "; ".join(mute_scope(m.topic_id, m.rule, None) for m in lifted) + "."
 
 
-def mutes_text(rows: list[dict[str, Any]]) -> str:
+def mutes_text(rows: list[MuteRow]) -> str:
     if not rows:
         return "Nothing is muted."
-    lines = [f"• {mute_scope(m['topic_id'], m['rule'], m['until'])}"
-             + (f" (now part of #{m['on']})" if m["on"] != m["topic_id"] else "")
-             + f", by <@{m['user']}> {when(m['created_at'])}" for m in rows]
+    lines = [f"• {mute_scope(m.topic_id, m.rule, m.until)}" + (f" (now part of #{m.on})" if m.on != m.topic_id else "")
+             + f", by <@{m.user}> {when(m.created_at)}" for m in rows]
     return "*Muted*\n" + "\n".join(lines[:40]) + ("\n…" if len(lines) > 40 else "") + \
         "\nLift one with `/lookout unmute <topic> [rule]`."
 
@@ -88,18 +87,16 @@ CONFIRM_DISCARD = ("Discard this proposal?", "Proposal #{proposal} and its label
                    "takes `/lookout taxonomy` again.", "Discard")
 
 
-def topic_text(topic: dict[str, Any], zone: str = "UTC") -> str:
-    if not topic["alive"] and topic["merged_into"]:
-        return f"Topic #{topic['id']} was merged into #{topic['merged_into']}."
-    name = f" {escape(topic['name'])}" if topic.get("name") else ""
-    gone = "" if topic["alive"] else " (forgotten)"
-    lines = [f"*Topic #{topic['id']}{name}*{gone}: {plural(topic['size'], 'item')}, "
-             f"{topic['last_day']} in the last day, {topic['before']} before",
-             f"Keywords: {escape(', '.join(topic['keywords'])) or 'none yet'}"]
-    lines += [f"• {link(r['url'], shorten(r['title'], 100) or '(no title)')} · `{r['id'][:10]}`"
-              for r in topic["representatives"]]
-    lines += [f"_{when(e['at'], zone)}: {escape(describe_event(e, topic['id']))}_"
-              for e in topic.get("history", [])[-5:]]
+def topic_text(topic: TopicDetail, zone: str = "UTC") -> str:
+    if not topic.alive and topic.merged_into:
+        return f"Topic #{topic.id} was merged into #{topic.merged_into}."
+    name = f" {escape(topic.name)}" if topic.name else ""
+    gone = "" if topic.alive else " (forgotten)"
+    lines = [f"*Topic #{topic.id}{name}*{gone}: {plural(topic.size, 'item')}, "
+             f"{topic.last_day} in the last day, {topic.before} before",
+             f"Keywords: {escape(', '.join(topic.keywords)) or 'none yet'}"]
+    lines += [f"• {link(r.url, shorten(r.title, 100) or '(no title)')} · `{r.id[:10]}`" for r in topic.representatives]
+    lines += [f"_{when(e.at, zone)}: {escape(describe_event(e, topic.id))}_" for e in topic.history[-5:]]
     return "\n".join(lines)
 
 

@@ -9,7 +9,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import regex
@@ -21,8 +20,9 @@ from monitor.enrich.alerts import compile_pattern
 from monitor.ingest.registry import KINDS
 from monitor.reports import periods, trends
 from monitor.store.db import Store
+from monitor.store.mutes import MuteRow
 from monitor.store.rows import ItemRef
-from monitor.store.topics import TopicRow
+from monitor.store.topics import TopicDetail, TopicEvent, TopicRow
 
 MIN_PREFIX = 6
 
@@ -72,7 +72,7 @@ def correct(store: Store, settings: Settings, ref: str, label: str, user: str, v
     return Correction(item.id, item.title, having[0], old, label, user)
 
 
-def topic(store: Store, ref: str) -> dict[str, Any]:
+def topic(store: Store, ref: str) -> TopicDetail:
     """A topic by its number (``12`` or ``#12``)."""
     number = ref.lstrip("#")
     if not number.isdigit():
@@ -133,17 +133,17 @@ def rule_names(store: Store, settings: Settings) -> list[str]:
     return [a.name for a in settings.alerts] + [w.name for w in store.watches() if w.kind == "keyword"]
 
 
-def mute(store: Store, settings: Settings, asked: MuteRequest, user: str) -> dict[str, Any]:
+def mute(store: Store, settings: Settings, asked: MuteRequest, user: str) -> TopicDetail:
     """Stop alerts for a topic (from one rule, when ``asked`` names one), for good or until ``asked.until``;
     returns the topic."""
     found = topic(store, asked.topic)
     if asked.rule and asked.rule not in (names := rule_names(store, settings)):
         raise ServiceError(f"no alert rule `{asked.rule}`; rules are: {', '.join(names) or 'none configured'}")
-    store.mute(found["id"], user, asked.rule, asked.until)
+    store.mute(found.id, user, asked.rule, asked.until)
     return found
 
 
-def unmute(store: Store, ref: str, rule: str | None = None) -> list[dict[str, Any]]:
+def unmute(store: Store, ref: str, rule: str | None = None) -> list[MuteRow]:
     """Lift a topic's mutes (only ``rule``'s when given: "" is the topic-wide one); returns the mutes lifted."""
     number = ref.lstrip("#")
     if not number.isdigit():
@@ -281,16 +281,16 @@ def topic_tree(store: Store, settings: Settings, limit: int, min_size: int) -> l
         for t in store.top_topics(limit, min_size)]
 
 
-def describe_event(event: dict[str, Any], topic_id: int) -> str:
+def describe_event(event: TopicEvent, topic_id: int) -> str:
     """One line of a topic's history, from its point of view."""
-    kind, other = event["kind"], event["other_id"]
-    size = f"{event['size']} item{'' if event['size'] == 1 else 's'}"
+    kind, other = event.kind, event.other_id
+    size = f"{event.size} item{'' if event.size == 1 else 's'}"
     if kind == "split":
-        return f"#{other} split off it ({size})" if event["topic_id"] == topic_id else \
-            f"split off #{event['topic_id']} with {size}"
+        return f"#{other} split off it ({size})" if event.topic_id == topic_id else \
+            f"split off #{event.topic_id} with {size}"
     if kind == "merge":
-        return f"merged into #{other} ({size})" if event["topic_id"] == topic_id else \
-            f"took in #{event['topic_id']} ({size})"
+        return f"merged into #{other} ({size})" if event.topic_id == topic_id else \
+            f"took in #{event.topic_id} ({size})"
     return f"forgotten after going quiet ({size})"
 
 

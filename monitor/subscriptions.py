@@ -48,7 +48,7 @@ def _checked_target(store: Store, settings: Settings, kind: str, target: str) ->
             raise ServiceError(f"`{target}` is not a valid regular expression ({exc})") from None
         return target
     if kind == "topic":
-        return str(service.topic(store, target)["id"])
+        return str(service.topic(store, target).id)
     task, _, label = target.partition("=")
     labels = {t.name: [x.name for x in t.labels] for t in settings.tasks}
     if task not in labels:

@@ -89,7 +89,7 @@ def test_a_mute_follows_its_topic_when_it_merges_into_another(db_path: Path) -> 
     service.mute(store, load_settings(None, env={}), service.MuteRequest(f"#{small}"), "U1")
     assert store.muted() == {Mute(small)}
     bridge = (a + b) / np.linalg.norm(a + b)
-    assert commit([bridge] * 3)[-1] == big and store.topic(small)["merged_into"] == big
+    assert commit([bridge] * 3)[-1] == big and store.topic(small).merged_into == big
     engine = AlertEngine([rule()], muted=store.muted())
     assert engine.evaluate(ev(topic=big), now=0) == [], "the muted story lives on in the topic it merged into"
     assert len(engine.evaluate(ev(topic=99), now=0)) == 1

@@ -78,7 +78,7 @@ async def test_a_busy_store_gets_the_dashboard_with_alerts_mutes_schedule_and_mo
     recent = text.split("*Recent alerts*\n")[1].split("\n*")[0].splitlines()
     assert recent[0].startswith("• :busts_in_silhouette: Topic *") or recent[0].startswith("• :mag: Keyword rule")
     assert all(line.endswith("JST> (sent)") for line in recent)
-    name = store.topic(topic)["name"]
+    name = store.topic(topic).name
     assert f"*Muted topics*\n• *{name}* (#{topic})" in text
     assert "*Channel subscriptions*\n• <#" in text and "keyword `(?i)outage`" in text
     assert "`spam`: zero-shot" in text and not re.search(r"\b1 items", text)

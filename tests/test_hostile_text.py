@@ -38,8 +38,9 @@ from monitor.ingest.text import neutral, neutral_url
 from monitor.reports import digest as digests
 from monitor.reports import maps
 from monitor.store.db import Store
+from monitor.store.mutes import MuteRow
 from monitor.store.outbox import SentAlert
-from monitor.store.topics import TopicRow
+from monitor.store.topics import TopicDetail, TopicRow
 from monitor.taxonomy import workflow
 from tests.bot_helpers import SECRET, TASKS, Bot
 from tests.cli import lookout_here
@@ -232,7 +233,8 @@ async def slack_home(text: str) -> str:
     topics = messages.topics_text([TopicRow(3, 4, None, None, (text,), text, ((0.9, "a"),))], {"a": text})
     view = home.home_view(home.Home(False, status, messages.schedule_line(text, "UTC", NOW), topics,
                                     [SentAlert(topic_alert(text), "sent")],
-                                    [{"id": 3, "name": text, "keywords": [text], "rule": text, "until": None}], []))
+                                    [(TopicDetail(3, 4, True, None, None, None, text, (text,), 1, 3, (), ()),
+                                      MuteRow(3, text, "U1", NOW, None, 3))], []))
     return "\n".join(texts(view))
 
 

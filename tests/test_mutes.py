@@ -119,16 +119,16 @@ async def test_a_mute_for_a_while_lapses_and_alerts_resume(lookout: Bot) -> None
     assert answer["response_type"] == "in_channel" and answer["text"].startswith(
         f"Muted alerts about topic #{TOPIC} until <!date^")
     [row] = lookout.store.mutes()
-    assert row["until"] == pytest.approx(time.time() + 7200, abs=60)
-    engine = engine_with_both_rules(lookout.store.muted(now=row["until"] - 1), wall=row["until"] - 1)
+    assert row.until == pytest.approx(time.time() + 7200, abs=60)
+    engine = engine_with_both_rules(lookout.store.muted(now=row.until - 1), wall=row.until - 1)
     assert engine.evaluate(evaluation("a cheap offer and your password"), now=1.0) == [], \
         "a mute ends by the wall clock, whenever the item happened"
-    assert lookout.store.muted(now=row["until"] + 1) == set(), "the store no longer gives a mute that ended"
-    engine = engine_with_both_rules({Mute(TOPIC, "", row["until"])}, wall=row["until"] + 1)
+    assert lookout.store.muted(now=row.until + 1) == set(), "the store no longer gives a mute that ended"
+    engine = engine_with_both_rules({Mute(TOPIC, "", row.until)}, wall=row.until + 1)
     fired = engine.evaluate(evaluation("a cheap offer and your password"), now=1.0)
     assert [a.rule for a in fired] == ["spam-wave", "security"], "the engine honours the end itself too"
     _, answer = await lookout.command("mutes")
-    assert answer["text"].splitlines()[1].startswith(f"• alerts about topic #{TOPIC} until <!date^{int(row['until'])}^")
+    assert answer["text"].splitlines()[1].startswith(f"• alerts about topic #{TOPIC} until <!date^{int(row.until)}^")
 
 
 async def test_a_mute_of_one_rule_lets_the_security_rule_through(lookout: Bot) -> None:
@@ -300,8 +300,8 @@ def test_a_mute_set_before_a_merge_is_lifted_by_either_topic_number(tmp_path: Pa
                                     "merged_into": 2}, {"id": 2, "size": 9, "keywords": "[]",
                                                         "representatives": "[]", "alive": 1}])
     service.mute(store, load_settings(None, env={}), MuteRequest("1"), "U1")
-    assert store.muted() == {Mute(2)} and store.mutes()[0]["on"] == 2
-    assert [m["topic_id"] for m in service.unmute(store, "#2")] == [1]
+    assert store.muted() == {Mute(2)} and store.mutes()[0].on == 2
+    assert [m.topic_id for m in service.unmute(store, "#2")] == [1]
     store.close()
 
 

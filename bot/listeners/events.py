@@ -40,8 +40,7 @@ async def gather(bot: Bot) -> home.Home:
     store, settings = bot.store, bot.settings
     status = await store.read(store.status, settings.time.timezone)
     configured = [w for w in await store.read(service.watches, store, settings) if w["kind"] not in NOT_SOURCES]
-    mutes = [{**t, "rule": m["rule"], "until": m["until"]} for m in await store.read(store.mutes)
-             if (t := await store.read(store.topic, m["on"]))]
+    mutes = [(t, m) for m in await store.read(store.mutes) if (t := await store.read(store.topic, m.on))]
     return home.Home(first_run=not (status["sources"] or configured or settings.tasks), status=status,
                      schedule=await digest.schedule_text(bot), topics=await bot.topics(("5",)),
                      alerts=await store.read(store.recent_alerts, 5), mutes=mutes,

@@ -26,7 +26,7 @@ async def _mute(bot: Bot, cmd: Command, req: Request) -> None:
     found = await bot.store.call(service.mute, bot.store, bot.settings, asked, req.user)
     text = messages.muted(found, asked.rule, asked.until)
     await req.ack(response_type="in_channel", text=text,
-                  blocks=undo_mute(found["id"], asked.rule, f":mute: {text}", str(time.time_ns())))
+                  blocks=undo_mute(found.id, asked.rule, f":mute: {text}", str(time.time_ns())))
 
 
 async def _mutes(bot: Bot, cmd: Command, req: Request) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from models.keywords import short_name
 from models.topics import Topic, TopicChanges
+from monitor.store.rows import ItemRef, item_ref
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,37 @@ class TopicRow:
     def typical_id(self) -> str:
         """The id of the topic's most typical item ("" when it has none yet)."""
         return self.representatives[0][1] if self.representatives else ""
+
+
+@dataclass(frozen=True)
+class TopicEvent:
+    """A merge, split or forgetting a topic took part in: ``topic_id`` is the topic it happened to, ``other_id``
+    the one it merged into or split off (None when forgotten), ``size`` the items that moved, ``at`` when."""
+
+    kind: str
+    topic_id: int
+    other_id: int | None
+    size: int
+    at: float
+
+
+@dataclass(frozen=True)
+class TopicDetail:
+    """One topic (live or not) as ``lookout topic`` and ``/lookout topic`` show it: members in the last day of event
+    time and before, its typical items and its history, oldest first."""
+
+    id: int
+    size: int
+    alive: bool
+    merged_into: int | None
+    first_seen: float | None
+    last_seen: float | None
+    name: str
+    keywords: tuple[str, ...]
+    last_day: int
+    before: int
+    representatives: tuple[ItemRef, ...]
+    history: tuple[TopicEvent, ...]
 
 
 def topic_row(r: dict[str, Any]) -> TopicRow:
@@ -113,7 +145,7 @@ class TopicRecords:
             return None
         return np.stack([np.frombuffer(found[r[1]], dtype=np.float32) for r in reps])
 
-    def topic(self, topic_id: int) -> dict[str, Any] | None:
+    def topic(self, topic_id: int) -> TopicDetail | None:
         """One topic (live or merged away) with its member counts for the last day (by event time) and before, and
         its history: the merges, splits and forgetting it took part in, oldest first."""
         rows = list(self.db.query("select * from topics where id = ?", [topic_id]))
@@ -125,15 +157,14 @@ class TopicRecords:
             [day_ago, day_ago, topic_id]).fetchone()
         row = rows[0]
         reps = [r[1] for r in json.loads(row["representatives"])]
-        found = {r["id"]: dict(r) for r in self.db.query(
-            f"select id, title, url, source from items where id in ({','.join('?' * len(reps))})", reps)}
-        return {"id": row["id"], "size": row["size"], "alive": bool(row["alive"]), "merged_into": row["merged_into"],
-                "first_seen": row["first_seen"], "last_seen": row["last_seen"], "name": row["name"] or "",
-                "keywords": json.loads(row["keywords"] or "[]"), "last_day": recent, "before": older,
-                "representatives": [found[r] for r in reps if r in found],
-                "history": [dict(r) for r in self.db.query(
-                    "select kind, topic_id, other_id, size, at from topic_events where topic_id = ? or other_id = ? "
-                    "order by id", [topic_id, topic_id])]}
+        found = {r["id"]: item_ref(r) for r in self.db.query(
+            f"select id, title, url, source, topic_id from items where id in ({','.join('?' * len(reps))})", reps)}
+        history = tuple(TopicEvent(r["kind"], r["topic_id"], r["other_id"], r["size"], r["at"]) for r in self.db.query(
+            "select kind, topic_id, other_id, size, at from topic_events where topic_id = ? or other_id = ? "
+            "order by id", [topic_id, topic_id]))
+        return TopicDetail(row["id"], row["size"], bool(row["alive"]), row["merged_into"], row["first_seen"],
+                           row["last_seen"], row["name"] or "", tuple(json.loads(row["keywords"] or "[]")),
+                           int(recent), int(older), tuple(found[r] for r in reps if r in found), history)
 
     def topic_summaries(self, since: float = 0.0) -> list[dict[str, Any]]:
         """Live topics seen since ``since``: id, size, vector sum, term counts and the titles of typical items."""

@@ -49,19 +49,19 @@ def cmd_topic(args: argparse.Namespace, _: NotifierFactory) -> int:
     settings = load_cli_settings(args)
     with Store(settings.store.path) as store:
         t = service.topic(store, args.topic)
-        weights = topic_weights(store.topic_terms(t["id"]), t["id"], CLOUD_WORDS) if args.cloud else []
+        weights = topic_weights(store.topic_terms(t.id), t.id, CLOUD_WORDS) if args.cloud else []
     if args.cloud and not weights:
-        raise ServiceError(f"topic #{t['id']} has no words to draw: its items left none after stop words")
-    state = "live" if t["alive"] else f"merged into #{t['merged_into']}" if t["merged_into"] else "forgotten"
-    print(f"Topic #{t['id']} {neutral(t['name'] or '')} ({state}): {t['size']} items, {t['last_day']} in the last day, "
-          f"{t['before']} before; first seen {when(t['first_seen'])}, last seen {when(t['last_seen'])}")
-    print(f"keywords: {neutral(', '.join(t['keywords'])) or 'none yet'}")
-    for r in t["representatives"]:
-        print(f"  {r['id'][:10]}  {(neutral(r['title'] or '') or '(no title)')[:70]}  {neutral_url(r['url'] or '')}")
-    if t["history"]:
+        raise ServiceError(f"topic #{t.id} has no words to draw: its items left none after stop words")
+    state = "live" if t.alive else f"merged into #{t.merged_into}" if t.merged_into else "forgotten"
+    print(f"Topic #{t.id} {neutral(t.name)} ({state}): {t.size} items, {t.last_day} in the last day, "
+          f"{t.before} before; first seen {when(t.first_seen)}, last seen {when(t.last_seen)}")
+    print(f"keywords: {neutral(', '.join(t.keywords)) or 'none yet'}")
+    for r in t.representatives:
+        print(f"  {r.id[:10]}  {(neutral(r.title) or '(no title)')[:70]}  {neutral_url(r.url)}")
+    if t.history:
         print("history:")
-        for e in t["history"]:
-            print(f"  {when(e['at'])}  {service.describe_event(e, t['id'])}")
+        for e in t.history:
+            print(f"  {when(e.at)}  {service.describe_event(e, t.id)}")
     if args.cloud:
         from monitor.reports import charts
 
