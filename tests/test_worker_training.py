@@ -22,7 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from models import registry
-from models.embedding import Encoder
+from models.embedding import Encoder, pick_device
 from models.head import EmbeddingHead
 from monitor.config.load import load_settings
 from monitor.config.schema import Settings
@@ -41,6 +41,7 @@ from tests.test_workers import until
 TOKEN = "training-token"
 TRAINING = "lookout:batches:training"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+DEVICE = pick_device("auto")  # where the workers here train: cuda on a host with a GPU
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ async def test_a_run_queued_by_the_daemon_is_trained_by_a_worker_process_then_pr
     run = await finished(store, run_id, worker)
     assert run["status"] == "done", run["message"]
     assert re.fullmatch(r"spam v1 \((head|fine-tuned)\) promoted: held-out macro_f1 .* \(trained on worker gpu-1, "
-                        r"cpu\)", run["message"])
+                        rf"{DEVICE}\)", run["message"])
     [version] = store.versions("spam")
     assert version["status"] == "serving" and version["run_id"] == run_id
     folder = Path(version["path"])
@@ -145,14 +146,14 @@ async def test_a_run_queued_by_the_daemon_is_trained_by_a_worker_process_then_pr
     daemon.stop()
     await asyncio.wait_for(running, 60)
     worker.send_signal(signal.SIGTERM)
-    _, err = await worker.communicate()
+    _, err = await asyncio.wait_for(worker.communicate(), 120)
     assert worker.returncode == 0, err.decode()[-3000:]
     assert {r["model"] for r in store.db.query("select model from labels")} == {"v1"}, \
         "the worker serves the version it trained once the daemon promoted it"
     texts = [text for text, _, _ in notifier.notes]
     assert notifier.notes[0] == ("Training run #1 of spam", "C1", "")
     assert texts[1].startswith("Waiting for a worker that trains")
-    assert texts[2] == "Worker gpu-1 is training it on cpu."
+    assert texts[2] == f"Worker gpu-1 is training it on {DEVICE}."
     assert texts[3].startswith("Training spam v1 on ") and texts[-1] == run["message"]
     assert len(texts) == len(set(texts)), "each note relayed once"
     store.close()
@@ -193,7 +194,7 @@ async def test_a_worker_killed_mid_training_leaves_the_run_to_another_and_status
     frozen = lookout_here(capsys, monkeypatch, "status", "-c", str(config), LOOKOUT_WEBHOOK_TOKEN=TOKEN)
     a.kill()
     await a.communicate()
-    assert re.search(r"^training: run #1 of spam on worker a \(cpu\)", frozen.stdout, re.M), frozen.stdout
+    assert re.search(rf"^training: run #1 of spam on worker a \({DEVICE}\)", frozen.stdout, re.M), frozen.stdout
 
     b = Worker(load_settings(worker_config, env={"LOOKOUT_WEBHOOK_TOKEN": TOKEN}), encoders[1], "b", train=True)
     working = asyncio.create_task(b.run())
@@ -203,7 +204,7 @@ async def test_a_worker_killed_mid_training_leaves_the_run_to_another_and_status
     daemon.stop()
     await asyncio.wait_for(running, 60)
     run = store.run(run_id)
-    assert run["status"] == "done" and run["message"].endswith("(trained on worker b, cpu)"), run["message"]
+    assert run["status"] == "done" and run["message"].endswith(f"(trained on worker b, {DEVICE})"), run["message"]
     assert "claimed training run #1, left by a worker that stopped answering" in caplog.text
     assert "Worker b took the run over from a, which stopped answering." in [t for t, _, _ in notifier.notes]
     assert b.trainer is not None and b.trainer.runs == 1
@@ -289,4 +290,33 @@ async def test_a_tampered_upload_is_refused_and_nothing_is_registered(
         "not match the checksum in meta.json (corrupt or changed)")
     assert run["status"] == "failed" and store.versions("spam") == [] and store.serving() == {}
     assert not registry.version_dir(f"{settings.store.path}.models", "spam", 1).exists()
+    store.close()
+
+
+async def test_a_daemon_restarted_mid_run_queues_it_again_and_the_worker_lets_the_old_one_go(
+        tmp_path: Path, tiny_model: str, encoders: list[Encoder], redis_server: RedisServer,
+        client: aioredis.Redis) -> None:
+    config, worker_config = configs(tmp_path, tiny_model, redis_server.url, free_port())
+    daemon, store, _, settings = daemon_for(config, encoders[0])
+    run_id, _ = store.request_run("spam", "cli")
+    running = asyncio.create_task(daemon.run())
+    worker = Worker(load_settings(worker_config, env={"LOOKOUT_WEBHOOK_TOKEN": TOKEN}), encoders[1], "b", train=True)
+    working = asyncio.create_task(worker.run())
+    await until(lambda: store.run(run_id)["progress"].get("worker") == "b")
+    daemon.stop()
+    await asyncio.wait_for(running, 60)
+    assert store.run(run_id)["status"] == "running"
+
+    again = Daemon(settings, store, build_pipeline(settings, store, encoders[0]), Recorder(), [])
+    running = asyncio.create_task(again.run())
+    await until(lambda: store.run(run_id)["status"] in ("done", "failed"), 600)
+    again.stop()
+    await asyncio.wait_for(running, 60)
+    worker.stop()
+    await asyncio.wait_for(working, 120)
+    run = store.run(run_id)
+    assert run["status"] == "done" and run["message"].endswith(f"(trained on worker b, {DEVICE})"), run["message"]
+    assert [v["version"] for v in store.versions("spam")] == [1], "the run kept its version number"
+    assert worker.trainer is not None and worker.trainer.runs == 1, "the first attempt was let go, not sent back"
+    assert (await client.xpending(TRAINING, TRAIN_GROUP))["pending"] == 0
     store.close()

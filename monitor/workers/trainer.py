@@ -133,7 +133,8 @@ class Trainer:
         return got[0][1][0] if got else None
 
     async def _take(self, redis: Any, entry: bytes, fields: Fields) -> None:
-        renew = asyncio.create_task(self._renew(redis, entry))
+        done = asyncio.Event()
+        renew = asyncio.create_task(self._renew(redis, entry, done))
         try:
             finished = await self._carry(fields)
         except Exception:
@@ -141,20 +142,20 @@ class Trainer:
                           fields.get(b"run", b"?").decode())
             finished = False
         finally:
-            renew.cancel()
-            await asyncio.gather(renew, return_exceptions=True)
+            done.set()  # not a cancellation: the Redis client may turn one into an error, and this loop goes on
+            await renew
             self.state = {}
         if finished:
             await redis.xack(self.keys.training, TRAIN_GROUP, entry)
 
-    async def _renew(self, redis: Any, entry: bytes) -> None:
+    async def _renew(self, redis: Any, entry: bytes, done: asyncio.Event) -> None:
         """Thrice per claim timeout, claim the run again, so no other worker takes it while this one trains."""
-        while True:
+        while not done.is_set():
             try:
                 await redis.xclaim(self.keys.training, TRAIN_GROUP, self.name, 0, [entry], justid=True)
             except (RedisError, OSError) as exc:
                 log.debug("training: the claim was not renewed (%s)", exc)
-            await asyncio.sleep(min(HEARTBEAT_SECONDS, self.s.claim_timeout_seconds / 3))
+            await wait_up_to(done, min(HEARTBEAT_SECONDS, self.s.claim_timeout_seconds / 3))
 
     async def _carry(self, fields: Fields) -> bool:
         """One run from the daemon's ticket to its outcome; whether the daemon is done with it (acknowledge)."""
