@@ -99,7 +99,7 @@ class SourceJobs(DaemonState):
         if self._handoff is not None:
             from monitor.workers.files import add_routes
 
-            add_routes(app, self.store, secret, token)
+            add_routes(app, self.store, secret, token, self._handoff.training)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, http.host, http.port).start()

@@ -108,7 +108,11 @@ class LearningJobs(DaemonState):
             log.info("task %s is now served by %s (was %s)", task.name, want, have)
 
     async def _watch_trainer(self) -> None:
-        """Start the next requested training run when none is running; record a run whose process died."""
+        """Start the next requested training run when none is running (in a process of its own, or queued for the
+        workers with ``[workers] train``); record a run whose process died."""
+        remote = self._handoff.training if self._handoff is not None else None
+        if remote is not None and await remote.busy():
+            return
         if self._trainer is not None:
             if self._trainer.is_alive():
                 return
@@ -121,7 +125,9 @@ class LearningJobs(DaemonState):
                                       "in service stays")
             self._trainer = None
         run = await self.store.call(self.store.claim_run)
-        if run is not None:
+        if run is not None and remote is not None:
+            await remote.queue(self.settings, run)
+        elif run is not None:
             self._trainer_run = run["id"]
             self._trainer = job.start(self.settings, run["id"])
             log.info("training run #%d of %s started (pid %s)", run["id"], run["task"], self._trainer.pid)

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from models.classifier import Classifier, ZeroShotClassifier
 from models.registry import read_meta
-from monitor.config.schema import Settings
+from monitor.config.schema import ConfigError, Settings
 from monitor.daemon.outbox import IDLE_WAIT, wait_up_to
 from monitor.enrich.pipeline import Encoded
 from monitor.ingest.item import Item
@@ -39,6 +39,7 @@ from monitor.workers.streams import (
     connect,
     ensure_groups,
 )
+from monitor.workers.training import RemoteTraining
 from monitor.workers.wire import Announcement, Results, Served, batch_fields
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,12 @@ class Dispatcher:
         self.commit = commit
         self.url = self.s.daemon_url or f"http://{settings.http.host}:{settings.http.port}"
         if not settings.http.port:
+            if self.s.train:
+                raise ConfigError("workers.train: the workers that train fetch the runs' data from the daemon's HTTP "
+                                  "server and send the versions back to it; set http.port")
             log.warning("http.port is 0, so workers cannot fetch trained versions from this daemon: they serve "
                         "zero-shot until it is set")
+        self.training = RemoteTraining(settings, store, self.url) if self.s.train else None
         self.in_flight: dict[str, float] = {}
         self.cursor = 0
         self.health: dict[str, Any] = {"redis": "connecting"}

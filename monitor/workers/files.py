@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -22,8 +23,12 @@ from models.registry import META, ModelLoadError, checked_meta
 from monitor.ingest.webhook import SIGNATURE_HEADER, authorized, sign
 from monitor.store.db import Store
 
+if TYPE_CHECKING:
+    from monitor.workers.training import RemoteTraining
+
 log = logging.getLogger(__name__)
 FETCH_TIMEOUT_SECONDS = 300.0
+SHA_HEADER = "X-Lookout-SHA256"  # the SHA-256 of a file a worker uploads
 
 
 def digest(path: Path) -> str:
@@ -37,8 +42,12 @@ def manifest(folder: Path) -> dict[str, str]:
     return {p.name: digest(p) for p in files}
 
 
-def add_routes(app: web.Application, store: Store, secret: str, token: str) -> None:
-    """Serve the registered versions' files on the daemon's HTTP server."""
+def add_routes(app: web.Application, store: Store, secret: str, token: str,
+               training: RemoteTraining | None = None) -> None:
+    """Serve the registered versions' files on the daemon's HTTP server (and, with ``training``, what workers
+    that train need: the runs' data, their progress and the versions they send back)."""
+    if training is not None:
+        training.add_routes(app, secret, token)
 
     async def folder(request: web.Request) -> Path:
         if not authorized(request.headers, request.path.encode(), secret, token):
@@ -64,12 +73,13 @@ def add_routes(app: web.Application, store: Store, secret: str, token: str) -> N
     app.router.add_get(r"/models/{task}/{version:\d+}/{name}", one_file)
 
 
-def auth_headers(path: str, secrets: Mapping[str, str]) -> dict[str, str]:
-    """The headers that let a worker in: the bearer token if it has one, else the path signed with the secret."""
+def auth_headers(path: str, secrets: Mapping[str, str], signed: bytes | None = None) -> dict[str, str]:
+    """The headers that let a worker in: the bearer token if it has one, else ``signed`` (by default the path)
+    signed with the secret."""
     if token := secrets.get("LOOKOUT_WEBHOOK_TOKEN"):
         return {"Authorization": f"Bearer {token}"}
     if secret := secrets.get("LOOKOUT_WEBHOOK_SECRET"):
-        return {SIGNATURE_HEADER: sign(secret, path.encode())}
+        return {SIGNATURE_HEADER: sign(secret, path.encode() if signed is None else signed)}
     return {}
 
 

@@ -29,3 +29,13 @@ class WorkersSettings:
                                   "<http.port>`.")
     cache_dir: str = setting("", "Folder where `lookout worker` keeps the model versions it fetched; empty: a "
                                  "temporary folder removed when it stops.")
+    train: bool = setting(False, "Training runs are executed by a `lookout worker --train` (a GPU host, say) instead "
+                                 "of on the daemon's host: the daemon queues each run on the Redis stream "
+                                 "`<batches_stream>:training`, serves its training data over HTTP, and registers the "
+                                 "version the worker sends back (the gate decides as for a local run). Needs "
+                                 "`redis_url` and `http.port`.")
+    train_wait_seconds: float = setting(600.0, "A training run queued for the workers fails, with a message saying "
+                                               "why, when no worker took it or the worker training it has not been "
+                                               "heard from for this long (a dead worker's run is taken over by "
+                                               "another after `claim_timeout_seconds`, so keep this above it).",
+                                        low=1.0)

@@ -15,6 +15,7 @@ from monitor.workers.settings import WorkersSettings
 WORKERS_GROUP = "enrich"  # the workers' consumer group on the batches stream
 BRAIN_GROUP = "brain"  # the daemon's consumer group on the results stream
 BRAIN = "brain"  # the daemon's consumer name
+TRAIN_GROUP = "train"  # the training workers' consumer group on the training stream
 HEARTBEAT_SECONDS = 2.0
 ALIVE_SECONDS = 10.0  # a worker heard from this recently is alive
 FORGET_SECONDS = 600.0  # a worker not heard from this long is dropped from the list
@@ -39,6 +40,11 @@ class Keys:
         return f"{self.batches}:models"
 
     @property
+    def training(self) -> str:
+        """The training runs queued for ``lookout worker --train`` (a stream, consumer group ``train``)."""
+        return f"{self.batches}:training"
+
+    @property
     def workers(self) -> str:
         """The workers' heartbeats: a hash of worker name to a JSON status."""
         return f"{self.batches}:workers"
@@ -51,6 +57,10 @@ def check(s: WorkersSettings) -> None:
                           f"({s.maxlen}), or batches waiting for a worker could be trimmed away")
     if s.results_stream == s.batches_stream:
         raise ConfigError("workers.results_stream: must differ from workers.batches_stream")
+    if s.train and s.train_wait_seconds <= s.claim_timeout_seconds:
+        raise ConfigError(f"workers.train_wait_seconds = {s.train_wait_seconds:g}: must exceed "
+                          f"workers.claim_timeout_seconds ({s.claim_timeout_seconds:g}), or the run of a worker that "
+                          "died would fail before another worker could take it over")
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -60,10 +70,11 @@ def connect(url: str) -> aioredis.Redis:
                                    socket_timeout=BLOCK_MS / 1000 + 10, retry=Retry(NoBackoff(), 0))
 
 
-async def ensure_groups(r: aioredis.Redis, keys: Keys) -> None:
-    """Create both streams and their consumer groups if missing (reading from the start, so nothing added before
-    a group existed is skipped)."""
-    for stream, group in ((keys.batches, WORKERS_GROUP), (keys.results, BRAIN_GROUP)):
+async def ensure_groups(r: aioredis.Redis, keys: Keys, training: bool = False) -> None:
+    """Create both streams (and, with ``training``, the training stream) and their consumer groups if missing
+    (reading from the start, so nothing added before a group existed is skipped)."""
+    pairs = [(keys.batches, WORKERS_GROUP), (keys.results, BRAIN_GROUP)]
+    for stream, group in [*pairs, (keys.training, TRAIN_GROUP)] if training else pairs:
         try:
             await r.xgroup_create(stream, group, id="0", mkstream=True)
         except ResponseError as exc:

@@ -36,6 +36,7 @@ from monitor.workers.streams import (
     connect,
     ensure_groups,
 )
+from monitor.workers.trainer import Trainer
 from monitor.workers.wire import Announcement, Fields, Results, read_batch
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ RETRY_SECONDS = 1.0
 class Worker:
     """One worker process (or, in tests and benchmarks, one task in an event loop)."""
 
-    def __init__(self, settings: Settings, encoder: Encoder, name: str = "") -> None:
+    def __init__(self, settings: Settings, encoder: Encoder, name: str = "", train: bool = False) -> None:
         self.settings = settings
         self.s = settings.workers
         self.keys = Keys.of(self.s)
@@ -58,6 +59,7 @@ class Worker:
         self.items = 0
         self.holding = ""  # the stream id of the batch in hand
         self.stop_event = asyncio.Event()
+        self.trainer = Trainer(settings, self.name, self.models.cache, self.stop_event) if train else None
 
     def stop(self) -> None:
         """Finish the batch in hand, then return from ``run``."""
@@ -66,6 +68,7 @@ class Worker:
     async def run(self) -> None:
         """Work until ``stop()``; while Redis is away, wait for it (logged once when it goes, once when back)."""
         down = False
+        training = asyncio.create_task(self.trainer.run()) if self.trainer else None
         try:
             while not self.stop_event.is_set():
                 redis = connect(self.s.redis_url)
@@ -83,6 +86,9 @@ class Worker:
                 finally:
                     await redis.aclose()
         finally:
+            if training is not None:
+                self.stop_event.set()
+                await training
             self.compute.shutdown(wait=True)
             if self._tmp:
                 shutil.rmtree(self._tmp, ignore_errors=True)
@@ -177,7 +183,8 @@ class Worker:
         """What the heartbeat tells the daemon and ``lookout status``."""
         return {"name": self.name, "host": socket.gethostname(), "pid": os.getpid(), "device": self.encoder.device,
                 "batches": self.batches, "items": self.items, "models": self.models.versions(),
-                "announcement": self.models.announced, "error": self.models.error, "seen": time.time()}
+                "announcement": self.models.announced, "error": self.models.error, "seen": time.time(),
+                "trains": self.trainer is not None, "training": self.trainer.state if self.trainer else {}}
 
     async def _heartbeat(self, redis: Redis) -> None:
         """Every few seconds (and thrice per claim timeout): the status into the workers hash, and the claim on the

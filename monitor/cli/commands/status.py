@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from monitor.cli.commands.models import progress
 from monitor.cli.common import CommandAdder, NotifierFactory, load_cli_settings, table, when
 from monitor.config.schema import Settings
 from monitor.ingest.text import neutral
@@ -67,6 +68,12 @@ def print_workers(w: dict, url: str) -> None:
                       neutral(x["error"])[:80]] for x in w["workers"]],
                     headers=["worker", "state", "device", "batches", "items", "holding", "models",
                              "last seen (UTC)", "error"]))
+    for x in w["workers"]:
+        if run := x.get("training"):
+            print(f"training: run #{run['run']} of {run['task']} on worker {x['name']} ({run.get('device', '')})"
+                  f"{'' if x['alive'] else ', which stopped answering'}: {progress(run)}")
+    if w.get("training_waiting"):
+        print(f"training: {w['training_waiting']} run(s) waiting for a worker that trains (`lookout worker --train`)")
 
 
 def print_labels_rows(rows: list[dict]) -> None:
