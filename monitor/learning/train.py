@@ -77,6 +77,68 @@ def _train_rungs(settings: Settings, task: TaskSpec, data: TrainingData, train_s
     return trained, ladder
 
 
+def _first_line(task: TaskSpec, version: int, d: dict[str, int], rungs: tuple[str, ...]) -> str:
+    """The run's first line: what it trains on, what was dropped, and which rungs it trains."""
+    return (f"Training {task.name} v{version} on {d['train']} examples ({d['corrections']} corrections, "
+            f"{d['imported']} imported, {d['pseudo']} pseudo-labels; dropped {d['duplicates']} duplicates, "
+            f"{d['conflicts']} conflicts, {d['unknown_label']} with unknown labels); {d['holdout']} held out, "
+            f"{d['live']} live"
+            + (f"; validation drawn from training ({d['val']})" if d.get("val_from_train") else "")
+            + (f". Plus {d['augmented']} augmented variants of examples of rare labels." if d["augmented"] else ".")
+            + f" Rungs: zero-shot, {', '.join(rungs)}.")
+
+
+def _version_folder(store: Store, settings: Settings, task: TaskSpec, run_id: int) -> tuple[int, Path]:
+    """The version this run registers (the one it had before a crash, else the next) and its folder, created."""
+    run = store.run(run_id) or {}
+    root = models_dir(settings)
+    version = run.get("version") or registry.next_version(root, task.name)
+    folder = registry.version_dir(root, task.name, version)
+    folder.mkdir(parents=True, exist_ok=True)
+    store.start_run(run_id, version, os.getpid())
+    return version, folder
+
+
+def _judge(store: Store, settings: Settings, task: TaskSpec, data: TrainingData, vectors: candidates.Vectors,
+           zero: candidates.Candidate, trained: list[candidates.Candidate], ladder: dict[str, dict[str, Any]],
+           metric: str) -> tuple[candidates.Candidate, bool, str, dict[str, Any]]:
+    """Score every rung on the held-out set, take the best (ties to the cheaper) and put it through the gate
+    against the model in service; returns the candidate, whether it is promoted, why, and its metrics."""
+    labels = task.label_names
+    scores = {c.rung: score_on(c.predict, data.holdout, labels, metric) for c in [zero, *trained]}
+    for name, sc in scores.items():
+        ladder.setdefault(name, {})["holdout"] = sc["score"]
+    best = next(c for c in trained if c.rung == choose({c.rung: scores[c.rung]["score"] for c in trained},
+                                                       settings.learning.tolerance))
+    cand, cand_live = scores[best.rung], score_on(best.predict, data.live, labels, metric)
+    serving_name, serv_model = serving_candidate(store, settings, task, vectors, zero)
+    serv = scores[ZERO_SHOT] if serv_model is zero else score_on(serv_model.predict, data.holdout, labels, metric)
+    serv_live = score_on(serv_model.predict, data.live, labels, metric)
+    promote, reason = decide(cand, serv, cand_live, serv_live, settings.learning.tolerance,
+                             costlier=COST[best.rung] > COST[serv_model.rung])
+    metrics = {"rung": best.rung, "holdout": cand, "live": cand_live, "ladder": ladder,
+               "serving": {"version": serving_name, "holdout": serv, "live": serv_live},
+               "train_seconds": best.seconds, "data": data.report, **best.details}
+    return best, promote, reason, metrics
+
+
+def _register(store: Store, task: TaskSpec, version: int, folder: Path, run_id: int, best: candidates.Candidate,
+              promote: bool, reason: str, meta: dict[str, Any]) -> None:
+    """Save the candidate and its confusion matrix, record the version, and promote or reject it."""
+    assert best.save is not None
+    best.save(folder, meta)
+    metrics = meta["metrics"]
+    confusion_png(folder / "confusion.png", metrics["holdout"]["confusion"], task.label_names,
+                  f"{task.name} v{version} (held-out)")
+    store.add_version(task.name, version, str(folder), "candidate", metrics, reason, run_id, best.int8)
+    if promote:
+        store.promote(task.name, version, reason)
+    else:
+        store.set_version_status(task.name, version, "rejected", reason)
+    verdict = "promoted" if promote else "rejected"
+    store.finish_run(run_id, "done", f"{task.name} v{version} ({best.rung}) {verdict}: {reason}")
+
+
 def train_task(store: Store, settings: Settings, task_name: str, run_id: int, report_to: Reporter,
                encoder: Callable[[], Encoder] | None = None) -> dict[str, Any]:
     """One training run of ``task_name``: train the ladder's rungs, score each on the held-out set, and put the
@@ -86,7 +148,6 @@ def train_task(store: Store, settings: Settings, task_name: str, run_id: int, re
     when no model can be trained; the model in service is never touched unless the new version passes the gate.
     """
     task = task_spec(settings, task_name)
-    labels = task.label_names
     m = settings.model
     make_encoder = encoder or (lambda: Encoder(m.embedding, device="cpu", batch_size=m.batch_size,
                                                max_chars=m.max_chars))
@@ -95,20 +156,9 @@ def train_task(store: Store, settings: Settings, task_name: str, run_id: int, re
     check_enough(data, task, settings)
     args = train_args(settings, task.name)
     train_set = train_split(data, settings)
-    run = store.run(run_id) or {}
-    root = models_dir(settings)
-    version = run.get("version") or registry.next_version(root, task.name)
-    folder = registry.version_dir(root, task.name, version)
-    folder.mkdir(parents=True, exist_ok=True)
-    store.start_run(run_id, version, os.getpid())
-    d = data.report
-    report_to({"phase": "encoding", "version": version}, (
-        f"Training {task.name} v{version} on {d['train']} examples ({d['corrections']} corrections, {d['imported']} "
-        f"imported, {d['pseudo']} pseudo-labels; dropped {d['duplicates']} duplicates, {d['conflicts']} conflicts, "
-        f"{d['unknown_label']} with unknown labels); {d['holdout']} held out, {d['live']} live"
-        + (f"; validation drawn from training ({d['val']})" if d.get("val_from_train") else "")
-        + (f". Plus {d['augmented']} augmented variants of examples of rare labels." if d["augmented"] else ".")
-        + f" Rungs: zero-shot, {', '.join(settings.training.rungs)}."))
+    version, folder = _version_folder(store, settings, task, run_id)
+    report_to({"phase": "encoding", "version": version},
+              _first_line(task, version, data.report, settings.training.rungs))
     vectors = candidates.Vectors(make_encoder())
     zero = candidates.zero_shot(task, vectors)
     try:
@@ -116,34 +166,11 @@ def train_task(store: Store, settings: Settings, task_name: str, run_id: int, re
     except (TrainingError, ValueError) as exc:
         raise LearningError(str(exc)) from exc
     report_to({"phase": "evaluating", "version": version}, "")
-    scores = {c.rung: score_on(c.predict, data.holdout, labels, args.metric) for c in [zero, *trained]}
-    for name, sc in scores.items():
-        ladder.setdefault(name, {})["holdout"] = sc["score"]
-    best = next(c for c in trained if c.rung == choose({c.rung: scores[c.rung]["score"] for c in trained},
-                                                       settings.learning.tolerance))
-    cand, cand_live = scores[best.rung], score_on(best.predict, data.live, labels, args.metric)
-    serving_name, serv_model = (ZERO_SHOT, zero) if serving is None else serving_candidate(
-        store, settings, task, vectors, zero)
-    serv = scores[ZERO_SHOT] if serv_model is zero else score_on(serv_model.predict, data.holdout, labels, args.metric)
-    serv_live = score_on(serv_model.predict, data.live, labels, args.metric)
-    promote, reason = decide(cand, serv, cand_live, serv_live, settings.learning.tolerance,
-                             costlier=COST[best.rung] > COST[serv_model.rung])
-    metrics = {"rung": best.rung, "holdout": cand, "live": cand_live, "ladder": ladder,
-               "serving": {"version": serving_name, "holdout": serv, "live": serv_live},
-               "train_seconds": best.seconds, "data": data.report, **best.details}
-    assert best.save is not None
-    best.save(folder, {"task": task.name, "version": version, "labels": labels, "args": asdict(args),
-                       "metrics": metrics, "fingerprint": fingerprint(labels, train_set, args),
-                       "created_at": time.time()})
-    confusion_png(folder / "confusion.png", cand["confusion"], labels, f"{task.name} v{version} (held-out)")
-    store.add_version(task.name, version, str(folder), "candidate", metrics, reason, run_id, best.int8)
-    if promote:
-        store.promote(task.name, version, reason)
-    else:
-        store.set_version_status(task.name, version, "rejected", reason)
-    verdict = "promoted" if promote else "rejected"
-    message = f"{task.name} v{version} ({best.rung}) {verdict}: {reason}"
-    store.finish_run(run_id, "done", message)
+    best, promote, reason, metrics = _judge(store, settings, task, data, vectors, zero, trained, ladder, args.metric)
+    _register(store, task, version, folder, run_id, best, promote, reason,
+              {"task": task.name, "version": version, "labels": task.label_names, "args": asdict(args),
+               "metrics": metrics, "fingerprint": fingerprint(task.label_names, train_set, args),
+               "created_at": time.time()})
     return {"version": version, "promoted": promote, "reason": reason, "metrics": metrics, "folder": str(folder)}
 
 
