@@ -125,7 +125,7 @@ def _load_base(args: TrainArgs, labels: Sequence[str]) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _freeze(model: Any, layers: int) -> None:
+def freeze(model: Any, layers: int) -> None:
     """Freeze the embeddings and the lowest ``layers`` transformer layers (0 trains everything)."""
     if layers <= 0:
         return
@@ -185,7 +185,7 @@ def estimate_seconds(labels: Sequence[str], examples: Sequence[Example], n_score
 
     device = pick_device(device)
     model, tokenizer = _load_base(args, labels)
-    _freeze(model, args.freeze_layers)
+    freeze(model, args.freeze_layers)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate)
@@ -251,7 +251,7 @@ def _prepare(labels: list[str], examples: Sequence[Example], args: TrainArgs, de
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     model, tokenizer = _load_base(args, labels)
-    _freeze(model, args.freeze_layers)
+    freeze(model, args.freeze_layers)
     model.to(device)
     index = {name: i for i, name in enumerate(labels)}
     y = torch.tensor([index[e.label] for e in examples])

@@ -10,6 +10,7 @@ from typing import Any
 from models.augment import Augmenter
 from models.classifier import TaskSpec
 from models.finetune import Example, TrainArgs, TrainingError
+from models.setfit import SetFitArgs
 from monitor.config.schema import Settings
 from monitor.learning.runs import LearningError
 from monitor.store.db import Store
@@ -24,14 +25,21 @@ def train_args(settings: Settings, task: str) -> TrainArgs:
                      seed=t.seed, metric=metric, max_minutes=t.max_minutes)
 
 
+def setfit_args(settings: Settings) -> SetFitArgs:
+    t = settings.training
+    return SetFitArgs(pairs=t.setfit_pairs, freeze_layers=t.freeze_layers, batch_size=t.batch_size,
+                      max_length=t.max_length, max_chars=settings.model.max_chars, seed=t.seed)
+
+
 def same_text(text: str) -> str:
     """The key under which texts count as the same (case and spacing ignored), for duplicates and leaks."""
     return " ".join(text.lower().split())
 
 
-def _bucket(task: str, text: str) -> int:
+def bucket(task: str, text: str, buckets: int = 100) -> int:
+    """Which of ``buckets`` a text falls in, by a hash of the task and the text (case and spacing ignored)."""
     key = same_text(text)
-    return int(hashlib.sha1(f"{task}\x00{key}".encode()).hexdigest()[:8], 16) % 100
+    return int(hashlib.sha1(f"{task}\x00{key}".encode()).hexdigest()[:8], 16) % buckets
 
 
 @dataclass
@@ -41,6 +49,8 @@ class TrainingData:
     holdout: list[Example] = field(default_factory=list)
     live: list[Example] = field(default_factory=list)
     report: dict[str, int] = field(default_factory=dict)
+    pseudo: set[str] = field(default_factory=set)
+    """The texts of ``train`` that are pseudo-labels (never scored on)."""
 
 
 class _Chosen:
@@ -106,8 +116,8 @@ def gather(store: Store, settings: Settings, task: TaskSpec, since: float) -> Tr
     hp = settings.learning.holdout_percent
     rows = []
     for row in chosen.rows.values():
-        bucket = _bucket(task.name, row["text"])
-        by_hash = "test" if bucket < hp else "val" if bucket < hp + 15 else "train"
+        place = bucket(task.name, row["text"])
+        by_hash = "test" if place < hp else "val" if place < hp + 15 else "train"
         rows.append((row, by_hash, row["split"] or by_hash))
     present = {split for row, _, split in rows if row["tier"] > 0}
     counts.update(val_from_train=0, holdout_from_train=0)
@@ -118,6 +128,8 @@ def gather(store: Store, settings: Settings, task: TaskSpec, since: float) -> Tr
             counts["val_from_train" if split == "val" else "holdout_from_train"] += 1
         if row["tier"] == 0 and split != "train":
             continue
+        if row["tier"] == 0:
+            data.pseudo.add(row["text"])
         {"test": data.holdout, "val": data.val}.get(split, data.train).append(example)
         if split == "test" and row["tier"] == 2 and row["when"] > since:
             data.live.append(example)
