@@ -4,13 +4,17 @@ For TREC with its 50 fine labels, TREC-6, 20 Newsgroups and four TweetEval tasks
 with all training labels: the labelled sample goes through the product's own split (``learning.data.gather`` on a
 SQLite store: 20% held out, 15% validation, by a hash of the text), each rung is trained as a training run trains
 it (``learning.candidates``), the ladder picks on that held-out part (``models.ladder.choose``), and every rung and
-the pick are scored on the dataset's own test set. The fine-tuned rung trains when its measured estimate fits
-``--finetune-minutes`` (as ``training.max_minutes`` decides in a run); otherwise its estimate is printed.
+the pick are scored on the dataset's own test set. When that held-out part is under ``learning.cv_below`` texts, the
+ladder also picks by k-fold cross-validation (``learning.crossval``, as a run does), and both picks are printed.
+A costly rung (``--rungs setfit fine-tuned``) trains when its measured estimate fits its budget (as
+``training.max_minutes`` decides in a run), and is cross-validated when k runs of it fit; otherwise its estimate is
+printed.
 
 Also, in the same run: the pipeline's throughput with three tasks served by heads against the raw encoder.
 
     .venv/bin/python bench/ladder.py                           # everything (first run encodes about 45k texts)
     .venv/bin/python bench/ladder.py --datasets trec50 --shots 5 10
+    .venv/bin/python bench/ladder.py --datasets trec50 --shots 5 --rungs setfit --test-limit 500
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from models.classifier import LabelSpec, TaskSpec  # noqa: E402
 from models.evaluation import score  # noqa: E402
 from models.ladder import ZERO_SHOT, choose  # noqa: E402
 from monitor.config.load import load_settings  # noqa: E402
-from monitor.learning import candidates, runs  # noqa: E402
-from monitor.learning.data import gather, train_args, train_split  # noqa: E402
+from monitor.learning import candidates, crossval, runs  # noqa: E402
+from monitor.learning.data import gather, setfit_args, train_args, train_split  # noqa: E402
 from monitor.store.db import Store  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets"
@@ -47,7 +51,6 @@ TREC_WORDS = {"ABBR": "abbreviation", "DESC": "description", "ENTY": "entity", "
               "termeq": "equivalent term", "instru": "instrument", "lang": "language", "cremat": "creative work",
               "dismed": "disease medicine", "techmeth": "technique method", "veh": "vehicle", "mount": "mountain",
               "ord": "order", "volsize": "volume size", "letter": "letter", "other": "other"}
-RUNGS = (ZERO_SHOT, "head", "fine-tuned")
 
 
 class CachedEncoder:
@@ -100,6 +103,8 @@ def one(name: str, shots: int | None, args: argparse.Namespace) -> dict:
     train_rows, test_rows, metric = dataset(name)
     labels = sorted({r["label"] for r in train_rows})
     picked = sample(train_rows, shots, args.seed)
+    if args.test_limit and len(test_rows) > args.test_limit:
+        test_rows = random.Random(args.seed).sample(test_rows, args.test_limit)
     with tempfile.TemporaryDirectory() as tmp:
         task_toml = f'[[tasks]]\nname = "bench"\nmetric = "{metric}"\n' + "".join(
             f'  [[tasks.labels]]\n  name = "{x}"\n  description = "{describe(x)}"\n' for x in labels)
@@ -117,23 +122,38 @@ def one(name: str, shots: int | None, args: argparse.Namespace) -> dict:
     vectors = candidates.Vectors(CachedEncoder(f"ladder-{name}", args.cache))
     test_texts, test_labels = [r["text"] for r in test_rows], [r["label"] for r in test_rows]
     vectors(test_texts + [e.text for e in train_set + data.val + data.holdout])
+    fits = candidates.Fits(spec, vectors, targs, setfit_args(settings), "bundled", "cpu")
+    scored = [e.text for e in data.holdout] + test_texts
+    budgets = {"setfit": args.setfit_minutes * 60, "fine-tuned": args.finetune_minutes * 60}
     rungs: dict[str, dict] = {}
-    trained = [candidates.zero_shot(spec, vectors), candidates.head(spec, train_set, data.val, vectors, targs,
-                                                                    "bundled")]
-    estimate = candidates.finetune_estimate(spec, train_set, len(data.val), targs, "cpu")
-    if estimate <= args.finetune_minutes * 60:
-        scored = [e.text for e in data.holdout] + test_texts
-        ft = candidates.finetuned(spec, train_set, data.val, scored, targs, "cpu", (False, 1.0), lambda p: None,
-                                  Path(tempfile.mkdtemp()) / "checkpoint.pt")
-        trained.append(ft)
-    rungs["fine-tuned"] = {"estimate": estimate}
+    trained = [fits.fit(ZERO_SHOT, [], [], []), fits.fit("head", train_set, data.val, [])]
+    for rung in [r for r in ("setfit", "fine-tuned") if r in args.rungs]:
+        estimate = fits.estimate(rung, train_set, len(data.val), len(scored))
+        rungs[rung] = {"estimate": estimate}
+        if estimate <= budgets[rung]:
+            trained.append(fits.fit(rung, train_set, data.val, scored))
     for cand in trained:
         held = score(metric, [e.label for e in data.holdout], cand.predict([e.text for e in data.holdout]), labels)
         test = score(metric, test_labels, cand.predict(test_texts), labels)
         rungs[cand.rung] = {**rungs.get(cand.rung, {}), "holdout": held, "test": test, "seconds": cand.seconds}
+    cv = len(data.holdout) < settings.learning.cv_below
+    if cv:
+        examples, always = crossval.pool(data)
+        for cand in trained:
+            runs_take = settings.learning.cv_folds * rungs[cand.rung].get("estimate", 0.0)
+            if cand.rung in budgets and runs_take > budgets[cand.rung]:
+                continue
+            found = crossval.cross_validate(fits, cand.rung, examples, always, settings.learning.cv_folds)
+            rungs[cand.rung].update(cv=found.score, cv_strength=found.strength)
     pick = choose({r: v["holdout"] for r, v in rungs.items() if "test" in v}, 0.01)
+    pick_cv = choose({r: v.get("cv", v["holdout"]) for r, v in rungs.items() if "test" in v}, 0.01)
+    test_pick_cv = rungs[pick_cv]["test"]
+    if rungs[pick_cv].get("cv_strength") is not None:  # as a run does: the head refit on training + validation
+        refit = fits.refit_head(train_set + data.val, rungs[pick_cv]["cv_strength"])
+        test_pick_cv = rungs[pick_cv]["refit_test"] = score(metric, test_labels, refit.predict(test_texts), labels)
     return {"dataset": name, "shots": shots, "n": len(picked), "classes": len(labels), "metric": metric,
-            "rungs": rungs, "pick": pick, "test_pick": rungs[pick]["test"],
+            "rungs": rungs, "pick": pick, "test_pick": rungs[pick]["test"], "holdout_n": len(data.holdout),
+            "cv": cv, "pick_cv": pick_cv, "test_pick_cv": test_pick_cv,
             "best": max(v["test"] for v in rungs.values() if "test" in v)}
 
 
@@ -174,13 +194,47 @@ def fmt(x: float | None) -> str:
     return "" if x is None else f"{100 * x:.1f}"
 
 
+def row_line(name: str, shots: str, r: dict) -> str:
+    """One dataset and label count: every rung's test score (and cross-validated score), and the ladder's picks."""
+    parts = []
+    for k, v in r["rungs"].items():
+        if "test" in v:
+            parts.append(f"{k} {fmt(v['test'])}" + (f" [cv {fmt(v['cv'])}]" if "cv" in v else "")
+                         + (f" [refit {fmt(v['refit_test'])}]" if "refit_test" in v else "")
+                         + (f" ({v['seconds']:.0f} s)" if v.get("seconds") else ""))
+        else:
+            parts.append(f"{k} skipped (estimate {runs.minutes(v['estimate'])})")
+    picks = f"  -> picks on the {r['holdout_n']} held out: {r['pick']} {fmt(r['test_pick'])}"
+    if r["cv"]:
+        picks += f"; by cross-validation: {r['pick_cv']} {fmt(r['test_pick_cv'])}"
+    return (f"{name:9} {shots:>4}/class n={r['n']:5} ({r['classes']} classes, {r['metric']}): " + "  ".join(parts)
+            + picks + (f"  [published {PUBLISHED[name][0]} {PUBLISHED[name][1]}]" if name in PUBLISHED and
+                       shots == "all" else ""))
+
+
+def goals(results: list[dict], pick: str, how: str) -> None:
+    """The issue's goals for the picks in ``results[i][pick]`` (``test_pick`` or ``test_pick_cv``)."""
+    below = [r for r in results if r[pick] < r["rungs"][ZERO_SHOT]["test"] - 1e-9]
+    which = ", ".join(f"{r['dataset']} {r['shots']}/class" for r in below)
+    print(f"  {how}: ladder never below zero-shot: {'PASS' if not below else 'MISS'} ({len(below)} of "
+          f"{len(results)} below{': ' + which if below else ''})")
+    ten = [r for r in results if r["shots"] == 10]
+    far = [r for r in ten if r[pick] < r["best"] - 0.03]
+    print(f"  {how}: at 10/class within 3 points of the best rung: {'PASS' if not far else 'MISS'} "
+          f"({', '.join(r['dataset'] for r in far) or 'all within'})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["trec50", "trec6", "20ng", *TWEETEVAL])
     parser.add_argument("--shots", nargs="+", default=["5", "10", "all"], help="labels per class, or all")
+    parser.add_argument("--rungs", nargs="*", default=["fine-tuned"], choices=["setfit", "fine-tuned"],
+                        help="costly rungs to try beside zero-shot and the head")
     parser.add_argument("--finetune-minutes", type=float, default=3.0, help="budget of the fine-tuned rung")
+    parser.add_argument("--setfit-minutes", type=float, default=5.0, help="budget of the setfit rung")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--test-limit", type=int, default=0, help="score on this many test texts (seeded; 0: all)")
     parser.add_argument("--throughput-items", type=int, default=1024, help="tweets timed for serving (0: skip)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/lookout-bench-cache"), help="embedding cache dir")
@@ -192,28 +246,17 @@ def main() -> None:
         for shots in args.shots:
             r = one(name, None if shots == "all" else int(shots), args)
             results.append(r)
-            ft = r["rungs"]["fine-tuned"]
-            print(f"{name:9} {shots:>4}/class n={r['n']:5} ({r['classes']} classes, {r['metric']}): "
-                  + "  ".join(f"{k} {fmt(v.get('test'))}" + (f" ({v['seconds']:.0f} s)" if "seconds" in v else "")
-                              for k, v in r["rungs"].items() if "test" in v)
-                  + ("" if "test" in ft else f"  fine-tuned skipped (estimate {runs.minutes(ft['estimate'])})")
-                  + f"  -> ladder picks {r['pick']}: {fmt(r['test_pick'])}"
-                  + (f"  [published {PUBLISHED[name][0]} {PUBLISHED[name][1]}]" if name in PUBLISHED and
-                     shots == "all" else ""), flush=True)
+            print(row_line(name, shots, r), flush=True)
     print("\ngoals:")
-    below = [r for r in results if r["test_pick"] < r["rungs"][ZERO_SHOT]["test"] - 1e-9]
-    print(f"  ladder never below zero-shot: {'PASS' if not below else 'MISS'} ({len(below)} of {len(results)} below)")
-    ten = [r for r in results if r["shots"] == 10]
-    far = [r for r in ten if r["test_pick"] < r["best"] - 0.03]
-    print(f"  at 10/class within 3 points of the best rung: {'PASS' if not far else 'MISS'} "
-          f"({', '.join(r['dataset'] for r in far) or 'all within'})")
+    goals(results, "test_pick", "picked on the held-out part")
+    goals(results, "test_pick_cv", "by cross-validation below learning.cv_below")
     tweet = [r for r in results if r["dataset"] in TWEETEVAL and r["shots"] is None]
     if len(tweet) == len(TWEETEVAL):
-        avg = 100 * float(np.mean([r["test_pick"] for r in tweet]))
+        avg = 100 * float(np.mean([r["test_pick_cv"] for r in tweet]))
         published = float(np.mean([PUBLISHED[t][1] for t in TWEETEVAL]))
         print(f"  TweetEval average (all labels) {avg:.1f} against the goal 70 (RoBERTa-Base {published:.1f}): "
               f"{'PASS' if avg >= 70 else 'MISS'}")
-    counts = Counter(r["pick"] for r in results)
+    counts = Counter(r["pick_cv"] for r in results)
     print("ladder picks: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     if not args.throughput_items:
         return

@@ -125,7 +125,7 @@ def _load_base(args: TrainArgs, labels: Sequence[str]) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _freeze(model: Any, layers: int) -> None:
+def freeze(model: Any, layers: int) -> None:
     """Freeze the embeddings and the lowest ``layers`` transformer layers (0 trains everything)."""
     if layers <= 0:
         return
@@ -185,7 +185,7 @@ def estimate_seconds(labels: Sequence[str], examples: Sequence[Example], n_score
 
     device = pick_device(device)
     model, tokenizer = _load_base(args, labels)
-    _freeze(model, args.freeze_layers)
+    freeze(model, args.freeze_layers)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate)
@@ -209,6 +209,138 @@ def estimate_seconds(labels: Sequence[str], examples: Sequence[Example], n_score
     return args.epochs * (len(examples) * per_example + n_scored * per_scored)
 
 
+def _check_inputs(labels: list[str], examples: Sequence[Example], val: Sequence[Example], args: TrainArgs) -> None:
+    check_metric(args.metric, labels)
+    unknown = {e.label for e in [*examples, *val]} - set(labels)
+    if unknown:
+        raise TrainingError(f"examples have labels the task does not: {', '.join(sorted(unknown))}")
+    if len({e.label for e in examples}) < 2:
+        raise TrainingError("training needs examples of at least two labels")
+    if not val:
+        raise TrainingError("training needs a validation set to choose the best epoch")
+
+
+@dataclass
+class _Run:
+    """Everything one fine-tuning run steps through: the model, its optimiser and schedule, the targets and weights
+    as tensors, and the state saved in a checkpoint after every epoch."""
+
+    model: Any
+    tokenizer: Any
+    params: list[Any]
+    optimizer: Any
+    scheduler: Any
+    y: Any
+    weights: Any
+    class_w: Any
+    steps_per_epoch: int
+    total_steps: int
+    bf16: bool
+    fingerprint: str
+    state: dict[str, Any] = field(default_factory=lambda: {"epoch": 0, "best_score": -1.0, "best_epoch": 0,
+                                                           "bad_epochs": 0, "history": [], "best_state": None})
+
+
+def _prepare(labels: list[str], examples: Sequence[Example], args: TrainArgs, device: str) -> _Run:
+    """The seeded base model with its lower layers frozen, an AdamW optimiser with linear warm-up and decay, and the
+    targets, example weights and class weights on ``device``."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    model, tokenizer = _load_base(args, labels)
+    freeze(model, args.freeze_layers)
+    model.to(device)
+    index = {name: i for i, name in enumerate(labels)}
+    y = torch.tensor([index[e.label] for e in examples])
+    counts = torch.bincount(y, minlength=len(labels)).float()
+    class_w = (len(examples) / (len(labels) * counts.clamp(min=1))) if args.class_weighting else torch.ones(len(labels))
+    batches_per_epoch = -(-len(examples) // args.batch_size)  # chunks are whole batches, so only one is partial
+    steps_per_epoch = -(-batches_per_epoch // args.grad_accum)
+    total_steps = steps_per_epoch * args.epochs
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
+    return _Run(model, tokenizer, params, optimizer, scheduler, y,
+                torch.tensor([e.weight for e in examples], dtype=torch.float32), class_w.to(device), steps_per_epoch,
+                total_steps, device.startswith("cuda") and torch.cuda.is_bf16_supported(),
+                fingerprint(labels, examples, args))
+
+
+def _resume(run: _Run, checkpoint: Path | None, device: str) -> int:
+    """Load ``checkpoint`` into ``run`` when it was written by a run with the same data and arguments; returns the
+    last epoch it holds (0: start afresh)."""
+    import torch
+
+    if not checkpoint or not checkpoint.is_file():
+        return 0
+    saved = torch.load(checkpoint, map_location=device, weights_only=False)
+    if saved.get("fingerprint") != run.fingerprint:
+        return 0
+    run.model.load_state_dict(saved["model"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.scheduler.load_state_dict(saved["scheduler"])
+    run.state = saved["state"]
+    return int(run.state["epoch"])
+
+
+def _save_checkpoint(run: _Run, checkpoint: Path) -> None:
+    import torch
+
+    tmp = checkpoint.with_suffix(".tmp")
+    torch.save({"fingerprint": run.fingerprint, "model": run.model.state_dict(),
+                "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+                "state": run.state}, tmp)
+    os.replace(tmp, checkpoint)
+
+
+def _train_epoch(run: _Run, examples: Sequence[Example], epoch: int, step: int, args: TrainArgs, device: str,
+                 deadline: float | None, progress: Callable[[Progress], None] | None) -> tuple[list[float], int, bool]:
+    """One epoch of weighted cross-entropy steps; returns the losses, the step reached, and whether ``deadline``
+    (a ``time.monotonic`` value) cut it short."""
+    import torch
+
+    run.model.train()
+    losses: list[float] = []
+    batches = _batches([len(e.text) for e in examples], args.batch_size, random.Random(args.seed * 1000 + epoch))
+    for n, batch in enumerate(batches):
+        if deadline is not None and time.monotonic() > deadline:
+            return losses, step, True
+        enc = run.tokenizer([examples[i].text for i in batch], truncation=True, max_length=args.max_length,
+                            padding=True, return_tensors="pt").to(device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=run.bf16):
+            logits = run.model(**enc).logits.float()
+        yb, wb = run.y[batch].to(device), run.weights[batch].to(device)
+        per = torch.nn.functional.cross_entropy(logits, yb, weight=run.class_w, reduction="none") * wb
+        loss = per.sum() / (run.class_w[yb] * wb).sum()
+        (loss / args.grad_accum).backward()
+        losses.append(loss.item())
+        if (n + 1) % args.grad_accum == 0 or n + 1 == len(batches):
+            torch.nn.utils.clip_grad_norm_(run.params, 1.0)
+            run.optimizer.step()
+            run.scheduler.step()
+            run.optimizer.zero_grad()
+            step += 1
+            if progress:
+                progress(Progress(epoch, args.epochs, step, run.total_steps, float(np.mean(losses[-20:]))))
+    return losses, step, False
+
+
+def _end_epoch(run: _Run, epoch: int, losses: list[float], val_score: float) -> None:
+    """Record the epoch in the history and keep its weights when it is the best so far (else count a bad epoch)."""
+    state = run.state
+    state["history"].append({"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
+                             "val_score": round(val_score, 4)})
+    if val_score > state["best_score"]:
+        state.update(best_score=val_score, best_epoch=epoch, bad_epochs=0,
+                     best_state={k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()})
+    else:
+        state["bad_epochs"] += 1
+    state["epoch"] = epoch
+
+
 def train(labels: Sequence[str], examples: Sequence[Example], val: Sequence[Example], args: TrainArgs = TrainArgs(),
           device: str = "auto", progress: Callable[[Progress], None] | None = None,
           checkpoint: str | Path | None = None) -> TrainResult:
@@ -219,105 +351,32 @@ def train(labels: Sequence[str], examples: Sequence[Example], val: Sequence[Exam
     With ``checkpoint``, state is saved there after every epoch and a run with the same data and arguments picks up
     after the last saved epoch.
     """
-    import torch
-    from transformers import get_linear_schedule_with_warmup
-
     labels = list(labels)
-    check_metric(args.metric, labels)
-    unknown = {e.label for e in [*examples, *val]} - set(labels)
-    if unknown:
-        raise TrainingError(f"examples have labels the task does not: {', '.join(sorted(unknown))}")
-    if len({e.label for e in examples}) < 2:
-        raise TrainingError("training needs examples of at least two labels")
-    if not val:
-        raise TrainingError("training needs a validation set to choose the best epoch")
+    _check_inputs(labels, examples, val, args)
     started = time.monotonic()
+    deadline = started + args.max_minutes * 60 if args.max_minutes else None
     device = pick_device(device)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    model, tokenizer = _load_base(args, labels)
-    _freeze(model, args.freeze_layers)
-    model.to(device)
-    index = {name: i for i, name in enumerate(labels)}
-    y = torch.tensor([index[e.label] for e in examples])
-    w = torch.tensor([e.weight for e in examples], dtype=torch.float32)
-    counts = torch.bincount(y, minlength=len(labels)).float()
-    class_w = (len(examples) / (len(labels) * counts.clamp(min=1))) if args.class_weighting else torch.ones(len(labels))
-    class_w = class_w.to(device)
-    lengths = [len(e.text) for e in examples]
-    batches_per_epoch = -(-len(examples) // args.batch_size)  # chunks are whole batches, so only one is partial
-    steps_per_epoch = -(-batches_per_epoch // args.grad_accum)
-    total_steps = steps_per_epoch * args.epochs
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
-    bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
-    fp = fingerprint(labels, examples, args)
-    state: dict[str, Any] = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [],
-                             "best_state": None}
-    resumed = 0
+    run = _prepare(labels, examples, args, device)
     ckpt = Path(checkpoint) if checkpoint else None
-    if ckpt and ckpt.is_file():
-        saved = torch.load(ckpt, map_location=device, weights_only=False)
-        if saved.get("fingerprint") == fp:
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
-            state = saved["state"]
-            resumed = state["epoch"]
-    step = resumed * steps_per_epoch
+    resumed = _resume(run, ckpt, device)
+    step = resumed * run.steps_per_epoch
     for epoch in range(resumed + 1, args.epochs + 1):
-        if state["bad_epochs"] >= args.patience:
+        if run.state["bad_epochs"] >= args.patience:
             break
-        model.train()
-        losses = []
-        batches = _batches(lengths, args.batch_size, random.Random(args.seed * 1000 + epoch))
-        out_of_time = False
-        for n, batch in enumerate(batches):
-            if args.max_minutes and time.monotonic() - started > args.max_minutes * 60:
-                out_of_time = True
-                break
-            enc = tokenizer([examples[i].text for i in batch], truncation=True, max_length=args.max_length,
-                            padding=True, return_tensors="pt").to(device)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
-                logits = model(**enc).logits.float()
-            yb, wb = y[batch].to(device), w[batch].to(device)
-            per = torch.nn.functional.cross_entropy(logits, yb, weight=class_w, reduction="none") * wb
-            loss = per.sum() / (class_w[yb] * wb).sum()
-            (loss / args.grad_accum).backward()
-            losses.append(loss.item())
-            if (n + 1) % args.grad_accum == 0 or n + 1 == len(batches):
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-                step += 1
-                if progress:
-                    progress(Progress(epoch, args.epochs, step, total_steps, float(np.mean(losses[-20:]))))
-        val_score = _val_score(model, tokenizer, val, labels, args, device)
-        state["history"].append({"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
-                                 "val_score": round(val_score, 4)})
-        if val_score > state["best_score"]:
-            state.update(best_score=val_score, best_epoch=epoch, bad_epochs=0,
-                         best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
-        else:
-            state["bad_epochs"] += 1
-        state["epoch"] = epoch
+        losses, step, out_of_time = _train_epoch(run, examples, epoch, step, args, device, deadline, progress)
+        val_score = _val_score(run.model, run.tokenizer, val, labels, args, device)
+        _end_epoch(run, epoch, losses, val_score)
         if progress:
-            progress(Progress(epoch, args.epochs, step, total_steps, float(np.mean(losses)), val_score))
+            progress(Progress(epoch, args.epochs, step, run.total_steps, float(np.mean(losses)), val_score))
         if out_of_time:
             break
         if ckpt:
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"fingerprint": fp, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "state": state}, tmp)
-            os.replace(tmp, ckpt)
-    if state["best_state"] is not None:
-        model.load_state_dict(state["best_state"])
-    model.eval()
-    return TrainResult(model, tokenizer, labels, state["best_epoch"], round(state["best_score"], 4),
-                       round(time.monotonic() - started, 1), device, resumed, state["history"])
+            _save_checkpoint(run, ckpt)
+    if run.state["best_state"] is not None:
+        run.model.load_state_dict(run.state["best_state"])
+    run.model.eval()
+    return TrainResult(run.model, run.tokenizer, labels, run.state["best_epoch"], round(run.state["best_score"], 4),
+                       round(time.monotonic() - started, 1), device, resumed, run.state["history"])
 
 
 def quantize(model: Any) -> Any:

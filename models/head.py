@@ -69,9 +69,9 @@ def _weights(model: Any, n_labels: int, dims: int) -> tuple[np.ndarray, np.ndarr
 
 def train_head(labels: Sequence[str], x: np.ndarray, y: Sequence[str], weights: Sequence[float],
                x_val: np.ndarray, y_val: Sequence[str], metric: str = "macro_f1", balanced: bool = True,
-               seed: int = 0) -> HeadResult:
-    """Fit a head for each strength in ``STRENGTHS`` (weakest first, each fit starting from the last) and keep the
-    one that scores best on the validation set (the weaker on a tie). Labels without training examples are never
+               seed: int = 0, strengths: Sequence[float] = STRENGTHS) -> HeadResult:
+    """Fit a head for each of ``strengths`` (weakest first, each fit starting from the last) and keep the one that
+    scores best on the validation set (the weaker on a tie). Labels without training examples are never
     predicted."""
     started = time.monotonic()
     labels = list(labels)
@@ -87,7 +87,7 @@ def train_head(labels: Sequence[str], x: np.ndarray, y: Sequence[str], weights: 
         sample_w = sample_w * (len(yi) / (len(labels) * np.maximum(counts, 1)))[yi]
     model = LogisticRegression(max_iter=1000, random_state=seed, warm_start=True)
     best: tuple[float, float, np.ndarray, np.ndarray] | None = None
-    for strength in STRENGTHS:
+    for strength in strengths:
         model.set_params(C=strength)
         model.fit(x, yi, sample_weight=sample_w)
         weight, bias = _weights(model, len(labels), x.shape[1])

@@ -1,4 +1,5 @@
-"""The classifier ladder: zero-shot, a head on the embedding, a fine-tuned transformer, cheapest first.
+"""The classifier ladder, cheapest first: zero-shot, a head on the embedding, a tuned encoder with a head (SetFit),
+a fine-tuned transformer.
 
 A training run scores every rung it trains on the same held-out set; ``choose`` takes the best, and a tie (within
 the tolerance) goes to the cheaper rung. ``open_version`` serves a registered version of any rung.
@@ -14,9 +15,10 @@ from models.classifier import Classifier, TaskSpec
 from models.finetuned import FineTunedClassifier
 from models.head import EmbeddingHead, HeadClassifier
 from models.registry import ModelLoadError
+from models.setfit import SetFitClassifier
 
 ZERO_SHOT = "zero-shot"
-RUNGS = (ZERO_SHOT, registry.EMBEDDING_HEAD, registry.FINETUNED)
+RUNGS = (ZERO_SHOT, registry.EMBEDDING_HEAD, registry.SETFIT, registry.FINETUNED)
 COST = {name: n for n, name in enumerate(RUNGS)}
 
 
@@ -40,4 +42,9 @@ def open_version(task: TaskSpec, folder: str | Path, version: str, embedding: st
             raise ModelLoadError(f"{folder}: a head on the embeddings of {meta.get('embedding')!r}, but items are "
                                  f"encoded with {embedding!r}; retrain it")
         return HeadClassifier(task, EmbeddingHead.load(Path(folder) / registry.HEAD), version)
+    if registry.rung(meta) == registry.SETFIT:
+        args = meta.get("args", {})
+        return SetFitClassifier(task, folder, EmbeddingHead.load(Path(folder) / registry.HEAD), version,
+                                device=device, max_chars=int(meta.get("max_chars", 2000)),
+                                max_length=int(args.get("max_length", 128)))
     return FineTunedClassifier(task, folder, version, device=device, int8=int8)

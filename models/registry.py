@@ -1,7 +1,8 @@
 """Model versions on disk: ``<root>/<task>/v<N>/`` holds the weights, labels and a ``meta.json``.
 
-A version is of one rung of the ladder (``meta["rung"]``): a fine-tuned transformer (weights and tokenizer) or a
-head on the sentence embedding (``head.npz``). ``meta.json`` is written last and records the training arguments,
+A version is of one rung of the ladder (``meta["rung"]``): a fine-tuned transformer (weights and tokenizer), a
+head on the sentence embedding (``head.npz``), or a tuned sentence encoder with its head (``encoder/`` and
+``head.npz``). ``meta.json`` is written last and records the training arguments,
 the data fingerprint, the metrics and a checksum of the weights, so a folder without it is an unfinished run and a
 folder whose weights changed is refused.
 """
@@ -20,6 +21,8 @@ WEIGHTS = "model.safetensors"
 HEAD = "head.npz"
 FINETUNED = "fine-tuned"
 EMBEDDING_HEAD = "head"
+SETFIT = "setfit"
+SETFIT_ENCODER = "encoder"
 
 
 class ModelLoadError(RuntimeError):
@@ -45,8 +48,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _finish(folder: Path, meta: dict[str, Any], rung: str, weights: str) -> Path:
-    meta = {**meta, "rung": rung, "weights": weights, "sha256": _sha256(folder / weights)}
+def _finish(folder: Path, meta: dict[str, Any], rung: str, weights: str, more: tuple[str, ...] = ()) -> Path:
+    meta = {**meta, "rung": rung, "weights": weights, "sha256": _sha256(folder / weights),
+            **({"more_weights": {name: _sha256(folder / name) for name in more}} if more else {})}
     tmp = folder / (META + ".tmp")
     tmp.write_text(json.dumps(meta, indent=2, default=str))
     os.replace(tmp, folder / META)
@@ -70,6 +74,16 @@ def save_head(folder: str | Path, head: Any, meta: dict[str, Any]) -> Path:
     return _finish(folder, meta, EMBEDDING_HEAD, HEAD)
 
 
+def save_setfit(folder: str | Path, encoder: Any, head: Any, meta: dict[str, Any]) -> Path:
+    """Write a tuned sentence encoder (a sentence-transformers model) in ``encoder/`` and its head, then
+    ``meta.json``; the checksums cover the head and the encoder's weights."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    encoder.save(str(folder / SETFIT_ENCODER))
+    head.save(folder / HEAD)
+    return _finish(folder, meta, SETFIT, HEAD, (f"{SETFIT_ENCODER}/{WEIGHTS}",))
+
+
 def rung(meta: dict[str, Any]) -> str:
     """The ladder rung of a version (versions saved before the ladder are fine-tuned)."""
     return str(meta.get("rung", FINETUNED))
@@ -90,12 +104,13 @@ def checked_meta(folder: str | Path) -> dict[str, Any]:
     """The metadata of a version whose weights match the recorded checksum; ``ModelLoadError`` otherwise."""
     folder = Path(folder)
     meta = read_meta(folder)
-    name = str(meta.get("weights", WEIGHTS))
-    weights = folder / name
-    if not weights.is_file():
-        raise ModelLoadError(f"{folder}: {name} is missing")
-    if _sha256(weights) != meta.get("sha256"):
-        raise ModelLoadError(f"{folder}: {name} does not match the checksum in {META} (corrupt or changed)")
+    expected = {str(meta.get("weights", WEIGHTS)): meta.get("sha256"), **meta.get("more_weights", {})}
+    for name, sha in expected.items():
+        weights = folder / name
+        if not weights.is_file():
+            raise ModelLoadError(f"{folder}: {name} is missing")
+        if _sha256(weights) != sha:
+            raise ModelLoadError(f"{folder}: {name} does not match the checksum in {META} (corrupt or changed)")
     return meta
 
 

@@ -14,7 +14,8 @@ from models import registry
 from models.classifier import Classifier, LabelSpec, TaskSpec, ZeroShotClassifier
 from models.finetune import Example, TrainArgs, train
 from models.head import HeadClassifier, train_head
-from models.ladder import open_version
+from models.ladder import RUNGS, open_version
+from models.setfit import SetFitArgs, train_setfit
 from models.topics import OnlineTopicModel
 
 TASK = TaskSpec("spam", (LabelSpec("ham", "a reply on the mailing list"), LabelSpec("spam", "buy cheap pills now")),
@@ -61,10 +62,29 @@ def fine_tuned(folder: Path, base: str) -> tuple[Classifier, Callable[[], Classi
     return served, lambda: open_version(TASK, saved, "v1", "test", device="cpu")
 
 
-@pytest.fixture(params=["zero-shot", "head", "fine-tuned"])
+def setfit(folder: Path, base: str) -> tuple[Classifier, Callable[[], Classifier]]:
+    rows = [Example(TEXTS[i % 6], LABELS[i % 6]) for i in range(48)]
+    result = train_setfit(TASK.label_names, rows[:36], rows[36:], base,
+                          SetFitArgs(pairs=32, freeze_layers=0, learning_rate=1e-3, max_length=32), "accuracy",
+                          device="cpu")
+    saved = registry.save_setfit(folder / "v1", result.encoder, result.head.head,
+                                 {"labels": TASK.label_names, "args": {"max_length": 32}})
+    served = open_version(TASK, saved, "v1", "test", device="cpu")
+    return served, lambda: open_version(TASK, saved, "v1", "test", device="cpu")
+
+
+CLASSIFIERS = ("zero-shot", "head", "setfit", "fine-tuned")
+
+
+def test_every_rung_of_the_ladder_is_checked() -> None:
+    assert CLASSIFIERS == RUNGS
+
+
+@pytest.fixture(params=CLASSIFIERS)
 def classifier(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Classifier, Callable[[], Classifier]]:
-    if request.param == "fine-tuned":
-        return fine_tuned(tmp_path, request.getfixturevalue("tiny_model"))
+    if request.param in ("setfit", "fine-tuned"):
+        build = setfit if request.param == "setfit" else fine_tuned
+        return build(tmp_path, request.getfixturevalue("tiny_model"))
     return {"zero-shot": zero_shot, "head": head}[request.param](tmp_path)
 
 

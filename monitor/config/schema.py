@@ -194,6 +194,11 @@ class LearningSettings:
     tolerance: float = setting(0.01, "A new version is promoted unless it scores more than this below the model in "
                                      "service on the held-out set (and it must not lose on the live corrections).",
                                low=0.0, high=1.0)
+    cv_below: int = setting(100, "When the held-out set has fewer texts than this, the ladder chooses its rung by "
+                                 "k-fold cross-validation over all labelled examples (zero-shot and the head always, "
+                                 "a costlier rung when k runs of it fit the time budget) instead of on the held-out "
+                                 "set alone; 0: never.", low=0)
+    cv_folds: int = setting(5, "Folds of that cross-validation.", low=2, high=20)
     holdout_percent: int = setting(20, "Share of labelled texts (chosen by a hash of the text, so it never moves "
                                        "between versions) held out to score every version.", low=5, high=50)
     correction_weight: float = setting(3.0, "Weight of a team member's correction in training, against 1 for an "
@@ -239,15 +244,20 @@ class TrainingSettings:
                               "embeddings); training split only, seeded. 0: off.", low=0, high=20)
     augment_below: int = setting(50, "A label with fewer training examples than this is rare for `augment`.", low=1)
     seed: int = setting(0, "Random seed of the training run.")
-    max_minutes: float = setting(30.0, "Time budget of the fine-tuned rung, in minutes: it trains only when its "
-                                       "time, estimated from a few timed steps, fits (on a CPU), and stops when it "
-                                       "runs over; 0: no limit.", low=0.0)
+    max_minutes: float = setting(30.0, "Time budget of each costly rung (`setfit`, `fine-tuned`), in minutes: it "
+                                       "trains only when its time, estimated from a few timed steps, fits (on a "
+                                       "CPU), and the fine-tuned rung stops when it runs over; 0: no limit.", low=0.0)
     rungs: tuple[str, ...] = setting(("head", "fine-tuned"), "Rungs of the classifier ladder a training run trains; "
                                      "zero-shot is always scored beside them. `head`: logistic regression on the "
                                      "stored embedding (seconds to minutes, no extra encoder pass when serving); "
-                                     "`fine-tuned`: the transformer (a second pass per item). The best on the "
-                                     "held-out set is the candidate, a tie going to the cheaper.",
-                                     choices=("head", "fine-tuned"))
+                                     "`setfit`: the sentence encoder tuned contrastively on pairs of labelled texts, "
+                                     "then a head on it (minutes; its own encoder pass when serving); `fine-tuned`: "
+                                     "the transformer (a second pass per item). The best on the held-out set (or "
+                                     "by cross-validation, see `learning.cv_below`) is the candidate, a tie going "
+                                     "to the cheaper.", choices=("head", "setfit", "fine-tuned"))
+    setfit_pairs: int = setting(1000, "Pairs of labelled texts (half of one label, half of two) the `setfit` rung "
+                                      "tunes the encoder on, in one pass of `batch_size` pairs a step; its frozen "
+                                      "layers are `freeze_layers`.", low=16, high=100_000)
     device: str = setting("auto", "`auto` (cuda when available, bf16 where supported, else cpu), `cpu` or `cuda`.")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from models.augment import Augmenter
 from models.classifier import TaskSpec
 from models.finetune import Example, TrainArgs, TrainingError
+from models.setfit import SetFitArgs
 from monitor.config.schema import Settings
 from monitor.learning.runs import LearningError
 from monitor.store.db import Store
@@ -24,14 +25,21 @@ def train_args(settings: Settings, task: str) -> TrainArgs:
                      seed=t.seed, metric=metric, max_minutes=t.max_minutes)
 
 
+def setfit_args(settings: Settings) -> SetFitArgs:
+    t = settings.training
+    return SetFitArgs(pairs=t.setfit_pairs, freeze_layers=t.freeze_layers, batch_size=t.batch_size,
+                      max_length=t.max_length, max_chars=settings.model.max_chars, seed=t.seed)
+
+
 def same_text(text: str) -> str:
     """The key under which texts count as the same (case and spacing ignored), for duplicates and leaks."""
     return " ".join(text.lower().split())
 
 
-def _bucket(task: str, text: str) -> int:
+def bucket(task: str, text: str, buckets: int = 100) -> int:
+    """Which of ``buckets`` a text falls in, by a hash of the task and the text (case and spacing ignored)."""
     key = same_text(text)
-    return int(hashlib.sha1(f"{task}\x00{key}".encode()).hexdigest()[:8], 16) % 100
+    return int(hashlib.sha1(f"{task}\x00{key}".encode()).hexdigest()[:8], 16) % buckets
 
 
 @dataclass
@@ -41,54 +49,75 @@ class TrainingData:
     holdout: list[Example] = field(default_factory=list)
     live: list[Example] = field(default_factory=list)
     report: dict[str, int] = field(default_factory=dict)
+    pseudo: set[str] = field(default_factory=set)
+    """The texts of ``train`` that are pseudo-labels (never scored on)."""
+
+
+class _Chosen:
+    """One example per text, whatever offers it: a correction beats an imported label, which beats a pseudo-label;
+    the latest correction of a text wins, and a text imported with two labels is dropped as a conflict."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+        self.counts = {"imported": 0, "corrections": 0, "pseudo": 0, "duplicates": 0, "conflicts": 0,
+                       "unknown_label": 0}
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.conflicted: set[str] = set()
+
+    def offer(self, text: str, label: str, weight: float, tier: int, split: str, when: float = 0.0) -> None:
+        if label not in self.names:
+            self.counts["unknown_label"] += 1
+            return
+        key = same_text(text)
+        held = self.rows.get(key)
+        if held is None or tier > held["tier"] or (tier == held["tier"] == 2):
+            self.rows[key] = {"text": text, "label": label, "weight": weight, "tier": tier, "split": split,
+                              "when": when}
+            if held is not None:
+                self.counts["duplicates"] += 1
+        elif tier == held["tier"] and label != held["label"]:
+            self.conflicted.add(key)
+        else:
+            self.counts["duplicates"] += 1
+
+    def drop_conflicts(self) -> None:
+        for key in self.conflicted:
+            if key in self.rows and self.rows[key]["tier"] == 1:
+                del self.rows[key]
+                self.counts["conflicts"] += 1
+
+
+def _offer_all(store: Store, settings: Settings, task: TaskSpec) -> _Chosen:
+    """Every imported label, correction and (with ``learning.pseudo_labels``) confident zero-shot label of
+    ``task``, resolved to one example per text."""
+    s = settings.learning
+    chosen = _Chosen(set(task.label_names))
+    for row in store.examples(task.name):
+        chosen.counts["imported"] += 1
+        chosen.offer(row["text"], row["label"], 1.0, 1, row["split"] or "")
+    for row in store.corrected_items(task.name):
+        chosen.counts["corrections"] += 1
+        chosen.offer(row["text"], row["label"], s.correction_weight, 2, "", row["created_at"])
+    if s.pseudo_labels:
+        for row in store.confident_labels(task.name, "zero-shot", s.pseudo_min_confidence, 5000):
+            chosen.counts["pseudo"] += 1
+            chosen.offer(row["text"], row["label"], s.pseudo_weight, 0, "train")
+    chosen.drop_conflicts()
+    return chosen
 
 
 def gather(store: Store, settings: Settings, task: TaskSpec, since: float) -> TrainingData:
     """The training, validation, held-out and live sets of ``task``, duplicates and conflicts resolved. Texts
     without a split go by their hash; when the imported splits name no validation (or no test) set, one is drawn
     from the rows marked ``train`` by the same hash."""
-    s = settings.learning
-    names = set(task.label_names)
-    counts = {"imported": 0, "corrections": 0, "pseudo": 0, "duplicates": 0, "conflicts": 0, "unknown_label": 0}
-    chosen: dict[str, dict[str, Any]] = {}
-    conflicted: set[str] = set()
-
-    def offer(text: str, label: str, weight: float, tier: int, split: str, when: float = 0.0) -> None:
-        if label not in names:
-            counts["unknown_label"] += 1
-            return
-        key = same_text(text)
-        held = chosen.get(key)
-        if held is None or tier > held["tier"] or (tier == held["tier"] == 2):
-            chosen[key] = {"text": text, "label": label, "weight": weight, "tier": tier, "split": split,
-                           "when": when}
-            if held is not None:
-                counts["duplicates"] += 1
-        elif tier == held["tier"] and label != held["label"]:
-            conflicted.add(key)
-        else:
-            counts["duplicates"] += 1
-
-    for row in store.examples(task.name):
-        counts["imported"] += 1
-        offer(row["text"], row["label"], 1.0, 1, row["split"] or "")
-    for row in store.corrected_items(task.name):
-        counts["corrections"] += 1
-        offer(row["text"], row["label"], s.correction_weight, 2, "", row["created_at"])
-    if s.pseudo_labels:
-        for row in store.confident_labels(task.name, "zero-shot", s.pseudo_min_confidence, 5000):
-            counts["pseudo"] += 1
-            offer(row["text"], row["label"], s.pseudo_weight, 0, "train")
-    for key in conflicted:
-        if key in chosen and chosen[key]["tier"] == 1:
-            del chosen[key]
-            counts["conflicts"] += 1
+    chosen = _offer_all(store, settings, task)
+    counts = chosen.counts
     data = TrainingData(report=counts)
-    hp = s.holdout_percent
+    hp = settings.learning.holdout_percent
     rows = []
-    for row in chosen.values():
-        bucket = _bucket(task.name, row["text"])
-        by_hash = "test" if bucket < hp else "val" if bucket < hp + 15 else "train"
+    for row in chosen.rows.values():
+        place = bucket(task.name, row["text"])
+        by_hash = "test" if place < hp else "val" if place < hp + 15 else "train"
         rows.append((row, by_hash, row["split"] or by_hash))
     present = {split for row, _, split in rows if row["tier"] > 0}
     counts.update(val_from_train=0, holdout_from_train=0)
@@ -99,6 +128,8 @@ def gather(store: Store, settings: Settings, task: TaskSpec, since: float) -> Tr
             counts["val_from_train" if split == "val" else "holdout_from_train"] += 1
         if row["tier"] == 0 and split != "train":
             continue
+        if row["tier"] == 0:
+            data.pseudo.add(row["text"])
         {"test": data.holdout, "val": data.val}.get(split, data.train).append(example)
         if split == "test" and row["tier"] == 2 and row["when"] > since:
             data.live.append(example)

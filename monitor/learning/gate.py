@@ -20,23 +20,24 @@ log = logging.getLogger(__name__)
 
 
 def decide(candidate: dict[str, Any], serving: dict[str, Any], cand_live: dict[str, Any], serv_live: dict[str, Any],
-           tolerance: float, costlier: bool = False) -> tuple[bool, str]:
-    """Whether a candidate replaces the model in service, and why, from their scores on the same sets. A candidate
-    of a ``costlier`` rung than the one in service must win by more than the tolerance: a tie goes to the cheaper."""
-    metric = candidate["metric"]
+           tolerance: float, costlier: bool = False, basis: str = "held-out") -> tuple[bool, str]:
+    """Whether a candidate replaces the model in service, and why, from their scores on the same sets (``basis``
+    names them: ``held-out``, or ``cross-validated``). A candidate of a ``costlier`` rung than the one in service
+    must win by more than the tolerance: a tie goes to the cheaper."""
+    metric = f"{basis} {candidate['metric']}"
     c, s = candidate["score"], serving["score"]
     if costlier and c <= s + tolerance:
-        return False, (f"held-out {metric} {c:.3f} does not beat the cheaper model in service's {s:.3f} by more "
+        return False, (f"{metric} {c:.3f} does not beat the cheaper model in service's {s:.3f} by more "
                        f"than the tolerance {tolerance:g}")
     if c < s - tolerance:
-        return False, (f"held-out {metric} {c:.3f} is below the model in service's {s:.3f} by more than the "
+        return False, (f"{metric} {c:.3f} is below the model in service's {s:.3f} by more than the "
                        f"tolerance {tolerance:g}")
     if cand_live.get("n") and cand_live["accuracy"] < serv_live["accuracy"]:
         return False, (f"loses on the {cand_live['n']} live corrections: accuracy {cand_live['accuracy']:.3f} "
                        f"against {serv_live['accuracy']:.3f}")
     live = (f"; live corrections accuracy {cand_live['accuracy']:.3f} vs {serv_live['accuracy']:.3f}"
             if cand_live.get("n") else "")
-    return True, f"held-out {metric} {c:.3f} vs {s:.3f} for the model in service{live}"
+    return True, f"{metric} {c:.3f} vs {s:.3f} for the model in service{live}"
 
 
 def score_on(predict: Callable[[list[str]], list[str]], examples: list[Example], labels: list[str],

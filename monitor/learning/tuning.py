@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
 
-from models.finetune import Progress, TrainingError, base_layers, train
+from models.classifier import TaskSpec
+from models.finetune import Example, Progress, TrainArgs, TrainingError, base_layers, train
 from monitor.config.schema import Settings
-from monitor.learning.data import check_enough, gather, train_args, train_split
+from monitor.learning.data import TrainingData, check_enough, gather, train_args, train_split
 from monitor.learning.runs import LearningError, task_spec
 from monitor.store.db import Store
 
@@ -27,6 +28,55 @@ if TYPE_CHECKING:
 LEARNING_RATE_SPAN = 10.0  # the learning rate ranges this far either side of training.learning_rate
 BATCH_SIZES = (8, 16, 32)
 PARAMS = ("learning_rate", "epochs", "freeze_layers", "batch_size", "class_weighting")
+
+
+def _objective(settings: Settings, task: TaskSpec, data: TrainingData, train_set: list[Example], base: TrainArgs,
+               layers: int) -> Callable[[optuna.Trial], float]:
+    """A trial: parameters drawn from the search space, fine-tuned on ``train_set``, its best validation score
+    returned; each epoch's score is reported so the pruner can stop it."""
+    import optuna
+
+    def objective(trial: optuna.Trial) -> float:
+        lr = trial.suggest_float("learning_rate", base.learning_rate / LEARNING_RATE_SPAN,
+                                 base.learning_rate * LEARNING_RATE_SPAN, log=True)
+        params = {"learning_rate": float(f"{lr:.3g}"),
+                  "epochs": trial.suggest_int("epochs", 1, settings.training.epochs),
+                  "freeze_layers": trial.suggest_int("freeze_layers", 0, layers),
+                  "batch_size": trial.suggest_categorical("batch_size", BATCH_SIZES),
+                  "class_weighting": trial.suggest_categorical("class_weighting", (True, False))}
+        trial.set_user_attr("params", params)
+
+        def progress(p: Progress) -> None:
+            if p.val_score is not None:
+                trial.report(p.val_score, p.epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+
+        try:
+            result = train(task.label_names, train_set, data.val, dataclasses.replace(base, **params),
+                           device=settings.training.device, progress=progress)
+        except TrainingError as exc:
+            raise LearningError(str(exc)) from exc
+        return result.best_score
+
+    return objective
+
+
+def _recorder(store: Store, search_id: int, on_trial: Callable[[int, float | None], None] | None
+              ) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """An Optuna callback that records each finished trial in the store and tells ``on_trial``."""
+    import optuna
+
+    def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        score = trial.value if trial.value is not None else max(trial.intermediate_values.values(), default=None)
+        seconds = trial.duration.total_seconds() if trial.duration else 0.0
+        store.add_trial(search_id, trial.number, trial.user_attrs["params"], score, trial.state.name.lower(),
+                        round(seconds, 1))
+        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if on_trial:
+            on_trial(len(study.trials), max((t.value for t in done if t.value is not None), default=None))
+
+    return record
 
 
 def tune(store: Store, settings: Settings, task_name: str, trials: int,
@@ -53,41 +103,9 @@ def tune(store: Store, settings: Settings, task_name: str, trials: int,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=base.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
-
-    def objective(trial: optuna.Trial) -> float:
-        lr = trial.suggest_float("learning_rate", base.learning_rate / LEARNING_RATE_SPAN,
-                                 base.learning_rate * LEARNING_RATE_SPAN, log=True)
-        params = {"learning_rate": float(f"{lr:.3g}"),
-                  "epochs": trial.suggest_int("epochs", 1, settings.training.epochs),
-                  "freeze_layers": trial.suggest_int("freeze_layers", 0, layers),
-                  "batch_size": trial.suggest_categorical("batch_size", BATCH_SIZES),
-                  "class_weighting": trial.suggest_categorical("class_weighting", (True, False))}
-        trial.set_user_attr("params", params)
-
-        def progress(p: Progress) -> None:
-            if p.val_score is not None:
-                trial.report(p.val_score, p.epoch)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
-
-        try:
-            result = train(task.label_names, train_set, data.val, dataclasses.replace(base, **params),
-                           device=settings.training.device, progress=progress)
-        except TrainingError as exc:
-            raise LearningError(str(exc)) from exc
-        return result.best_score
-
-    def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        score = trial.value if trial.value is not None else max(trial.intermediate_values.values(), default=None)
-        seconds = trial.duration.total_seconds() if trial.duration else 0.0
-        store.add_trial(search_id, trial.number, trial.user_attrs["params"], score, trial.state.name.lower(),
-                        round(seconds, 1))
-        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if on_trial:
-            on_trial(len(study.trials), max((t.value for t in done if t.value is not None), default=None))
-
     try:
-        study.optimize(objective, n_trials=trials, callbacks=[record])
+        study.optimize(_objective(settings, task, data, train_set, base, layers), n_trials=trials,
+                       callbacks=[_recorder(store, search_id, on_trial)])
     except BaseException as exc:
         store.finish_search(search_id, "failed", f"{type(exc).__name__}: {exc}")
         raise

@@ -85,17 +85,21 @@ def train_in_foreground(store: Store, settings: Settings, task: str, run_id: int
                 bar.n = state["step"]
                 bar.set_postfix(epoch=f"{state['epoch']}/{state['epochs']}", loss=state["loss"])
                 bar.refresh()
-            bar.set_description(f"{progress(state)} {task}" if "steps" not in state else f"fine-tuning {task}")
+            bar.set_description(f"{progress(state)} {task}" if "steps" not in state else
+                                f"{state.get('rung', 'fine-tuned')} {task}")
 
         outcome = job.execute(store, settings, run_id, on_progress=show)
     if outcome is None:
         print((store.run(run_id) or {}).get("message", "training failed"), file=sys.stderr)
         return 1
     m = outcome["metrics"]
+    cv = any("cv" in r for r in m["ladder"].values())
     print(table([[name, "" if r.get("holdout") is None else f"{r['holdout']:.3f}",
-                    "" if "seconds" not in r else f"{r['seconds']:.1f}", r.get("skipped", "")]
-                   for name, r in m["ladder"].items()], headers=["rung", f"held-out {m['holdout']['metric']}",
-                                                                 "train s", "note"]))
+                  *([f"{r['cv']:.3f}" if "cv" in r else ""] if cv else []),
+                  "" if "seconds" not in r else f"{r['seconds']:.1f}", r.get("skipped", r.get("cv_skipped", ""))]
+                 for name, r in m["ladder"].items()],
+                headers=["rung", f"held-out {m['holdout']['metric']}", *(["cross-validated"] if cv else []),
+                         "train s", "note"]))
     print(f"{task} v{outcome['version']} ({m['rung']}): held-out {m['holdout']['metric']} "
           f"{m['holdout']['score']:.3f} (accuracy {m['holdout']['accuracy']:.3f}) against "
           f"{m['serving']['holdout']['score']:.3f} for {m['serving']['version']}; {m['train_seconds']:.0f} s")
