@@ -295,7 +295,8 @@ async def test_a_tampered_upload_is_refused_and_nothing_is_registered(
 
 async def test_a_daemon_restarted_mid_run_queues_it_again_and_the_worker_lets_the_old_one_go(
         tmp_path: Path, tiny_model: str, encoders: list[Encoder], redis_server: RedisServer,
-        client: aioredis.Redis) -> None:
+        client: aioredis.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "monitor")
     config, worker_config = configs(tmp_path, tiny_model, redis_server.url, free_port())
     daemon, store, _, settings = daemon_for(config, encoders[0])
     run_id, _ = store.request_run("spam", "cli")
@@ -319,4 +320,6 @@ async def test_a_daemon_restarted_mid_run_queues_it_again_and_the_worker_lets_th
     assert [v["version"] for v in store.versions("spam")] == [1], "the run kept its version number"
     assert worker.trainer is not None and worker.trainer.runs == 1, "the first attempt was let go, not sent back"
     assert (await client.xpending(TRAINING, TRAIN_GROUP))["pending"] == 0
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR], \
+        "a run let go is not a failed training"
     store.close()

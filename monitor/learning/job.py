@@ -15,7 +15,7 @@ from typing import Any
 
 from models import registry
 from monitor.config.schema import Settings
-from monitor.learning.runs import LearningError, models_dir
+from monitor.learning.runs import LearningError, RunStopped, models_dir
 from monitor.learning.train import remove_unfinished, train_task
 from monitor.service import ServiceError
 from monitor.store.db import Store
@@ -42,8 +42,11 @@ def execute(store: Store, settings: Settings, run_id: int,
             last[0] = time.monotonic()
             store.run_progress(run_id, state, note)
 
+    level = logging.ERROR
     try:
         return train_task(store, settings, task, run_id, report)
+    except RunStopped as exc:
+        level, message = logging.INFO, f"{task}: training stopped, the model in service stays: {exc}"
     except (LearningError, ServiceError) as exc:
         message = f"{task}: training failed, the model in service stays: {exc}"
     except MemoryError:
@@ -52,7 +55,7 @@ def execute(store: Store, settings: Settings, run_id: int,
     except Exception as exc:
         log.exception("training run #%d of %s crashed", run_id, task)
         message = f"{task}: training crashed ({type(exc).__name__}: {exc}); the model in service stays"
-    log.error("%s", message)
+    log.log(level, "%s", message)
     store.finish_run(run_id, "failed", message)
     version = (store.run(run_id) or {}).get("version")
     if version:

@@ -18,6 +18,10 @@ class LearningError(RuntimeError):
     """A training run cannot produce a model; the model in service stays."""
 
 
+class RunStopped(LearningError):
+    """The run's caller stopped it (a worker whose run was taken over): not a failure of the training."""
+
+
 def models_dir(settings: Settings) -> Path:
     return Path(settings.learning.models_dir or f"{settings.store.path}.models")
 

@@ -25,7 +25,7 @@ from models.registry import ModelLoadError
 from monitor.config.schema import Settings
 from monitor.daemon.outbox import wait_up_to
 from monitor.learning import job as jobs
-from monitor.learning.runs import LearningError
+from monitor.learning.runs import RunStopped
 from monitor.store.db import Store
 from monitor.workers import package
 from monitor.workers.files import FETCH_TIMEOUT_SECONDS, SHA_HEADER, auth_headers, digest, fetch, manifest
@@ -38,7 +38,7 @@ RETRY_SECONDS = 1.0
 UNREACHABLE = (aiohttp.ClientError, TimeoutError, OSError)
 
 
-class Withdrawn(LearningError):
+class Withdrawn(RunStopped):
     """The run was taken from this worker: it is stopping, or the daemon no longer waits for the run."""
 
 
