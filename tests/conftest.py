@@ -4,7 +4,7 @@ over a replayed store, temp stores."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +14,10 @@ from tests.fake_slack import FakeSlack
 from tests.feed_server import FeedServer
 
 if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
     from tests.bot_helpers import Bot
+    from tests.redis_server import RedisServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -87,6 +90,27 @@ async def bot(tmp_path: Path, tiny_model: str, slack: FakeSlack) -> AsyncIterato
 
     async with replayed(tmp_path, tiny_model, slack) as served:
         yield served
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, empty (imported here only when a test asks)."""
+    from tests.redis_server import RedisServer
+
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    """A client of ``redis_server``."""
+    import redis.asyncio as aioredis
+
+    r = aioredis.Redis.from_url(redis_server.url)
+    yield r
+    await r.aclose()
 
 
 @pytest.fixture

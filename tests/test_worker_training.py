@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import signal
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,21 +41,6 @@ TOKEN = "training-token"
 TRAINING = "lookout:batches:training"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DEVICE = pick_device("auto")  # where the workers here train: cuda on a host with a GPU
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    (tmp_path / "redis").mkdir()
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    r = aioredis.Redis.from_url(redis_server.url)
-    yield r
-    await r.aclose()
 
 
 @pytest.fixture(scope="module")

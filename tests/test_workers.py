@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,21 +54,6 @@ kind = "keyword"
 pattern = "."
 cooldown_minutes = 0
 """
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> RedisServer:
-    (tmp_path / "redis").mkdir()
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    r = aioredis.Redis.from_url(redis_server.url)
-    yield r
-    await r.aclose()
 
 
 @pytest.fixture(scope="module")
