@@ -27,7 +27,6 @@ Embeddings come from the bundled all-MiniLM-L6-v2 on cpu, cached under ``--cache
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -41,7 +40,7 @@ from sklearn.metrics import normalized_mutual_info_score
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import say, shuffled  # noqa: E402
+from bench.common import say, shuffled, write_json  # noqa: E402
 from bench.topics import DATASETS, ag_news, embed, grouped, newsgroups_test, read_jsonl, resolve  # noqa: E402
 from bench.topics import settings as daemon_settings  # noqa: E402
 from models.topics import OnlineTopicModel  # noqa: E402
@@ -201,8 +200,7 @@ def main() -> None:
             f"best member {t['best_member']:.3f}")
     results["seconds"] = time.perf_counter() - started
     say(f"\ntotal {results['seconds']:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import say, shuffled  # noqa: E402
+from bench.common import say, shuffled, write_json  # noqa: E402
 from models.topics import OnlineTopicModel, group_topics  # noqa: E402
 from monitor.config.schema import TopicSettings  # noqa: E402
 from monitor.enrich.build import topic_model_settings  # noqa: E402
@@ -426,8 +426,7 @@ def main() -> None:
         results["memory"] = memory(streams, args.stream)
     results["seconds"] = time.perf_counter() - started
     say(f"\ntotal {results['seconds'] / 60:.1f} min")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -31,17 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.cli import env  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
-
-TASK = """
-[[tasks]]
-name = "spam"
-  [[tasks.labels]]
-  name = "ham"
-  description = "a discussion on a mailing list"
-  [[tasks.labels]]
-  name = "spam"
-  description = "unsolicited advertising"
-"""
+from tests.test_learning import TASK  # noqa: E402
 
 
 def texts(n: int) -> list[dict[str, str]]:

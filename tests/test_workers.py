@@ -36,18 +36,10 @@ from tests.cli import lookout_here, start
 from tests.dovecot import free_port
 from tests.redis_server import RedisServer
 from tests.servers import sample_rows
+from tests.test_learning import TASK as SPAM_TASK
 
 TOKEN = "worker-token"
-TASK = """
-[[tasks]]
-name = "spam"
-  [[tasks.labels]]
-  name = "ham"
-  description = "a discussion on a mailing list"
-  [[tasks.labels]]
-  name = "spam"
-  description = "unsolicited advertising"
-
+TASK = SPAM_TASK + """
 [[alerts]]
 name = "everything"
 kind = "keyword"
