@@ -1,4 +1,5 @@
-"""The state of one online topic (``Topic``) and what the topic model reports about its changes."""
+"""The state of one online topic (``Topic``: its halves, typical candidates and decaying term counts) and what the
+topic model reports about its changes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from models.keywords import prune
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -74,6 +77,50 @@ class Topic:
     def cohesion(self) -> float:
         """The mean cosine of the members to the centre (1 for one member, lower the broader the topic)."""
         return math.sqrt(self.vector_sum.dot(self.vector_sum)) / self.size if self.size else 1.0
+
+    def halve(self, v: np.ndarray, terms: list[str], seed: float, max_terms: int) -> int:
+        """Put a new member in the nearer half and return which: the first member less similar to half 0's centre
+        than ``seed`` starts half 1."""
+        assert self.half_sums is not None
+        sums = self.half_sums
+        dots = sums @ v
+        norm = math.sqrt(sums[0].dot(sums[0]))
+        near = dots[0] / norm if norm else 0.0
+        other = dots[1] / math.sqrt(sums[1].dot(sums[1])) if self.half_sizes[1] else seed
+        half = int(other > near)
+        sums[half] += v
+        self.half_sizes[half] += 1
+        self.half_terms[half].update(terms)
+        if len(self.half_terms[half]) > 2 * max_terms:
+            self.half_terms[half] = prune(self.half_terms[half], max_terms)
+        return half
+
+    def offer(self, v: np.ndarray, item_id: str, half: int, centre: np.ndarray, capacity: int) -> None:
+        """Make the new member ``v`` a candidate while fewer than ``capacity`` are held, else in place of the one
+        farthest from ``centre`` (scored again now) when ``v`` is nearer; the representatives are refreshed by
+        ``keep_typical``."""
+        assert self.rep_vectors is not None and self.candidates is not None
+        if len(self.candidates) < capacity:
+            self.candidates.append((0.0, item_id, half))
+            self.rep_vectors = np.concatenate((self.rep_vectors, v[None, :]))
+            return
+        sims = self.rep_vectors @ centre
+        far = int(sims.argmin())
+        if float(v @ centre) > sims[far]:
+            self.candidates[far] = (0.0, item_id, half)
+            self.rep_vectors[far] = v
+
+    def decay(self, ts: float, half_life: float, always: bool = False) -> None:
+        """Age the term counts to ``ts`` by ``half_life`` seconds (0: never): at most once per 1/24 of it, unless
+        ``always`` (before a merge, so both topics' counts are of the same moment)."""
+        elapsed = ts - self.terms_at
+        if not half_life or elapsed <= 0 or (elapsed < half_life / 24 and not always):
+            return
+        factor = 0.5 ** (elapsed / half_life)
+        for counts in (self.terms, *self.half_terms):
+            for term in counts:
+                counts[term] *= factor
+        self.terms_at = ts
 
     def keep_typical(self, pool: list[tuple[float, str, int]], vectors: np.ndarray, keep: int, shown: int) -> None:
         """Keep the ``keep`` of ``pool`` (with their ``vectors``) nearest the current centre as candidates, nearest

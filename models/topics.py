@@ -181,12 +181,13 @@ class OnlineTopicModel:
         topic.size += 1
         topic.last_seen = max(topic.last_seen, ts)
         topic.first_seen = min(topic.first_seen, ts)
-        self._decay(topic, ts)
+        topic.decay(ts, self.term_half_life)
         self._add_terms(topic, terms)
-        half = self._halve(topic, v, terms) if self.split_threshold else 0
+        seed = max(self.split_threshold, topic.cohesion) if self.adaptive else self.split_threshold
+        half = topic.halve(v, terms, seed, self.max_terms) if self.split_threshold else 0
         self._place(topic)
         if item_id:
-            self._offer(topic, v, item_id, half)
+            topic.offer(v, item_id, half, self._matrix[self._rows[topic.id]], CANDIDATES * self.n_representatives)
             self._stale.add(tid)
         self._dirty.add(tid)
         if self.split_threshold and min(topic.half_sizes) >= self.min_split_size:
@@ -201,39 +202,6 @@ class OnlineTopicModel:
         norm = math.sqrt(topic.vector_sum.dot(topic.vector_sum))
         self._matrix[row] = topic.vector_sum / norm if norm else topic.vector_sum
         self._cohesion[row] = norm / topic.size if topic.size else 1.0
-
-    def _offer(self, topic: Topic, v: np.ndarray, item_id: str, half: int) -> None:
-        """Make the new member ``v`` a candidate if it is nearer the topic's current centre than the farthest one
-        (scored again now), among ``CANDIDATES`` per representative; the representatives are refreshed when the topic
-        is drained."""
-        assert topic.rep_vectors is not None and topic.candidates is not None
-        if len(topic.candidates) < CANDIDATES * self.n_representatives:
-            topic.candidates.append((0.0, item_id, half))
-            topic.rep_vectors = np.concatenate((topic.rep_vectors, v[None, :]))
-            return
-        centre = self._matrix[self._rows[topic.id]]
-        sims = topic.rep_vectors @ centre
-        far = int(sims.argmin())
-        if float(v @ centre) > sims[far]:
-            topic.candidates[far] = (0.0, item_id, half)
-            topic.rep_vectors[far] = v
-
-    def _halve(self, topic: Topic, v: np.ndarray, terms: list[str]) -> int:
-        """Put a new member in the nearer half (the first member far from half 0 seeds half 1); return which."""
-        assert topic.half_sums is not None
-        sums = topic.half_sums
-        dots = sums @ v
-        norm = math.sqrt(sums[0].dot(sums[0]))
-        near = dots[0] / norm if norm else 0.0
-        seed = max(self.split_threshold, topic.cohesion) if self.adaptive else self.split_threshold
-        other = dots[1] / math.sqrt(sums[1].dot(sums[1])) if topic.half_sizes[1] else seed
-        half = int(other > near)
-        topic.half_sums[half] += v
-        topic.half_sizes[half] += 1
-        topic.half_terms[half].update(terms)
-        if len(topic.half_terms[half]) > 2 * self.max_terms:
-            topic.half_terms[half] = prune(topic.half_terms[half], self.max_terms)
-        return half
 
     def _split(self, topic: Topic, ts: float) -> tuple[int, int] | None:
         """Split ``topic`` in two when its halves have drifted apart; the ids that halves 0 and 1 now belong to."""
@@ -270,8 +238,8 @@ class OnlineTopicModel:
         a, b = self._topics[tid], self._topics[self._ids[other]]
         if sims[other] < self.merge_threshold or self._too_broad(a.vector_sum + b.vector_sum, a.size + b.size):
             return tid
-        self._decay(a, ts, always=True)
-        self._decay(b, ts, always=True)
+        a.decay(ts, self.term_half_life, always=True)
+        b.decay(ts, self.term_half_life, always=True)
         keep, gone = (a, b) if (a.size, -a.id) >= (b.size, -b.id) else (b, a)
         keep.vector_sum = keep.vector_sum + gone.vector_sum
         keep.size += gone.size
@@ -331,18 +299,6 @@ class OnlineTopicModel:
         self._corpus = None
         self._dirty.discard(tid)
         self._events.append(TopicEvent("merge" if merged_into else "forget", tid, merged_into, ts, topic.size))
-
-    def _decay(self, topic: Topic, ts: float, always: bool = False) -> None:
-        """Age the topic's term counts to ``ts`` by ``term_half_life``: at most once per 1/24 of it, unless
-        ``always`` (before a merge, so both topics' counts are of the same moment)."""
-        elapsed = ts - topic.terms_at
-        if not self.term_half_life or elapsed <= 0 or (elapsed < self.term_half_life / 24 and not always):
-            return
-        factor = 0.5 ** (elapsed / self.term_half_life)
-        for counts in (topic.terms, *topic.half_terms):
-            for term in counts:
-                counts[term] *= factor
-        topic.terms_at = ts
 
     def _add_terms(self, topic: Topic, terms: Counter[str] | list[str]) -> None:
         topic.terms.update(terms)
