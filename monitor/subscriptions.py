@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import regex
 
@@ -104,15 +105,15 @@ def subscription_rules(store: Store) -> list[Rule]:
     live = store.live_topic
     rules = []
     for sub in store.subscriptions():
-        common = {"name": f"subscription #{sub.id}", "kind": sub.kind, "channel": sub.channel,
-                  "cooldown_seconds": 0.0, "origin": "subscription"}
+        rule = Rule(name=f"subscription #{sub.id}", kind=sub.kind, channel=sub.channel, cooldown_seconds=0.0,
+                    origin="subscription")
         if sub.kind == "feed":
-            rules.append(Rule(**common, source=sub.source))
+            rules.append(replace(rule, source=sub.source))
         elif sub.kind == "keyword":
-            rules.append(Rule(**common, pattern=compile_pattern(sub.target)))
+            rules.append(replace(rule, pattern=compile_pattern(sub.target)))
         elif sub.kind == "topic":
-            rules.append(Rule(**common, topic=live(int(sub.target))))
+            rules.append(replace(rule, topic=live(int(sub.target))))
         else:
             task, _, label = sub.target.partition("=")
-            rules.append(Rule(**common, task=task, label=label, min_confidence=0.0))
+            rules.append(replace(rule, task=task, label=label, min_confidence=0.0))
     return rules

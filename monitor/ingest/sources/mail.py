@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.feedparser import BytesFeedParser
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.policy import EmailPolicy
 from email.utils import parsedate_to_datetime
 from itertools import islice
@@ -182,7 +182,13 @@ def _read(raw: bytes, limits: Limits) -> tuple[EmailMessage, list[str]]:
     return cast(EmailMessage, parser.close()), list(budget.notes)
 
 
-def _decode(part: EmailMessage) -> tuple[str, bool]:
+def _payload(part: MIMEPart) -> bytes:
+    """The part's decoded payload (empty when it has none)."""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def _decode(part: MIMEPart) -> tuple[str, bool]:
     """The part's text and whether a fallback charset had to be used (declared one unknown or wrong)."""
     try:
         text = str(part.get_content())
@@ -190,7 +196,7 @@ def _decode(part: EmailMessage) -> tuple[str, bool]:
             return text, False
     except (LookupError, UnicodeDecodeError, AssertionError):
         pass
-    payload = part.get_payload(decode=True) or b""
+    payload = _payload(part)
     for charset in (part.get_content_charset() or "utf-8", "utf-8"):
         try:
             return payload.decode(charset), charset != part.get_content_charset()
@@ -201,7 +207,7 @@ def _decode(part: EmailMessage) -> tuple[str, bool]:
 
 def trim_reply(text: str) -> str:
     """Drop quoted lines, the "On ... wrote:" line before them, and everything after a ``-- `` signature."""
-    lines = []
+    lines: list[str] = []
     for line in text.splitlines():
         if line.rstrip() == "--" and line.startswith("--"):
             break
@@ -251,8 +257,7 @@ def _content(msg: EmailMessage, max_chars: int, limits: Limits,
         text, fallback = _decode(msg)
     attachments = []
     for part in islice(msg.iter_attachments(), limits.max_parts):
-        payload = part.get_payload(decode=True) or b""
-        attachments.append({"name": part.get_filename() or "(unnamed)", "size": len(payload),
+        attachments.append({"name": part.get_filename() or "(unnamed)", "size": len(_payload(part)),
                             "type": part.get_content_type()})
     return cut(trim_reply(text), max_chars), fallback, attachments
 
