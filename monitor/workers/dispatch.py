@@ -38,6 +38,7 @@ from monitor.workers.streams import (
     check,
     connect,
     ensure_groups,
+    read_entries,
 )
 from monitor.workers.training import RemoteTraining
 from monitor.workers.wire import Announcement, Results, Served, batch_fields
@@ -181,18 +182,14 @@ class Dispatcher:
     async def _collect(self, redis: Redis, start: str, block: int | None) -> int:
         """Commit the results waiting (``start`` "0": those read before but not acknowledged); returns how many
         batches."""
-        got = await redis.xreadgroup(BRAIN_GROUP, BRAIN, {self.keys.results: start}, count=self.s.in_flight,
-                                     block=block)
-        n = 0
-        for _, entries in got or []:
-            for entry, fields in entries:
-                if fields:
-                    results = Results.read(fields)
-                    await self._commit(results)
-                    self.in_flight.pop(results.batch, None)
-                await redis.xack(self.keys.results, BRAIN_GROUP, entry)
-                n += 1
-        return n
+        got = await read_entries(redis, self.keys.results, BRAIN_GROUP, BRAIN, start, self.s.in_flight, block)
+        for entry, fields in got:
+            if fields:
+                results = Results.read(fields)
+                await self._commit(results)
+                self.in_flight.pop(results.batch, None)
+            await redis.xack(self.keys.results, BRAIN_GROUP, entry)
+        return len(got)
 
     async def _commit(self, results: Results) -> None:
         fresh = await self.store.call(new_items, self.store, [*results.ids, *results.errors])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -20,7 +21,9 @@ HEARTBEAT_SECONDS = 2.0
 ALIVE_SECONDS = 10.0  # a worker heard from this recently is alive
 FORGET_SECONDS = 600.0  # a worker not heard from this long is dropped from the list
 BLOCK_MS = 1000  # longest wait of one XREADGROUP
-__all__ = ["Keys", "RedisError", "check", "connect", "ensure_groups"]
+__all__ = ["Entry", "Keys", "RedisError", "check", "connect", "ensure_groups", "next_entry", "read_entries"]
+
+Entry = tuple[bytes, dict[bytes, bytes]]  # a stream entry: its id and fields
 
 
 @dataclass(frozen=True)
@@ -80,3 +83,24 @@ async def ensure_groups(r: aioredis.Redis, keys: Keys, training: bool = False) -
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+
+async def read_entries(r: aioredis.Redis, stream: str, group: str, consumer: str, start: str, count: int,
+                       block: int | None) -> list[Entry]:
+    """Entries of ``stream`` read through ``group`` as ``consumer`` (``start`` ">": new ones; "0": those read
+    before but not acknowledged), waiting up to ``block`` ms; a deleted entry comes with empty fields."""
+    got = await r.xreadgroup(group, consumer, {stream: start}, count=count, block=block)
+    return [(entry, fields or {}) for _, entries in cast(list[tuple[bytes, list[Entry]]], got or [])
+            for entry, fields in entries]
+
+
+async def next_entry(r: aioredis.Redis, stream: str, group: str, consumer: str,
+                     claim_ms: int) -> tuple[Entry | None, bool]:
+    """An entry another consumer has held unacknowledged for ``claim_ms`` (then True: it was claimed), else a new
+    one (waiting up to ``BLOCK_MS``), else None."""
+    _, claimed, _ = cast(tuple[Any, list[Entry], Any],
+                         await r.xautoclaim(stream, group, consumer, claim_ms, "0-0", count=1))
+    if claimed:
+        return claimed[0], True
+    got = await read_entries(r, stream, group, consumer, ">", 1, BLOCK_MS)
+    return (got[0] if got else None), False

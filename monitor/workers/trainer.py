@@ -29,7 +29,16 @@ from monitor.learning.runs import RunStopped
 from monitor.store.db import Store
 from monitor.workers import package
 from monitor.workers.files import FETCH_TIMEOUT_SECONDS, SHA_HEADER, auth_headers, digest, fetch, manifest
-from monitor.workers.streams import BLOCK_MS, HEARTBEAT_SECONDS, TRAIN_GROUP, Keys, RedisError, connect, ensure_groups
+from monitor.workers.streams import (
+    HEARTBEAT_SECONDS,
+    TRAIN_GROUP,
+    Entry,
+    Keys,
+    RedisError,
+    connect,
+    ensure_groups,
+    next_entry,
+)
 from monitor.workers.wire import Fields
 
 log = logging.getLogger(__name__)
@@ -121,16 +130,14 @@ class Trainer:
             finally:
                 await redis.aclose()
 
-    async def _next(self, redis: Any) -> tuple[bytes, Fields] | None:
+    async def _next(self, redis: Any) -> Entry | None:
         """A run a dead worker left (after the claim timeout), else a new one (waiting up to a second)."""
-        _, claimed, _ = await redis.xautoclaim(self.keys.training, TRAIN_GROUP, self.name,
-                                               int(self.s.claim_timeout_seconds * 1000), "0-0", count=1)
-        if claimed:
+        entry, claimed = await next_entry(redis, self.keys.training, TRAIN_GROUP, self.name,
+                                          int(self.s.claim_timeout_seconds * 1000))
+        if entry is not None and claimed:
             log.warning("claimed training run #%s, left by a worker that stopped answering",
-                        claimed[0][1].get(b"run", b"?").decode())
-            return claimed[0]
-        got = await redis.xreadgroup(TRAIN_GROUP, self.name, {self.keys.training: ">"}, count=1, block=BLOCK_MS)
-        return got[0][1][0] if got else None
+                        entry[1].get(b"run", b"?").decode())
+        return entry
 
     async def _take(self, redis: Any, entry: bytes, fields: Fields) -> None:
         done = asyncio.Event()

@@ -9,14 +9,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from redis.typing import EncodableT, FieldT
 
 from models.classifier import LabelSpec, Prediction, TaskSpec
 from monitor.enrich.pipeline import Encoded
 
 Fields = dict[bytes, bytes]
+Outgoing = dict[FieldT, EncodableT]  # fields as they are written
 
 
-def batch_fields(batch: str, items: list[tuple[str, str]]) -> dict[str, str]:
+def batch_fields(batch: str, items: list[tuple[str, str]]) -> Outgoing:
     """A batch as stream fields: its id and the ``(item id, text)`` pairs."""
     return {"batch": batch, "items": json.dumps(items)}
 
@@ -37,7 +39,7 @@ class Results:
     encoded: Encoded
     errors: dict[str, str]
 
-    def fields(self) -> dict[str, str | bytes]:
+    def fields(self) -> Outgoing:
         embeddings = np.ascontiguousarray(self.encoded.embeddings, dtype=np.float32)
         return {"batch": self.batch, "worker": self.worker, "ids": json.dumps(self.ids),
                 "dim": str(embeddings.shape[1] if embeddings.ndim == 2 else 0), "embeddings": embeddings.tobytes(),
@@ -105,6 +107,6 @@ class Announcement:
         return json.dumps({"id": self.id, "url": self.url, "dim": self.dim, "served": [s.json() for s in self.served]})
 
     @classmethod
-    def loads(cls, raw: bytes) -> Announcement:
+    def loads(cls, raw: bytes | str) -> Announcement:
         data = json.loads(raw)
         return cls(tuple(Served.of(s) for s in data["served"]), data["url"], int(data["dim"]))

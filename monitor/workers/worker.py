@@ -28,13 +28,14 @@ from monitor.daemon.outbox import wait_up_to
 from monitor.enrich.pipeline import Encoded, classify
 from monitor.workers.serving import Models
 from monitor.workers.streams import (
-    BLOCK_MS,
     HEARTBEAT_SECONDS,
     WORKERS_GROUP,
+    Entry,
     Keys,
     RedisError,
     connect,
     ensure_groups,
+    next_entry,
 )
 from monitor.workers.trainer import Trainer
 from monitor.workers.wire import Announcement, Fields, Results, read_batch
@@ -126,19 +127,13 @@ class Worker:
             return
         await self.models.update(announcement)
 
-    async def _next(self, redis: Redis) -> tuple[bytes, Fields] | None:
+    async def _next(self, redis: Redis) -> Entry | None:
         """A batch a dead worker left (after the claim timeout), else a new one (waiting up to a second)."""
-        claim_ms = int(self.s.claim_timeout_seconds * 1000)
-        _, claimed, _ = await redis.xautoclaim(self.keys.batches, WORKERS_GROUP, self.name,
-                                               claim_ms, "0-0", count=1)
-        if claimed:
-            log.warning("claimed batch %s, left by a worker that stopped answering", claimed[0][0].decode())
-            return claimed[0]
-        got = await redis.xreadgroup(WORKERS_GROUP, self.name, {self.keys.batches: ">"},
-                                     count=1, block=BLOCK_MS)
-        if not got:
-            return None
-        return got[0][1][0]
+        entry, claimed = await next_entry(redis, self.keys.batches, WORKERS_GROUP, self.name,
+                                          int(self.s.claim_timeout_seconds * 1000))
+        if entry is not None and claimed:
+            log.warning("claimed batch %s, left by a worker that stopped answering", entry[0].decode())
+        return entry
 
     async def _work(self, redis: Redis, entry: bytes, fields: Fields) -> None:
         self.holding = entry.decode()
