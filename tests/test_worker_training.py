@@ -205,6 +205,7 @@ async def test_a_run_no_worker_takes_fails_with_a_message_saying_so(
     run_id, _ = store.request_run("spam", "cli")
     running = asyncio.create_task(daemon.run())
     await until(lambda: store.run(run_id)["status"] in ("done", "failed"))
+    await until(lambda: not store.unsent_notes())
     daemon.stop()
     await asyncio.wait_for(running, 60)
     run = store.run(run_id)
