@@ -213,6 +213,18 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     return lambda *args, **env: lookout_here(capsys, monkeypatch, *args, **env)
 
 
+def test_a_label_line_json_refuses_beyond_its_syntax_is_a_clear_error_and_imports_nothing(
+        tmp_path: Path, tiny_model: str, run: Runner) -> None:
+    """A number too long for Python's int conversion is a ValueError that is not a JSONDecodeError."""
+    cfg = write_config(tmp_path, tiny_model)
+    bad = tmp_path / "huge.jsonl"
+    bad.write_text('{"text": "hi", "label": "ham"}\n{"text": "x", "label": "ham", "n": ' + "9" * 5000 + "}\n")
+    result = run("labels", "import", str(bad), "--task", "spam", "-c", str(cfg))
+    assert result.returncode == 2, result.stderr
+    assert f"{bad}:2: not JSON (Exceeds the limit (4300 digits)" in result.stderr
+    assert "nothing was imported" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_labels_train_promote_reject_rollback_and_a_crash_through_the_cli(tmp_path: Path, tiny_model: str,
                                                                           run: Runner) -> None:
     cfg = write_config(tmp_path, tiny_model, rungs=("fine-tuned",))

@@ -30,7 +30,7 @@ def cmd_item(args: argparse.Namespace, _: NotifierFactory) -> int:
     with Store(settings.store.path) as store:
         item = service.find_item(store, args.item)
         detail = store.item_detail(item.id)
-        ids, centres, _ = store.topic_centres()
+        ids, centres = store.topic_centres()[:2]
         names = store.topic_names([*ids, *(t for t in (detail.topic_id, detail.topic_now) if t)])
     print(f"Item {item.id}: {neutral(item.title) or '(no title)'}")
     print(f"source: {neutral(item.source)}")

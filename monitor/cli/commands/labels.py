@@ -91,7 +91,8 @@ def _read_labelled(path: Path) -> list[dict]:
         try:
             row = json.loads(line)
         except ValueError as exc:
-            raise ServiceError(f"{path}:{n}: not JSON ({exc.msg}); nothing was imported") from None
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise ServiceError(f"{path}:{n}: not JSON ({reason}); nothing was imported") from None
         if not isinstance(row, dict):
             raise ServiceError(f"{path}:{n}: expected a JSON object; nothing was imported")
         rows.append({**row, "_line": n})

@@ -56,9 +56,9 @@ def cmd_taxonomy(args: argparse.Namespace, _: NotifierFactory) -> int:
               + ", ".join(f"{name} {done.per_label.get(name, 0)}" for name in done.labels))
         settings = workflow.with_stored_tasks(settings, store)
         if args.train:
-            (_, run_id, _), = runs.request_retrain(store, settings, done.task, "taxonomy", args.user, start=True)
+            run_id = runs.request_retrain(store, settings, done.task, "taxonomy", args.user, start=True)[0][1]
             return train_in_foreground(store, settings, done.task, run_id)
-        (_, run_id, _), = runs.request_retrain(store, settings, done.task, "taxonomy", args.user)
+        run_id = runs.request_retrain(store, settings, done.task, "taxonomy", args.user)[0][1]
         print(f"training run #{run_id} queued: a running daemon trains the task's classifier from these labels "
               f"(or run `lookout train {done.task}` now)")
     return 0
