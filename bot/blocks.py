@@ -166,15 +166,15 @@ def question_blocks(question: Question) -> list[dict[str, Any]]:
         f":thinking_face: *Which `{escape(question.task)}` label is right?* The model was least sure of these today; "
         "each answer becomes a correction for the next retrain.", TEXT_LIMIT)}}]
     for n, item in enumerate(question.items[:24]):
-        title = link(item["url"], shorten(item["title"] or item["text"], TITLE_CHARS) or "(no title)")
-        snippet = escape(shorten(item["text"], 300))
+        title = link(item.url, shorten(item.title or item.text, TITLE_CHARS) or "(no title)")
+        snippet = escape(shorten(item.text, 300))
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": fit(
-            f"*{title}*\n{snippet}\n_model says {escape(item['label'])}, margin {item['margin']:.2f}_ · "
-            f"item `{escape(item['item_id'][:10])}`", TEXT_LIMIT)}})
+            f"*{title}*\n{snippet}\n_model says {escape(item.label)}, margin {item.margin:.2f}_ · "
+            f"item `{escape(item.item_id[:10])}`", TEXT_LIMIT)}})
         blocks.append({"type": "actions", "elements": [
             {"type": "button", "action_id": f"lookout_answer:{n}:{j}", "text": {"type": "plain_text",
                                                                                 "text": shorten(label, 75)},
-             "value": json.dumps({"i": item["item_id"], "t": question.task, "l": label})}
+             "value": json.dumps({"i": item.item_id, "t": question.task, "l": label})}
             for j, label in enumerate(question.labels[:25])]})
     return blocks[:50]
 

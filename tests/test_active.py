@@ -86,11 +86,11 @@ async def test_the_ask_job_puts_the_configured_strategys_picks_to_the_team(tmp_p
 
     assert await daemon.ask() == 3
     [question] = notifier.questions
-    asked = [q["text"] for q in question.items]
+    asked = [q.text for q in question.items]
     if strategy == "margin":
         assert asked == ITEMS[:3] and len({topic_of[t] for t in asked}) == 1
     else:
         assert asked == [ITEMS[0], ITEMS[4], ITEMS[5]] and len({topic_of[t] for t in asked}) == 3
-    assert [q["topic_id"] for q in question.items] == [topic_of[t] for t in asked]
-    assert [q["margin"] for q in question.items] == sorted(q["margin"] for q in question.items)
+    assert [q.topic_id for q in question.items] == [topic_of[t] for t in asked]
+    assert [q.margin for q in question.items] == sorted(q.margin for q in question.items)
     store.close()

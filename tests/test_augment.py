@@ -82,5 +82,5 @@ def test_the_training_path_augments_the_training_split_only_and_nothing_when_off
                                                                          len(data.holdout))
     assert sum(map(sum, meta["metrics"]["holdout"]["confusion"])) == len(data.holdout)
     store = Store(off.store.path)
-    assert f"Plus {len(variants)} augmented variants" in store.run(1)["notes"][0]
+    assert f"Plus {len(variants)} augmented variants" in store.run(1).notes[0]
     store.close()

@@ -160,6 +160,7 @@ def test_every_request_the_bot_invites_has_a_rule_and_every_guarded_rule_a_refus
     from bot.blocks import accept_view, edit_label_view, question_blocks, taxonomy_blocks, undo_mute
     from bot.home import home_view, search_modal
     from monitor.daemon.notify import Question
+    from monitor.store.learning_rows import UnsureItem
     from tests.test_home import busy_home
 
     alert = Alert(rule="r", item_id="i" * 20, topic_id=1, cooldown_key="k", channel="C", created_at=1.0,
@@ -167,7 +168,7 @@ def test_every_request_the_bot_invites_has_a_rule_and_every_guarded_rule_a_refus
                   labels=[["spam", "spam", 0.9, False]])
     label = {"name": "first", "description": "d", "topics": [1], "size": 1}
     proposal = {"id": 1, "status": "open", "labels": [label, {**label, "name": "second"}]}
-    row = {"item_id": "i" * 20, "title": "t", "text": "x", "url": "", "label": "spam", "margin": 0.1}
+    row = UnsureItem(item_id="i" * 20, title="t", text="x", url="", label="spam", margin=0.1, topic_id=0)
     elements = [e for b in [*alert_blocks(alert, {"spam": ["spam", "ham"]}),
                             *question_blocks(Question("spam", ["spam", "ham"], [row], "C")), *taxonomy_blocks(proposal),
                             *undo_mute(1, "r", "muted", "1")]

@@ -184,15 +184,15 @@ async def test_retrain_queues_a_run_and_opens_the_thread_its_progress_follows(bo
     assert answer["text"] == ":warning: no task `eggs`; tasks are: spam"
     _, answer = await bot.command("retrain")
     assert answer["text"].startswith("Queued: training starts within seconds")
-    await wait_for(lambda: bot.store.runs() and bot.store.runs()[0]["thread"])
+    await wait_for(lambda: bot.store.runs() and bot.store.runs()[0].thread)
     [posted] = bot.slack.calls["chat.postMessage"]
     assert posted["channel"] == "C0ALERTS" and "Retraining `spam`, asked by <@U0ADA>" in posted["text"]
     [run] = bot.store.runs()
-    assert (run["task"], run["status"], run["via"], run["requested_by"], run["channel"]) == \
+    assert (run.task, run.status, run.via, run.requested_by, run.channel) == \
         ("spam", "requested", "slack", "U0ADA", "C0ALERTS")
-    assert run["thread"] == "1700000001.000100"
+    assert run.thread == "1700000001.000100"
     _, answer = await bot.command("retrain spam")
-    assert answer["text"] == f"A training run of `spam` (#{run['id']}) is already waiting or running."
+    assert answer["text"] == f"A training run of `spam` (#{run.id}) is already waiting or running."
     assert len(bot.store.runs()) == 1
     _, answer = await bot.command("status")
     assert "`spam`: zero-shot; 0 corrections since the last training run" in answer["text"]

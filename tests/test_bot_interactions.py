@@ -16,6 +16,7 @@ from bot.server import make_web_app
 from monitor.config.load import load_settings
 from monitor.enrich.alerts import Alert
 from monitor.store.db import Store
+from monitor.store.learning_rows import UnsureItem
 from tests.bot_helpers import SECRET, Bot
 from tests.fake_slack import FakeSlack
 from tests.servers import serve, wait_for
@@ -54,7 +55,7 @@ async def test_an_answer_to_an_active_learning_question_is_a_correction(bot: Bot
     from monitor.daemon.notify import Question
 
     rows = bot.store.least_sure("spam", 0, 3)
-    assert len(rows) == 3 and rows == sorted(rows, key=lambda r: r["margin"])
+    assert len(rows) == 3 and rows == sorted(rows, key=lambda r: r.margin)
     blocks = question_blocks(Question("spam", ["spam", "ham"], rows, "C0ALERTS"))
     assert len(blocks) == 7 and [b["text"] for b in blocks[2]["elements"]] == \
         [{"type": "plain_text", "text": "spam"}, {"type": "plain_text", "text": "ham"}]
@@ -62,7 +63,7 @@ async def test_an_answer_to_an_active_learning_question_is_a_correction(bot: Bot
     await bot.action({**button, "block_id": "q", "action_ts": "1"}, blocks)
     await wait_for(lambda: bot.slack.calls["chat.update"])
     [row] = bot.store.corrections()
-    assert (row["item_id"], row["new_label"], row["via"]) == (rows[0]["item_id"], "ham", "slack")
+    assert (row["item_id"], row["new_label"], row["via"]) == (rows[0].item_id, "ham", "slack")
     update = bot.slack.calls["chat.update"][0]
     note = (update["blocks"] if isinstance(update["blocks"], list) else json.loads(update["blocks"]))[-1]
     assert "<@U0ADA> " in note["elements"][0]["text"] and "ham" in note["elements"][0]["text"]
@@ -79,8 +80,8 @@ async def test_training_notes_thread_and_questions_are_posted_to_slack(slack: Fa
     first, second = slack.calls["chat.postMessage"]
     assert "thread_ts" not in first and second["thread_ts"] == thread
     assert second["text"] == "epoch 1/5: &lt;!channel&gt; validation 0.8"
-    item = {"item_id": "a" * 20, "title": "<@U123> win", "text": "x" * 5000, "url": "javascript:x", "label": "spam",
-            "margin": 0.01}
+    item = UnsureItem(item_id="a" * 20, title="<@U123> win", text="x" * 5000, url="javascript:x", label="spam",
+                      margin=0.01, topic_id=0)
     await notifier.ask(Question("spam", ["spam", "ham"], [item], "C0ALERTS"))
     text = json.dumps(slack.calls["chat.postMessage"][2]["blocks"])
     assert "lookout_answer:0:1" in text and "<@U123>" not in text and "javascript" not in text
@@ -149,9 +150,9 @@ async def test_a_taxonomy_is_proposed_reviewed_and_accepted_with_menus_and_modal
         reply = slack.calls["chat.postMessage"][1]
         assert reply["thread_ts"] == posted_ts(store) and "accepted the taxonomy as task `theme`" in reply["text"]
         assert [t["name"] for t in store.stored_tasks()] == ["theme"]
-        await wait_for(lambda: [r["thread"] for r in store.runs()] != [""])  # stored once Slack answered the post
+        await wait_for(lambda: [r.thread for r in store.runs()] != [""])  # stored once Slack answered the post
         [run] = store.runs()
-        assert (run["task"], run["via"], run["thread"]) == ("theme", "taxonomy", posted_ts(store))
+        assert (run.task, run.via, run.thread) == ("theme", "taxonomy", posted_ts(store))
         final = taxonomy_blocks(store.proposal(1))
         assert final[0]["text"]["text"] == "Taxonomy proposal #1: 2 labels (accepted)"
         discard = {**blocks[-1]["elements"][1], "block_id": "a", "action_ts": "2"}

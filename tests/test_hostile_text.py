@@ -38,6 +38,7 @@ from monitor.ingest.text import neutral, neutral_url
 from monitor.reports import digest as digests
 from monitor.reports import maps
 from monitor.store.db import Store
+from monitor.store.learning_rows import UnsureItem
 from monitor.store.mutes import MuteRow
 from monitor.store.outbox import SentAlert
 from monitor.store.topics import TopicDetail, TopicRow
@@ -164,8 +165,9 @@ def alert(text: str) -> Alert:
 
 
 def question(text: str) -> Question:
-    return Question("spam", ["spam", "ham"], [{"item_id": "0" * 20, "title": text, "text": text, "label": "ham",
-                                               "margin": 0.1, "url": "https://example.org/1"}], "#alerts")
+    item = UnsureItem(item_id="0" * 20, title=text, text=text, label="ham", margin=0.1, url="https://example.org/1",
+                      topic_id=0)
+    return Question("spam", ["spam", "ham"], [item], "#alerts")
 
 
 def digest(text: str) -> digests.Digest:

@@ -276,7 +276,7 @@ def test_labels_train_promote_reject_rollback_and_a_crash_through_the_cli(tmp_pa
     assert "expected a number" in run("models", "promote", "spam", "latest", "-c", str(cfg)).stderr
     store = Store(tmp_path / "lookout.db")
     assert store.serving() == {}
-    assert [v["status"] for v in store.versions("spam")] == ["rolled back", "broken"]
+    assert [v.status for v in store.versions("spam")] == ["rolled back", "broken"]
     store.close()
 
 
@@ -317,7 +317,7 @@ def test_the_ladder_serves_a_head_on_the_embedding_when_fine_tuning_does_not_fit
     version = store.serving()["spam"]
     store.close()
     with pytest.raises(ModelLoadError, match="a head on the embeddings of"):
-        open_version(task_spec(load_settings(cfg), "spam"), version["path"], "v1", "bundled")
+        open_version(task_spec(load_settings(cfg), "spam"), version.path, "v1", "bundled")
 
 
 def test_labels_import_creates_the_task_from_the_file(tmp_path: Path, tiny_model: str, run: Runner) -> None:

@@ -91,21 +91,21 @@ async def test_training_runs_in_another_process_and_the_new_model_is_swapped_in_
     await asyncio.wait_for(running, 60)
 
     run = store.run(run_id)
-    assert run["status"] == "done" and re.match(r"spam v1 \((head|fine-tuned)\) promoted", run["message"])
-    assert run["pid"] not in (0, None, os.getpid())
+    assert run.status == "done" and re.match(r"spam v1 \((head|fine-tuned)\) promoted", run.message)
+    assert run.pid not in (0, None, os.getpid())
     models = [r["model"] for r in store.db.query(
         "select labels.model from labels join items on items.id = labels.item_id order by items.processed_at, "
         "items.rowid")]
     first = models.index("v1")
     assert first > 0 and set(models[:first]) == {"zero-shot"} and set(models[first:]) == {"v1"}
-    assert store.serving()["spam"]["version"] == 1
+    assert store.serving()["spam"].version == 1
     texts = [text for text, _, _ in notifier.notes]
     assert notifier.notes[0] == ("Training run #1 of spam", "C1", "")
     assert all(channel == "C1" and thread == "thread-1" for _, channel, thread in notifier.notes[1:])
     assert texts[1].startswith("Training spam v1 on ") and any(t.startswith("epoch 1/4: validation") for t in texts)
     assert re.match(r"spam v1 \((head|fine-tuned)\) promoted: cross-validated macro_f1", texts[-1]), \
         "the sample's held-out part is under learning.cv_below, so the rungs are compared by cross-validation"
-    assert store.run(run_id)["notes_sent"] == len(notifier.notes) - 1
+    assert store.run(run_id).notes_sent == len(notifier.notes) - 1
     store.close()
 
 
@@ -117,10 +117,10 @@ async def test_a_killed_trainer_and_a_corrupt_promoted_model_leave_the_model_in_
     run_id, _ = store.request_run("spam", "cli")
     daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), Recorder(), [])
     running = asyncio.create_task(daemon.run())
-    await until(lambda: (store.run(run_id) or {}).get("progress", {}).get("phase") == "training")
-    os.kill(store.run(run_id)["pid"], signal.SIGKILL)
-    await until(lambda: store.run(run_id)["status"] == "failed")
-    assert store.run(run_id)["message"] == ("spam: the training process exited with code -9 (killed: out of "
+    await until(lambda: (run := store.run(run_id)) is not None and run.progress.get("phase") == "training")
+    os.kill(store.run(run_id).pid, signal.SIGKILL)
+    await until(lambda: store.run(run_id).status == "failed")
+    assert store.run(run_id).message == ("spam: the training process exited with code -9 (killed: out of "
                                             "memory?); the model in service stays")
 
     folder = tmp_path / "bad" / "v1"
@@ -129,8 +129,8 @@ async def test_a_killed_trainer_and_a_corrupt_promoted_model_leave_the_model_in_
     (folder / "model.safetensors").write_bytes(b"not weights")
     store.add_version("spam", 1, str(folder), "candidate", {}, "", None, False)
     store.promote("spam", 1, "by hand")
-    await until(lambda: store.versions("spam")[0]["status"] == "broken")
-    assert "checksum" in store.versions("spam")[0]["reason"] and store.serving() == {}
+    await until(lambda: store.versions("spam")[0].status == "broken")
+    assert "checksum" in store.versions("spam")[0].reason and store.serving() == {}
     assert [c.version for c in daemon.pipeline.classifiers] == ["zero-shot"]
     assert "v1 cannot be served, zero-shot stays in service" in caplog.text
     daemon.stop()
@@ -149,17 +149,17 @@ async def test_the_least_sure_items_are_asked_about_once_and_corrections_trigger
     assert await daemon.ask() == 3 and await daemon.ask() == 3
     first, second = notifier.questions
     assert first.channel == "C0ASK" and first.labels == ["ham", "spam"] and len(first.items) == 3
-    assert first.items[0]["margin"] <= first.items[-1]["margin"] <= second.items[0]["margin"]
-    assert not {q["item_id"] for q in first.items} & {q["item_id"] for q in second.items}
+    assert first.items[0].margin <= first.items[-1].margin <= second.items[0].margin
+    assert not {q.item_id for q in first.items} & {q.item_id for q in second.items}
 
     for q in first.items[:2]:
-        store.correct(q["item_id"], "spam", "spam", "U1", "slack")
+        store.correct(q.item_id, "spam", "spam", "U1", "slack")
     daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), notifier, [])
     running = asyncio.create_task(daemon.run())
     await until(lambda: store.runs(), timeout=30)
     daemon.stop()
     await asyncio.wait_for(running, 60)
-    assert store.runs()[0]["via"] == "2 new corrections"
+    assert store.runs()[0].via == "2 new corrections"
     store.close()
 
 
@@ -183,5 +183,5 @@ async def test_a_task_accepted_into_a_running_daemon_that_had_none_is_retrained_
     daemon.stop()
     await asyncio.wait_for(running, 60)
     [run] = store.runs()
-    assert (run["task"], run["via"]) == ("theme", "2 new corrections")
+    assert (run.task, run.via) == ("theme", "2 new corrections")
     store.close()

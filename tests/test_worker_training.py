@@ -28,6 +28,7 @@ from monitor.config.schema import Settings
 from monitor.daemon.core import Daemon
 from monitor.enrich.build import build_pipeline
 from monitor.store.db import Store
+from monitor.store.learning_rows import Run
 from monitor.workers.streams import TRAIN_GROUP
 from monitor.workers.worker import Worker
 from tests.cli import lookout_here, start
@@ -74,16 +75,18 @@ def daemon_for(config: Path, encoder: Encoder) -> tuple[Daemon, Store, Recorder,
     return Daemon(settings, store, build_pipeline(settings, store, encoder), notifier, []), store, notifier, settings
 
 
-async def finished(store: Store, run_id: int, *workers: asyncio.subprocess.Process) -> dict[str, Any]:
+async def finished(store: Store, run_id: int, *workers: asyncio.subprocess.Process) -> Run:
     """The run once it is done or failed; what the worker processes said when it does not end."""
     try:
-        await until(lambda: store.run(run_id)["status"] in ("done", "failed"), 600)
+        await until(lambda: store.run(run_id).status in ("done", "failed"), 600)
     except AssertionError:
         for w in workers:
             w.kill()
         said = [(await w.communicate())[1].decode()[-3000:] for w in workers]
         raise AssertionError(f"run #{run_id} did not end: {store.run(run_id)}; the workers said: {said}") from None
-    return store.run(run_id) or {}
+    run = store.run(run_id)
+    assert run is not None
+    return run
 
 
 def queued(daemon: Daemon) -> bool:
@@ -107,12 +110,12 @@ async def test_a_run_queued_by_the_daemon_is_trained_by_a_worker_process_then_pr
     running = asyncio.create_task(daemon.run())
     worker = await start("worker", "-c", str(worker_config), "--name", "gpu-1", "--train", LOOKOUT_WEBHOOK_TOKEN=TOKEN)
     run = await finished(store, run_id, worker)
-    assert run["status"] == "done", run["message"]
+    assert run.status == "done", run.message
     assert re.fullmatch(r"spam v1 \((head|fine-tuned)\) promoted: held-out macro_f1 .* \(trained on worker gpu-1, "
-                        rf"{DEVICE}\)", run["message"])
+                        rf"{DEVICE}\)", run.message)
     [version] = store.versions("spam")
-    assert version["status"] == "serving" and version["run_id"] == run_id
-    folder = Path(version["path"])
+    assert version.status == "serving" and version.run_id == run_id
+    folder = Path(version.path)
     assert folder == registry.version_dir(f"{settings.store.path}.models", "spam", 1)
     assert registry.checked_meta(folder)["task"] == "spam", "the weights match the registry's checksum"
     assert not (folder.parent.parent / ".training").exists() or not any((folder.parent.parent / ".training").iterdir())
@@ -138,7 +141,7 @@ async def test_a_run_queued_by_the_daemon_is_trained_by_a_worker_process_then_pr
     assert notifier.notes[0] == ("Training run #1 of spam", "C1", "")
     assert texts[1].startswith("Waiting for a worker that trains")
     assert texts[2] == f"Worker gpu-1 is training it on {DEVICE}."
-    assert texts[3].startswith("Training spam v1 on ") and texts[-1] == run["message"]
+    assert texts[3].startswith("Training spam v1 on ") and texts[-1] == run.message
     assert len(texts) == len(set(texts)), "each note relayed once"
     store.close()
 
@@ -148,11 +151,11 @@ async def freeze_mid_training(client: aioredis.Redis, pid: int, name: str, store
     so, with the run still training (it acknowledges the run only once the daemon has its outcome)."""
     for _ in range(30000):
         held = await client.xpending_range(TRAINING, TRAIN_GROUP, "-", "+", 10, consumername=name)
-        if (held and store.run(run_id)["progress"].get("worker") == name
+        if (held and store.run(run_id).progress.get("worker") == name
                 and (await heartbeat(client, name)).get("training", {}).get("run") == run_id):
             os.kill(pid, signal.SIGSTOP)
             if (await client.xpending_range(TRAINING, TRAIN_GROUP, "-", "+", 10, consumername=name)
-                    and store.run(run_id)["status"] == "running"):
+                    and store.run(run_id).status == "running"):
                 return
             os.kill(pid, signal.SIGCONT)
         await asyncio.sleep(0.01)
@@ -169,7 +172,7 @@ async def test_a_worker_killed_mid_training_leaves_the_run_to_another_and_status
     run_id, _ = store.request_run("spam", "cli")
     running = asyncio.create_task(daemon.run())
     await until(lambda: queued(daemon))
-    assert store.run(run_id)["progress"]["phase"] == "waiting for a worker"
+    assert store.run(run_id).progress["phase"] == "waiting for a worker"
     waiting = lookout_here(capsys, monkeypatch, "status", "-c", str(config), LOOKOUT_WEBHOOK_TOKEN=TOKEN)
     assert "training: 1 run(s) waiting for a worker that trains (`lookout worker --train`)" in waiting.stdout
 
@@ -182,13 +185,13 @@ async def test_a_worker_killed_mid_training_leaves_the_run_to_another_and_status
 
     b = Worker(load_settings(worker_config, env={"LOOKOUT_WEBHOOK_TOKEN": TOKEN}), encoders[1], "b", train=True)
     working = asyncio.create_task(b.run())
-    await until(lambda: store.run(run_id)["status"] in ("done", "failed"), 600)
+    await until(lambda: store.run(run_id).status in ("done", "failed"), 600)
     b.stop()
     await asyncio.wait_for(working, 120)
     daemon.stop()
     await asyncio.wait_for(running, 60)
     run = store.run(run_id)
-    assert run["status"] == "done" and run["message"].endswith(f"(trained on worker b, {DEVICE})"), run["message"]
+    assert run.status == "done" and run.message.endswith(f"(trained on worker b, {DEVICE})"), run.message
     assert "claimed training run #1, left by a worker that stopped answering" in caplog.text
     assert "Worker b took the run over from a, which stopped answering." in [t for t, _, _ in notifier.notes]
     assert b.trainer is not None and b.trainer.runs == 1
@@ -204,18 +207,18 @@ async def test_a_run_no_worker_takes_fails_with_a_message_saying_so(
     daemon, store, notifier, settings = daemon_for(config, encoders[0])
     run_id, _ = store.request_run("spam", "cli")
     running = asyncio.create_task(daemon.run())
-    await until(lambda: store.run(run_id)["status"] in ("done", "failed"))
+    await until(lambda: store.run(run_id).status in ("done", "failed"))
     await until(lambda: not store.unsent_notes())
     daemon.stop()
     await asyncio.wait_for(running, 60)
     run = store.run(run_id)
-    assert (run["status"], run["message"]) == ("failed", (
+    assert (run.status, run.message) == ("failed", (
         "spam: no worker took training run #1 within 2 s: start one with `lookout worker --train` (or set "
         "workers.train = false to train on the daemon's host); the model in service stays"))
     assert store.versions("spam") == [] and not registry.version_dir(f"{settings.store.path}.models", "spam",
                                                                        1).exists()
     assert await client.xlen(TRAINING) == 0, "the run left the stream"
-    assert [t for t, _, _ in notifier.notes][-1] == run["message"]
+    assert [t for t, _, _ in notifier.notes][-1] == run.message
     store.close()
 
 
@@ -270,10 +273,10 @@ async def test_a_tampered_upload_is_refused_and_nothing_is_registered(
     daemon.stop()
     await asyncio.wait_for(running, 60)
     run = store.run(run_id)
-    assert status == 422 and answer["message"] == run["message"] == (
+    assert status == 422 and answer["message"] == run.message == (
         "spam: the version worker rogue sent back was refused, the model in service stays: spam v1: head.npz does "
         "not match the checksum in meta.json (corrupt or changed)")
-    assert run["status"] == "failed" and store.versions("spam") == [] and store.serving() == {}
+    assert run.status == "failed" and store.versions("spam") == [] and store.serving() == {}
     assert not registry.version_dir(f"{settings.store.path}.models", "spam", 1).exists()
     store.close()
 
@@ -288,21 +291,21 @@ async def test_a_daemon_restarted_mid_run_queues_it_again_and_the_worker_lets_th
     running = asyncio.create_task(daemon.run())
     worker = Worker(load_settings(worker_config, env={"LOOKOUT_WEBHOOK_TOKEN": TOKEN}), encoders[1], "b", train=True)
     working = asyncio.create_task(worker.run())
-    await until(lambda: store.run(run_id)["progress"].get("worker") == "b")
+    await until(lambda: store.run(run_id).progress.get("worker") == "b")
     daemon.stop()
     await asyncio.wait_for(running, 60)
-    assert store.run(run_id)["status"] == "running"
+    assert store.run(run_id).status == "running"
 
     again = Daemon(settings, store, build_pipeline(settings, store, encoders[0]), Recorder(), [])
     running = asyncio.create_task(again.run())
-    await until(lambda: store.run(run_id)["status"] in ("done", "failed"), 600)
+    await until(lambda: store.run(run_id).status in ("done", "failed"), 600)
     again.stop()
     await asyncio.wait_for(running, 60)
     worker.stop()
     await asyncio.wait_for(working, 120)
     run = store.run(run_id)
-    assert run["status"] == "done" and run["message"].endswith(f"(trained on worker b, {DEVICE})"), run["message"]
-    assert [v["version"] for v in store.versions("spam")] == [1], "the run kept its version number"
+    assert run.status == "done" and run.message.endswith(f"(trained on worker b, {DEVICE})"), run.message
+    assert [v.version for v in store.versions("spam")] == [1], "the run kept its version number"
     assert worker.trainer is not None and worker.trainer.runs == 1, "the first attempt was let go, not sent back"
     assert (await client.xpending(TRAINING, TRAIN_GROUP))["pending"] == 0
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR], \

@@ -89,7 +89,7 @@ class LearningJobs(DaemonState):
         loop = asyncio.get_running_loop()
         for task in task_specs(self.settings):
             row = serving.get(task.name)
-            want = f"v{row['version']}" if row else ZeroShotClassifier.version
+            want = f"v{row.version}" if row else ZeroShotClassifier.version
             have = next(c.version for c in self.pipeline.classifiers if c.task.name == task.name)
             if want == have:
                 continue
@@ -99,7 +99,7 @@ class LearningJobs(DaemonState):
             except ModelLoadError as exc:
                 log.error("task %s: %s cannot be served, %s stays in service: %s", task.name, want, have, exc)
                 if row is not None:
-                    await self.store.call(self.store.set_version_status, task.name, row["version"], "broken",
+                    await self.store.call(self.store.set_version_status, task.name, row.version, "broken",
                                           str(exc))
                 if have != ZeroShotClassifier.version:
                     await self.store.call(self.store.promote, task.name, int(have[1:]), f"kept: {want} is broken")
@@ -118,36 +118,36 @@ class LearningJobs(DaemonState):
                 return
             code = self._trainer.exitcode
             run = await self.store.call(self.store.run, self._trainer_run)
-            if run and run["status"] == "running":
+            if run and run.status == "running":
                 why = " (killed: out of memory?)" if code == -signal.SIGKILL else ""
                 await self.store.call(self.store.finish_run, self._trainer_run, "failed",
-                                      f"{run['task']}: the training process exited with code {code}{why}; the model "
+                                      f"{run.task}: the training process exited with code {code}{why}; the model "
                                       "in service stays")
             self._trainer = None
         run = await self.store.call(self.store.claim_run)
         if run is not None and remote is not None:
             await remote.queue(self.settings, run)
         elif run is not None:
-            self._trainer_run = run["id"]
-            self._trainer = job.start(self.settings, run["id"])
-            log.info("training run #%d of %s started (pid %s)", run["id"], run["task"], self._trainer.pid)
+            self._trainer_run = run.id
+            self._trainer = job.start(self.settings, run.id)
+            log.info("training run #%d of %s started (pid %s)", run.id, run.task, self._trainer.pid)
 
     async def _relay_notes(self) -> None:
         """Pass what training runs report on to the people following them (a Slack thread, or the console)."""
         for run in await self.store.call(self.store.unsent_notes):
-            channel = run["channel"] or self.settings.slack.channel
-            thread, sent = run["thread"] or "", run["notes_sent"]
+            channel = run.channel or self.settings.slack.channel
+            thread, sent = run.thread, run.notes_sent
             try:
                 if not thread:
-                    thread = await self.notifier.note(f"Training run #{run['id']} of {run['task']}", channel, "")
-                for text in run["notes"][sent:]:
+                    thread = await self.notifier.note(f"Training run #{run.id} of {run.task}", channel, "")
+                for text in run.notes[sent:]:
                     await self.notifier.note(text, channel, thread)
                     sent += 1
             except DeliveryError as exc:
-                log.warning("training run #%d: a progress note was not delivered: %s", run["id"], exc)
+                log.warning("training run #%d: a progress note was not delivered: %s", run.id, exc)
                 if exc.permanent:
-                    sent = len(run["notes"])
-            await self.store.call(self.store.notes_sent, run["id"], sent, channel, thread)
+                    sent = len(run.notes)
+            await self.store.call(self.store.notes_sent, run.id, sent, channel, thread)
 
     async def ask(self) -> int:
         """Active learning: put to the team the items of today each task's model was least sure of, picked by

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from monitor.enrich.alerts import Alert
 from monitor.ingest.text import neutral, neutral_url
 from monitor.reports import digest as digests
 from monitor.reports.digest import Digest
+from monitor.store.learning_rows import UnsureItem
 
 
 class DeliveryError(Exception):
@@ -37,7 +38,7 @@ class Question:
 
     task: str
     labels: list[str]
-    items: list[dict[str, Any]]
+    items: list[UnsureItem]
     channel: str
 
 
@@ -114,8 +115,8 @@ class ConsoleNotifier:
     async def ask(self, question: Question) -> None:
         lines = [f"[learning] Which {neutral(question.task)} label is right? (answer with `lookout label ITEM LABEL`; "
                  f"labels: {neutral(', '.join(question.labels))})"]
-        lines += [f"  {q['item_id'][:10]}  model says {neutral(q['label'])} (margin {q['margin']:.2f}): "
-                  f"{neutral(q['title'] or q['text'])[:80]}" for q in question.items]
+        lines += [f"  {q.item_id[:10]}  model says {neutral(q.label)} (margin {q.margin:.2f}): "
+                  f"{neutral(q.title or q.text)[:80]}" for q in question.items]
         self._write("\n".join(lines))
 
     async def digest(self, digest: Digest, channel: str) -> None:

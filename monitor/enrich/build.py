@@ -18,6 +18,7 @@ from monitor.enrich.alerts import AlertEngine, Rule
 from monitor.enrich.pipeline import Pipeline
 from monitor.learning.runs import task_specs
 from monitor.store.db import Store
+from monitor.store.learning_rows import Version
 
 log = logging.getLogger(__name__)
 BURST_HISTORY_BINS = 24
@@ -62,21 +63,21 @@ def prime_bursts(pipeline: Pipeline, store: Store) -> None:
         pipeline.prime(store.topic_times(since), store.label_times(since), span[1])
 
 
-def load_classifier(settings: Settings, task: TaskSpec, version: dict | None,
+def load_classifier(settings: Settings, task: TaskSpec, version: Version | None,
                     encode: Callable[[Sequence[str]], np.ndarray]) -> Classifier:
     """The registered ``version`` of ``task`` (``ModelLoadError`` if it cannot be loaded), or zero-shot for None."""
     if version is None:
         return ZeroShotClassifier.from_encoder(task, encode)
-    return open_version(task, version["path"], f"v{version['version']}", settings.model.embedding,
-                        device=settings.model.device, int8=bool(version["int8"]))
+    return open_version(task, version.path, f"v{version.version}", settings.model.embedding,
+                        device=settings.model.device, int8=version.int8)
 
 
-def serve_or_zero_shot(settings: Settings, task: TaskSpec, version: dict | None,
+def serve_or_zero_shot(settings: Settings, task: TaskSpec, version: Version | None,
                        encode: Callable[[Sequence[str]], np.ndarray]) -> Classifier:
     """At start-up: the version in service for ``task``, or zero-shot when there is none or it cannot be loaded."""
     try:
         return load_classifier(settings, task, version, encode)
     except ModelLoadError as exc:
         log.error("task %s is served zero-shot: version %s cannot be loaded: %s", task.name,
-                  (version or {}).get("version"), exc)
+                  version and version.version, exc)
         return ZeroShotClassifier.from_encoder(task, encode)

@@ -92,16 +92,16 @@ def _offer_all(store: Store, settings: Settings, task: TaskSpec) -> _Chosen:
     ``task``, resolved to one example per text."""
     s = settings.learning
     chosen = _Chosen(set(task.label_names))
-    for row in store.examples(task.name):
+    for example in store.examples(task.name):
         chosen.counts["imported"] += 1
-        chosen.offer(row["text"], row["label"], 1.0, 1, row["split"] or "")
-    for row in store.corrected_items(task.name):
+        chosen.offer(example.text, example.label, 1.0, 1, example.split)
+    for correction in store.corrected_items(task.name):
         chosen.counts["corrections"] += 1
-        chosen.offer(row["text"], row["label"], s.correction_weight, 2, "", row["created_at"])
+        chosen.offer(correction.text, correction.label, s.correction_weight, 2, "", correction.created_at)
     if s.pseudo_labels:
-        for row in store.confident_labels(task.name, "zero-shot", s.pseudo_min_confidence, 5000):
+        for pseudo in store.confident_labels(task.name, "zero-shot", s.pseudo_min_confidence, 5000):
             chosen.counts["pseudo"] += 1
-            chosen.offer(row["text"], row["label"], s.pseudo_weight, 0, "train")
+            chosen.offer(pseudo.text, pseudo.label, s.pseudo_weight, 0, "train")
     chosen.drop_conflicts()
     return chosen
 

@@ -53,7 +53,7 @@ def serving_candidate(store: Store, settings: Settings, task: TaskSpec, vectors:
     if row is None:
         return ZERO_SHOT, zero
     try:
-        clf = open_version(task, row["path"], f"v{row['version']}", settings.model.embedding, device="cpu")
+        clf = open_version(task, row.path, f"v{row.version}", settings.model.embedding, device="cpu")
     except ModelLoadError as exc:
         log.warning("the model in service cannot be scored, so the candidate is compared with zero-shot: %s", exc)
         return ZERO_SHOT, zero
@@ -61,4 +61,4 @@ def serving_candidate(store: Store, settings: Settings, task: TaskSpec, vectors:
     def predict(texts: list[str]) -> list[str]:
         return [p.label for p in clf.predict(texts, vectors(texts))] if texts else []
 
-    return clf.version, candidates.Candidate(rung(row["metrics"]), predict)
+    return clf.version, candidates.Candidate(rung(row.metrics), predict)

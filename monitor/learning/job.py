@@ -32,7 +32,7 @@ def execute(store: Store, settings: Settings, run_id: int,
     run = store.run(run_id)
     if run is None:
         raise ServiceError(f"there is no training run #{run_id}")
-    task = run["task"]
+    task = run.task
     last = [0.0]
 
     def report(state: dict[str, Any], note: str) -> None:
@@ -57,7 +57,7 @@ def execute(store: Store, settings: Settings, run_id: int,
         message = f"{task}: training crashed ({type(exc).__name__}: {exc}); the model in service stays"
     log.log(level, "%s", message)
     store.finish_run(run_id, "failed", message)
-    version = (store.run(run_id) or {}).get("version")
+    version = ended.version if (ended := store.run(run_id)) else None
     if version:
         remove_unfinished(registry.version_dir(models_dir(settings), task, version))
     return None

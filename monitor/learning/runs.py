@@ -12,6 +12,7 @@ from models.registry import FINETUNED, ModelLoadError
 from monitor.config.schema import Settings
 from monitor.service import ServiceError
 from monitor.store.db import Store
+from monitor.store.learning_rows import Version
 
 
 class LearningError(RuntimeError):
@@ -57,55 +58,55 @@ def model_summary(store: Store, settings: Settings) -> list[dict[str, Any]]:
     out = []
     for task in settings.tasks:
         row = serving.get(task.name)
-        holdout = row["metrics"].get("holdout", {}) if row else {}
-        ladder = row["metrics"].get("ladder", {}) if row else {}
-        out.append({"task": task.name, "version": f"v{row['version']}" if row else "zero-shot",
-                    "rung": row["metrics"].get("rung", FINETUNED) if row else "zero-shot",
-                    "int8": bool(row and row["int8"]), "metric": holdout.get("metric", task.metric),
+        holdout = row.metrics.get("holdout", {}) if row else {}
+        ladder = row.metrics.get("ladder", {}) if row else {}
+        out.append({"task": task.name, "version": f"v{row.version}" if row else "zero-shot",
+                    "rung": row.metrics.get("rung", FINETUNED) if row else "zero-shot",
+                    "int8": bool(row and row.int8), "metric": holdout.get("metric", task.metric),
                     "score": holdout.get("score"), "zero_shot": ladder.get("zero-shot", {}).get("holdout"),
                     "waiting": store.count_corrections_since(task.name, store.last_run_at(task.name)),
                     "auto_agreement": store.auto_label_agreement(task.name)})
     return out
 
 
-def _version(store: Store, task: str, version: str) -> dict[str, Any]:
+def _version(store: Store, task: str, version: str) -> Version:
     number = version.lower().lstrip("v")
     if not number.isdigit():
         raise ServiceError(f"`{version}` is not a version: expected a number such as 3 or v3")
-    found = [v for v in store.versions(task) if v["version"] == int(number)]
+    found = [v for v in store.versions(task) if v.version == int(number)]
     if not found:
         raise ServiceError(f"task `{task}` has no version {number}; see `lookout models list`")
     return found[0]
 
 
-def promote(store: Store, settings: Settings, task: str, version: str, user: str) -> dict[str, Any]:
+def promote(store: Store, settings: Settings, task: str, version: str, user: str) -> Version:
     """Put a registered version in service by hand, after checking that it loads and fits the task's labels."""
     from models.ladder import open_version
 
     spec = task_spec(settings, task)
     row = _version(store, task, version)
     try:
-        open_version(spec, row["path"], f"v{row['version']}", settings.model.embedding, device="cpu")
+        open_version(spec, row.path, f"v{row.version}", settings.model.embedding, device="cpu")
     except ModelLoadError as exc:
-        store.set_version_status(task, row["version"], "broken", str(exc))
+        store.set_version_status(task, row.version, "broken", str(exc))
         raise ServiceError(f"refused: {exc}") from None
-    store.promote(task, row["version"], f"promoted by hand by {user}")
+    store.promote(task, row.version, f"promoted by hand by {user}")
     return row
 
 
-def rollback(store: Store, settings: Settings, task: str, user: str) -> dict[str, Any] | None:
+def rollback(store: Store, settings: Settings, task: str, user: str) -> Version | None:
     """Serve the version that served before the current one (or zero-shot when there was none); returns it."""
     task_spec(settings, task)
     current = store.serving().get(task)
     if current is None:
         raise ServiceError(f"task `{task}` is served zero-shot already; nothing to roll back")
-    earlier = [v for v in store.versions(task) if v["status"] == "retired" and v["promoted_at"]
-               and v["version"] < current["version"]]
-    store.set_version_status(task, current["version"], "rolled back", f"rolled back by {user}")
+    earlier = [v for v in store.versions(task) if v.status == "retired" and v.promoted_at
+               and v.version < current.version]
+    store.set_version_status(task, current.version, "rolled back", f"rolled back by {user}")
     if not earlier:
         return None
-    previous = max(earlier, key=lambda v: v["promoted_at"])
-    store.promote(task, previous["version"], f"rolled back to by {user}")
+    previous = max(earlier, key=lambda v: v.promoted_at or 0.0)
+    store.promote(task, previous.version, f"rolled back to by {user}")
     return previous
 
 

@@ -133,9 +133,9 @@ def _first_line(task: TaskSpec, version: int, d: dict[str, int], rungs: tuple[st
 
 def _version_folder(store: Store, settings: Settings, task: TaskSpec, run_id: int) -> tuple[int, Path]:
     """The version this run registers (the one it had before a crash, else the next) and its folder, created."""
-    run = store.run(run_id) or {}
+    run = store.run(run_id)
     root = models_dir(settings)
-    version = run.get("version") or registry.next_version(root, task.name)
+    version = (run and run.version) or registry.next_version(root, task.name)
     folder = registry.version_dir(root, task.name, version)
     folder.mkdir(parents=True, exist_ok=True)
     store.start_run(run_id, version, os.getpid())
@@ -206,7 +206,7 @@ def train_task(store: Store, settings: Settings, task_name: str, run_id: int, re
     make_encoder = encoder or (lambda: Encoder(m.embedding, device="cpu", batch_size=m.batch_size,
                                                max_chars=m.max_chars))
     serving = store.serving().get(task.name)
-    data = gather(store, settings, task, since=serving["created_at"] if serving else 0.0)
+    data = gather(store, settings, task, since=serving.created_at if serving else 0.0)
     check_enough(data, task, settings)
     args = train_args(settings, task.name)
     train_set = train_split(data, settings)

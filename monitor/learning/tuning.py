@@ -21,6 +21,7 @@ from monitor.config.schema import Settings
 from monitor.learning.data import TrainingData, check_enough, gather, train_args, train_split
 from monitor.learning.runs import LearningError, task_spec
 from monitor.store.db import Store
+from monitor.store.learning_rows import Search
 
 if TYPE_CHECKING:
     import optuna
@@ -80,7 +81,7 @@ def _recorder(store: Store, search_id: int, on_trial: Callable[[int, float | Non
 
 
 def tune(store: Store, settings: Settings, task_name: str, trials: int,
-         on_trial: Callable[[int, float | None], None] | None = None) -> dict[str, Any]:
+         on_trial: Callable[[int, float | None], None] | None = None) -> Search:
     """Run a study of ``trials`` trials for ``task_name`` and return it as recorded (``Store.search``).
 
     The search space: learning rate log-uniform within a factor ``LEARNING_RATE_SPAN`` of ``training.learning_rate``
@@ -111,7 +112,10 @@ def tune(store: Store, settings: Settings, task_name: str, trials: int,
         raise
     best = study.best_trial
     store.finish_search(search_id, "done", "", best.number, best.user_attrs["params"], best.value)
-    return store.search(search_id) or {}
+    record = store.search(search_id)
+    if record is None:
+        raise LearningError(f"search #{search_id} is not in the store")
+    return record
 
 
 def toml_lines(params: dict[str, Any]) -> list[str]:
@@ -120,21 +124,21 @@ def toml_lines(params: dict[str, Any]) -> list[str]:
                             for key, value in params.items())]
 
 
-def describe(record: dict[str, Any]) -> str:
+def describe(record: Search) -> str:
     """A recorded study as text: every trial, the best one, and the lines that put its parameters in service."""
-    d, metric = record["data"], record["metric"]
-    rows = [["*" if t["number"] == record["best_trial"] else "", t["number"], t["state"],
-             "" if t["score"] is None else f"{t['score']:.3f}", f"{t['params']['learning_rate']:.3g}",
-             *(t["params"][key] for key in PARAMS[1:]), f"{t['seconds']:.0f}"] for t in record["trials"]]
+    d, metric = record.data, record.metric
+    rows = [["*" if t.number == record.best_trial else "", t.number, t.state,
+             "" if t.score is None else f"{t.score:.3f}", f"{t.params['learning_rate']:.3g}",
+             *(t.params[key] for key in PARAMS[1:]), f"{t.seconds:.0f}"] for t in record.trials]
     augmented = f" (with {d['augmented']} augmented)" if d["augmented"] else ""
     return "\n".join([
-        f"search #{record['id']} of {record['task']}: {len(record['trials'])} trials, each trained on {d['train']} "
+        f"search #{record.id} of {record.task}: {len(record.trials)} trials, each trained on {d['train']} "
         f"examples{augmented} and scored by validation {metric} on {d['val']}",
         "",
         tabulate(rows, headers=["best", "trial", "state", f"val {metric}", *PARAMS, "seconds"]),
         "",
-        f"best: trial {record['best_trial']}, validation {metric} {record['best_score']:.3f}. To train with these "
+        f"best: trial {record.best_trial}, validation {metric} {record.best_score:.3f}. To train with these "
         "parameters, copy these lines into lookout.toml (replacing these keys in its [training] section):",
         "",
-        *toml_lines(record["best_params"]),
+        *toml_lines(record.best_params or {}),
     ])

@@ -60,12 +60,12 @@ def build(store: Store, limit: int = 5000, color: str = "topic", task: str | Non
         raise ServiceError("no enriched items to map yet")
     say(f"projecting {len(rows)} items to 2-D ({'PCA' if len(rows) < PCA_DIMS else 'PCA and t-SNE'})...")
     coords = project(vectors)
-    topics = [r["topic_id"] for r in rows]
+    topics = [r.topic_id for r in rows]
     sizes = Counter(t for t in topics if t is not None)
     largest = [t for t, _ in sizes.most_common(LARGEST)]
     found = store.topic_names(sizes)
     names = {t: neutral(f"#{t} {found.get(t, '')}") for t in sizes}
-    labels = [r["label"] or "unlabelled" for r in rows]
+    labels = [r.label or "unlabelled" for r in rows]
     tags = [names[t] if t is not None else "no topic" for t in topics]
     if task:
         tags = [f"{tag} · {task} = {label}" for tag, label in zip(tags, labels, strict=True)]
@@ -79,11 +79,11 @@ def build(store: Store, limit: int = 5000, color: str = "topic", task: str | Non
     else:
         by_topic = dict(zip(largest, charts.palette(len(largest)), strict=True))
         legend = {names[t]: c for t, c in by_topic.items()}
-        colors = [by_topic.get(t, charts.GREY) for t in topics]
+        colors = [charts.GREY if t is None else by_topic.get(t, charts.GREY) for t in topics]
         title = f"{len(rows)} items by topic"
     if charts.GREY in colors:
         legend["other" if color == "topic" else "unlabelled"] = charts.GREY
-    return ItemMap(title, coords, [r["title"] for r in rows], tags, colors, legend, placed)
+    return ItemMap(title, coords, [r.title for r in rows], tags, colors, legend, placed)
 
 
 def html(m: ItemMap, width: int = 960, height: int = 680, margin: int = 20) -> str:

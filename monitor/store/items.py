@@ -8,7 +8,17 @@ from typing import Any
 
 import numpy as np
 
-from monitor.store.rows import ItemDetail, ItemLabel, ItemRef, LabelledItem, item_ref, row_item
+from monitor.store.rows import (
+    ItemDetail,
+    ItemLabel,
+    ItemRef,
+    ItemText,
+    LabelledItem,
+    MapItem,
+    item_ref,
+    item_text_row,
+    row_item,
+)
 
 
 class ItemRecords:
@@ -22,9 +32,9 @@ class ItemRecords:
         return [item_ref(r) for r in self.db.query("select id, title, url, source, topic_id from items where id like ? "
                                                    "order by id limit ?", [prefix + "%", limit])]
 
-    def item_rows(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+    def item_rows(self, ids: Sequence[str]) -> list[ItemText]:
         """Stored items by id, in the order given (fields an LLM may see)."""
-        found = {r["id"]: dict(r) for r in self.db.query(
+        found = {r["id"]: item_text_row(r) for r in self.db.query(
             f"select id, title, text, author, source, url from items where id in ({','.join('?' * len(ids))})",
             list(ids))} if ids else {}
         return [found[i] for i in ids if i in found]
@@ -47,7 +57,7 @@ class ItemRecords:
         topic_now = self._final_topic()(row["topic_id"]) if row["topic_id"] else None
         return ItemDetail(row["state"], row["topic_id"], topic_now, embedding, labels)
 
-    def map_items(self, limit: int, task: str | None = None) -> tuple[list[dict[str, Any]], np.ndarray]:
+    def map_items(self, limit: int, task: str | None = None) -> tuple[list[MapItem], np.ndarray]:
         """The ``limit`` most recently stored enriched items (id, title, topic after merges, label of ``task``) and
         their embeddings; items embedded with another model (a different dimension) than the newest are left out."""
         final = self._final_topic()
@@ -59,8 +69,8 @@ class ItemRecords:
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
         vectors = np.stack([np.frombuffer(r["embedding"], dtype=np.float32) for r in rows])
-        return [{"id": r["id"], "title": r["title"] or "", "topic_id": final(r["topic_id"]) if r["topic_id"] else None,
-                 "label": r["label"]} for r in rows], vectors
+        return [MapItem(r["id"], r["title"] or "", final(r["topic_id"]) if r["topic_id"] else None, r["label"])
+                for r in rows], vectors
 
     def embeddings(self) -> tuple[list[str], np.ndarray]:
         """Ids and stored embeddings of every enriched item (for semantic search)."""

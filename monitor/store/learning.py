@@ -8,6 +8,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from models import active
+from monitor.store.learning_rows import (
+    CorrectedItem,
+    ImportedExample,
+    PseudoLabel,
+    Run,
+    Search,
+    UnsureItem,
+    Version,
+    run_row,
+    search_row,
+    version_row,
+)
 from monitor.store.rows import row_item
 
 
@@ -47,26 +59,25 @@ class LearningRecords:
             "(select max(id) from corrections where item_id = e.item_id and task = e.task)", [task]).fetchone()
         return int(row[0]), int(row[1])
 
-    def examples(self, task: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.query("select text, label, split, source from training_examples "
-                                               "where task = ? order by id", [task])]
+    def examples(self, task: str) -> list[ImportedExample]:
+        return [ImportedExample(r["text"], r["label"], r["split"] or "", r["source"] or "") for r in self.db.query(
+            "select text, label, split, source from training_examples where task = ? order by id", [task])]
 
-    def corrected_items(self, task: str) -> list[dict[str, Any]]:
+    def corrected_items(self, task: str) -> list[CorrectedItem]:
         """Every correction of ``task`` with the text the models read, oldest first."""
         rows = self.db.query(
             "select corrections.id as correction_id, corrections.new_label, corrections.created_at as corrected_at, "
             "items.* from corrections join items on items.id = corrections.item_id where corrections.task = ? "
             "order by corrections.id", [task])
-        return [{"item_id": r["id"], "label": r["new_label"], "created_at": r["corrected_at"],
-                 "text": row_item(r).content} for r in rows]
+        return [CorrectedItem(r["id"], r["new_label"], r["corrected_at"], row_item(r).content) for r in rows]
 
-    def confident_labels(self, task: str, model: str, min_confidence: float, limit: int) -> list[dict[str, Any]]:
+    def confident_labels(self, task: str, model: str, min_confidence: float, limit: int) -> list[PseudoLabel]:
         """Items ``model`` labelled with at least ``min_confidence`` (pseudo-labels), newest first."""
         rows = self.db.query(
             "select labels.label, items.* from labels join items on items.id = labels.item_id where labels.task = ? "
             "and labels.model = ? and labels.confidence >= ? order by items.rowid desc limit ?",
             [task, model, min_confidence, limit])
-        return [{"label": r["label"], "text": row_item(r).content} for r in rows]
+        return [PseudoLabel(r["label"], row_item(r).content) for r in rows]
 
     def count_corrections_since(self, task: str, since: float) -> int:
         return self.db.execute("select count(*) from corrections where task = ? and created_at > ?",
@@ -87,7 +98,7 @@ class LearningRecords:
                 [task, "running" if start else "requested", via, user, channel, thread, time.time()])
         return int(cur.lastrowid or 0), True
 
-    def claim_run(self) -> dict[str, Any] | None:
+    def claim_run(self) -> Run | None:
         """The oldest requested run, now marked running."""
         with self._conn:
             row = self._conn.execute("select id from training_runs where status = 'requested' order by id limit 1"
@@ -103,15 +114,14 @@ class LearningRecords:
             self._conn.execute("update training_runs set status = 'running', version = ?, pid = ?, "
                                "started_at = coalesce(started_at, ?) where id = ?", [version, pid, time.time(), run_id])
 
-    def run(self, run_id: int) -> dict[str, Any] | None:
+    def run(self, run_id: int) -> Run | None:
         rows = list(self.db.query("select * from training_runs where id = ?", [run_id]))
-        return {**rows[0], "notes": json.loads(rows[0]["notes"] or "[]"),
-                "progress": json.loads(rows[0]["progress"] or "{}")} if rows else None
+        return run_row(rows[0]) if rows else None
 
-    def runs(self, task: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    def runs(self, task: str | None = None, limit: int = 20) -> list[Run]:
         where, args = ("where task = ?", [task]) if task else ("", [])
-        return [{**r, "progress": json.loads(r["progress"] or "{}")} for r in self.db.query(
-            f"select * from training_runs {where} order by id desc limit ?", [*args, limit])]
+        return [run_row(r) for r in self.db.query(f"select * from training_runs {where} order by id desc limit ?",
+                                                  [*args, limit])]
 
     def run_progress(self, run_id: int, progress: dict[str, Any], note: str = "") -> None:
         """Record how far a run is; ``note`` is a line for the people following it (a Slack thread)."""
@@ -133,11 +143,10 @@ class LearningRecords:
             return self._conn.execute("update training_runs set status = 'requested' where status = 'running'"
                                       ).rowcount
 
-    def unsent_notes(self) -> list[dict[str, Any]]:
+    def unsent_notes(self) -> list[Run]:
         """Runs with lines not yet relayed to the people following them."""
-        return [{**r, "notes": json.loads(r["notes"] or "[]")} for r in self.db.query(
-            "select id, task, channel, thread, notes, notes_sent from training_runs "
-            "where json_array_length(notes) > notes_sent")]
+        return [run_row(r) for r in self.db.query(
+            "select * from training_runs where json_array_length(notes) > notes_sent")]
 
     def notes_sent(self, run_id: int, sent: int, channel: str, thread: str) -> None:
         with self._conn:
@@ -157,15 +166,15 @@ class LearningRecords:
                 "created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [task, version, path, status, int(int8), json.dumps(metrics), reason, run_id, time.time()])
 
-    def versions(self, task: str | None = None) -> list[dict[str, Any]]:
+    def versions(self, task: str | None = None) -> list[Version]:
         where, args = ("where task = ?", [task]) if task else ("", [])
-        return [{**r, "metrics": json.loads(r["metrics"] or "{}")} for r in self.db.query(
-            f"select * from model_versions {where} order by task, version", args)]
+        return [version_row(r) for r in self.db.query(f"select * from model_versions {where} order by task, version",
+                                                      args)]
 
-    def serving(self) -> dict[str, dict[str, Any]]:
+    def serving(self) -> dict[str, Version]:
         """The version in service for each task that has one (other tasks are served zero-shot)."""
-        return {r["task"]: {**r, "metrics": json.loads(r["metrics"] or "{}")} for r in self.db.query(
-            "select * from model_versions where status = 'serving'")}
+        return {r["task"]: version_row(r)
+                for r in self.db.query("select * from model_versions where status = 'serving'")}
 
     def promote(self, task: str, version: int, reason: str) -> None:
         """Put ``version`` in service; the version serving before it is retired."""
@@ -181,7 +190,7 @@ class LearningRecords:
             self._conn.execute("update model_versions set status = ?, reason = ? where task = ? and version = ?",
                                [status, reason, task, version])
 
-    def least_sure(self, task: str, since: float, limit: int, strategy: str = "spread") -> list[dict[str, Any]]:
+    def least_sure(self, task: str, since: float, limit: int, strategy: str = "spread") -> list[UnsureItem]:
         """Up to ``limit`` items labelled by a model since ``since``, never asked about and never corrected, chosen by
         ``models.active.select`` with ``strategy`` from the margin between their top two labels and their topic
         (merges followed)."""
@@ -195,15 +204,14 @@ class LearningRecords:
         final = self._final_topic()
         picked = active.select([m for m, _ in scored], [final(r["topic_id"] or 0) for _, r in scored], limit,
                                strategy)
-        return [{"item_id": r["id"], "title": r["title"] or "", "text": row_item(r).content, "url": r["url"] or "",
-                 "label": r["label"], "margin": round(margin, 4), "topic_id": final(r["topic_id"] or 0)}
-                for margin, r in (scored[i] for i in picked)]
+        return [UnsureItem(r["id"], r["title"] or "", row_item(r).content, r["url"] or "", r["label"], round(margin, 4),
+                           final(r["topic_id"] or 0)) for margin, r in (scored[i] for i in picked)]
 
-    def record_questions(self, task: str, asked: Sequence[dict[str, Any]]) -> None:
+    def record_questions(self, task: str, asked: Sequence[UnsureItem]) -> None:
         with self._conn:
             self._conn.executemany("insert or ignore into questions (item_id, task, label, margin, asked_at) "
                                    "values (?, ?, ?, ?, ?)",
-                                   [(q["item_id"], task, q["label"], q["margin"], time.time()) for q in asked])
+                                   [(q.item_id, task, q.label, q.margin, time.time()) for q in asked])
 
     # hyper-parameter searches -------------------------------------------------------------------------------------
     def add_search(self, task: str, metric: str, trials: int, data: dict[str, int]) -> int:
@@ -228,13 +236,11 @@ class LearningRecords:
                                [status, message, best_trial, json.dumps(best_params) if best_params else None,
                                 best_score, time.time(), search_id])
 
-    def search(self, search_id: int) -> dict[str, Any] | None:
+    def search(self, search_id: int) -> Search | None:
         """A hyper-parameter search with its best parameters and every trial, in order."""
         rows = list(self.db.query("select * from searches where id = ?", [search_id]))
         if not rows:
             return None
-        trials = [{**r, "params": json.loads(r["params"])} for r in self.db.query(
+        return search_row(rows[0], list(self.db.query(
             "select number, params, score, state, seconds from search_trials where search_id = ? order by number",
-            [search_id])]
-        return {**rows[0], "data": json.loads(rows[0]["data"] or "{}"),
-                "best_params": json.loads(rows[0]["best_params"] or "null"), "trials": trials}
+            [search_id])))

@@ -70,3 +70,31 @@ class ItemDetail:
     topic_now: int | None
     embedding: np.ndarray | None
     labels: tuple[ItemLabel, ...]
+
+
+@dataclass(frozen=True)
+class ItemText:
+    """The fields of a stored item an LLM may be sent (``llm.fields`` picks among them; "" when the item has none)."""
+
+    id: str
+    title: str
+    text: str
+    author: str
+    source: str
+    url: str
+
+
+def item_text_row(row: dict[str, Any]) -> ItemText:
+    return ItemText(row["id"], row["title"] or "", row["text"] or "", row["author"] or "", row["source"],
+                    row["url"] or "")
+
+
+@dataclass(frozen=True)
+class MapItem:
+    """An item as a map places it: ``topic_id`` is the topic it lives on in now (None until enriched), ``label`` its
+    label of the mapped task (None when it has none)."""
+
+    id: str
+    title: str
+    topic_id: int | None
+    label: str | None

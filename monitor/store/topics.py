@@ -14,7 +14,7 @@ import numpy as np
 
 from models.keywords import short_name
 from models.topics import Topic, TopicChanges
-from monitor.store.rows import ItemRef, item_ref
+from monitor.store.rows import ItemRef, ItemText, item_ref, item_text_row
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,18 @@ class TopicDetail:
     before: int
     representatives: tuple[ItemRef, ...]
     history: tuple[TopicEvent, ...]
+
+
+@dataclass(frozen=True)
+class TopicProfile:
+    """A live topic as the taxonomy reads it: size, the sum of its members' vectors, its term counts and the titles of
+    its typical items, most typical first."""
+
+    id: int
+    size: int
+    vector_sum: np.ndarray
+    terms: Counter[str]
+    examples: tuple[str, ...]
 
 
 def topic_row(r: dict[str, Any]) -> TopicRow:
@@ -166,22 +178,22 @@ class TopicRecords:
                            row["last_seen"], row["name"] or "", tuple(json.loads(row["keywords"] or "[]")),
                            int(recent), int(older), tuple(found[r] for r in reps if r in found), history)
 
-    def topic_summaries(self, since: float = 0.0) -> list[dict[str, Any]]:
+    def topic_summaries(self, since: float = 0.0) -> list[TopicProfile]:
         """Live topics seen since ``since``: id, size, vector sum, term counts and the titles of typical items."""
         rows = [dict(r) for r in self.db.query(
             "select id, size, vector_sum, terms, representatives from topics where alive = 1 and last_seen >= ? "
             "order by id", [since])]
         titles = self.titles([r[1] for row in rows for r in json.loads(row["representatives"])])
-        return [{"id": r["id"], "size": r["size"], "vector_sum": np.frombuffer(r["vector_sum"], dtype=np.float64),
-                 "terms": Counter(json.loads(r["terms"])),
-                 "examples": [titles[x[1]] for x in json.loads(r["representatives"]) if titles.get(x[1])]}
+        return [TopicProfile(r["id"], r["size"], np.frombuffer(r["vector_sum"], dtype=np.float64),
+                             Counter(json.loads(r["terms"])),
+                             tuple(titles[x[1]] for x in json.loads(r["representatives"]) if titles.get(x[1])))
                 for r in rows]
 
-    def topic_samples(self, topic_ids: Sequence[int], limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    def topic_samples(self, topic_ids: Sequence[int], limit: int, offset: int = 0) -> list[ItemText]:
         """Items of the given topics (fields an LLM may see), newest first, ``limit`` from ``offset``."""
         if not topic_ids:
             return []
-        return [dict(r) for r in self.db.query(
+        return [item_text_row(r) for r in self.db.query(
             "select id, title, text, author, source, url from items where state = 'done' and topic_id in "
             f"({','.join('?' * len(topic_ids))}) order by rowid desc limit ? offset ?", [*topic_ids, limit, offset])]
 

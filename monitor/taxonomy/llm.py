@@ -19,6 +19,7 @@ from typing import Any
 
 from monitor.config.schema import Settings
 from monitor.store.db import Store
+from monitor.store.rows import ItemText
 from monitor.taxonomy import prompts
 
 FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
@@ -28,9 +29,10 @@ class LLMUnavailable(RuntimeError):
     """The language model cannot be used for this request; the message says why."""
 
 
-def item_text(row: dict[str, Any], fields: tuple[str, ...], max_chars: int) -> str:
+def item_text(row: ItemText, fields: tuple[str, ...], max_chars: int) -> str:
     """What may be sent of a stored item: the configured fields only, cut to ``max_chars``."""
-    parts = [f"{f}: {row[f]}" if f in ("author", "source", "url") else str(row[f]) for f in fields if row.get(f)]
+    values = {f: getattr(row, f) for f in fields}
+    parts = [f"{f}: {value}" if f in ("author", "source", "url") else value for f, value in values.items() if value]
     return "\n".join(parts)[:max_chars]
 
 

@@ -47,8 +47,8 @@ def propose(store: Store, settings: Settings, size: int, user: str, since: float
     """Propose ``size`` labels from the topics seen since ``since``; the stored proposal."""
     if not 2 <= size <= 50:
         raise ServiceError(f"a taxonomy needs between 2 and 50 labels, not {size}")
-    topics = [tx.TopicSummary(t["id"], t["size"], t["vector_sum"] / (np.linalg.norm(t["vector_sum"]) or 1.0),
-                              t["terms"], t["examples"]) for t in store.topic_summaries(since)]
+    topics = [tx.TopicSummary(t.id, t.size, t.vector_sum / (np.linalg.norm(t.vector_sum) or 1.0), t.terms,
+                              list(t.examples)) for t in store.topic_summaries(since)]
     try:
         labels = tx.propose(topics, size, min_topic_size=settings.topics.min_size)
     except ValueError as exc:
@@ -285,5 +285,5 @@ def label_with_llm(llm: LLM, store: Store, settings: Settings, labels: list[dict
         for e in entries:
             if isinstance(e, dict) and isinstance(e.get("item"), int) and 0 <= e["item"] < len(rows) \
                     and e.get("label") in names and isinstance(e.get("confidence"), int | float):
-                found[rows[e["item"]]["id"]] = (e["label"], min(max(float(e["confidence"]), 0.0), 1.0))
+                found[rows[e["item"]].id] = (e["label"], min(max(float(e["confidence"]), 0.0), 1.0))
     return found

@@ -73,8 +73,8 @@ def served(store: Store, classifiers: Sequence[Classifier]) -> list[Served]:
             out.append(Served(c.task))
             continue
         number = int(c.version.removeprefix("v"))
-        row = next(r for r in store.versions(c.task.name) if r["version"] == number)
-        out.append(Served(c.task, number, str(read_meta(row["path"]).get("sha256", "")), bool(row["int8"])))
+        row = next(r for r in store.versions(c.task.name) if r.version == number)
+        out.append(Served(c.task, number, str(read_meta(row.path).get("sha256", "")), row.int8))
     return out
 
 

@@ -54,10 +54,10 @@ def add_routes(app: web.Application, store: Store, secret: str, token: str,
             raise web.HTTPUnauthorized(text="bad or missing signature or token")
         task, version = request.match_info["task"], int(request.match_info["version"])
         rows = await store.read(store.versions, task)
-        row = next((r for r in rows if r["version"] == version), None)
-        if row is None or not Path(row["path"]).is_dir():
+        row = next((r for r in rows if r.version == version), None)
+        if row is None or not Path(row.path).is_dir():
             raise web.HTTPNotFound(text=f"no version {version} of task {task!r}")
-        return Path(row["path"])
+        return Path(row.path)
 
     async def listing(request: web.Request) -> web.Response:
         return web.json_response({"files": await asyncio.to_thread(manifest, await folder(request))})

@@ -216,7 +216,7 @@ class Trainer:
 
         store = Store(settings.store.path)
         try:
-            sent = len((store.run(run_id) or {}).get("notes", []))
+            sent = len(run.notes) if (run := store.run(run_id)) else 0
             training = asyncio.ensure_future(asyncio.to_thread(jobs.execute, store, settings, run_id, on_progress))
             sent, gone = await self._follow(link, store, run_id, training, withdrawn, sent)
             await training
@@ -235,14 +235,15 @@ class Trainer:
         """Report the run's progress and new notes at once and every second while it trains; ``(notes sent,
         daemon gone)``."""
         while True:
-            run = store.run(run_id) or {}
-            self.state = {"run": run_id, "task": run.get("task", ""), "device": self.device, **run.get("progress", {})}
-            notes = run.get("notes", [])[sent:]
-            if run.get("status") != "running":
+            run = store.run(run_id)
+            progress = run.progress if run else {}
+            self.state = {"run": run_id, "task": run.task if run else "", "device": self.device, **progress}
+            notes = list(run.notes[sent:]) if run else []
+            if run is None or run.status != "running":
                 notes = notes[:-1]  # the outcome, which the daemon records itself
             try:
-                await link.post("progress", {"worker": self.name, "device": self.device,
-                                             "progress": run.get("progress", {}), "notes": notes})
+                await link.post("progress", {"worker": self.name, "device": self.device, "progress": progress,
+                                             "notes": notes})
                 sent += len(notes)
             except Gone:
                 withdrawn.set()
@@ -256,16 +257,17 @@ class Trainer:
                 return sent, False
 
     async def _send_back(self, link: Link, store: Store, job: dict[str, Any], sent: int) -> None:
-        run = store.run(int(job["run"])) or {}
-        report = {"worker": self.name, "device": self.device, "status": run.get("status"),
-                  "message": run.get("message"), "notes": run.get("notes", [])[sent:-1]}  # the last: the outcome
-        if run.get("status") == "done":
-            version = next(v for v in store.versions(job["task"]) if v["version"] == job["version"])
-            folder = Path(version["path"])
+        run = store.run(int(job["run"]))
+        report: dict[str, Any] = {"worker": self.name, "device": self.device, "status": run.status if run else None,
+                                  "message": run.message if run else None,
+                                  "notes": list(run.notes[sent:-1]) if run else []}  # the last: the outcome
+        if run and run.status == "done":
+            version = next(v for v in store.versions(job["task"]) if v.version == job["version"])
+            folder = Path(version.path)
             files = await asyncio.to_thread(manifest, folder)
             for name, sha256 in files.items():
                 await link.put(folder / name, sha256)
-            report.update(files=files, metrics=version["metrics"], int8=bool(version["int8"]))
+            report.update(files=files, metrics=version.metrics, int8=version.int8)
         status, answer = await link.post("done", report)
         if status == 422:
             log.error("training run #%d: the daemon refused the version: %s", job["run"], answer.get("message"))

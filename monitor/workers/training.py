@@ -37,6 +37,7 @@ from monitor.learning.gate import decide
 from monitor.learning.runs import models_dir
 from monitor.learning.train import remove_unfinished
 from monitor.store.db import Store
+from monitor.store.learning_rows import Run
 from monitor.workers import package
 from monitor.workers.files import SHA_HEADER, digest, manifest
 from monitor.workers.streams import Keys, RedisError, connect, ensure_groups
@@ -76,10 +77,10 @@ def verdict(store: Store, settings: Settings, task: str, metrics: dict[str, Any]
     try:
         serving = metrics["serving"]
         name = serving["version"]
-        rows = [v for v in store.versions(task) if f"v{v['version']}" == name]
+        rows = [v for v in store.versions(task) if f"v{v.version}" == name]
         if name != ZERO_SHOT and not rows:
             raise Refused(f"it was compared with {name}, which this daemon does not have")
-        theirs = ZERO_SHOT if name == ZERO_SHOT else registry.rung(rows[0]["metrics"])
+        theirs = ZERO_SHOT if name == ZERO_SHOT else registry.rung(rows[0].metrics)
         return decide(metrics["holdout"], serving["holdout"], metrics["live"], serving["live"],
                       settings.learning.tolerance, costlier=COST[metrics["rung"]] > COST[theirs])
     except (KeyError, TypeError) as exc:
@@ -96,44 +97,44 @@ class RemoteTraining:
         self.url = url
         self.current: Queued | None = None
 
-    async def queue(self, settings: Settings, run: dict[str, Any]) -> None:
+    async def queue(self, settings: Settings, run: Run) -> None:
         """Queue the claimed ``run`` for the workers: its version number reserved, its data packed (a run that
         cannot be packed fails with the reason)."""
         try:
             await self._queue(settings, run)
         except Exception as exc:
-            log.exception("training run #%d cannot be queued for the workers", run["id"])
+            log.exception("training run #%d cannot be queued for the workers", run.id)
             self.current = None
-            await self.store.call(self.store.finish_run, run["id"], "failed",
-                                  f"{run['task']}: the run could not be queued for the workers ({type(exc).__name__}: "
+            await self.store.call(self.store.finish_run, run.id, "failed",
+                                  f"{run.task}: the run could not be queued for the workers ({type(exc).__name__}: "
                                   f"{exc}); the model in service stays")
 
-    async def _queue(self, settings: Settings, run: dict[str, Any]) -> None:
-        root, task = models_dir(settings), run["task"]
-        version = run["version"] or registry.next_version(root, task)
+    async def _queue(self, settings: Settings, run: Run) -> None:
+        root, task = models_dir(settings), run.task
+        version = run.version or registry.next_version(root, task)
         registry.version_dir(root, task, version).mkdir(parents=True, exist_ok=True)
-        await self.store.call(self.store.start_run, run["id"], version, 0)
+        await self.store.call(self.store.start_run, run.id, version, 0)
         shutil.rmtree(root / STAGING, ignore_errors=True)  # what a run before a restart left
         ticket = uuid.uuid4().hex
         folder = root / STAGING / ticket
         (folder / UPLOAD).mkdir(parents=True)
-        await asyncio.to_thread(package.build, self.store.path, folder / DATA, settings, task, run["id"])
+        await asyncio.to_thread(package.build, self.store.path, folder / DATA, settings, task, run.id)
         serving = (await self.store.read(self.store.serving)).get(task)
         sha256 = ""
         if serving is not None:
             try:
-                sha256 = str(registry.read_meta(serving["path"]).get("sha256", ""))
+                sha256 = str(registry.read_meta(serving.path).get("sha256", ""))
             except registry.ModelLoadError:
                 serving = None  # the worker compares with zero-shot, as a local run does
-        job = {"run": run["id"], "task": task, "version": version, "settings": package.settings_json(settings),
+        job = {"run": run.id, "task": task, "version": version, "settings": package.settings_json(settings),
                "data_sha256": await asyncio.to_thread(digest, folder / DATA),
-               "serving": None if serving is None else {"version": serving["version"], "sha256": sha256}}
-        self.current = Queued(run["id"], task, version, ticket, folder, job, settings, time.monotonic())
-        await self.store.call(self.store.run_progress, run["id"], {"phase": "waiting for a worker", "version": version},
+               "serving": None if serving is None else {"version": serving.version, "sha256": sha256}}
+        self.current = Queued(run.id, task, version, ticket, folder, job, settings, time.monotonic())
+        await self.store.call(self.store.run_progress, run.id, {"phase": "waiting for a worker", "version": version},
                               f"Waiting for a worker that trains (`lookout worker --train`) to train {task} "
                               f"v{version}.")
         await self._publish(self.current)
-        log.info("training run #%d of %s queued for the workers (v%d)", run["id"], task, version)
+        log.info("training run #%d of %s queued for the workers (v%d)", run.id, task, version)
 
     async def busy(self) -> bool:
         """Whether a run is queued or training; fails the one no worker took, or whose worker went silent, for

@@ -90,7 +90,8 @@ def train_in_foreground(store: Store, settings: Settings, task: str, run_id: int
 
         outcome = job.execute(store, settings, run_id, on_progress=show)
     if outcome is None:
-        print((store.run(run_id) or {}).get("message", "training failed"), file=sys.stderr)
+        run = store.run(run_id)
+        print(run.message if run else "training failed", file=sys.stderr)
         return 1
     m = outcome["metrics"]
     cv = any("cv" in r for r in m["ladder"].values())
