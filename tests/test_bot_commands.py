@@ -62,7 +62,7 @@ async def test_label_records_a_correction_and_bad_arguments_change_nothing(bot: 
     _, answer = await bot.command(f"label {item[:8]} ham")
     assert answer["text"].startswith("Recorded: *") and "is *ham* in `spam`" in answer["text"]
     [row] = bot.store.corrections()
-    assert (row["item_id"], row["task"], row["new_label"], row["user"], row["via"]) == \
+    assert (row.item_id, row.task, row.new_label, row.user, row.via) == \
         (item, "spam", "ham", "U0ADA", "slack")
     assert bot.store.labels_of(item)["spam"] == "ham"
     for text, reason in [(f"label {item[:8]} eggs", "`eggs` is not a label"), ("label zzzzzzzz ham", "not an item id"),

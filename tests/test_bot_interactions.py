@@ -47,7 +47,7 @@ async def test_alert_menus_and_buttons_correct_the_label_and_update_the_message(
     await wait_for(lambda: len(bot.slack.calls["chat.update"]) == 2)
     assert bot.slack.calls["chat.update"][1]["blocks"][-1]["elements"][0]["text"] == \
         f":pencil2: <@U0ADA> confirmed spam = {other}"
-    assert [c["new_label"] for c in bot.store.corrections()] == [other, other]
+    assert [c.new_label for c in bot.store.corrections()] == [other, other]
 
 
 async def test_an_answer_to_an_active_learning_question_is_a_correction(bot: Bot) -> None:
@@ -63,7 +63,7 @@ async def test_an_answer_to_an_active_learning_question_is_a_correction(bot: Bot
     await bot.action({**button, "block_id": "q", "action_ts": "1"}, blocks)
     await wait_for(lambda: bot.slack.calls["chat.update"])
     [row] = bot.store.corrections()
-    assert (row["item_id"], row["new_label"], row["via"]) == (rows[0].item_id, "ham", "slack")
+    assert (row.item_id, row.new_label, row.via) == (rows[0].item_id, "ham", "slack")
     update = bot.slack.calls["chat.update"][0]
     note = (update["blocks"] if isinstance(update["blocks"], list) else json.loads(update["blocks"]))[-1]
     assert "<@U0ADA> " in note["elements"][0]["text"] and "ham" in note["elements"][0]["text"]

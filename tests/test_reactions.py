@@ -117,7 +117,7 @@ async def test_only_members_may_react_to_correct_and_the_emoji_are_settings(post
         await wait_for(lambda: slack.calls["chat.postEphemeral"])
         await react(app, "thumbsdown", user="U0BOSS")
         await wait_for(lambda: len(slack.calls["chat.postEphemeral"]) == 2)
-    assert [c["user"] for c in store.corrections()] == ["U0BOSS"], "U0ADA is not a member; ✅ and ❌ are not set"
+    assert [c.user for c in store.corrections()] == ["U0BOSS"], "U0ADA is not a member; ✅ and ❌ are not set"
     assert [(c["user"], "blocks" in c) for c in slack.calls["chat.postEphemeral"]] == \
         [("U0BOSS", False), ("U0BOSS", True)]
     store.close()

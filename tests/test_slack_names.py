@@ -96,7 +96,7 @@ async def test_a_menu_older_than_a_change_of_the_labels_records_nothing(tmp_path
             await wait_for(lambda calls=calls: len(slack.calls["chat.update"]) > calls)
             shown = slack.calls["chat.update"][-1]["blocks"]
             assert text in shown[-1]["elements"][0]["text"]
-    assert [(c["task"], c["new_label"]) for c in store.corrections()] == [("spam", "ham")], \
+    assert [(c.task, c.new_label) for c in store.corrections()] == [("spam", "ham")], \
         "index 0 is another label now and index 2 is gone: only the entry whose label is where it was counts"
     store.close()
 

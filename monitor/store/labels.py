@@ -4,7 +4,22 @@ replaced), and how often the classifiers agree with labels the items came with."
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A person's correction of an item's label for a task (``old_label`` empty when it had none)."""
+
+    id: int
+    item_id: str
+    task: str
+    old_label: str
+    new_label: str
+    user: str
+    via: str
+    created_at: float
 
 
 class LabelRecords:
@@ -30,9 +45,12 @@ class LabelRecords:
                                [item_id, task, label])
         return old
 
-    def corrections(self, task: str | None = None) -> list[dict[str, Any]]:
+    def corrections(self, task: str | None = None) -> list[Correction]:
+        """The corrections (of ``task``), oldest first."""
         where, args = ("where task = ?", [task]) if task else ("", [])
-        return [dict(r) for r in self.db.query(f"select * from corrections {where} order by id", args)]
+        return [Correction(r["id"], r["item_id"], r["task"], r["old_label"] or "", r["new_label"], r["user"] or "",
+                           r["via"] or "", r["created_at"])
+                for r in self.db.query(f"select * from corrections {where} order by id", args)]
 
     def label_tasks(self) -> list[str]:
         """The tasks that have labelled at least one item."""
