@@ -74,7 +74,7 @@ async def test_a_confirming_reaction_records_the_labels_as_confirmed(posted: Set
     assert (told["channel"], told["user"]) == ("C0LOOK", "U0ADA")
     assert told["text"] == f"Recorded: *Cheap pills* is *{label}* in `spam` (confirmed)."
     [row] = store.corrections()
-    assert (row["item_id"], row["task"], row["old_label"], row["new_label"], row["user"], row["via"]) == \
+    assert (row.item_id, row.task, row.old_label, row.new_label, row.user, row.via) == \
         (item, "spam", label, label, "U0ADA", "reaction")
     store.close()
 
@@ -95,7 +95,7 @@ async def test_a_disputing_reaction_offers_the_relabel_menu_to_whoever_reacted(p
         await choose(app, menu, other)
         await wait_for(lambda: slack.responses)
     [row] = store.corrections()
-    assert (row["item_id"], row["old_label"], row["new_label"], row["user"]) == (item, label, other, "U0ADA")
+    assert (row.item_id, row.old_label, row.new_label, row.user) == (item, label, other, "U0ADA")
     [reply] = slack.responses
     assert reply["replace_original"] is True
     assert reply["blocks"][0]["elements"][0]["text"] == f":pencil2: <@U0ADA> set spam to {other} (was {label})"
