@@ -8,8 +8,8 @@ zero-shot, as the CLIP few-shot probes do (LP++, Tip-Adapter, WiSE-FT):
     C * sum_i w_i CE(x_i W^T + b, y_i) + ||V||^2 / 2 + ||b||^2 / 2
 
 A small ``C`` (strength) returns zero-shot, a large one the plain logistic regression; ``C`` is picked on the
-validation set from a grid, ties to the smaller (nearer zero-shot). A label without training examples keeps its
-zero-shot row, so it can still be predicted. It serves as an ``EmbeddingHead``: no extra cost over the head.
+validation set from a grid, ties to the smaller (nearer zero-shot). A label without training examples starts from
+its zero-shot row, so it can still be predicted. It serves as an ``EmbeddingHead``: no extra cost over the head.
 """
 
 from __future__ import annotations
