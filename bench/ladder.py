@@ -4,7 +4,9 @@ For TREC with its 50 fine labels, TREC-6, 20 Newsgroups and four TweetEval tasks
 with all training labels: the labelled sample goes through the product's own split (``learning.data.gather`` on a
 SQLite store: 20% held out, 15% validation, by a hash of the text), each rung is trained as a training run trains
 it (``learning.candidates``), the ladder picks on that held-out part (``models.ladder.choose``), and every rung and
-the pick are scored on the dataset's own test set. When that held-out part is under ``learning.cv_below`` texts, the
+the pick are scored on the dataset's own test set. Beside the head (anchored at zero-shot, as a run trains it) the
+unanchored logistic regression (``models.head.train_head``, the head before ``models.anchored``) is printed as a
+reference; it takes no part in the pick. When that held-out part is under ``learning.cv_below`` texts, the
 ladder also picks by k-fold cross-validation (``learning.crossval``, as a run does), and both picks are printed.
 A costly rung (``--rungs setfit fine-tuned``) trains when its measured estimate fits its budget (as
 ``training.max_minutes`` decides in a run), and is cross-validated when k runs of it fit; otherwise its estimate is
@@ -35,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench.topics import NEWSGROUPS, embed, post_text, read_jsonl  # noqa: E402
 from models.classifier import LabelSpec, TaskSpec  # noqa: E402
 from models.evaluation import score  # noqa: E402
+from models.head import train_head  # noqa: E402
 from models.ladder import ZERO_SHOT, choose  # noqa: E402
 from monitor.config.load import load_settings  # noqa: E402
 from monitor.learning import candidates, crossval, runs  # noqa: E402
@@ -132,6 +135,11 @@ def one(name: str, shots: int | None, args: argparse.Namespace) -> dict:
         rungs[rung] = {"estimate": estimate}
         if estimate <= budgets[rung]:
             trained.append(fits.fit(rung, train_set, data.val, scored))
+    plain = train_head(labels, vectors([e.text for e in train_set]), [e.label for e in train_set],
+                       [e.weight for e in train_set], vectors([e.text for e in data.val]),
+                       [e.label for e in data.val], targs.metric, targs.class_weighting, targs.seed).head
+    plain_test = score(metric, test_labels, [labels[i] for i in plain.probabilities(vectors(test_texts)).argmax(1)],
+                       labels)
     for cand in trained:
         held = score(metric, [e.label for e in data.holdout], cand.predict([e.text for e in data.holdout]), labels)
         test = score(metric, test_labels, cand.predict(test_texts), labels)
@@ -153,7 +161,7 @@ def one(name: str, shots: int | None, args: argparse.Namespace) -> dict:
         test_pick_cv = rungs[pick_cv]["refit_test"] = score(metric, test_labels, refit.predict(test_texts), labels)
     return {"dataset": name, "shots": shots, "n": len(picked), "classes": len(labels), "metric": metric,
             "rungs": rungs, "pick": pick, "test_pick": rungs[pick]["test"], "holdout_n": len(data.holdout),
-            "cv": cv, "pick_cv": pick_cv, "test_pick_cv": test_pick_cv,
+            "cv": cv, "pick_cv": pick_cv, "plain_head": plain_test, "test_pick_cv": test_pick_cv,
             "best": max(v["test"] for v in rungs.values() if "test" in v)}
 
 
@@ -201,6 +209,7 @@ def row_line(name: str, shots: str, r: dict) -> str:
         if "test" in v:
             parts.append(f"{k} {fmt(v['test'])}" + (f" [cv {fmt(v['cv'])}]" if "cv" in v else "")
                          + (f" [refit {fmt(v['refit_test'])}]" if "refit_test" in v else "")
+                         + (f" [unanchored {fmt(r['plain_head'])}]" if k == "head" else "")
                          + (f" ({v['seconds']:.0f} s)" if v.get("seconds") else ""))
         else:
             parts.append(f"{k} skipped (estimate {runs.minutes(v['estimate'])})")

@@ -1,9 +1,10 @@
-"""A head on the stored sentence embedding: the ladder's middle rung.
+"""A head on the stored sentence embedding: how the ladder's head rung serves.
 
-A multinomial logistic regression over the unit embeddings the pipeline already computes for every item, so it
-serves at no extra encoder pass and trains in seconds to a few minutes on a CPU, from a handful of labels per class
-and for many classes. Its strength is picked on the validation set from a small grid (the data decides how much to
-regularise).
+``EmbeddingHead`` is a linear softmax layer over the unit embeddings the pipeline already computes for every item,
+so it serves at no extra encoder pass. The head rung fits it anchored at zero-shot (``models.anchored``);
+``train_head`` here is the plain multinomial logistic regression (weights from zero), which the SetFit rung fits on
+its tuned encoder's vectors. Its strength is picked on the validation set from a small grid (the data decides how
+much to regularise).
 """
 
 from __future__ import annotations

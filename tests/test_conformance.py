@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from models import registry
+from models.anchored import train_anchored
 from models.classifier import Classifier, LabelSpec, TaskSpec, ZeroShotClassifier
 from models.finetune import Example, TrainArgs, train
-from models.head import HeadClassifier, train_head
+from models.head import HeadClassifier
 from models.ladder import RUNGS, open_version
 from models.setfit import SetFitArgs, train_setfit
 from models.topics import OnlineTopicModel
@@ -38,16 +39,19 @@ Build = Callable[[Path], tuple[Classifier, Callable[[], Classifier]]]
 """Builds a classifier in a folder and says how to reopen it from what was saved there."""
 
 
+PROMPTS = np.array([[sign] + [0.0] * (DIMS - 1) for sign in (-1.0, 1.0)], dtype=np.float32)
+"""Label embeddings of ham and spam: the first coordinate says which, as in ``embed``."""
+
+
 def zero_shot(folder: Path) -> tuple[Classifier, Callable[[], Classifier]]:
-    prompts = np.zeros((2, DIMS), dtype=np.float32)
-    prompts[0, 0], prompts[1, 0] = -1.0, 1.0
-    return ZeroShotClassifier(TASK, prompts), lambda: ZeroShotClassifier(TASK, prompts.copy())
+    return ZeroShotClassifier(TASK, PROMPTS.copy()), lambda: ZeroShotClassifier(TASK, PROMPTS.copy())
 
 
 def head(folder: Path) -> tuple[Classifier, Callable[[], Classifier]]:
+    """The head as the rung trains it: anchored at the zero-shot classifier's label embeddings."""
     x = embed(60)
-    result = train_head(TASK.label_names, x[:48], [LABELS[i % 6] for i in range(48)], [1.0] * 48, x[48:],
-                        [LABELS[i % 6] for i in range(48, 60)])
+    result = train_anchored(TASK.label_names, PROMPTS, TASK.temperature, x[:48], [LABELS[i % 6] for i in range(48)],
+                            [1.0] * 48, x[48:], [LABELS[i % 6] for i in range(48, 60)])
     saved = registry.save_head(folder / "v1", result.head, {"labels": TASK.label_names, "embedding": "test"})
     return HeadClassifier(TASK, result.head, "v1"), lambda: open_version(TASK, saved, "v1", "test")
 

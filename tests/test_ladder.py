@@ -1,5 +1,5 @@
-"""The ladder's choice when the held-out set is small (k-fold cross-validation) and the SetFit rung, through
-``lookout train`` on real labelled mail."""
+"""The ladder's choice when the held-out set is small (k-fold cross-validation), the head anchored at zero-shot, and
+the SetFit rung, through ``lookout train`` on real labelled mail."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from models.anchored import STRENGTHS as ANCHORED
+from models.embedding import Encoder
 from models.finetune import Example
+from models.head import EmbeddingHead
 from monitor.learning.crossval import folds
 from monitor.store.db import Store
 from tests.cli import lookout_here
@@ -130,3 +134,25 @@ def test_the_setfit_rung_trains_serves_and_is_skipped_over_budget(tmp_path: Path
     (folder / "encoder" / "model.safetensors").write_bytes(b"garbage")
     refused = run("models", "promote", "spam", "2", "-c", str(cfg))
     assert refused.returncode == 2 and "encoder/model.safetensors does not match the checksum" in refused.stderr
+
+
+def test_the_head_starts_at_zero_shot_and_is_pulled_toward_it(tmp_path: Path, run: Runner) -> None:
+    cfg = config(tmp_path, "bundled", ("head",))
+    data = tmp_path / "labels.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in few(12)))
+    assert run("labels", "import", str(data), "--task", "spam", "-c", str(cfg)).returncode == 0
+
+    result = run("train", "spam", "-c", str(cfg), LOOKOUT_LEARNING_CV_BELOW="0")
+    assert result.returncode == 0, result.stderr
+    assert set(table(result.stdout)) == {"zero-shot", "head"} and "spam v1 (head)" in result.stdout
+    folder = tmp_path / "lookout.db.models" / "spam" / "v1"
+    meta = json.loads((folder / "meta.json").read_text())
+    entry = meta["metrics"]["ladder"]["head"]
+    assert meta["rung"] == "head" and entry["anchor"] == "zero-shot" and entry["strength"] in ANCHORED
+    assert entry["holdout"] == meta["metrics"]["holdout"]["score"]
+    head = EmbeddingHead.load(folder / "head.npz")
+    descriptions = Encoder("bundled").encode(["a discussion on a mailing list", "unsolicited advertising"])
+    start = descriptions / 0.05  # the zero-shot classifier's map: cosine similarity over the task's temperature
+    moved = np.linalg.norm(head.weight - start, axis=1)
+    assert (moved < np.linalg.norm(start, axis=1)).all(), moved
+    assert head.probabilities(descriptions).argmax(axis=1).tolist() == [0, 1]

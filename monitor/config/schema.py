@@ -248,10 +248,10 @@ class TrainingSettings:
                                        "trains only when its time, estimated from a few timed steps, fits (on a "
                                        "CPU), and the fine-tuned rung stops when it runs over; 0: no limit.", low=0.0)
     rungs: tuple[str, ...] = setting(("head", "fine-tuned"), "Rungs of the classifier ladder a training run trains; "
-                                     "zero-shot is always scored beside them. `head`: logistic regression on the "
-                                     "stored embedding (seconds to minutes, no extra encoder pass when serving); "
+                                     "zero-shot is always scored too. `head`: logistic regression on the stored "
+                                     "embedding, anchored at zero-shot (seconds, no extra encoder pass when serving); "
                                      "`setfit`: the sentence encoder tuned contrastively on pairs of labelled texts, "
-                                     "then a head on it (minutes; its own encoder pass when serving); `fine-tuned`: "
+                                     "then a head on it (minutes; own encoder pass when serving); `fine-tuned`: "
                                      "the transformer (a second pass per item). The best on the held-out set (or "
                                      "by cross-validation, see `learning.cv_below`) is the candidate, a tie going "
                                      "to the cheaper.", choices=("head", "setfit", "fine-tuned"))

@@ -1,9 +1,10 @@
 """The ladder's candidates of one training run: each rung trained on the same data and scored on the same sets.
 
 Texts are encoded once (as the pipeline encodes items), and every rung reads those vectors: zero-shot and the head
-on the embedding need nothing else; the SetFit rung tunes its own encoder and the fine-tuned transformer reads the
-texts, and these two costly rungs train only when their measured estimates fit the time budget. ``Fits`` trains
-any rung on given training and validation examples, for the run and for the folds of a cross-validation alike.
+on the embedding (anchored at zero-shot) need nothing else; the SetFit rung tunes its own encoder and the fine-tuned
+transformer reads the texts, and these two costly rungs train only when their measured estimates fit the time
+budget. ``Fits`` trains any rung on given training and validation examples, for the run and for the folds of a
+cross-validation alike.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from models import registry
+from models.anchored import STRENGTHS, train_anchored
 from models.classifier import TaskSpec, ZeroShotClassifier
 from models.embedding import Encoder
 from models.finetune import (
@@ -28,7 +30,6 @@ from models.finetune import (
     quantize,
     train,
 )
-from models.head import STRENGTHS, train_head
 from models.ladder import ZERO_SHOT
 from models.setfit import SetFitArgs, train_setfit
 from models.setfit import encode as setfit_encode
@@ -75,11 +76,14 @@ def zero_shot(task: TaskSpec, vectors: Vectors) -> Candidate:
 
 def head(task: TaskSpec, train_set: list[Example], val: list[Example], vectors: Vectors, args: TrainArgs,
          embedding: str, strengths: tuple[float, ...] = STRENGTHS) -> Candidate:
-    """Logistic regression on the embeddings, its strength chosen on the validation set from ``strengths``."""
+    """Logistic regression on the embeddings anchored at the zero-shot classifier (``models.anchored``: it starts at
+    the label descriptions' map and is pulled toward it), its strength chosen on the validation set from
+    ``strengths``."""
     labels = task.label_names
-    result = train_head(labels, vectors([e.text for e in train_set]), [e.label for e in train_set],
-                        [e.weight for e in train_set], vectors([e.text for e in val]), [e.label for e in val],
-                        args.metric, args.class_weighting, args.seed, strengths)
+    result = train_anchored(labels, vectors([label.prompt for label in task.labels]), task.temperature,
+                            vectors([e.text for e in train_set]), [e.label for e in train_set],
+                            [e.weight for e in train_set], vectors([e.text for e in val]), [e.label for e in val],
+                            args.metric, args.class_weighting, strengths)
 
     def predict(texts: list[str]) -> list[str]:
         return [labels[i] for i in result.head.probabilities(vectors(texts)).argmax(axis=1)] if texts else []
@@ -88,7 +92,7 @@ def head(task: TaskSpec, train_set: list[Example], val: list[Example], vectors: 
         registry.save_head(folder, result.head, {**meta, "embedding": embedding})
 
     return Candidate(registry.EMBEDDING_HEAD, predict, result.seconds,
-                     {"strength": result.strength, "val_score": result.val_score}, save)
+                     {"strength": result.strength, "val_score": result.val_score, "anchor": ZERO_SHOT}, save)
 
 
 def finetune_estimate(task: TaskSpec, train_set: list[Example], n_val: int, args: TrainArgs, device: str) -> float:
