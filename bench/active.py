@@ -98,7 +98,7 @@ def topics_of(task: Task, order: list[int]) -> np.ndarray:
 
 
 def run(task: Task, strategy: str, seed: int, split: tuple[list[int], list[int], list[int]], topics: np.ndarray,
-        step: int) -> dict[int, float]:
+        step: int, cold_start: int) -> dict[int, float]:
     """The test score at each budget of one strategy from one seed's (validation, pool, seed set)."""
     val, pool, start = split
     labelled, rest = list(start), sorted(set(pool) - set(start))
@@ -113,19 +113,27 @@ def run(task: Task, strategy: str, seed: int, split: tuple[list[int], list[int],
     for budget in BUDGETS:
         while len(labelled) < budget:
             reads_head = strategy not in ("random", "typical") and not (
-                strategy == "adaptive" and len(labelled) < COLD_START * len(task.labels))
+                strategy == "adaptive" and len(labelled) < cold_start * len(task.labels))
             item_margins = margins(fit().probabilities(task.x[rest])) if reads_head else np.zeros(len(rest))
             embedded = strategy in EMBEDDED
             picked = {rest[j] for j in select(
                 item_margins, topics[rest], min(step, budget - len(labelled)), strategy, seed=seed * 1000 + rounds,
                 embeddings=task.x[rest] if embedded else None, labelled=task.x[labelled] if embedded else None,
-                classes=len(task.labels))}
+                classes=len(task.labels), cold_start=cold_start)}
             labelled += sorted(picked)
             rest = [i for i in rest if i not in picked]
             rounds += 1
         chosen = fit().probabilities(task.x_test).argmax(1)
         scores[budget] = 100 * score(task.metric, task.y_test, [task.labels[i] for i in chosen], task.labels)
     return scores
+
+
+def full_pool(task: Task, seed: int, val: list[int], pool: list[int]) -> float:
+    """The test score of the head trained on every pool label: what no budget can beat by much."""
+    head = train_head(task.labels, task.x[pool], [task.y[i] for i in pool], [1.0] * len(pool), task.x[val],
+                      [task.y[i] for i in val], task.metric, seed=seed).head
+    chosen = head.probabilities(task.x_test).argmax(1)
+    return 100 * score(task.metric, task.y_test, [task.labels[i] for i in chosen], task.labels)
 
 
 def split_of(task: Task, seed: int, args: argparse.Namespace) -> tuple[list[int], list[int], list[int], list[int]]:
@@ -142,20 +150,24 @@ def split_of(task: Task, seed: int, args: argparse.Namespace) -> tuple[list[int]
 def bench_task(task: Task, args: argparse.Namespace) -> dict[str, dict[int, list[float]]]:
     results: dict[str, dict[int, list[float]]] = {s: defaultdict(list) for s in args.strategies}
     topic_counts = []
-    for seed in range(args.seeds):
+    ceiling = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         order, val, pool, start = split_of(task, seed, args)
         topics = topics_of(task, order) if "spread" in args.strategies else np.zeros(len(task.x), dtype=np.int64)
         topic_counts.append(len(set(topics[pool].tolist())))
+        ceiling.append(full_pool(task, seed, val, pool))
         for strategy in args.strategies:
             started = time.monotonic()
-            for budget, value in run(task, strategy, seed, (val, pool, start), topics, args.round).items():
+            for budget, value in run(task, strategy, seed, (val, pool, start), topics, args.round,
+                                     args.cold_start).items():
                 results[strategy][budget].append(value)
             print(f"  {task.name} seed {seed} {strategy}: " + ", ".join(
                 f"{b} {results[strategy][b][-1]:.1f}" for b in BUDGETS) + f" ({time.monotonic() - started:.0f} s)",
                   flush=True)
     print(f"\n{task.name}: test {task.metric} (%), mean ± std over {args.seeds} seeds; pool {len(pool)}, "
           f"validation {args.val}, test {len(task.y_test)}, round {args.round}"
-          + (f", {np.mean(topic_counts):.0f} topics in the pool on average" if "spread" in args.strategies else ""))
+          + (f", {np.mean(topic_counts):.0f} topics in the pool on average" if "spread" in args.strategies else "")
+          + f"; every pool label ({len(pool)}): {np.mean(ceiling):.1f} ± {np.std(ceiling, ddof=1):.1f}")
     report(results, args.strategies)
     return results
 
@@ -189,6 +201,9 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="*", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES), choices=list(STRATEGIES))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds from this one on (default 0)")
+    parser.add_argument("--cold-start", type=int, default=COLD_START,
+                        help=f"adaptive: typical items until this many labels per class (default {COLD_START})")
     parser.add_argument("--round", type=int, default=20, help="labels asked for per round (default 20)")
     parser.add_argument("--val", type=int, default=200, help="validation split, random pool items (default 200)")
     parser.add_argument("--pool", type=int, default=None, help="at most this many pool items (default: all)")

@@ -38,13 +38,14 @@ def margins(probabilities: np.ndarray) -> np.ndarray:
 
 def select(item_margins: Sequence[float] | np.ndarray, topics: Sequence[int] | np.ndarray, budget: int,
            strategy: str, per_topic: int = 1, seed: int = 0, embeddings: np.ndarray | None = None,
-           labelled: np.ndarray | None = None, classes: int = 2) -> np.ndarray:
+           labelled: np.ndarray | None = None, classes: int = 2, cold_start: int = COLD_START) -> np.ndarray:
     """Indices of the ``budget`` items to ask about, in asking order (ties keep the input order).
 
     ``spread`` takes each topic's least-sure item, least sure first, then each topic's second, and so on
     (``per_topic`` at a time), so it falls back to ``margin`` order only once every topic has given its share.
     ``cluster`` and ``typical`` need the items' ``embeddings``; ``typical`` also reads those of the items already
-    ``labelled`` (none: a cold start from nothing); ``adaptive`` also the task's number of ``classes``."""
+    ``labelled`` (none: a cold start from nothing); ``adaptive`` also the task's number of ``classes``, and asks
+    ``typical`` items while fewer than ``cold_start`` labels per class are in."""
     m = np.asarray(item_margins, dtype=np.float64)
     budget = max(0, min(budget, len(m)))
     if strategy not in STRATEGIES:
@@ -61,7 +62,7 @@ def select(item_margins: Sequence[float] | np.ndarray, topics: Sequence[int] | n
     x = np.asarray(embeddings, dtype=np.float64)
     known = np.zeros((0, x.shape[1])) if labelled is None else np.asarray(labelled, dtype=np.float64)
     if strategy == "adaptive":
-        strategy = "typical" if len(known) < COLD_START * classes else "cluster"
+        strategy = "typical" if len(known) < cold_start * classes else "cluster"
     if strategy == "cluster":
         return _cluster_margin(m, order, x, budget, seed)
     return _typical(x, known, budget, seed)
