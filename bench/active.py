@@ -31,7 +31,13 @@ product's: about 20 answers between two models. Embeddings come from the bundled
 ``bench.topics.embed`` (``--cache``). BLAS and OpenMP run on one thread (on the shared cores more threads made each
 fit 30x slower).
 
-    .venv/bin/python bench/active.py                                  # the run quoted in docs/benchmarks.md
+Also printed: the score of a head on every pool label, the ceiling no budget can pass by much. ``--first-seed 5``
+runs the seeds set apart for choosing ``adaptive``'s cold start (``--cold-start``), away from the reported ones.
+With the cache, the first command took 203 s on 2 shared cores (2026-12-01); ``typical`` alone is slower (a
+k-means of the whole pool into labelled + round groups each round: about a minute a seed on TREC-6).
+
+    .venv/bin/python bench/active.py --strategies random margin spread cluster adaptive   # docs/benchmarks.md
+    .venv/bin/python bench/active.py --tasks emotion --first-seed 5 --strategies random typical cluster adaptive
     .venv/bin/python bench/active.py --tasks emotion --seeds 2 --strategies random cluster
 """
 
