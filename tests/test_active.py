@@ -108,10 +108,9 @@ ITEMS = ([f"topic 0 ham 0.30 spam {0.30 + d:.3f} post {n}" for n, d in enumerate
          + [f"topic {t} ham 0.30 spam {s} post" for t, s in ((1, 0.40), (2, 0.45), (3, 0.50))])
 
 
-@pytest.mark.parametrize("strategy", ["margin", "spread", "cluster", None])
-async def test_the_ask_job_puts_the_configured_strategys_picks_to_the_team(tmp_path: Path,
-                                                                          strategy: str | None) -> None:
-    """None: the default, ``adaptive``, which on a task no one has labelled yet asks about typical items."""
+async def ask_daemon(tmp_path: Path, strategy: str | None) -> tuple[Daemon, Store, Recorder, dict[str, int]]:
+    """A daemon that has classified ``ITEMS`` with ``ask_budget = 3`` and ``strategy`` (None: the default), its
+    store, notifier, and each item's topic."""
     stream = tmp_path / "stream.jsonl"
     stream.write_text("".join(json.dumps({"id": n, "text": text}) + "\n" for n, text in enumerate(ITEMS)))
     config = tmp_path / "lookout.toml"
@@ -126,7 +125,14 @@ async def test_the_ask_job_puts_the_configured_strategys_picks_to_the_team(tmp_p
     await daemon.run(until_idle=True)
     topic_of = {r["text"]: r["topic_id"] for r in store.db.query("select text, topic_id from items")}
     assert len(set(topic_of.values())) == 4
+    return daemon, store, notifier, topic_of
 
+
+@pytest.mark.parametrize("strategy", ["margin", "spread", "cluster", None])
+async def test_the_ask_job_puts_the_configured_strategys_picks_to_the_team(tmp_path: Path,
+                                                                          strategy: str | None) -> None:
+    """None: the default, ``adaptive``, which on a task no one has labelled yet asks about typical items."""
+    daemon, store, notifier, topic_of = await ask_daemon(tmp_path, strategy)
     assert await daemon.ask() == 3
     [question] = notifier.questions
     asked = [q["text"] for q in question.items]
@@ -139,4 +145,14 @@ async def test_the_ask_job_puts_the_configured_strategys_picks_to_the_team(tmp_p
     assert [q["topic_id"] for q in question.items] == [topic_of[t] for t in asked]
     if strategy:
         assert [q["margin"] for q in question.items] == sorted(q["margin"] for q in question.items)
+    store.close()
+
+
+async def test_typical_questions_skip_the_kind_of_item_people_already_labelled(tmp_path: Path) -> None:
+    daemon, store, notifier, _ = await ask_daemon(tmp_path, "typical")
+    item = next(r["id"] for r in store.db.query("select id from items where text = ?", [ITEMS[1]]))
+    store.correct(item, "spam", "spam", "U1", "slack")
+    assert await daemon.ask() == 3
+    [question] = notifier.questions
+    assert sorted(q["text"] for q in question.items) == sorted(ITEMS[4:])
     store.close()
