@@ -141,7 +141,7 @@ async def test_a_killed_trainer_and_a_corrupt_promoted_model_leave_the_model_in_
 async def test_the_least_sure_items_are_asked_about_once_and_corrections_trigger_a_retrain(
         tmp_path: Path, tiny_model: str, encoder: Encoder) -> None:
     settings = settings_for(tmp_path, tiny_model, "[learning]\nmin_new_corrections = 2\ncheck_minutes = 0.01\n"
-                                                  "ask_budget = 3\nask_channel = \"C0ASK\"\n")
+                                                  "ask_budget = 3\nask_channel = \"C0ASK\"\nask_strategy = 'margin'\n")
     store = Store(settings.store.path)
     notifier = Recorder()
     daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), notifier, build_sources(settings))

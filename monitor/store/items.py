@@ -102,3 +102,16 @@ class ItemRecords:
 
     def titles(self, ids: Sequence[str]) -> dict[str, str]:
         return {item: title for item, (title, _) in self.links(ids).items()}
+
+
+def ask_embeddings(db: Any, task: str, rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The stored embeddings of the candidate ``rows`` (rows of items) for an active-learning strategy that reads
+    them, and those of the items people labelled in ``task``. An embedding of another dimension than the first
+    candidate's (another model) is zeros among the candidates and left out of the labelled."""
+    dims = len(rows[0]["embedding"] or b"") // 4 if rows else 0
+    candidates = [np.frombuffer(r["embedding"] or b"", dtype=np.float32) for r in rows]
+    labelled = [np.frombuffer(r["embedding"], dtype=np.float32) for r in db.query(
+        "select items.embedding from labels join items on items.id = labels.item_id where labels.task = ? and "
+        "labels.model = 'human' and items.embedding is not null", [task])]
+    return (np.array([v if len(v) == dims else np.zeros(dims, np.float32) for v in candidates], np.float32),
+            np.array([v for v in labelled if len(v) == dims], np.float32).reshape(-1, dims))

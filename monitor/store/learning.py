@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from models import active
+from monitor.store.items import ask_embeddings
 from monitor.store.learning_rows import (
     CorrectedItem,
     ImportedExample,
@@ -192,8 +193,8 @@ class LearningRecords:
 
     def least_sure(self, task: str, since: float, limit: int, strategy: str = "spread") -> list[UnsureItem]:
         """Up to ``limit`` items labelled by a model since ``since``, never asked about and never corrected, chosen by
-        ``models.active.select`` with ``strategy`` from the margin between their top two labels and their topic
-        (merges followed)."""
+        ``models.active.select`` with ``strategy`` from the margin between their top two labels, their topic (merges
+        followed) and, for the strategies that read them, their embeddings and those of the items people labelled."""
         rows = [r for r in self.db.query(
             "select items.*, labels.label, labels.scores from labels join items on items.id = labels.item_id "
             "where labels.task = ? and labels.model != 'human' and items.stored_at >= ? and not exists "
@@ -202,8 +203,11 @@ class LearningRecords:
         scored = [(top[0] - top[1], r) for r in rows
                   if len(top := sorted(json.loads(r["scores"] or "{}").values(), reverse=True)) >= 2]
         final = self._final_topic()
+        embedded = strategy in active.EMBEDDED and scored
+        candidates, labelled = ask_embeddings(self.db, task, [r for _, r in scored]) if embedded else (None, None)
         picked = active.select([m for m, _ in scored], [final(r["topic_id"] or 0) for _, r in scored], limit,
-                               strategy)
+                               strategy, embeddings=candidates, labelled=labelled,
+                               classes=len(json.loads(scored[0][1]["scores"])) if embedded else 2)
         return [UnsureItem(r["id"], r["title"] or "", row_item(r).content, r["url"] or "", r["label"], round(margin, 4),
                            final(r["topic_id"] or 0)) for margin, r in (scored[i] for i in picked)]
 
