@@ -4,10 +4,12 @@ For TweetEval emotion (4 classes, train + val as the pool, macro-F1), TREC-6 (6 
 (4 classes, accuracy; only its 7,600-item test set is here: a fixed 1,600 of it is the test set, the rest the pool),
 over ``--seeds`` seeds: a validation split of ``--val`` random pool items is set aside, the rest is the pool (at most
 ``--pool`` items of it), and the seed set is 2 random labelled items per class. Each strategy of
-``models.active.select`` then asks for ``--round`` labels at a time, the head (``models.head.train_head``, its
-strength picked on the validation split) retrained on every label so far after each round, until the budgets of
-50, 100, 200 and 500 labels (seed set included); there the head is scored on the test set. Every strategy starts
-from the same seed set and validation split in a seed (the comparison is paired). The strategies:
+``models.active.select`` then asks for ``--round`` labels at a time, the head (``--head anchored``, the default:
+``models.anchored.train_anchored`` from the label names' zero-shot embeddings, as a training run trains it;
+``--head plain``: ``models.head.train_head``; its strength picked on the validation split) retrained on every label
+so far after each round, until the budgets of 50, 100, 200 and 500 labels (seed set included); there the head is
+scored on the test set. Every strategy starts from the same seed set and validation split in a seed (the comparison
+is paired). The strategies:
 
   * ``random``: a random sample of the pool;
   * ``margin``: the smallest margin between the head's top two labels;
@@ -56,9 +58,11 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ladder import dataset  # noqa: E402
+from bench.ladder import dataset, describe  # noqa: E402
 from bench.topics import AG_NEWS, embed, read_jsonl, resolve  # noqa: E402
 from models.active import COLD_START, EMBEDDED, STRATEGIES, margins, select  # noqa: E402
+from models.anchored import train_anchored  # noqa: E402
+from models.classifier import LabelSpec, TaskSpec  # noqa: E402
 from models.evaluation import score  # noqa: E402
 from models.head import EmbeddingHead, train_head  # noqa: E402
 from models.topics import OnlineTopicModel  # noqa: E402
@@ -83,7 +87,7 @@ def rows_of(name: str) -> tuple[list[dict], list[dict], str]:
 class Task:
     """A task's pool and test set as embeddings and labels."""
 
-    def __init__(self, name: str, cache: Path) -> None:
+    def __init__(self, name: str, cache: Path, anchored: bool = True) -> None:
         train_rows, test_rows, self.metric = rows_of(name)
         self.name = name
         self.labels = sorted({r["label"] for r in train_rows})
@@ -92,6 +96,17 @@ class Task:
         self.x, self.x_test = vectors[: len(train_rows)], vectors[len(train_rows):]
         self.y = [r["label"] for r in train_rows]
         self.y_test = [r["label"] for r in test_rows]
+        self.spec = TaskSpec(name, tuple(LabelSpec(x, describe(x)) for x in self.labels))
+        self.label_x = embed(f"{TASKS[name]}-labels", [label.prompt for label in self.spec.labels], cache)
+        self.anchored = anchored
+
+    def fit(self, rows: list[int], x_val: np.ndarray, y_val: list[str], seed: int) -> EmbeddingHead:
+        """The head on the labelled ``rows``, its strength picked on the validation split."""
+        x, y, w = self.x[rows], [self.y[i] for i in rows], [1.0] * len(rows)
+        if self.anchored:
+            return train_anchored(self.labels, self.label_x, self.spec.temperature, x, y, w, x_val, y_val,
+                                  self.metric).head
+        return train_head(self.labels, x, y, w, x_val, y_val, self.metric, seed=seed).head
 
 
 def topics_of(task: Task, order: list[int]) -> np.ndarray:
@@ -112,8 +127,7 @@ def run(task: Task, strategy: str, seed: int, split: tuple[list[int], list[int],
     x_val, y_val = task.x[val], [task.y[i] for i in val]
 
     def fit() -> EmbeddingHead:
-        return train_head(task.labels, task.x[labelled], [task.y[i] for i in labelled], [1.0] * len(labelled),
-                          x_val, y_val, task.metric, seed=seed).head
+        return task.fit(labelled, x_val, y_val, seed)
 
     rounds = 0
     for budget in BUDGETS:
@@ -136,8 +150,7 @@ def run(task: Task, strategy: str, seed: int, split: tuple[list[int], list[int],
 
 def full_pool(task: Task, seed: int, val: list[int], pool: list[int]) -> float:
     """The test score of the head trained on every pool label: what no budget can beat by much."""
-    head = train_head(task.labels, task.x[pool], [task.y[i] for i in pool], [1.0] * len(pool), task.x[val],
-                      [task.y[i] for i in val], task.metric, seed=seed).head
+    head = task.fit(pool, task.x[val], [task.y[i] for i in val], seed)
     chosen = head.probabilities(task.x_test).argmax(1)
     return 100 * score(task.metric, task.y_test, [task.labels[i] for i in chosen], task.labels)
 
@@ -186,20 +199,40 @@ def report(results: dict[str, dict[int, list[float]]], strategies: list[str]) ->
         print(f"{budget:>7}" + "".join(f"{mean:>9.1f} ± {std:>3.1f}" for mean, std in cells))
     if "random" not in strategies:
         return
-    base = results["random"]
     for strategy in (s for s in strategies if s != "random"):
-        unpaired, paired, cells = [], [], []
-        for b in BUDGETS:
-            d = np.array(results[strategy][b]) - np.array(base[b])
-            if d.mean() > np.std(results[strategy][b], ddof=1) + np.std(base[b], ddof=1):
-                unpaired.append(b)
-            if d.mean() > d.std(ddof=1):
-                paired.append(b)
-            cells.append(f"{b} {d.mean():+.1f} ± {d.std(ddof=1):.1f}")
+        unpaired, paired = beyond(results, strategy)
+        cells = [f"{b} {d.mean():+.1f} ± {d.std(ddof=1):.1f}" for b, d in differences(results, strategy).items()]
         print(f"  {strategy} - random per seed: {', '.join(cells)}")
         for reading, wins in (("unpaired", unpaired), ("paired", paired)):
             print(f"    above random beyond the spread ({reading}) at {len(wins)} of {len(BUDGETS)} budgets "
                   f"({', '.join(map(str, wins)) or 'none'}): {'PASS' if len(wins) >= GOAL else 'MISS'}")
+
+
+def differences(results: dict[str, dict[int, list[float]]], strategy: str) -> dict[int, np.ndarray]:
+    """Per budget, the strategy's per-seed score minus random's."""
+    return {b: np.array(results[strategy][b]) - np.array(results["random"][b]) for b in BUDGETS}
+
+
+def beyond(results: dict[str, dict[int, list[float]]], strategy: str) -> tuple[list[int], list[int]]:
+    """The budgets where the strategy beats random beyond the spread: unpaired, then paired."""
+    unpaired, paired = [], []
+    for b, d in differences(results, strategy).items():
+        if d.mean() > np.std(results[strategy][b], ddof=1) + np.std(results["random"][b], ddof=1):
+            unpaired.append(b)
+        if d.mean() > d.std(ddof=1):
+            paired.append(b)
+    return unpaired, paired
+
+
+def summary(by_task: dict[str, dict[str, dict[int, list[float]]]], strategies: list[str]) -> None:
+    """Each active strategy over every task: the sum of its mean gains over random, and the tasks where it meets
+    the goal in the paired reading."""
+    print("\nover all tasks:")
+    for strategy in (s for s in strategies if s != "random"):
+        gain = sum(float(d.mean()) for r in by_task.values() for d in differences(r, strategy).values())
+        met = [name for name, r in by_task.items() if len(beyond(r, strategy)[1]) >= GOAL]
+        print(f"  {strategy}: sum of mean gains over random {gain:+.1f} points; goal met (paired) on "
+              f"{len(met)} of {len(by_task)} tasks ({', '.join(met) or 'none'})")
 
 
 def main() -> None:
@@ -210,6 +243,9 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="seeds from this one on (default 0)")
     parser.add_argument("--cold-start", type=int, default=COLD_START,
                         help=f"adaptive: typical items until this many labels per class (default {COLD_START})")
+    parser.add_argument("--head", choices=("anchored", "plain"), default="anchored",
+                        help="the head retrained each round: anchored at zero-shot, as a training run trains it "
+                             "(default), or the plain logistic regression")
     parser.add_argument("--round", type=int, default=20, help="labels asked for per round (default 20)")
     parser.add_argument("--val", type=int, default=200, help="validation split, random pool items (default 200)")
     parser.add_argument("--pool", type=int, default=None, help="at most this many pool items (default: all)")
@@ -217,8 +253,9 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     with threadpool_limits(1):
-        for name in args.tasks:
-            bench_task(Task(name, args.cache), args)
+        by_task = {name: bench_task(Task(name, args.cache, args.head == "anchored"), args) for name in args.tasks}
+    if "random" in args.strategies:
+        summary(by_task, args.strategies)
     print(f"\n{time.monotonic() - started:.0f} s in all")
 
 

@@ -128,24 +128,24 @@ async def ask_daemon(tmp_path: Path, strategy: str | None) -> tuple[Daemon, Stor
     return daemon, store, notifier, topic_of
 
 
-@pytest.mark.parametrize("strategy", ["margin", "spread", "cluster", None])
+@pytest.mark.parametrize("strategy", ["margin", "spread", "cluster", "adaptive", None])
 async def test_the_ask_job_puts_the_configured_strategys_picks_to_the_team(tmp_path: Path,
                                                                           strategy: str | None) -> None:
-    """None: the default, ``adaptive``, which on a task no one has labelled yet asks about typical items."""
+    """None: the default, ``spread``. ``adaptive`` on a task no one has labelled yet asks about typical items."""
     daemon, store, notifier, topic_of = await ask_daemon(tmp_path, strategy)
     assert await daemon.ask() == 3
     [question] = notifier.questions
     asked = [q.text for q in question.items]
     if strategy == "margin":
         assert asked == ITEMS[:3] and len({topic_of[t] for t in asked}) == 1
-    elif strategy is None:
+    elif strategy == "adaptive":
         assert asked[0] in ITEMS[1:3] and len({topic_of[t] for t in asked}) == 3
     else:
         assert asked[0] == ITEMS[0] and len({topic_of[t] for t in asked}) == 3
-        if strategy == "spread":
+        if strategy in ("spread", None):
             assert asked == [ITEMS[0], ITEMS[4], ITEMS[5]]
     assert [q.topic_id for q in question.items] == [topic_of[t] for t in asked]
-    if strategy:
+    if strategy != "adaptive":
         assert [q.margin for q in question.items] == sorted(q.margin for q in question.items)
     store.close()
 

@@ -217,15 +217,15 @@ class LearningSettings:
     ask_cron: str = setting("", "Active learning: on this crontab schedule (in `time.timezone`; e.g. `0 9 * * 1-5`) "
                                 "ask the team to label the items the model is least sure of; empty: never.")
     ask_budget: int = setting(5, "Items asked about per task each time.", low=1, high=20)
-    ask_strategy: str = setting("adaptive", "Which items are asked about: `adaptive` (`typical` until the task has "
-                                            "15 labels per class from people, then `cluster`), `typical` (the item "
-                                            "nearest the centre of each of the largest groups of similar items no "
-                                            "label covers yet), `cluster` (the least-sure item of each group of "
-                                            "similar items among the least sure), `spread` (the smallest margin "
-                                            "between the top two labels, at most one item per topic until every "
-                                            "topic has had a turn), `margin` (the smallest margin) or `random`; "
-                                            "`bench/active.py` measures them.",
-                                choices=("adaptive", "typical", "cluster", "spread", "margin", "random"))
+    ask_strategy: str = setting("spread", "Which items are asked about: `spread` (the smallest margin between the "
+                                          "top two labels, at most one item per topic until every topic has had a "
+                                          "turn), `margin` (the smallest margin), `cluster` (the least-sure item of "
+                                          "each group of similar items among the least sure), `typical` (the item "
+                                          "nearest the centre of each of the largest groups of similar items no "
+                                          "label covers yet), `adaptive` (`typical` until the task has 15 labels "
+                                          "per class from people, then `cluster`) or `random`; `bench/active.py` "
+                                          "measures them.",
+                                choices=("spread", "margin", "cluster", "typical", "adaptive", "random"))
     ask_channel: str = setting("", "Channel for those questions; empty uses `slack.channel`.")
 
 
