@@ -31,11 +31,11 @@ from models.finetune import quantize
 
 @dataclass
 class _Chunk:
-    """One padded batch of texts: their rows in the input, the attention mask, and the hidden state after each
-    depth computed so far (0: the embeddings)."""
+    """One padded batch of texts: their rows in the input, their tokens, and the hidden state after each number of
+    layers that a task asked for."""
 
     rows: list[int]
-    mask: Any
+    tokens: Any
     states: dict[int, Any]
 
 
@@ -112,28 +112,31 @@ class SharedBody:
         with self._lock, torch.inference_mode():
             if texts is not self._texts or tuple(texts) != self._snapshot:
                 self._texts, self._snapshot = texts, tuple(texts)
-                self._chunks = self._embed(texts)
-            return [(c.rows, c.mask, self._advance(c, layers)) for c in self._chunks]
+                self._chunks = self._tokenize(texts)
+            return [(c.rows, c.tokens["attention_mask"], self._advance(c, layers)) for c in self._chunks]
 
-    def _embed(self, texts: Sequence[str]) -> list[_Chunk]:
+    def _tokenize(self, texts: Sequence[str]) -> list[_Chunk]:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         chunks = []
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
-            enc = self.tokenizer([texts[i] for i in rows], truncation=True, max_length=self.max_length, padding=True,
-                                 return_tensors="pt").to(self.device)
-            hidden = self.model.embeddings(input_ids=enc["input_ids"], token_type_ids=enc.get("token_type_ids"))
-            chunks.append(_Chunk(rows, enc["attention_mask"], {0: hidden}))
+            tokens = self.tokenizer([texts[i] for i in rows], truncation=True, max_length=self.max_length,
+                                    padding=True, return_tensors="pt").to(self.device)
+            chunks.append(_Chunk(rows, tokens, {}))
         return chunks
 
     def _advance(self, chunk: _Chunk, layers: int) -> Any:
-        depth = max(d for d in chunk.states if d <= layers)
-        hidden = chunk.states[depth]
-        if depth < layers:
-            mask = _mask(self.model.config, hidden, chunk.mask)
-            for layer in self.model.encoder.layer[depth:layers]:
-                hidden = layer(hidden, mask)
-            chunk.states[layers] = hidden
+        """The state after ``layers`` layers, from the deepest one below it already computed (or the embeddings);
+        only the states tasks asked for are kept."""
+        depth = max((d for d in chunk.states if d <= layers), default=0)
+        if depth == layers:
+            return chunk.states[layers]
+        hidden = chunk.states[depth] if depth else self.model.embeddings(
+            input_ids=chunk.tokens["input_ids"], token_type_ids=chunk.tokens.get("token_type_ids"))
+        mask = _mask(self.model.config, hidden, chunk.tokens["attention_mask"])
+        for layer in self.model.encoder.layer[depth:layers]:
+            hidden = layer(hidden, mask)
+        chunk.states[layers] = hidden
         return hidden
 
     def probabilities(self, model: Any, layers: int, texts: Sequence[str]) -> np.ndarray:
