@@ -9,7 +9,6 @@ import os
 import re
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,6 +23,7 @@ from monitor.enrich.build import build_pipeline
 from monitor.ingest.registry import build_sources
 from monitor.store.db import Store
 from monitor.taxonomy.workflow import with_stored_tasks
+from tests.daemon_helpers import until
 from tests.test_learning import TASK, sample
 
 
@@ -67,14 +67,6 @@ def settings_for(tmp_path: Path, tiny_model: str, extra: str = "", rate: float =
                     f"learning_rate = 3e-3\nmax_length = 64\n{extra}\n"
                     f'[[replays]]\nname = "mail"\npath = "{stream}"\nrate = {rate}\n{tasks}')
     return load_settings(path, env={})
-
-
-async def until(check: Any, timeout: float = 120.0) -> None:
-    for _ in range(int(timeout / 0.1)):
-        if check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not reached in {timeout:g} s")
 
 
 async def test_training_runs_in_another_process_and_the_new_model_is_swapped_in_while_items_stream(

@@ -32,11 +32,11 @@ from monitor.store.learning_rows import Run
 from monitor.workers.streams import TRAIN_GROUP
 from monitor.workers.worker import Worker
 from tests.cli import lookout_here, start
+from tests.daemon_helpers import until
 from tests.dovecot import free_port
 from tests.redis_server import RedisServer
 from tests.test_learning import TASK, sample
 from tests.test_learning_daemon import Recorder
-from tests.test_workers import until
 
 TOKEN = "training-token"
 TRAINING = "lookout:batches:training"

@@ -11,9 +11,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import numpy as np
@@ -33,6 +31,7 @@ from monitor.store.db import Store
 from monitor.workers.streams import WORKERS_GROUP, Keys, ensure_groups
 from monitor.workers.worker import Worker
 from tests.cli import lookout_here, start
+from tests.daemon_helpers import until
 from tests.dovecot import free_port
 from tests.redis_server import RedisServer
 from tests.servers import sample_rows
@@ -72,14 +71,6 @@ def daemon_for(settings: Settings, encoder: Encoder, out: list[str]) -> tuple[Da
     store = Store(settings.store.path)
     return Daemon(settings, store, build_pipeline(settings, store, encoder), ConsoleNotifier(out.append, "never"),
                   build_sources(settings)), store
-
-
-async def until(check: Callable[[], Any], timeout: float = 120.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not reached in {timeout:g} s")
 
 
 def done(store: Store) -> int:
