@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +92,3 @@ async def deliver(cfg: Path, encoder: Encoder) -> None:
     settings = load_settings(cfg, env=TOKEN)
     await run(settings, encoder, [], notifier=make_notifier(settings, print))
 
-
-async def until(check: Callable[[], Any], timeout: float = 120.0) -> None:
-    """Wait until ``check()`` is true, polling every 50 ms; fail after ``timeout`` seconds."""
-    for _ in range(int(timeout / 0.05)):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not reached in {timeout:g} s")

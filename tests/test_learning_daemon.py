@@ -23,7 +23,7 @@ from monitor.enrich.build import build_pipeline
 from monitor.ingest.registry import build_sources
 from monitor.store.db import Store
 from monitor.taxonomy.workflow import with_stored_tasks
-from tests.daemon_helpers import until
+from tests.servers import wait_for
 from tests.test_learning import TASK, sample
 
 
@@ -78,7 +78,7 @@ async def test_training_runs_in_another_process_and_the_new_model_is_swapped_in_
     notifier = Recorder()
     daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), notifier, build_sources(settings))
     running = asyncio.create_task(daemon.run())
-    await until(lambda: store.db.execute("select count(*) from labels where model = 'v1'").fetchone()[0] >= 5)
+    await wait_for(lambda: store.db.execute("select count(*) from labels where model = 'v1'").fetchone()[0] >= 5, 120)
     daemon.stop()
     await asyncio.wait_for(running, 60)
 
@@ -109,9 +109,9 @@ async def test_a_killed_trainer_and_a_corrupt_promoted_model_leave_the_model_in_
     run_id, _ = store.request_run("spam", "cli")
     daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), Recorder(), [])
     running = asyncio.create_task(daemon.run())
-    await until(lambda: (run := store.run(run_id)) is not None and run.progress.get("phase") == "training")
+    await wait_for(lambda: (run := store.run(run_id)) is not None and run.progress.get("phase") == "training", 120)
     os.kill(store.run(run_id).pid, signal.SIGKILL)
-    await until(lambda: store.run(run_id).status == "failed")
+    await wait_for(lambda: store.run(run_id).status == "failed", 120)
     assert store.run(run_id).message == ("spam: the training process exited with code -9 (killed: out of "
                                             "memory?); the model in service stays")
 
@@ -121,7 +121,7 @@ async def test_a_killed_trainer_and_a_corrupt_promoted_model_leave_the_model_in_
     (folder / "model.safetensors").write_bytes(b"not weights")
     store.add_version("spam", 1, str(folder), "candidate", {}, "", None, False)
     store.promote("spam", 1, "by hand")
-    await until(lambda: store.versions("spam")[0].status == "broken")
+    await wait_for(lambda: store.versions("spam")[0].status == "broken", 120)
     assert "checksum" in store.versions("spam")[0].reason and store.serving() == {}
     assert [c.version for c in daemon.pipeline.classifiers] == ["zero-shot"]
     assert "v1 cannot be served, zero-shot stays in service" in caplog.text
@@ -148,7 +148,7 @@ async def test_the_least_sure_items_are_asked_about_once_and_corrections_trigger
         store.correct(q.item_id, "spam", "spam", "U1", "slack")
     daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), notifier, [])
     running = asyncio.create_task(daemon.run())
-    await until(lambda: store.runs(), timeout=30)
+    await wait_for(lambda: store.runs(), 30)
     daemon.stop()
     await asyncio.wait_for(running, 60)
     assert store.runs()[0].via == "2 new corrections"
@@ -163,15 +163,15 @@ async def test_a_task_accepted_into_a_running_daemon_that_had_none_is_retrained_
     store = Store(settings.store.path)
     daemon = Daemon(settings, store, build_pipeline(settings, store, encoder), Recorder(), build_sources(settings))
     running = asyncio.create_task(daemon.run())
-    await until(lambda: daemon.processed == len(sample()))
+    await wait_for(lambda: daemon.processed == len(sample()), 120)
     await store.call(store.save_task, "theme", [{"name": "space", "description": "rockets and orbits"},
                                                 {"name": "money", "description": "loans and banks"}],
                      "macro_f1", "taxonomy #1", "ada")
-    await until(lambda: [t.name for t in daemon.settings.tasks] == ["theme"])
+    await wait_for(lambda: [t.name for t in daemon.settings.tasks] == ["theme"], 120)
     for item_id in [r["id"] for r in store.db.query("select id from items order by rowid limit 2")]:
         await store.call(lambda i=item_id: service.correct(store, with_stored_tasks(settings, store), i, "space",
                                                            "ada", "cli"))
-    await until(lambda: store.runs(), timeout=30)
+    await wait_for(lambda: store.runs(), 30)
     daemon.stop()
     await asyncio.wait_for(running, 60)
     [run] = store.runs()

@@ -32,9 +32,9 @@ from monitor.store.learning_rows import Run
 from monitor.workers.streams import TRAIN_GROUP
 from monitor.workers.worker import Worker
 from tests.cli import lookout_here, start
-from tests.daemon_helpers import until
 from tests.dovecot import free_port
 from tests.redis_server import RedisServer
+from tests.servers import wait_for
 from tests.test_learning import TASK, sample
 from tests.test_learning_daemon import Recorder
 
@@ -78,7 +78,7 @@ def daemon_for(config: Path, encoder: Encoder) -> tuple[Daemon, Store, Recorder,
 async def finished(store: Store, run_id: int, *workers: asyncio.subprocess.Process) -> Run:
     """The run once it is done or failed; what the worker processes said when it does not end."""
     try:
-        await until(lambda: store.run(run_id).status in ("done", "failed"), 600)
+        await wait_for(lambda: store.run(run_id).status in ("done", "failed"), 600)
     except AssertionError:
         for w in workers:
             w.kill()
@@ -120,7 +120,7 @@ async def test_a_run_queued_by_the_daemon_is_trained_by_a_worker_process_then_pr
     assert registry.checked_meta(folder)["task"] == "spam", "the weights match the registry's checksum"
     assert not (folder.parent.parent / ".training").exists() or not any((folder.parent.parent / ".training").iterdir())
 
-    await until(lambda: [c.version for c in daemon.pipeline.classifiers] == ["v1"])
+    await wait_for(lambda: [c.version for c in daemon.pipeline.classifiers] == ["v1"], 120)
     for _ in range(1200):
         if (await heartbeat(client, "gpu-1")).get("models") == {"spam": "v1"}:
             break
@@ -129,7 +129,7 @@ async def test_a_run_queued_by_the_daemon_is_trained_by_a_worker_process_then_pr
         body = json.dumps([{"text": r["text"]} for r in sample()[:8]])
         async with http.post(f"http://127.0.0.1:{port}/ingest", data=body, headers=AUTH) as resp:
             assert resp.status == 202
-    await until(lambda: store.db.execute("select count(*) from items where state = 'done'").fetchone()[0] == 8)
+    await wait_for(lambda: store.db.execute("select count(*) from items where state = 'done'").fetchone()[0] == 8, 120)
     daemon.stop()
     await asyncio.wait_for(running, 60)
     worker.send_signal(signal.SIGTERM)
@@ -171,7 +171,7 @@ async def test_a_worker_killed_mid_training_leaves_the_run_to_another_and_status
     daemon, store, notifier, _ = daemon_for(config, encoders[0])
     run_id, _ = store.request_run("spam", "cli")
     running = asyncio.create_task(daemon.run())
-    await until(lambda: queued(daemon))
+    await wait_for(lambda: queued(daemon), 120)
     assert store.run(run_id).progress["phase"] == "waiting for a worker"
     waiting = lookout_here(capsys, monkeypatch, "status", "-c", str(config), LOOKOUT_WEBHOOK_TOKEN=TOKEN)
     assert "training: 1 run(s) waiting for a worker that trains (`lookout worker --train`)" in waiting.stdout
@@ -185,7 +185,7 @@ async def test_a_worker_killed_mid_training_leaves_the_run_to_another_and_status
 
     b = Worker(load_settings(worker_config, env={"LOOKOUT_WEBHOOK_TOKEN": TOKEN}), encoders[1], "b", train=True)
     working = asyncio.create_task(b.run())
-    await until(lambda: store.run(run_id).status in ("done", "failed"), 600)
+    await wait_for(lambda: store.run(run_id).status in ("done", "failed"), 600)
     b.stop()
     await asyncio.wait_for(working, 120)
     daemon.stop()
@@ -207,8 +207,8 @@ async def test_a_run_no_worker_takes_fails_with_a_message_saying_so(
     daemon, store, notifier, settings = daemon_for(config, encoders[0])
     run_id, _ = store.request_run("spam", "cli")
     running = asyncio.create_task(daemon.run())
-    await until(lambda: store.run(run_id).status in ("done", "failed"))
-    await until(lambda: not store.unsent_notes())
+    await wait_for(lambda: store.run(run_id).status in ("done", "failed"), 120)
+    await wait_for(lambda: not store.unsent_notes(), 120)
     daemon.stop()
     await asyncio.wait_for(running, 60)
     run = store.run(run_id)
@@ -242,7 +242,7 @@ async def test_a_tampered_upload_is_refused_and_nothing_is_registered(
     daemon, store, _, settings = daemon_for(config, encoders[0])
     run_id, _ = store.request_run("spam", "cli")
     running = asyncio.create_task(daemon.run())
-    await until(lambda: queued(daemon))
+    await wait_for(lambda: queued(daemon), 120)
     [(_, [(_, fields)])] = await client.xreadgroup(TRAIN_GROUP, "rogue", {TRAINING: ">"}, count=1, block=30000)
     base = f"{fields[b'url'].decode()}/training/{fields[b'ticket'].decode()}"
     async with aiohttp.ClientSession() as http:
@@ -291,14 +291,14 @@ async def test_a_daemon_restarted_mid_run_queues_it_again_and_the_worker_lets_th
     running = asyncio.create_task(daemon.run())
     worker = Worker(load_settings(worker_config, env={"LOOKOUT_WEBHOOK_TOKEN": TOKEN}), encoders[1], "b", train=True)
     working = asyncio.create_task(worker.run())
-    await until(lambda: store.run(run_id).progress.get("worker") == "b")
+    await wait_for(lambda: store.run(run_id).progress.get("worker") == "b", 120)
     daemon.stop()
     await asyncio.wait_for(running, 60)
     assert store.run(run_id).status == "running"
 
     again = Daemon(settings, store, build_pipeline(settings, store, encoders[0]), Recorder(), [])
     running = asyncio.create_task(again.run())
-    await until(lambda: store.run(run_id).status in ("done", "failed"), 600)
+    await wait_for(lambda: store.run(run_id).status in ("done", "failed"), 600)
     again.stop()
     await asyncio.wait_for(running, 60)
     worker.stop()

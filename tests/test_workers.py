@@ -31,10 +31,9 @@ from monitor.store.db import Store
 from monitor.workers.streams import WORKERS_GROUP, Keys, ensure_groups
 from monitor.workers.worker import Worker
 from tests.cli import lookout_here, start
-from tests.daemon_helpers import until
 from tests.dovecot import free_port
 from tests.redis_server import RedisServer
-from tests.servers import sample_rows
+from tests.servers import sample_rows, wait_for
 from tests.test_learning import TASK as SPAM_TASK
 
 TOKEN = "worker-token"
@@ -101,7 +100,7 @@ async def test_a_workers_results_are_committed_as_a_local_batch_and_status_and_h
     working = asyncio.create_task(worker.run())
     daemon, store = daemon_for(settings, encoders[2], [])
     running = asyncio.create_task(daemon.run())
-    await until(lambda: done(store) == 24)
+    await wait_for(lambda: done(store) == 24, 120)
     async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as resp:
         health = await resp.json()
     daemon.stop()
@@ -163,7 +162,7 @@ async def test_a_worker_killed_mid_batch_leaves_it_to_another_and_nothing_is_los
     a.kill()
     await a.communicate()
     b = await start("worker", "-c", str(config), "--name", "b")
-    await until(lambda: done(store) == n, 300)
+    await wait_for(lambda: done(store) == n, 300)
     daemon.stop()
     await asyncio.wait_for(running, 60)
     b.send_signal(signal.SIGTERM)
@@ -181,7 +180,7 @@ async def test_two_workers_share_one_stream(tmp_path: Path, tiny_model: str, enc
     settings = load_settings(write_config(tmp_path, tiny_model, redis_server.url, n), env={})
     daemon, store = daemon_for(settings, encoders[2], [])
     running = asyncio.create_task(daemon.run(until_idle=True))
-    await until(lambda: daemon._handoff.in_flight)
+    await wait_for(lambda: daemon._handoff.in_flight, 120)
     workers = [Worker(settings, encoders[i], f"w{i + 1}") for i in range(2)]
     working = [asyncio.create_task(w.run()) for w in workers]
     await asyncio.wait_for(running, 120)
@@ -210,11 +209,11 @@ async def test_a_version_promoted_while_a_worker_runs_is_fetched_over_http_and_s
     working = asyncio.create_task(worker.run())
     daemon, store = daemon_for(settings, encoders[2], [])
     running = asyncio.create_task(daemon.run())
-    await until(lambda: done(store) >= 8)
+    await wait_for(lambda: done(store) >= 8, 120)
     folder = make_head(tmp_path / "registry" / "spam" / "v1", tiny_model)
     store.add_version("spam", 1, str(folder), "candidate", {}, "", None, False)
     store.promote("spam", 1, "by hand")
-    await until(lambda: done(store) == n)
+    await wait_for(lambda: done(store) == n, 120)
     daemon.stop()
     await asyncio.wait_for(running, 60)
     assert worker.models.versions() == {"spam": "v1"} and worker.models.error == ""
@@ -244,12 +243,12 @@ async def test_a_worker_that_cannot_fetch_a_version_keeps_the_old_one_and_says_s
     caplog.set_level(logging.INFO, "monitor")
     daemon, store = daemon_for(settings, encoders[2], [])
     running = asyncio.create_task(daemon.run())
-    await until(lambda: done(store) >= 4)
+    await wait_for(lambda: done(store) >= 4, 120)
     store.add_version("spam", 1, str(make_head(tmp_path / "registry" / "spam" / "v1", tiny_model)), "candidate",
                       {}, "", None, False)
     store.promote("spam", 1, "by hand")
-    await until(lambda: "worker w1: task spam: v1 cannot be loaded" in caplog.text)
-    await until(lambda: done(store) == n)
+    await wait_for(lambda: "worker w1: task spam: v1 cannot be loaded" in caplog.text, 120)
+    await wait_for(lambda: done(store) == n, 120)
     result = lookout_here(capsys, monkeypatch, "status", "-c", str(config), LOOKOUT_WEBHOOK_TOKEN=TOKEN)
     daemon.stop()
     await asyncio.wait_for(running, 60)
@@ -276,14 +275,14 @@ async def test_redis_going_away_and_coming_back_empty_loses_nothing(
     working = asyncio.create_task(worker.run())
     daemon, store = daemon_for(settings, encoders[2], [])
     running = asyncio.create_task(daemon.run())
-    await until(lambda: done(store) >= 8)
+    await wait_for(lambda: done(store) >= 8, 120)
     redis_server.stop()
-    await until(lambda: daemon._handoff.health["redis"] == "unreachable")
+    await wait_for(lambda: daemon._handoff.health["redis"] == "unreachable", 120)
     stored = store.status()["items"]
-    await until(lambda: store.status()["items"] >= stored + 8)  # the sources go on while Redis is away
+    await wait_for(lambda: store.status()["items"] >= stored + 8, 120)  # the sources go on while Redis is away
     assert done(store) < n
     redis_server.start()
-    await until(lambda: done(store) == n)
+    await wait_for(lambda: done(store) == n, 120)
     daemon.stop()
     await asyncio.wait_for(running, 60)
     worker.stop()
@@ -302,7 +301,7 @@ async def test_a_restarted_daemon_hands_out_again_what_was_not_enriched_and_comm
     settings = load_settings(write_config(tmp_path, tiny_model, redis_server.url, n), env={})
     daemon, store = daemon_for(settings, encoders[2], [])
     running = asyncio.create_task(daemon.run())
-    await until(lambda: store.status()["items"] == n and len(daemon._handoff.in_flight) == 4)
+    await wait_for(lambda: store.status()["items"] == n and len(daemon._handoff.in_flight) == 4, 120)
     daemon.stop()
     await asyncio.wait_for(running, 60)
     store.close()
