@@ -86,6 +86,8 @@ def test_a_tiny_held_out_set_chooses_the_rung_by_cross_validation(tmp_path: Path
     zero, head = v1["ladder"]["zero-shot"]["cv"], v1["ladder"]["head"]["cv"]
     assert rows["zero-shot"][2] == f"{zero:.3f}" and rows["head"][2] == f"{head:.3f}"
     assert v1["chosen_by"] == "cross-validation" and v1["rung"] == "head"
+    refit = f"refit on training + validation: held-out {v1['holdout']['score']:.3f}"
+    assert " ".join(rows["head"]).endswith(refit), "the table shows the score of the refit head that serves"
     verdict = "PROMOTED" if head > zero + 0.01 else "REJECTED"
     assert f"{verdict}: cross-validated macro_f1 {head:.3f}" in result.stdout and f"{zero:.3f}" in result.stdout
 

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -97,7 +98,7 @@ def train_in_foreground(store: Store, settings: Settings, task: str, run_id: int
     cv = any("cv" in r for r in m["ladder"].values())
     print(table([[name, "" if r.get("holdout") is None else f"{r['holdout']:.3f}",
                   *([f"{r['cv']:.3f}" if "cv" in r else ""] if cv else []),
-                  "" if "seconds" not in r else f"{r['seconds']:.1f}", r.get("skipped", r.get("cv_skipped", ""))]
+                  "" if "seconds" not in r else f"{r['seconds']:.1f}", _note(r)]
                  for name, r in m["ladder"].items()],
                 headers=["rung", f"held-out {m['holdout']['metric']}", *(["cross-validated"] if cv else []),
                          "train s", "note"]))
@@ -109,3 +110,10 @@ def train_in_foreground(store: Store, settings: Settings, task: str, run_id: int
     print(f"{'PROMOTED' if outcome['promoted'] else 'REJECTED'}: {outcome['reason']}")
     print(f"confusion matrix: {Path(outcome['folder']) / 'confusion.png'}")
     return 0
+
+
+def _note(rung: dict[str, Any]) -> str:
+    """Why a rung was not trained or cross-validated, or the held-out score of the refit that serves."""
+    if "refit_holdout" in rung:
+        return f"refit on training + validation: held-out {rung['refit_holdout']:.3f}"
+    return str(rung.get("skipped", rung.get("cv_skipped", "")))
