@@ -3,8 +3,10 @@ head on the tuned embeddings (Tunstall et al., 2022, "Efficient Few-Shot Learnin
 
 Pairs of texts of the same label are pulled together and pairs of different labels pushed apart
 (sentence-transformers' ``CosineSimilarityLoss``), a few hundred to a few thousand pairs in one pass; the head is
-``models.head.train_head`` on the tuned encoder's vectors. It serves with its own encoder pass (the tuned encoder
-is not the one the pipeline shares), so it costs more than the head rung and less than fine-tuning.
+``models.anchored.train_anchored`` on the tuned encoder's vectors, anchored at the zero-shot classifier of the tuned
+encoder (the label descriptions through it), as the head rung is on the shared one. It serves with its own encoder
+pass (the tuned encoder is not the one the pipeline shares), so it costs more than the head rung and less than
+fine-tuning.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from models.anchored import train_anchored
 from models.classifier import Prediction, TaskSpec, check_batch, predictions
 from models.embedding import pick_device, resolve_model
 from models.finetune import Example, TrainingError, freeze
-from models.head import EmbeddingHead, HeadResult, train_head
+from models.head import EmbeddingHead, HeadResult
 from models.registry import SETFIT_ENCODER, ModelLoadError
 
 
@@ -177,19 +180,21 @@ def estimate_seconds(base: str, examples: Sequence[Example], n_encoded: int, arg
     return -(-args.pairs // args.batch_size) * per_step + n_encoded * per_text
 
 
-def train_setfit(labels: Sequence[str], examples: Sequence[Example], val: Sequence[Example], base: str,
+def train_setfit(task: TaskSpec, examples: Sequence[Example], val: Sequence[Example], base: str,
                  args: SetFitArgs, metric: str = "macro_f1", balanced: bool = True, device: str = "auto",
                  progress: Callable[[int, int, float], None] | None = None) -> SetFitResult:
-    """Tune ``base`` on ``args.pairs`` pairs of ``examples``, then fit a head on its vectors, its strength chosen
-    on ``val``."""
+    """Tune ``base`` on ``args.pairs`` pairs of ``examples``, then fit a head on its vectors, anchored at the
+    zero-shot classifier of the tuned encoder (the task's label descriptions through it), its strength chosen on
+    ``val``."""
     started = time.monotonic()
     device = pick_device(device)
     pairs = make_pairs(examples, args.pairs, args.seed)
     model = tune_encoder(base, pairs, args, device, progress)
     x = encode(model, [e.text for e in examples], args.max_chars)
     x_val = encode(model, [e.text for e in val], args.max_chars)
-    head = train_head(labels, x, [e.label for e in examples], [e.weight for e in examples], x_val,
-                      [e.label for e in val], metric, balanced, args.seed)
+    prompts = encode(model, [label.prompt for label in task.labels], args.max_chars)
+    head = train_anchored(task.label_names, prompts, task.temperature, x, [e.label for e in examples],
+                          [e.weight for e in examples], x_val, [e.label for e in val], metric, balanced)
     return SetFitResult(model, head, len(pairs), round(time.monotonic() - started, 2))
 
 

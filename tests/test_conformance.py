@@ -68,7 +68,7 @@ def fine_tuned(folder: Path, base: str) -> tuple[Classifier, Callable[[], Classi
 
 def setfit(folder: Path, base: str) -> tuple[Classifier, Callable[[], Classifier]]:
     rows = [Example(TEXTS[i % 6], LABELS[i % 6]) for i in range(48)]
-    result = train_setfit(TASK.label_names, rows[:36], rows[36:], base,
+    result = train_setfit(TASK, rows[:36], rows[36:], base,
                           SetFitArgs(pairs=32, freeze_layers=0, learning_rate=1e-3, max_length=32), "accuracy",
                           device="cpu")
     saved = registry.save_setfit(folder / "v1", result.encoder, result.head.head,

@@ -151,7 +151,7 @@ def setfit(task: TaskSpec, train_set: list[Example], val: list[Example], holdout
         if progress:
             progress(Progress(1, 1, n, steps, loss))
 
-    result = train_setfit(labels, train_set, val, embedding, setfit_args, args.metric, args.class_weighting,
+    result = train_setfit(task, train_set, val, embedding, setfit_args, args.metric, args.class_weighting,
                           device, step)
     chosen = result.head.head.probabilities(setfit_encode(result.encoder, holdout, setfit_args.max_chars))
     predicted = {text: labels[i] for text, i in zip(holdout, chosen.argmax(axis=1), strict=True)}
