@@ -2,9 +2,9 @@
 
 ``EmbeddingHead`` is a linear softmax layer over the unit embeddings the pipeline already computes for every item,
 so it serves at no extra encoder pass. The head rung fits it anchored at zero-shot (``models.anchored``);
-``train_head`` here is the plain multinomial logistic regression (weights from zero), which the SetFit rung fits on
-its tuned encoder's vectors. Its strength is picked on the validation set from a small grid (the data decides how
-much to regularise).
+``train_head`` here is the plain multinomial logistic regression (weights from zero), its strength picked on the
+validation set from a small grid: no rung trains it any more; the benchmarks print it beside the anchored head
+(``bench/ladder.py``'s ``[unanchored ...]``, ``bench/active.py --head plain``) as the baseline it replaced.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ goes on from the deepest state it already holds for the batch.
 
 The batch is recognised by identity: the pipeline hands every classifier the same list of texts, so the first task
 computes the shared layers and the others reuse them; another list (even with equal texts) starts afresh.
-Texts are batched exactly as ``models.finetune.predict_proba`` batches them (by length, ``batch_size`` at a time),
+Texts are batched as ``models.finetune.predict_proba`` batches them (``length_batches``),
 so the shared path computes what the full pass computes, int8 included (the body's Linear layers are quantised
 like the task's).
 """
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from models.embedding import resolve_model
-from models.finetune import quantize
+from models.finetune import length_batches, quantize
 
 
 @dataclass
@@ -116,10 +116,8 @@ class SharedBody:
             return [(c.rows, c.tokens["attention_mask"], self._advance(c, layers)) for c in self._chunks]
 
     def _tokenize(self, texts: Sequence[str]) -> list[_Chunk]:
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         chunks = []
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
+        for rows in length_batches(texts, self.batch_size):
             tokens = self.tokenizer([texts[i] for i in rows], truncation=True, max_length=self.max_length,
                                     padding=True, return_tensors="pt").to(self.device)
             chunks.append(_Chunk(rows, tokens, {}))
